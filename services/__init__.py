@@ -1,0 +1,1 @@
+"""The three Concord services: intake, mediation and notify."""

@@ -1,0 +1,35 @@
+"""Intake's app factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from services.intake import api
+from services.intake.bootstrap import SERVICE, bootstrap, ensure_indexes
+from shared.config import Settings
+from shared.db import ping
+from shared.http import create_base_app, health_blueprint
+from shared.messaging.publisher import broker_reachable
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
+    """Build the intake app; `config` is ready settings or overrides by field name (tests)."""
+    settings = Settings.resolve(config)
+    app, rest = create_base_app(__name__, SERVICE, settings, api_title="Concord intake")
+    intake = bootstrap(settings)
+    app.extensions["intake"] = intake
+    rest.register_blueprint(api.blp)
+    app.register_blueprint(
+        health_blueprint({"mongodb": lambda: ping(intake.db), "broker": lambda: broker_reachable(settings)})
+    )
+    try:
+        ensure_indexes(intake.db)
+    except Exception:  # the database may come up after us; the worker creates them too
+        log.warning("could not create indexes at start-up", exc_info=True)
+    return app

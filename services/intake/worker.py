@@ -1,0 +1,37 @@
+"""Intake's worker process: follows mediation's events for the tracking page, relays the outbox.
+
+Run with `python -m services.intake.worker`.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from services.intake import service
+from services.intake.bootstrap import SERVICE, Intake, bootstrap, ensure_indexes
+from shared.messaging.consumer import Subscription
+from shared.messaging.topology import INTAKE_TRACKING as TRACKING
+from shared.worker import run_worker
+
+
+def subscriptions(intake: Intake) -> list[Subscription]:
+    return [
+        Subscription(
+            TRACKING,
+            {
+                "case.assigned": partial(service.on_case_assigned, intake),
+                "case.status_changed": partial(service.on_case_status_changed, intake),
+            },
+        )
+    ]
+
+
+def main() -> None:
+    intake = bootstrap()
+    run_worker(
+        SERVICE, intake.settings, subscriptions(intake), intake.outbox, lambda: ensure_indexes(intake.db)
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Mediation's worker process: routes submitted cases, relays the outbox.
+
+Run with `python -m services.mediation.worker`.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from services.mediation import service
+from services.mediation.bootstrap import SERVICE, Mediation, bootstrap, ensure_indexes
+from services.mediation.registry import seed_registry
+from shared.messaging.consumer import Subscription
+from shared.messaging.topology import MEDIATION_INTAKE
+from shared.worker import run_worker
+
+
+def subscriptions(mediation: Mediation) -> list[Subscription]:
+    return [Subscription(MEDIATION_INTAKE, {"case.submitted": partial(service.on_case_submitted, mediation)})]
+
+
+def startup(mediation: Mediation) -> None:
+    ensure_indexes(mediation.db)
+    seed_registry(mediation.db)
+
+
+def main() -> None:
+    mediation = bootstrap()
+    run_worker(
+        SERVICE, mediation.settings, subscriptions(mediation), mediation.outbox, partial(startup, mediation)
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Notify: turns case events into templated notifications and delivers each exactly once."""

@@ -1,0 +1,33 @@
+"""Notify's app factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from services.notify.bootstrap import SERVICE, bootstrap, ensure_indexes
+from shared.config import Settings
+from shared.db import ping
+from shared.http import create_base_app, health_blueprint
+from shared.messaging.publisher import broker_reachable
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
+    """Build the notify app; `config` is ready settings or overrides by field name (tests)."""
+    settings = Settings.resolve(config)
+    app, _rest = create_base_app(__name__, SERVICE, settings, api_title="Concord notify")
+    notify = bootstrap(settings)
+    app.extensions["notify"] = notify
+    app.register_blueprint(
+        health_blueprint({"mongodb": lambda: ping(notify.db), "broker": lambda: broker_reachable(settings)})
+    )
+    try:
+        ensure_indexes(notify.db)
+    except Exception:  # the database may come up after us; the worker creates them too
+        log.warning("could not create indexes at start-up", exc_info=True)
+    return app

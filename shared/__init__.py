@@ -1,0 +1,1 @@
+"""Code the three Concord services share: config, database, messaging, outbox, logging, HTTP."""

@@ -1,0 +1,93 @@
+"""Twelve-factor configuration: every setting comes from an environment variable with a local default.
+
+One `Settings` object is built per process (`Settings.from_env()`); tests build their own with
+`Settings.from_env(overrides)` instead of patching the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+# A default that must never reach production: `Settings.check_production()` refuses it.
+DEV_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 (refused in production)
+
+
+def _as_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of one Concord process. Field names map to UPPER_CASE environment variables."""
+
+    env: str = "development"  # "production" turns on the refusal of development secrets
+    secret_key: str = DEV_SECRET_KEY
+    mongo_url: str = "mongodb://127.0.0.1:27018/?retryWrites=false"
+    db_prefix: str = "concord"
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
+    # Prefixes the exchange and every queue, so several stacks (or test runs) share one broker.
+    broker_namespace: str = "concord"
+    queue_type: str = "quorum"  # "quorum" on RabbitMQ; "classic" for brokers without them
+    consumer_prefetch: int = 16
+    # Delays (seconds) of the retry tiers: a failing message waits 1 s, then 5 s, then 30 s,
+    # and is dead-lettered after the last tier.
+    retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0)
+    publish_timeout: float = 5.0
+    connect_timeout: float = 3.0
+    outbox_relay_interval: float = 1.0
+    # The relay leaves fresh outbox rows to the request that wrote them for this long.
+    outbox_grace_seconds: float = 2.0
+    smtp_url: str = "smtp://127.0.0.1:8025"
+    mail_from: str = "Concord <noreply@concord.local>"
+    district_code: str = "demo"
+    log_level: str = "INFO"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, overrides: Mapping[str, Any] | None = None) -> Settings:
+        """Read settings from `os.environ`, then apply `overrides` (keys are field names)."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = os.environ.get(f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = _parse(f.name, raw, getattr(cls, f.name))
+        settings = cls(**values)
+        if overrides:
+            settings = replace(settings, **dict(overrides))
+        return settings
+
+    @classmethod
+    def resolve(cls, config: Settings | Mapping[str, Any] | None) -> Settings:
+        """What an app factory receives: ready settings, overrides for the environment, or None."""
+        return config if isinstance(config, Settings) else cls.from_env(config)
+
+    def database_name(self, service: str) -> str:
+        """The MongoDB database a service owns: `<prefix>_<service>`."""
+        return f"{self.db_prefix}_{service}"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def check_production(self) -> None:
+        """Refuse to run in production on a development secret."""
+        if self.is_production and self.secret_key == DEV_SECRET_KEY:
+            raise RuntimeError("SECRET_KEY must be set in production")
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        return _as_bool(raw)
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, tuple):
+        return tuple(float(part) for part in raw.split(",") if part.strip())
+    return raw

@@ -1,0 +1,90 @@
+"""MongoDB access: one client per process, created on first use (never at import time).
+
+pymongo clients are not fork-safe, so the client is keyed by the process id: a gunicorn worker
+forked from a master that already touched the database gets a fresh client of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.client_session import ClientSession
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+
+from shared.config import Settings
+
+_lock = threading.Lock()
+_clients: dict[tuple[int, str], MongoClient] = {}
+
+IndexSetup = Callable[[Database], None]
+
+
+def get_client(mongo_url: str) -> MongoClient:
+    """The process's client for `mongo_url`, created lazily after any fork."""
+    key = (os.getpid(), mongo_url)
+    client = _clients.get(key)
+    if client is None:
+        with _lock:
+            client = _clients.get(key)
+            if client is None:
+                client = MongoClient(
+                    mongo_url,
+                    serverSelectionTimeoutMS=3000,
+                    connectTimeoutMS=3000,
+                    tz_aware=True,
+                    uuidRepresentation="standard",
+                )
+                _clients[key] = client
+    return client
+
+
+def get_database(settings: Settings, service: str) -> Database:
+    """The database `service` owns; no service opens another's."""
+    return get_client(settings.mongo_url)[settings.database_name(service)]
+
+
+def close_clients() -> None:
+    """Close this process's clients (tests, clean shutdown)."""
+    with _lock:
+        for (pid, url), client in list(_clients.items()):
+            if pid == os.getpid():
+                client.close()
+                del _clients[(pid, url)]
+
+
+@contextmanager
+def transaction(db: Database) -> Iterator[ClientSession]:
+    """A session with a transaction: everything written with `session=` commits or none does."""
+    with db.client.start_session() as session, session.start_transaction():
+        yield session
+
+
+def ping(db: Database) -> bool:
+    """True when the database answers within the client's selection timeout."""
+    try:
+        db.command("ping")
+    except PyMongoError:
+        return False
+    return True
+
+
+def without_dollar_keys(value: Any) -> bool:
+    """True when no mapping key inside `value` starts with '$' or contains '.'.
+
+    Stored documents are built from validated input, but this guards against operator
+    injection wherever free-form mappings reach a query.
+    """
+    if isinstance(value, dict):
+        return all(
+            isinstance(k, str) and not k.startswith("$") and "." not in k and without_dollar_keys(v)
+            for k, v in value.items()
+        )
+    if isinstance(value, list | tuple):
+        return all(without_dollar_keys(v) for v in value)
+    return True

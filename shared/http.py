@@ -1,0 +1,140 @@
+"""What every service's Flask app has: JSON logs with correlation ids, one JSON error format,
+the OpenAPI-documented API object, and the /healthz and /readyz probes."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import Blueprint, Flask, g, jsonify, request
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from shared.config import Settings
+from shared.logs import configure_logging, reset_correlation_id, set_correlation_id
+from shared.messaging.envelope import new_id
+
+log = logging.getLogger(__name__)
+
+CORRELATION_HEADER = "X-Correlation-ID"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_BODY_LOCATIONS = ("json", "form", "query", "files", "path", "headers")
+
+ReadinessCheck = Callable[[], bool]
+
+
+def error_payload(code: int, name: str, message: str | None = None, errors: Any = None) -> dict:
+    """The one error shape of every Concord API:
+    `{"code": 422, "status": "Unprocessable Entity", "message": "...", "errors": {field: [msg]}}`.
+    """
+    payload: dict[str, Any] = {"code": code, "status": name}
+    if message:
+        payload["message"] = message
+    if errors:
+        payload["errors"] = errors
+    return payload
+
+
+def _flatten_locations(errors: Any) -> Any:
+    """webargs nests errors by request location ({"json": {...}}); fields are what clients need."""
+    if isinstance(errors, Mapping) and len(errors) == 1 and set(errors) <= set(_BODY_LOCATIONS):
+        return next(iter(errors.values()))
+    return errors
+
+
+class ConcordApi(Api):
+    """flask-smorest's Api with Concord's error shape."""
+
+    def handle_http_exception(self, error: HTTPException) -> tuple[dict, int, dict]:
+        data = getattr(error, "data", None) or {}
+        errors = data.get("errors") or data.get("messages")
+        payload = error_payload(
+            error.code or 500,
+            error.name,
+            data.get("message") or _default_message(error),
+            _flatten_locations(errors),
+        )
+        return payload, error.code or 500, data.get("headers", {})
+
+
+def _default_message(error: HTTPException) -> str | None:
+    if error.code == 422:
+        return "The request has invalid fields."
+    return error.description if error.code and error.code < 500 else "Internal error."
+
+
+def create_base_app(
+    import_name: str, service: str, settings: Settings, *, api_title: str, api_version: str = "1"
+) -> tuple[Flask, ConcordApi]:
+    """A Flask app wired the Concord way; the service adds its blueprints to the returned Api."""
+    settings.check_production()
+    configure_logging(service, settings.log_level)
+    app = Flask(import_name)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        API_TITLE=api_title,
+        API_VERSION=api_version,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        JSON_SORT_KEYS=False,
+    )
+    app.json.ensure_ascii = False
+    app.extensions["settings"] = settings
+    api = ConcordApi(app)
+
+    @app.before_request
+    def bind_correlation_id() -> None:
+        incoming = request.headers.get(CORRELATION_HEADER, "")
+        g.correlation_id = incoming if _SAFE_ID.match(incoming) else new_id()
+        g.correlation_token = set_correlation_id(g.correlation_id)
+
+    @app.after_request
+    def echo_correlation_id(response: Any) -> Any:
+        if "correlation_id" in g:
+            response.headers[CORRELATION_HEADER] = g.correlation_id
+        return response
+
+    @app.teardown_request
+    def unbind_correlation_id(exc: BaseException | None) -> None:
+        token = g.pop("correlation_token", None)
+        if token is not None:
+            reset_correlation_id(token)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception) -> Any:
+        if isinstance(error, HTTPException):
+            return api.handle_http_exception(error)
+        log.exception("unhandled error")
+        return jsonify(error_payload(500, "Internal Server Error", "Internal error.")), 500
+
+    return app, api
+
+
+def health_blueprint(checks: Mapping[str, ReadinessCheck]) -> Blueprint:
+    """/healthz: the process answers. /readyz: every dependency in `checks` answers (503 if not)."""
+    bp = Blueprint("health", __name__)
+
+    @bp.get("/healthz")
+    def healthz() -> Any:
+        return jsonify(status="ok")
+
+    @bp.get("/readyz")
+    def readyz() -> Any:
+        results = {}
+        for name, check in checks.items():
+            try:
+                results[name] = bool(check())
+            except Exception:  # a probe must answer, whatever the dependency does
+                log.warning("readiness check raised", exc_info=True, extra={"check": name})
+                results[name] = False
+        ready = all(results.values())
+        status = "ready" if ready else "unavailable"
+        return jsonify(status=status, checks=results), (200 if ready else 503)
+
+    return bp

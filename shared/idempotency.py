@@ -1,0 +1,31 @@
+"""Idempotent consumption: a message's effect and the record that it was processed are stored in
+one transaction, so a redelivered or duplicated message has no second effect."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pymongo.client_session import ClientSession
+from pymongo.database import Database
+
+from shared.db import transaction
+from shared.messaging.envelope import Envelope, utcnow
+
+
+def process_once(
+    db: Database, consumer: str, envelope: Envelope, effect: Callable[[ClientSession], None]
+) -> bool:
+    """Run `effect` in a transaction unless `consumer` already processed this message.
+
+    Returns False for a duplicate. Two concurrent deliveries of one message conflict on the
+    marker's unique `_id`: one commits, the other raises and is retried, then sees the marker.
+    """
+    key = f"{consumer}:{envelope.message_id}"
+    with transaction(db) as session:
+        if db.processed.find_one({"_id": key}, {"_id": 1}, session=session) is not None:
+            return False
+        db.processed.insert_one(
+            {"_id": key, "type": envelope.type, "processed_at": utcnow()}, session=session
+        )
+        effect(session)
+    return True

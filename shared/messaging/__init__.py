@@ -1,0 +1,1 @@
+"""The one messaging layer: envelope, event schemas, topology, confirmed publishing, consumers."""

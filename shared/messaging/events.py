@@ -1,0 +1,112 @@
+"""The schema of every event type, by (type, schema_version).
+
+Event data stays plain JSON (dates as ISO-8601 strings) so that what is validated is exactly what
+travels. Unknown fields are tolerated: a producer may add fields without breaking older consumers;
+removing or changing one needs a new schema_version.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from shared.messaging.envelope import InvalidMessage
+from shared.taxonomy import CATEGORY_CODES, RISK_LEVELS
+
+
+def _iso_datetime(value: str) -> None:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise ValidationError("Not an ISO-8601 date-time.") from err
+    if parsed.tzinfo is None:
+        raise ValidationError("Date-time must carry a UTC offset.")
+
+
+class EventData(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+Reference = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}-\d{4}-\d{6}$"))
+
+
+class PartySchema(EventData):
+    role = fields.String(required=True, validate=validate.OneOf(["applicant", "respondent"]))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    phone = fields.String(load_default=None, allow_none=True)
+    email = fields.String(load_default=None, allow_none=True)
+    language = fields.String(load_default=None, allow_none=True)
+
+
+class CaseSubmitted(EventData):
+    reference = Reference
+    received_at = fields.String(required=True, validate=_iso_datetime)
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORY_CODES))
+    community = fields.String(required=True)
+    building = fields.String(required=True)
+    unit = fields.String(load_default="")
+    description = fields.String(required=True)
+    claims = fields.String(load_default="")
+    amount = fields.Float(load_default=None, allow_none=True)
+    people_affected = fields.Integer(load_default=None, allow_none=True)
+    threat_of_violence = fields.Boolean(load_default=False)
+    danger_to_safety = fields.Boolean(load_default=False)
+    filed_by = fields.String(load_default="resident")
+    language = fields.String(load_default="zh-CN")
+    parties = fields.List(fields.Nested(PartySchema), required=True, validate=validate.Length(min=1))
+
+
+class StudioRef(EventData):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    name_en = fields.String(load_default=None, allow_none=True)
+    email = fields.String(load_default=None, allow_none=True)
+
+
+class CaseAssigned(EventData):
+    reference = Reference
+    studio = fields.Nested(StudioRef, required=True)
+    assigned_at = fields.String(required=True, validate=_iso_datetime)
+    rule = fields.String(required=True)
+    needs_manual_routing = fields.Boolean(load_default=False)
+    risk_level = fields.String(load_default="none", validate=validate.OneOf(RISK_LEVELS))
+
+
+class CaseStatusChanged(EventData):
+    reference = Reference
+    status = fields.String(required=True)
+    previous_status = fields.String(load_default=None, allow_none=True)
+    changed_at = fields.String(required=True, validate=_iso_datetime)
+    # Public changes appear on the resident's tracking page; others stay internal.
+    public = fields.Boolean(load_default=True)
+    note = fields.String(load_default=None, allow_none=True)
+
+
+class DeliveryDue(EventData):
+    """A command inside notify: send one stored delivery."""
+
+    delivery_id = fields.String(required=True)
+
+
+SCHEMAS: dict[tuple[str, int], type[Schema]] = {
+    ("case.submitted", 1): CaseSubmitted,
+    ("case.assigned", 1): CaseAssigned,
+    ("case.status_changed", 1): CaseStatusChanged,
+    ("notify.delivery_due", 1): DeliveryDue,
+}
+
+
+def validate_data(event_type: str, schema_version: int, data: Any) -> dict[str, Any]:
+    """Check `data` against the schema of its event; return it unchanged when valid."""
+    schema_class = SCHEMAS.get((event_type, schema_version))
+    if schema_class is None:
+        raise InvalidMessage(f"unknown event {event_type!r} version {schema_version}")
+    if not isinstance(data, dict):
+        raise InvalidMessage(f"{event_type}: data is not an object")
+    errors = schema_class().validate(data)
+    if errors:
+        raise InvalidMessage(f"{event_type} v{schema_version} data invalid: {errors}")
+    return data

@@ -1,0 +1,154 @@
+"""Confirmed, persistent publishing with bounded retries: never hangs, never silently drops.
+
+`Publisher.publish` returns only once the broker has confirmed the message, or raises
+`PublishError` within roughly `connect_timeout + publish_timeout` when it cannot. Callers that must
+not lose a message write it to the outbox first (`shared.outbox`), so a failed publish is retried
+later by the relay.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from kombu import Connection, Exchange, Producer
+
+from shared.config import Settings
+from shared.messaging.envelope import Envelope
+from shared.messaging.topology import Topology
+
+log = logging.getLogger(__name__)
+
+# After a failure, inline publishing is skipped this long so requests don't each wait for a
+# dead broker; the outbox relay keeps trying in the background.
+COOL_DOWN_SECONDS = 5.0
+
+
+class PublishError(Exception):
+    """The broker did not confirm the message."""
+
+
+def make_connection(settings: Settings, *, confirm: bool = True) -> Connection:
+    """A kombu connection with timeouts, heartbeats and (on AMQP) publisher confirms."""
+    options: dict[str, Any] = {}
+    if confirm and Topology(settings).is_amqp:
+        options["confirm_publish"] = True
+    return Connection(
+        settings.broker_url,
+        connect_timeout=settings.connect_timeout,
+        heartbeat=30,
+        transport_options=options,
+    )
+
+
+class Publisher:
+    """Publishes envelopes to the event exchange; one connection per process, thread-safe."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topology = Topology(settings)
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._connection: Connection | None = None
+        self._producer: Producer | None = None
+        self._failed_at = 0.0
+
+    @property
+    def cooling_down(self) -> bool:
+        """True shortly after a failure: inline publishers should leave the work to the relay."""
+        return time.monotonic() - self._failed_at < COOL_DOWN_SECONDS
+
+    def publish(self, envelope: Envelope) -> None:
+        """Publish an event on the topic exchange under its type as routing key."""
+        self.publish_raw(
+            envelope.to_dict(),
+            exchange=self.topology.exchange,
+            routing_key=envelope.type,
+            message_id=envelope.message_id,
+            correlation_id=envelope.correlation_id,
+        )
+
+    def publish_raw(
+        self,
+        body: Any,
+        *,
+        exchange: Exchange,
+        routing_key: str,
+        message_id: str | None = None,
+        correlation_id: str | None = None,
+        headers: dict[str, Any] | None = None,
+        declare: list | None = None,
+    ) -> None:
+        """Publish any JSON body; raises `PublishError` unless the broker confirmed it."""
+        with self._lock:
+            try:
+                producer = self._get_producer()
+                producer.publish(
+                    body,
+                    exchange=exchange,
+                    routing_key=routing_key,
+                    serializer="json",
+                    delivery_mode=2,
+                    message_id=message_id,
+                    correlation_id=correlation_id,
+                    headers=headers or {},
+                    declare=declare if declare is not None else [self.topology.exchange],
+                    retry=True,
+                    retry_policy={
+                        "max_retries": 2,
+                        "interval_start": 0.1,
+                        "interval_step": 0.4,
+                        "interval_max": 1.0,
+                    },
+                    timeout=self.settings.publish_timeout,
+                    confirm_timeout=self.settings.publish_timeout,
+                )
+            except Exception as err:  # any transport, timeout or nack error means "not confirmed"
+                self._failed_at = time.monotonic()
+                self._reset()
+                raise PublishError(f"{type(err).__name__}: {err}") from err
+            self._failed_at = 0.0
+
+    def _get_producer(self) -> Producer:
+        if self._pid != os.getpid():  # after fork: never reuse the parent's socket
+            self._connection = None
+            self._producer = None
+            self._pid = os.getpid()
+        if self._producer is None:
+            self._connection = make_connection(self.settings)
+            self._connection.ensure_connection(
+                max_retries=1, interval_start=0.1, timeout=self.settings.connect_timeout
+            )
+            channel = self._connection.default_channel
+            for queue in self.topology.system_queues():
+                queue(channel).declare()
+            self._producer = Producer(channel)
+        return self._producer
+
+    def _reset(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.release()
+            except Exception:  # the connection is already broken; nothing more to release
+                log.debug("release after failed publish raised", exc_info=True)
+        self._connection = None
+        self._producer = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._reset()
+
+
+def broker_reachable(settings: Settings) -> bool:
+    """True when a connection to the broker opens within the connect timeout (for /readyz)."""
+    connection = make_connection(settings, confirm=False)
+    try:
+        connection.ensure_connection(max_retries=1, interval_start=0, timeout=settings.connect_timeout)
+    except Exception:  # any failure to connect means "not ready"
+        return False
+    finally:
+        connection.release()
+    return True

@@ -1,0 +1,127 @@
+"""Names and shapes of everything declared on the broker.
+
+One durable topic exchange carries every event. Each consumer owns a durable queue (quorum on
+RabbitMQ) bound to the routing keys it handles, plus:
+- retry queues, one per delay tier: a failed message waits there (message TTL) and is then
+  dead-lettered by the broker back into the consumer's queue;
+- a dead-letter queue, where messages end after the last retry or when they can never succeed,
+  with the reason in their headers.
+The main queue also dead-letters into that queue by itself after `delivery_limit` redeliveries,
+so even a message that crashes the consumer process every time cannot loop forever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kombu import Exchange, Queue, binding
+
+from shared.config import Settings
+
+# Redeliveries without an ack (consumer crashes) before the broker dead-letters a message.
+DELIVERY_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A consumer's queue: `name` is unique per broker namespace, e.g. "mediation.events"."""
+
+    name: str
+    routing_keys: tuple[str, ...]
+
+
+# Every consumer queue of the system: the contract of who listens to what. Publishers declare
+# them all before their first publish, so an event sent before its consumer ever started is
+# queued for it rather than dropped as unroutable.
+INTAKE_TRACKING = ConsumerSpec("intake.tracking", ("case.assigned", "case.status_changed"))
+MEDIATION_INTAKE = ConsumerSpec("mediation.intake", ("case.submitted",))
+NOTIFY_EVENTS = ConsumerSpec("notify.events", ("case.submitted", "case.assigned"))
+NOTIFY_DELIVERIES = ConsumerSpec("notify.deliveries", ("notify.delivery_due",))
+ALL_CONSUMERS: tuple[ConsumerSpec, ...] = (
+    INTAKE_TRACKING,
+    MEDIATION_INTAKE,
+    NOTIFY_EVENTS,
+    NOTIFY_DELIVERIES,
+)
+
+
+class Topology:
+    """Builds kombu entities for one broker namespace."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.namespace = settings.broker_namespace
+        self.retry_delays = settings.retry_delays
+        self.queue_type = settings.queue_type
+        # Broker-side features (queue arguments, TTL, dead-lettering) exist only on AMQP.
+        self.is_amqp = settings.broker_url.split("://", 1)[0] in {"amqp", "pyamqp", "amqps"}
+        self.exchange = Exchange(f"{self.namespace}.events", type="topic", durable=True)
+        self.default_exchange = Exchange("", type="direct", durable=True)
+
+    def queue_name(self, spec: ConsumerSpec) -> str:
+        return f"{self.namespace}.{spec.name}"
+
+    def dead_queue_name(self, spec: ConsumerSpec) -> str:
+        return f"{self.queue_name(spec)}.dead"
+
+    def retry_queue_name(self, spec: ConsumerSpec, tier: int) -> str:
+        return f"{self.queue_name(spec)}.retry.{tier}"
+
+    def _arguments(self, **extra: object) -> dict[str, object]:
+        if not self.is_amqp:
+            return {}
+        args: dict[str, object] = {"x-queue-type": self.queue_type}
+        args.update(extra)
+        return args
+
+    def queue(self, spec: ConsumerSpec) -> Queue:
+        extra: dict[str, object] = {
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.dead_queue_name(spec),
+        }
+        if self.queue_type == "quorum":
+            extra["x-delivery-limit"] = DELIVERY_LIMIT
+        return Queue(
+            self.queue_name(spec),
+            bindings=[binding(self.exchange, routing_key=key) for key in spec.routing_keys],
+            durable=True,
+            queue_arguments=self._arguments(**extra),
+        )
+
+    def dead_queue(self, spec: ConsumerSpec) -> Queue:
+        return Queue(
+            self.dead_queue_name(spec),
+            exchange=self.default_exchange,
+            routing_key=self.dead_queue_name(spec),
+            durable=True,
+            queue_arguments=self._arguments(),
+        )
+
+    def retry_queue(self, spec: ConsumerSpec, tier: int) -> Queue:
+        # Classic queues: a per-queue TTL with dead-lettering back to the work queue is their
+        # long-standing use; every message in one tier waits the same time, so none blocks another.
+        args: dict[str, object] = {}
+        if self.is_amqp:
+            args = {
+                "x-queue-type": "classic",
+                "x-message-ttl": int(self.retry_delays[tier] * 1000),
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": self.queue_name(spec),
+            }
+        return Queue(
+            self.retry_queue_name(spec, tier),
+            exchange=self.default_exchange,
+            routing_key=self.retry_queue_name(spec, tier),
+            durable=True,
+            queue_arguments=args,
+        )
+
+    def system_queues(self) -> list[Queue]:
+        """The work queues of every consumer (declared by publishers before publishing)."""
+        return [self.queue(spec) for spec in ALL_CONSUMERS]
+
+    def all_queues(self, spec: ConsumerSpec) -> list[Queue]:
+        """Every queue a consumer needs, declared together at start-up."""
+        queues = [self.queue(spec), self.dead_queue(spec)]
+        if self.is_amqp:
+            queues += [self.retry_queue(spec, tier) for tier in range(len(self.retry_delays))]
+        return queues
