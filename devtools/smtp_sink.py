@@ -27,7 +27,7 @@ class CapturingHandler:
         self.fail_next: list[str] = []  # SMTP answers to give instead of accepting, in order
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:  # noqa: N802 (aiosmtpd)
         with self.lock:
             if self.fail_next:
                 return self.fail_next.pop(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -99,7 +100,5 @@ def delete_broker_namespace(settings: Settings, specs: tuple[ConsumerSpec, ...] 
                     channel.queue_delete(name)
                 except Exception:
                     channel = conn.channel()  # deleting a missing queue closes the channel
-        try:
+        with contextlib.suppress(Exception):
             channel.exchange_delete(topology.exchange.name)
-        except Exception:
-            pass
