@@ -1,0 +1,155 @@
+"""Staff identity shared by the three services: argon2 password hashes and a signed staff cookie.
+
+Staff accounts live in mediation's database (its desk is where staff log in). On login mediation
+issues a signed, expiring staff token (cookie `concord_staff`, or `Authorization: Bearer` for API
+clients); every service verifies it with the shared SECRET_KEY and Flask-Login's request loader,
+so `current_user`, `login_required` and `requires_role` work the same in intake, mediation and
+notify without any service reading another's database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import Flask, Request, Response, abort, current_app, redirect, request, url_for
+from flask_login import AnonymousUserMixin, LoginManager, UserMixin, current_user
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from shared.config import Settings
+
+COOKIE_NAME = "concord_staff"
+TOKEN_MAX_AGE = 12 * 3600  # one working day; staff log in again the next morning
+ROLES = ("mediator", "studio_lead", "patrol_member", "district_admin")
+
+_hasher = PasswordHasher()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class Staff(UserMixin):
+    """A logged-in member of staff, as carried by the staff token."""
+
+    user_id: str
+    name: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    studio: str | None = None
+    team: str | None = None
+    language: str = "zh-CN"
+
+    def get_id(self) -> str:
+        return self.user_id
+
+    def has_role(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+    def to_claims(self) -> dict[str, Any]:
+        return {
+            "sub": self.user_id,
+            "name": self.name,
+            "roles": sorted(self.roles),
+            "studio": self.studio,
+            "team": self.team,
+            "lang": self.language,
+        }
+
+    @classmethod
+    def from_claims(cls, claims: dict[str, Any]) -> Staff:
+        return cls(
+            user_id=claims["sub"],
+            name=claims["name"],
+            roles=frozenset(claims.get("roles", [])),
+            studio=claims.get("studio"),
+            team=claims.get("team"),
+            language=claims.get("lang", "zh-CN"),
+        )
+
+
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key, salt="concord-staff")
+
+
+def issue_token(settings: Settings, staff: Staff) -> str:
+    return _serializer(settings).dumps(staff.to_claims())
+
+
+def read_token(settings: Settings, token: str) -> Staff | None:
+    try:
+        claims = _serializer(settings).loads(token, max_age=TOKEN_MAX_AGE)
+        return Staff.from_claims(claims)
+    except (BadSignature, KeyError, TypeError):
+        return None
+
+
+def set_staff_cookie(response: Response, settings: Settings, staff: Staff) -> Response:
+    response.set_cookie(
+        COOKIE_NAME,
+        issue_token(settings, staff),
+        max_age=TOKEN_MAX_AGE,
+        httponly=True,
+        secure=settings.is_production,
+        samesite="Lax",
+    )
+    return response
+
+
+def clear_staff_cookie(response: Response) -> Response:
+    response.delete_cookie(COOKIE_NAME)
+    return response
+
+
+def init_auth(app: Flask, settings: Settings, login_view: str | None = None) -> LoginManager:
+    """Make `current_user` a `Staff` from the request's staff token (or anonymous)."""
+    manager = LoginManager(app)
+    manager.anonymous_user = AnonymousUserMixin
+    if login_view:
+        manager.login_view = login_view
+
+    @manager.request_loader
+    def load_from_request(req: Request) -> Staff | None:
+        token = req.cookies.get(COOKIE_NAME)
+        header = req.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            token = header.removeprefix("Bearer ").strip()
+        return read_token(settings, token) if token else None
+
+    @manager.user_loader
+    def load_user(user_id: str) -> None:  # identity comes only from the token, never the session
+        return None
+
+    return manager
+
+
+def requires_role(*roles: str) -> Callable[[F], F]:
+    """Allow staff holding any of `roles`: anonymous → 401 (or the login page), others → 403."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                manager = current_app.login_manager  # type: ignore[attr-defined]
+                if manager.login_view and not request.path.startswith("/api/"):
+                    return redirect(url_for(manager.login_view, next=request.full_path))
+                abort(401)
+            if roles and not cast(Staff, current_user).has_role(*roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return cast(F, wrapped)
+
+    return decorator
