@@ -60,10 +60,34 @@ class CaseSubmitted(EventData):
 
 
 class StudioRef(EventData):
+    """A studio as events carry it: notify needs its channels, not the registry."""
+
     code = fields.String(required=True)
     name = fields.String(required=True)
     name_en = fields.String(load_default=None, allow_none=True)
     email = fields.String(load_default=None, allow_none=True)
+    lead_email = fields.String(load_default=None, allow_none=True)
+    wechat_webhook = fields.String(load_default=None, allow_none=True)
+
+
+class TeamRef(EventData):
+    """A patrol team as events carry it."""
+
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    name_en = fields.String(load_default=None, allow_none=True)
+    email = fields.String(load_default=None, allow_none=True)
+    phone = fields.String(load_default=None, allow_none=True)
+    wechat_webhook = fields.String(load_default=None, allow_none=True)
+
+
+class StaffRef(EventData):
+    """A member of staff named in an event (e.g. the mediator who took a case)."""
+
+    user_id = fields.String(required=True)
+    name = fields.String(required=True)
+    email = fields.String(load_default=None, allow_none=True)
+    phone = fields.String(load_default=None, allow_none=True)
 
 
 class CaseAssigned(EventData):
@@ -85,6 +109,58 @@ class CaseStatusChanged(EventData):
     note = fields.String(load_default=None, allow_none=True)
 
 
+class PatrolDispatched(EventData):
+    reference = Reference
+    task_id = fields.String(required=True)
+    team = fields.Nested(TeamRef, required=True)
+    risk_level = fields.String(required=True, validate=validate.OneOf(RISK_LEVELS))
+    reason = fields.String(required=True)
+    dispatched_at = fields.String(required=True, validate=_iso_datetime)
+    due_by = fields.String(load_default=None, allow_none=True, validate=_iso_datetime)
+    community = fields.String(load_default=None, allow_none=True)
+    studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
+
+
+class CaseEscalated(EventData):
+    reference = Reference
+    level = fields.String(required=True, validate=validate.OneOf(["studio_lead", "district_admin"]))
+    reason = fields.String(required=True)
+    escalated_at = fields.String(required=True, validate=_iso_datetime)
+    studio = fields.Nested(StudioRef, required=True)
+    due_at = fields.String(load_default=None, allow_none=True, validate=_iso_datetime)
+    admin_email = fields.String(load_default=None, allow_none=True)
+
+
+class PlaceRef(EventData):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    name_en = fields.String(load_default=None, allow_none=True)
+    address = fields.String(load_default=None, allow_none=True)
+
+
+class SessionScheduled(EventData):
+    reference = Reference
+    session_id = fields.String(required=True)
+    starts_at = fields.String(required=True, validate=_iso_datetime)
+    ends_at = fields.String(required=True, validate=_iso_datetime)
+    place = fields.Nested(PlaceRef, required=True)
+    public = fields.Boolean(load_default=False)  # sessions are private unless the parties agree
+    mediators = fields.List(fields.Nested(StaffRef), load_default=list)
+    studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
+
+
+OUTCOMES = ("agreement_written", "agreement_oral", "failed", "withdrawn", "referred", "not_accepted")
+
+
+class CaseClosed(EventData):
+    reference = Reference
+    outcome = fields.String(required=True, validate=validate.OneOf(OUTCOMES))
+    closed_at = fields.String(required=True, validate=_iso_datetime)
+    # What the parties are told (e.g. their routes onward after a failure); never internal notes.
+    public_note = fields.String(load_default=None, allow_none=True)
+    studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
+
+
 class DeliveryDue(EventData):
     """A command inside notify: send one stored delivery."""
 
@@ -95,6 +171,10 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("case.submitted", 1): CaseSubmitted,
     ("case.assigned", 1): CaseAssigned,
     ("case.status_changed", 1): CaseStatusChanged,
+    ("patrol.dispatched", 1): PatrolDispatched,
+    ("case.escalated", 1): CaseEscalated,
+    ("session.scheduled", 1): SessionScheduled,
+    ("case.closed", 1): CaseClosed,
     ("notify.delivery_due", 1): DeliveryDue,
 }
 
