@@ -33,13 +33,14 @@ def get_client(mongo_url: str) -> MongoClient:
         with _lock:
             client = _clients.get(key)
             if client is None:
-                client = MongoClient(
-                    mongo_url,
-                    serverSelectionTimeoutMS=3000,
-                    connectTimeoutMS=3000,
-                    tz_aware=True,
-                    uuidRepresentation="standard",
-                )
+                # Fail fast when the database is away (readiness probes, requests), unless the
+                # URL itself says otherwise.
+                timeouts = {
+                    option: 3000
+                    for option in ("serverSelectionTimeoutMS", "connectTimeoutMS")
+                    if option.lower() not in mongo_url.lower()
+                }
+                client = MongoClient(mongo_url, tz_aware=True, uuidRepresentation="standard", **timeouts)
                 _clients[key] = client
     return client
 

@@ -79,5 +79,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Library chatter at INFO (every connection, every request line) drowns the case logs.
-    for noisy in ("amqp", "kombu", "pymongo", "werkzeug"):
+    for noisy in ("amqp", "kombu", "pymongo", "werkzeug", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

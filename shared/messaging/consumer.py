@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -73,6 +74,7 @@ class EventConsumer(ConsumerMixin):
         self.connection = connection or make_connection(settings, confirm=False)
         self.publisher = publisher or Publisher(settings)
         self.handled = 0  # messages finished (acked), for tests and metrics
+        self.ready = threading.Event()  # set once the queues are declared and consumed
 
     # kombu's ConsumerMixin hooks ---------------------------------------------------------
     def get_consumers(self, Consumer: type, channel: Any) -> list:  # noqa: N803 (kombu's name)
@@ -97,6 +99,7 @@ class EventConsumer(ConsumerMixin):
     def on_consume_ready(self, connection: Connection, channel: Any, consumers: list, **kw: Any) -> None:
         queues = [self.topology.queue_name(sub.spec) for sub in self.subscriptions]
         log.info("consuming", extra={"queues": queues})
+        self.ready.set()
 
     # message handling --------------------------------------------------------------------
     def on_message(self, sub: Subscription, body: Any, message: Message) -> None:

@@ -44,11 +44,12 @@ def mailbox(smtp: tuple[CapturingHandler, int]) -> CapturingHandler:
 @pytest.fixture
 def workers(stack_settings: Settings, tmp_path: Path) -> Iterator[Workers]:
     running = Workers(stack_settings, tmp_path)
-    yield running
-    for name in list(running.processes):
-        running.stop(name)
-    for log in sorted(tmp_path.glob("*-worker.log")):  # shown by pytest when the test fails
-        print(f"===== {log.name}\n{log.read_text(errors='replace')[-6000:]}")
+    try:
+        yield running
+    finally:
+        for log in sorted(tmp_path.glob("*-worker.log")):  # shown by pytest when the test fails
+            print(f"===== {log.name}\n{log.read_text(errors='replace')[-6000:]}")
+        running.kill_all()
 
 
 @pytest.fixture

@@ -74,6 +74,17 @@ class Workers:
     def stop_all(self) -> dict[str, int]:
         return {name: self.stop(name) for name in list(self.processes)}
 
+    def kill_all(self) -> None:
+        """Teardown: stop politely, then for good."""
+        for name, process in list(self.processes.items()):
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            del self.processes[name]
+
 
 def wait_for(predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.1, what: str = "") -> T:
     """Poll until `predicate()` is truthy; fail with `what` after `timeout` seconds."""

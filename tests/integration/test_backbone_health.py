@@ -1,0 +1,40 @@
+"""/healthz answers while the process is up; /readyz fails while MongoDB or the broker is away."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from devtools.secantus import free_port
+from services.intake.app import create_app as intake_app
+from services.mediation.app import create_app as mediation_app
+from services.notify.app import create_app as notify_app
+from shared.config import Settings
+
+FACTORIES = {"intake": intake_app, "mediation": mediation_app, "notify": notify_app}
+
+
+@pytest.mark.parametrize("service", FACTORIES)
+def test_ready_when_dependencies_answer(settings: Settings, service: str) -> None:
+    client = FACTORIES[service](settings).test_client()
+    assert client.get("/healthz").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json == {"status": "ready", "checks": {"mongodb": True, "broker": True}}
+
+
+@pytest.mark.parametrize("service", FACTORIES)
+@pytest.mark.parametrize("missing", ["mongodb", "broker"])
+def test_not_ready_while_a_dependency_is_unreachable(settings: Settings, service: str, missing: str) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    if missing == "mongodb":
+        broken = replace(settings, mongo_url=f"mongodb://{dead}/?serverSelectionTimeoutMS=300")
+    else:
+        broken = replace(settings, broker_url=f"amqp://guest:guest@{dead}//", connect_timeout=0.5)
+    client = FACTORIES[service](broken).test_client()
+    assert client.get("/healthz").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json["checks"][missing] is False
+    assert ready.json["status"] == "unavailable"

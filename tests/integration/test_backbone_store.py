@@ -1,0 +1,112 @@
+"""The outbox and idempotent consumption against the real database and broker."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import timedelta
+
+from devtools.secantus import free_port
+from shared.config import Settings
+from shared.db import get_database, transaction
+from shared.idempotency import process_once
+from shared.messaging.envelope import make_envelope, utcnow
+from shared.messaging.publisher import Publisher, PublishError
+from shared.messaging.topology import INTAKE_TRACKING, Topology
+from shared.outbox import Outbox, ensure_outbox_indexes
+from tests.integration.test_backbone_poison import drain
+
+
+def status_event(reference: str = "LC-2026-000009"):
+    return make_envelope(
+        "case.status_changed",
+        {"reference": reference, "status": "accepted", "changed_at": "2026-11-25T10:00:00+00:00"},
+        source="test",
+    )
+
+
+def test_outbox_rows_roll_back_with_the_state_change(settings: Settings) -> None:
+    db = get_database(settings, "test")
+    outbox = Outbox(db, Publisher(settings), settings)
+    try:
+        with transaction(db) as session:
+            db.things.insert_one({"_id": 1}, session=session)
+            outbox.add([status_event()], session=session)
+            raise RuntimeError("the use case failed after writing")
+    except RuntimeError:
+        pass
+    assert db.things.count_documents({}) == 0
+    assert db.outbox.count_documents({}) == 0
+
+
+def test_relay_publishes_what_the_request_could_not_and_marks_it_sent(settings: Settings) -> None:
+    db = get_database(settings, "test")
+    ensure_outbox_indexes(db)
+    publisher = Publisher(settings)
+    publisher.publish(status_event("LC-2026-000001"))  # declares the system's queues
+    drain(settings, Topology(settings).queue_name(INTAKE_TRACKING))
+    outbox = Outbox(db, publisher, settings)
+    events = [status_event(f"LC-2026-00001{i}") for i in range(3)]
+    with transaction(db) as session:
+        outbox.add(events, session=session)
+    # As if the request died before flushing: age the rows past the grace period.
+    db.outbox.update_many({}, {"$set": {"created_at": utcnow() - timedelta(seconds=60)}})
+
+    assert outbox.relay_once() == 3
+    assert outbox.pending_count() == 0
+    assert outbox.relay_once() == 0  # nothing is published twice by the relay
+    received = drain(settings, Topology(settings).queue_name(INTAKE_TRACKING))
+    assert sorted(m.properties["message_id"] for m in received) == sorted(e.message_id for e in events)
+    publisher.close()
+
+
+def test_relay_leaves_fresh_rows_to_their_request(settings: Settings) -> None:
+    db = get_database(settings, "test")
+    outbox = Outbox(db, Publisher(settings), settings)
+    with transaction(db) as session:
+        outbox.add([status_event()], session=session)
+    assert outbox.relay_once() == 0
+    assert outbox.pending_count() == 1
+
+
+def test_process_once_applies_an_effect_once_even_concurrently(settings: Settings) -> None:
+    db = get_database(settings, "test")
+    event = status_event()
+    results: list[bool] = []
+    errors: list[Exception] = []
+
+    def effect(session) -> None:
+        db.effects.update_one({"_id": "counter"}, {"$inc": {"n": 1}}, upsert=True, session=session)
+
+    def consume() -> None:
+        try:
+            results.append(process_once(db, "test.consumer", event, effect))
+        except Exception as err:  # a write conflict: the broker would redeliver
+            errors.append(err)
+
+    threads = [threading.Thread(target=consume) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Redeliveries of whatever conflicted: they must see the marker and do nothing.
+    for _ in errors:
+        results.append(process_once(db, "test.consumer", event, effect))
+    assert results.count(True) == 1
+    assert db.effects.find_one({"_id": "counter"})["n"] == 1
+    # Another consumer of the same message has its own marker.
+    assert process_once(db, "other.consumer", event, effect) is True
+
+
+def test_publish_fails_fast_when_broker_is_unreachable(settings: Settings) -> None:
+    dead = replace(settings, broker_url=f"amqp://guest:guest@127.0.0.1:{free_port()}//", connect_timeout=1.0)
+    publisher = Publisher(dead)
+    started = utcnow()
+    try:
+        publisher.publish(status_event())
+    except PublishError:
+        pass
+    else:
+        raise AssertionError("publishing to a dead broker must raise")
+    assert (utcnow() - started).total_seconds() < 10
+    assert publisher.cooling_down
