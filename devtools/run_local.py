@@ -19,10 +19,14 @@ from pathlib import Path
 from devtools.secantus import mongo_url, start_secantus
 
 ROOT = Path(__file__).resolve().parents[1]
-VAR = ROOT / "var"
+VAR = Path(os.environ.get("CONCORD_VAR", ROOT / "var"))  # data, mail and logs of local runs
 MONGO_PORT = 27018
 SMTP_PORT = 8025
-SERVICES = {"intake": 8001, "mediation": 8002, "notify": 8003}
+# Ports can be moved with INTAKE_PORT, MEDIATION_PORT, NOTIFY_PORT (e.g. to run two stacks).
+SERVICES = {
+    name: int(os.environ.get(f"{name.upper()}_PORT", default))
+    for name, default in (("intake", 8001), ("mediation", 8002), ("notify", 8003))
+}
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 

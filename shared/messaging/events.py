@@ -41,6 +41,23 @@ class PartySchema(EventData):
     language = fields.String(load_default=None, allow_none=True)
 
 
+class FilerRef(EventData):
+    """Whoever filed for the residents (e.g. a building leader), so notify can keep them informed."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    phone = fields.String(load_default=None, allow_none=True)
+    email = fields.String(load_default=None, allow_none=True)
+    language = fields.String(load_default=None, allow_none=True)
+
+
+class AttachmentRef(EventData):
+    """A file attached to a case, stored in intake's GridFS (bucket `attachments`)."""
+
+    id = fields.String(required=True)
+    content_type = fields.String(required=True)
+    size = fields.Integer(required=True)
+
+
 class CaseSubmitted(EventData):
     reference = Reference
     received_at = fields.String(required=True, validate=_iso_datetime)
@@ -57,6 +74,15 @@ class CaseSubmitted(EventData):
     filed_by = fields.String(load_default="resident")
     language = fields.String(load_default="zh-CN")
     parties = fields.List(fields.Nested(PartySchema), required=True, validate=validate.Length(min=1))
+    # Added by intake (issue 3); older messages lack them, so each has a default.
+    agrees_to_mediation = fields.Boolean(load_default=True)
+    channel = fields.String(load_default="api", validate=validate.OneOf(["web", "api", "open311"]))
+    # Open cases of the same community + building + category in the last 30 days: a hint for
+    # the mediators, never a rejection.
+    possible_duplicates = fields.List(fields.String(), load_default=list)
+    attachments = fields.List(fields.Nested(AttachmentRef), load_default=list)
+    # Optional: set when filed_by is "building_leader" (or a clerk) and they gave a contact.
+    filer = fields.Nested(FilerRef, load_default=None, allow_none=True)
 
 
 class StudioRef(EventData):
@@ -97,6 +123,8 @@ class CaseAssigned(EventData):
     rule = fields.String(required=True)
     needs_manual_routing = fields.Boolean(load_default=False)
     risk_level = fields.String(load_default="none", validate=validate.OneOf(RISK_LEVELS))
+    # Optional: the mediator who took the case, when the assignment names one.
+    mediator = fields.Nested(StaffRef, load_default=None, allow_none=True)
 
 
 class CaseStatusChanged(EventData):
@@ -161,6 +189,34 @@ class CaseClosed(EventData):
     studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
 
 
+class PatrolReported(EventData):
+    """A patrol team's visit report (a dispatch, a same-day task or a hot-spot sweep)."""
+
+    task_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["dispatch", "same_day", "sweep"]))
+    reference = fields.String(load_default=None, allow_none=True)  # a sweep has no case
+    team = fields.Nested(TeamRef, required=True)
+    community = fields.String(required=True)
+    calmed = fields.Boolean(required=True)  # whether the dispute calmed down on the visit
+    findings = fields.String(required=True)
+    people_met_count = fields.Integer(load_default=0)
+    photos = fields.Integer(load_default=0)
+    reported_at = fields.String(required=True, validate=_iso_datetime)
+    studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
+
+
+class CaseRiskChanged(EventData):
+    """A studio lead raised or lowered a case's risk level, with a reason."""
+
+    reference = Reference
+    level = fields.String(required=True, validate=validate.OneOf(RISK_LEVELS))
+    previous_level = fields.String(required=True, validate=validate.OneOf(RISK_LEVELS))
+    reason = fields.String(required=True)
+    changed_at = fields.String(required=True, validate=_iso_datetime)
+    changed_by = fields.String(required=True)
+    studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
+
+
 class DeliveryDue(EventData):
     """A command inside notify: send one stored delivery."""
 
@@ -175,18 +231,22 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("case.escalated", 1): CaseEscalated,
     ("session.scheduled", 1): SessionScheduled,
     ("case.closed", 1): CaseClosed,
+    ("patrol.reported", 1): PatrolReported,
+    ("case.risk_changed", 1): CaseRiskChanged,
     ("notify.delivery_due", 1): DeliveryDue,
 }
 
 
 def validate_data(event_type: str, schema_version: int, data: Any) -> dict[str, Any]:
-    """Check `data` against the schema of its event; return it unchanged when valid."""
+    """Check `data` against the schema of its event; return it with defaults filled in."""
     schema_class = SCHEMAS.get((event_type, schema_version))
     if schema_class is None:
         raise InvalidMessage(f"unknown event {event_type!r} version {schema_version}")
     if not isinstance(data, dict):
         raise InvalidMessage(f"{event_type}: data is not an object")
-    errors = schema_class().validate(data)
-    if errors:
-        raise InvalidMessage(f"{event_type} v{schema_version} data invalid: {errors}")
-    return data
+    try:
+        loaded = schema_class().load(data)
+    except ValidationError as err:
+        raise InvalidMessage(f"{event_type} v{schema_version} data invalid: {err.messages}") from err
+    # Defaults filled in, unknown (newer) fields kept: handlers can rely on every known field.
+    return {**data, **loaded}

@@ -107,3 +107,11 @@ def test_virtual_transport_topology_has_no_amqp_arguments() -> None:
     spec = ConsumerSpec("svc.work", ("case.submitted",))
     assert topology.queue(spec).queue_arguments == {}
     assert [q.name for q in topology.all_queues(spec)] == ["concord.svc.work", "concord.svc.work.dead"]
+
+
+def test_received_data_gets_the_schema_defaults() -> None:
+    body = make_envelope("case.assigned", ASSIGNED, source="mediation").to_dict()
+    data = parse_envelope(body).data
+    assert data["risk_level"] == "none"
+    assert data["needs_manual_routing"] is False
+    assert data["studio"]["email"] is None
