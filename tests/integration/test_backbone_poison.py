@@ -40,6 +40,8 @@ def test_poison_messages_are_dead_lettered_with_reason_and_consumer_survives(
         json.dumps(bad_data).encode(),  # an envelope whose data fails the event schema
     ]
     with Connection(stack_settings.broker_url) as conn:
+        # Declared here as the publishers do, so the poison is queued even if the worker is slow.
+        topology.queue(MEDIATION_INTAKE)(conn.default_channel).declare()
         producer = Producer(conn.default_channel)
         for body in poison:
             producer.publish(
