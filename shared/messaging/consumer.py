@@ -129,6 +129,7 @@ class EventConsumer(ConsumerMixin):
                 self._retry(sub, envelope, body, message, attempt, f"{type(err).__name__}: {err}")
             else:
                 self._ack(message)
+                log.info("event handled", extra={"type": envelope.type, "message_id": envelope.message_id})
 
     def on_decode_error(self, sub: Subscription, message: Message, exc: Exception) -> None:
         attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0))

@@ -32,7 +32,7 @@ def test_case_is_assigned_and_notified_within_seconds(
     assert elapsed < 15
 
     assert reference in studio_mail[0]["Subject"]
-    assert reference in resident_mail[0].get_content()
+    assert reference in resident_mail[0].get_body(preferencelist=("plain",)).get_content()
     status = intake_client.get(f"/api/v1/cases/{reference}?token={token}").json
     assert [entry["status"] for entry in status["timeline"]] == ["received", "assigned"]
 
@@ -44,3 +44,7 @@ def test_case_is_assigned_and_notified_within_seconds(
     assert len(mailbox.messages) == 2
     assert database(stack_settings, "mediation").studios.find_one({"_id": "zhihe"})["open_cases"] == 1
     assert workers.stop_all() == {"intake": 0, "mediation": 0, "notify": 0}
+    # One correlation id follows the case from the HTTP request through every service's logs.
+    correlation_id = created.headers["X-Correlation-ID"]
+    for service in ("mediation", "notify", "intake"):
+        assert f'"correlation_id": "{correlation_id}"' in workers.log(service), service
