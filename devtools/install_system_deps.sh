@@ -3,7 +3,10 @@
 # is missing, and needs root (or sudo) only then.
 set -euo pipefail
 
-packages=()  # Debian package names, added as features need them
+packages=(chromium fonts-noto-cjk)  # Debian package names, added as features need them (chromium + CJK fonts: e2e browser tests)
+# fonts-arphic-uming, fonts-wqy-microhei: TrueType CJK fonts reportlab can embed in agreement PDFs (Noto CJK
+# is CFF-based, which reportlab cannot load); poppler-utils: pdftotext/pdftoppm for the PDF tests.
+packages+=(fonts-arphic-uming fonts-wqy-microhei poppler-utils)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

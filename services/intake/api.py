@@ -32,12 +32,16 @@ class Cases(MethodView):
     @blp.arguments(CaseCreateSchema)
     @blp.response(201, CaseCreatedSchema)
     @blp.alt_response(422, description="Invalid fields; `errors` maps each field to its messages.")
+    @blp.alt_response(429, description="Too many cases filed from this client in the current window.")
     def post(self, data: dict[str, Any]) -> dict[str, str]:
         """File a dispute.
 
         Answers the case reference and a secret tracking token: keep both to follow the case.
         """
-        return service.submit_case(_intake(), data)
+        intake = _intake()
+        if not intake.limiter.hit("api-create"):
+            abort(429, message="Too many cases filed from this client; try again later.")
+        return service.submit_case(intake, data, channel="api")
 
 
 @blp.route("/cases/<string:reference>")

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-from services.intake import api
+from services.intake import admin, api, open311, web
 from services.intake.bootstrap import SERVICE, bootstrap, ensure_indexes
+from shared.auth import init_auth
 from shared.config import Settings
 from shared.db import ping
 from shared.http import create_base_app, health_blueprint
 from shared.messaging.publisher import broker_reachable
+from shared.web import init_web
+
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +27,20 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     """Build the intake app; `config` is ready settings or overrides by field name (tests)."""
     settings = Settings.resolve(config)
     app, rest = create_base_app(__name__, SERVICE, settings, api_title="Concord intake")
+    init_web(
+        app,
+        settings,
+        translations=TRANSLATIONS,
+        csrf_exempt_prefixes=("/api/", "/open311/"),
+        json_prefixes=("/api/", "/open311/"),
+    )
     intake = bootstrap(settings)
     app.extensions["intake"] = intake
     rest.register_blueprint(api.blp)
+    app.register_blueprint(web.bp)
+    app.register_blueprint(open311.bp)
+    init_auth(app, settings)  # staff token from mediation's login: the admin page
+    app.register_blueprint(admin.bp)
     app.register_blueprint(
         health_blueprint({"mongodb": lambda: ping(intake.db), "broker": lambda: broker_reachable(settings)})
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from pymongo import ASCENDING, DESCENDING
@@ -11,8 +12,20 @@ from shared.config import Settings
 from shared.db import get_database
 from shared.messaging.publisher import Publisher
 from shared.outbox import Outbox, ensure_outbox_indexes
+from shared.web.ratelimit import RateLimit, RateLimiter, ensure_rate_limit_indexes
 
 SERVICE = "intake"
+# Filings per client and window: generous enough for a clerk's walk-in reception day or a
+# community centre behind one address, tight enough to stop a flood.
+DEFAULT_RATE_LIMIT = "30/600"
+
+
+def intake_setting(settings: Settings, name: str, default: str = "") -> str:
+    """An intake-only setting: `settings.extra[name]` (tests), else the environment variable
+    `NAME` (12-factor), else `default`. Used for INTAKE_RATE_LIMIT and OPEN311_API_KEYS."""
+    if name in settings.extra:
+        return str(settings.extra[name])
+    return os.environ.get(name.upper(), default)
 
 
 @dataclass
@@ -33,11 +46,26 @@ class Intake:
     def outbox(self) -> Outbox:
         return Outbox(self.db, self.publisher, self.settings)
 
+    @property
+    def limiter(self) -> RateLimiter:
+        rate = RateLimit.parse(intake_setting(self.settings, "intake_rate_limit", DEFAULT_RATE_LIMIT))
+        return RateLimiter(self.db.rate_limits, rate, self.settings.secret_key)
+
+    @property
+    def env_api_keys(self) -> tuple[str, ...]:
+        """Open311 keys from OPEN311_API_KEYS (comma-separated): local runs and tests."""
+        raw = intake_setting(self.settings, "open311_api_keys")
+        return tuple(key.strip() for key in raw.split(",") if key.strip())
+
 
 def ensure_indexes(db: Database) -> None:
     """Create intake's indexes (idempotent; run at start-up)."""
     ensure_outbox_indexes(db)
+    ensure_rate_limit_indexes(db.rate_limits)
     db.cases.create_index("reference", unique=True)
+    db.cases.create_index("open311_token", sparse=True)
+    db.cases.create_index([("updated_at", DESCENDING)])
+    db.api_keys.create_index("key_hash", unique=True)
     db.cases.create_index(
         [
             ("community", ASCENDING),
@@ -49,4 +77,5 @@ def ensure_indexes(db: Database) -> None:
 
 
 def bootstrap(settings: Settings | None = None) -> Intake:
+    """The composition root: intake's adapters built from `settings` (the environment's if None)."""
     return Intake(settings or Settings.from_env())

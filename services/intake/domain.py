@@ -1,16 +1,64 @@
-"""Pure rules of intake: case references, tracking tokens, and the public status timeline."""
+"""Pure rules of intake: case references, tracking tokens, the public status timeline and
+duplicate awareness. (The risk level the urgency answers raise is mediation's rule.)"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 REFERENCE_PREFIX = "LC"
+REFERENCE_PATTERN = re.compile(r"^[A-Z]{2}-\d{4}-\d{6}$")
 
 RECEIVED = "received"
 ASSIGNED = "assigned"
+SESSION_SCHEDULED = "session_scheduled"
+CLOSED = "closed"
+# Every state a resident may see, in lifecycle order (mediation's public status changes).
+PUBLIC_STATES = (
+    RECEIVED,
+    "screening",
+    "accepted",
+    "not_accepted",
+    ASSIGNED,
+    "rights_notified",
+    "investigating",
+    "in_mediation",
+    SESSION_SCHEDULED,
+    "waiting_for_party",
+    "follow_up",
+    CLOSED,
+    "archived",
+)
+# States after which a case is no longer "open" (for duplicates and Open311).
+FINAL_STATES = frozenset({CLOSED, "not_accepted", "archived"})
+
+DUPLICATE_WINDOW = timedelta(days=30)
+
+
+def is_reference(value: str) -> bool:
+    """True for a well-formed case reference such as `LC-2026-000123`."""
+    return bool(REFERENCE_PATTERN.match(value))
+
+
+def duplicate_query(community: str, building: str, category: str, now: datetime) -> dict[str, Any]:
+    """The filter of open cases a new one may duplicate: same community, building and category,
+    received in the last 30 days. It flags; it never rejects (the mediators decide)."""
+    return {
+        "community": community,
+        "building": building,
+        "category": category,
+        "open": True,
+        "received_at": {"$gte": now - DUPLICATE_WINDOW},
+    }
+
+
+def open311_status(status: str) -> str:
+    """Open311 knows only `open` and `closed`; the detailed state goes in status_notes."""
+    return "closed" if status in FINAL_STATES else "open"
 
 
 def format_reference(year: int, sequence: int) -> str:
@@ -31,10 +79,12 @@ def token_matches(token: str, token_hash: str) -> bool:
     return hmac.compare_digest(hash_token(token), token_hash)
 
 
-def timeline_entry(status: str, at: datetime, note: str | None = None) -> dict:
+def timeline_entry(status: str, at: datetime, note: str | None = None, **details: Any) -> dict:
+    """One public timeline entry; `details` (outcome, starts_at, place) are kept when given."""
     entry: dict = {"status": status, "at": at}
     if note:
         entry["note"] = note
+    entry.update({key: value for key, value in details.items() if value is not None})
     return entry
 
 

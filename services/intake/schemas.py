@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate, validates, validates_schema
+from marshmallow import ValidationError, fields, validate, validates
 
 from shared.schemas import StrictSchema, phone, text
 from shared.taxonomy import CATEGORY_CODES, community_codes
@@ -45,23 +45,26 @@ class CaseCreateSchema(StrictSchema):
     respondents = fields.List(
         fields.Nested(RespondentSchema), required=True, validate=validate.Length(min=1, max=50)
     )
-    consent = fields.Boolean(required=True)
+    # A field rule (not a schema rule) so it is reported together with every other problem.
+    consent = fields.Boolean(
+        required=True, validate=validate.Equal(True, error="Consent to the privacy notice is required.")
+    )
+    # People's Mediation Law Art 17: mediation does not go ahead when a party clearly refuses.
+    agrees_to_mediation = fields.Boolean(load_default=True)
 
     @validates("community")
     def known_community(self, value: str, **kwargs: Any) -> None:
         if value not in community_codes():
             raise ValidationError("Unknown community.")
 
-    @validates_schema
-    def consent_given(self, data: dict, **kwargs: Any) -> None:
-        if data.get("consent") is not True:
-            raise ValidationError("Consent to the privacy notice is required.", "consent")
-
 
 class CaseCreatedSchema(StrictSchema):
     reference = fields.String(required=True)
     tracking_token = fields.String(required=True)
     status = fields.String(required=True)
+    # True when an open case of the same community, building and category was filed in the last
+    # 30 days: the resident is told a related case exists (never which one).
+    related_case_exists = fields.Boolean()
 
 
 class TrackingQuerySchema(StrictSchema):
@@ -72,11 +75,15 @@ class TimelineEntrySchema(StrictSchema):
     status = fields.String()
     at = fields.DateTime()
     note = fields.String()
+    outcome = fields.String()
+    starts_at = fields.DateTime()
+    place = fields.String()
 
 
 class CaseStatusSchema(StrictSchema):
     reference = fields.String()
     status = fields.String()
+    outcome = fields.String(allow_none=True)
     category = fields.String()
     community = fields.String()
     received_at = fields.DateTime()

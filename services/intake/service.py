@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from pymongo import ReturnDocument
 from pymongo.client_session import ClientSession
 
 from services.intake import domain
+from services.intake.attachments import Attachment, discard_attachments, store_attachments
 from services.intake.bootstrap import SERVICE, Intake
 from shared.db import transaction
 from shared.idempotency import process_once
@@ -30,14 +32,32 @@ def next_reference(intake: Intake, now: datetime) -> str:
     return domain.format_reference(now.year, counter["value"])
 
 
-def submit_case(intake: Intake, data: dict[str, Any]) -> dict[str, str]:
-    """Store a validated case and its `case.submitted` event atomically, then publish."""
+def possible_duplicates(intake: Intake, data: dict[str, Any], now: datetime) -> list[str]:
+    """References of open cases the new one may duplicate (newest first, at most 5)."""
+    query = domain.duplicate_query(data["community"], data["building"], data["category"], now)
+    rows = intake.db.cases.find(query, {"_id": 1}).limit(5)
+    return sorted((row["_id"] for row in rows), reverse=True)
+
+
+def submit_case(
+    intake: Intake,
+    data: dict[str, Any],
+    attachments: Sequence[Attachment] = (),
+    *,
+    channel: str = "api",
+    organisation: str | None = None,
+    open311_token: str | None = None,
+) -> dict[str, Any]:
+    """Store a validated case, its attachments and its `case.submitted` event atomically, then
+    publish. `channel` is web, api or open311; `organisation` is the Open311 key's owner."""
     now = utcnow()
     reference = next_reference(intake, now)
     token = domain.new_tracking_token()
+    duplicates = possible_duplicates(intake, data, now)
     parties = [{"role": "applicant", **applicant} for applicant in data["applicants"]] + [
         {"role": "respondent", **respondent} for respondent in data["respondents"]
     ]
+    details = {k: v for k, v in data.items() if k not in {"applicants", "respondents", "consent"}}
     case = {
         "_id": reference,
         "reference": reference,
@@ -45,27 +65,51 @@ def submit_case(intake: Intake, data: dict[str, Any]) -> dict[str, str]:
         "status": domain.RECEIVED,
         "status_at": now,
         "received_at": now,
+        "updated_at": now,
         "consent_at": now,
+        "open": True,
+        "channel": channel,
+        "organisation": organisation,
+        "possible_duplicates": duplicates,
         "timeline": [domain.timeline_entry(domain.RECEIVED, now)],
-        **{k: v for k, v in data.items() if k not in {"applicants", "respondents", "consent"}},
+        **details,
         "parties": parties,
     }
+    if open311_token:
+        case["open311_token"] = open311_token
+    files = store_attachments(intake.db, reference, list(attachments)) if attachments else []
+    case["attachments"] = files
     event = make_envelope(
         "case.submitted",
         {
             "reference": reference,
             "received_at": now.isoformat(),
-            **{k: v for k, v in data.items() if k not in {"applicants", "respondents", "consent"}},
+            **details,
             "parties": [{**p, "language": data["language"]} for p in parties],
+            "channel": channel,
+            "possible_duplicates": duplicates,
+            "attachments": files,
         },
         source=SERVICE,
     )
-    with transaction(intake.db) as session:
-        intake.db.cases.insert_one(case, session=session)
-        events = intake.outbox.add([event], session=session)
+    try:
+        with transaction(intake.db) as session:
+            intake.db.cases.insert_one(case, session=session)
+            events = intake.outbox.add([event], session=session)
+    except Exception:
+        discard_attachments(intake.db, files)
+        raise
     intake.outbox.flush(events)
-    log.info("case submitted", extra={"reference": reference, "category": data["category"]})
-    return {"reference": reference, "tracking_token": token, "status": domain.RECEIVED}
+    log.info(
+        "case submitted",
+        extra={"reference": reference, "category": data["category"], "channel": channel},
+    )
+    return {
+        "reference": reference,
+        "tracking_token": token,
+        "status": domain.RECEIVED,
+        "related_case_exists": bool(duplicates),
+    }
 
 
 def public_status(intake: Intake, reference: str, token: str) -> dict[str, Any] | None:
@@ -77,6 +121,7 @@ def public_status(intake: Intake, reference: str, token: str) -> dict[str, Any] 
     return {
         "reference": case["reference"],
         "status": case["status"],
+        "outcome": case.get("outcome"),
         "category": case["category"],
         "community": case["community"],
         "received_at": case["received_at"],
@@ -84,30 +129,80 @@ def public_status(intake: Intake, reference: str, token: str) -> dict[str, Any] 
     }
 
 
-def _record_status(intake: Intake, envelope: Envelope, status: str, at: datetime, note: str | None) -> None:
+def _record_status(
+    intake: Intake,
+    envelope: Envelope,
+    status: str | None,
+    at: datetime,
+    note: str | None,
+    changes: dict[str, Any] | None = None,
+    **details: Any,
+) -> None:
+    """Add a public timeline entry; move the current status only for a newer event (events can
+    arrive out of order after retries). `status=None` adds to the timeline without moving it."""
     reference = envelope.data["reference"]
+    entry_status = status or details.pop("entry_status")
 
     def effect(session: ClientSession) -> None:
         case = intake.db.cases.find_one({"_id": reference}, {"status_at": 1}, session=session)
         if case is None:
             # Intake wrote the case before publishing its first event, so this is a real fault.
             raise LookupError(f"event for unknown case {reference}")
-        update: dict[str, Any] = {"$push": {"timeline": domain.timeline_entry(status, at, note)}}
-        if domain.is_newer(at, case.get("status_at")):
-            update["$set"] = {"status": status, "status_at": at}
+        entry = domain.timeline_entry(entry_status, at, note, **details)
+        update: dict[str, Any] = {"$push": {"timeline": entry}, "$max": {"updated_at": at}}
+        new_values = dict(changes or {})
+        if status and domain.is_newer(at, case.get("status_at")):
+            new_values.update({"status": status, "status_at": at})
+        if new_values:
+            update["$set"] = new_values
         intake.db.cases.update_one({"_id": reference}, update, session=session)
 
     process_once(intake.db, "intake.tracking", envelope, effect)
 
 
 def on_case_assigned(intake: Intake, envelope: Envelope) -> None:
+    """Mediation routed the case to a studio: the resident sees which one."""
     at = datetime.fromisoformat(envelope.data["assigned_at"])
     studio = envelope.data["studio"]["name"]
-    _record_status(intake, envelope, domain.ASSIGNED, at, studio)
+    _record_status(intake, envelope, domain.ASSIGNED, at, studio, {"studio_name": studio})
 
 
 def on_case_status_changed(intake: Intake, envelope: Envelope) -> None:
+    """A public lifecycle change (internal ones never reach the resident)."""
     if not envelope.data.get("public", True):
         return
     at = datetime.fromisoformat(envelope.data["changed_at"])
-    _record_status(intake, envelope, envelope.data["status"], at, envelope.data.get("note"))
+    status = envelope.data["status"]
+    changes = {"open": False} if status in domain.FINAL_STATES else None
+    _record_status(intake, envelope, status, at, envelope.data.get("note"), changes)
+
+
+def on_session_scheduled(intake: Intake, envelope: Envelope) -> None:
+    """A session was scheduled: the parties see when and where (never who else attends)."""
+    data = envelope.data
+    at = datetime.fromisoformat(envelope.occurred_at)
+    _record_status(
+        intake,
+        envelope,
+        None,
+        at,
+        None,
+        entry_status=domain.SESSION_SCHEDULED,
+        starts_at=datetime.fromisoformat(data["starts_at"]),
+        place=data["place"]["name"],
+    )
+
+
+def on_case_closed(intake: Intake, envelope: Envelope) -> None:
+    """The case ended: its outcome and what the parties are told (never internal notes)."""
+    data = envelope.data
+    at = datetime.fromisoformat(data["closed_at"])
+    _record_status(
+        intake,
+        envelope,
+        domain.CLOSED,
+        at,
+        data.get("public_note"),
+        {"open": False, "outcome": data["outcome"], "closed_at": at},
+        outcome=data["outcome"],
+    )

@@ -33,9 +33,22 @@ class ConsumerSpec:
 # Every consumer queue of the system: the contract of who listens to what. Publishers declare
 # them all before their first publish, so an event sent before its consumer ever started is
 # queued for it rather than dropped as unroutable.
-INTAKE_TRACKING = ConsumerSpec("intake.tracking", ("case.assigned", "case.status_changed"))
+INTAKE_TRACKING = ConsumerSpec(
+    "intake.tracking", ("case.assigned", "case.status_changed", "session.scheduled", "case.closed")
+)
 MEDIATION_INTAKE = ConsumerSpec("mediation.intake", ("case.submitted",))
-NOTIFY_EVENTS = ConsumerSpec("notify.events", ("case.submitted", "case.assigned"))
+NOTIFY_EVENTS = ConsumerSpec(
+    "notify.events",
+    (
+        "case.submitted",
+        "case.assigned",
+        "case.status_changed",
+        "session.scheduled",
+        "case.escalated",
+        "patrol.dispatched",
+        "case.closed",
+    ),
+)  # must match services/notify/rules.py RULES (a unit test checks)
 NOTIFY_DELIVERIES = ConsumerSpec("notify.deliveries", ("notify.delivery_due",))
 ALL_CONSUMERS: tuple[ConsumerSpec, ...] = (
     INTAKE_TRACKING,

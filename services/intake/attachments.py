@@ -1,0 +1,116 @@
+"""Photo and document attachments of a case: checked by content, stored in GridFS, never public.
+
+Checks (pure, `check_attachments`): at most `MAX_FILES` files, each at most `MAX_FILE_BYTES`,
+of a type recognised from the file's first bytes (JPEG, PNG, WebP, PDF) — the name's extension
+must agree with the content, so a script renamed `photo.jpg` is refused. Stored files get a
+generated name; the resident's file name is not kept (it can carry personal data). Intake has no
+public route that serves them: they are for the case's mediators only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import PurePath
+
+import filetype
+from bson import ObjectId
+from gridfs import GridFSBucket
+from pymongo.database import Database
+
+MAX_FILES = 3
+MAX_FILE_BYTES = 5 * 1024 * 1024
+# The form's whole body: the files plus the text fields, with room for multipart framing.
+MAX_FORM_BYTES = MAX_FILES * MAX_FILE_BYTES + 512 * 1024
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "image/jpeg": (".jpg", ".jpeg"),
+    "image/png": (".png",),
+    "image/webp": (".webp",),
+    "application/pdf": (".pdf",),
+}
+BUCKET = "attachments"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file as received: the name the browser sent and its bytes."""
+
+    filename: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A checked file, ready to store."""
+
+    content_type: str
+    extension: str
+    content: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+class AttachmentError(ValueError):
+    """A file that may not be attached; `message` is an English msgid for the resident."""
+
+    def __init__(self, message: str, **params: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.params = params
+
+
+def check_attachments(uploads: list[Upload]) -> list[Attachment]:
+    """The uploads that pass every rule; raises AttachmentError at the first that does not."""
+    uploads = [u for u in uploads if u.filename or u.content]  # an empty file input sends nothing
+    if len(uploads) > MAX_FILES:
+        raise AttachmentError("Attach at most %(count)d files.", count=MAX_FILES)
+    checked = []
+    for upload in uploads:
+        if not upload.content:
+            raise AttachmentError("A file is empty.")
+        if len(upload.content) > MAX_FILE_BYTES:
+            raise AttachmentError("Each file must be at most %(mb)d MB.", mb=MAX_FILE_BYTES // (1024 * 1024))
+        kind = filetype.guess(upload.content[:8192])
+        extension = PurePath(upload.filename).suffix.lower()
+        if kind is None or kind.mime not in ALLOWED or extension not in ALLOWED[kind.mime]:
+            raise AttachmentError("Only photos (JPEG, PNG, WebP) and PDF documents can be attached.")
+        checked.append(Attachment(kind.mime, ALLOWED[kind.mime][0], upload.content))
+    return checked
+
+
+def store_attachments(db: Database, reference: str, attachments: list[Attachment]) -> list[dict]:
+    """Store the files in GridFS; return the metadata the case and its event carry.
+
+    GridFS cannot write inside a transaction, so files are stored just before the case's
+    transaction and removed again if it fails (`discard_attachments`); a file left by a crash in
+    between names a case that does not exist and is harmless (never served, never listed).
+    """
+    bucket = GridFSBucket(db, bucket_name=BUCKET)
+    stored = []
+    for index, attachment in enumerate(attachments, start=1):
+        file_id = bucket.upload_from_stream(
+            f"{reference}-{index}{attachment.extension}",
+            attachment.content,
+            metadata={
+                "case": reference,
+                "content_type": attachment.content_type,
+                "sha256": attachment.sha256,
+            },
+        )
+        stored.append(
+            {
+                "id": str(file_id),
+                "content_type": attachment.content_type,
+                "size": len(attachment.content),
+            }
+        )
+    return stored
+
+
+def discard_attachments(db: Database, stored: list[dict]) -> None:
+    """Remove files stored for a case whose transaction failed."""
+    bucket = GridFSBucket(db, bucket_name=BUCKET)
+    for item in stored:
+        bucket.delete(ObjectId(item["id"]))

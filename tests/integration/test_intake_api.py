@@ -1,0 +1,221 @@
+"""Intake's JSON API contract, bad input (nothing stored), the public timeline kept from events,
+and the admin page for Open311 keys."""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask.testing import FlaskClient
+
+from services.intake import service
+from services.intake.app import create_app
+from services.intake.bootstrap import bootstrap
+from shared.auth import COOKIE_NAME, Staff, issue_token
+from shared.config import Settings
+from shared.messaging.envelope import make_envelope
+from tests.integration.conftest import CASE, database
+
+pytestmark = pytest.mark.integration
+
+
+def nothing_stored(settings: Settings) -> bool:
+    db = database(settings, "intake")
+    return db.cases.count_documents({}) == 0 and db.outbox.count_documents({}) == 0
+
+
+def test_create_answers_the_contract_and_status_hides_parties(
+    intake_client: FlaskClient, stack_settings: Settings
+) -> None:
+    created = intake_client.post("/api/v1/cases", json=CASE)
+    assert created.status_code == 201
+    assert set(created.json) == {"reference", "tracking_token", "status", "related_case_exists"}
+    assert created.json["related_case_exists"] is False
+    reference, token = created.json["reference"], created.json["tracking_token"]
+    status = intake_client.get(f"/api/v1/cases/{reference}?token={token}").json
+    assert status["reference"] == reference and status["status"] == "received"
+    assert "张三" not in str(status) and "13800138000" not in str(status)
+    envelope = database(stack_settings, "intake").outbox.find_one({})["envelope"]
+    assert envelope["data"]["channel"] == "api" and envelope["data"]["agrees_to_mediation"] is True
+
+    again = intake_client.post("/api/v1/cases", json=CASE)
+    assert again.json["related_case_exists"] is True
+
+
+def test_openapi_document_and_docs_page(intake_client: FlaskClient) -> None:
+    spec = intake_client.get("/api/v1/openapi.json").json
+    assert "/api/v1/cases" in spec["paths"] and "/api/v1/cases/{reference}" in spec["paths"]
+    assert intake_client.get("/api/v1/docs").status_code == 200
+
+
+def _with(**changes: object) -> dict:
+    body = copy.deepcopy(CASE)
+    body.update(changes)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (_with(category="parking"), "category"),
+        (_with(community="atlantis"), "community"),
+        (_with(community={"$ne": ""}), "community"),  # operator injection
+        (_with(**{"$where": "sleep(1000)"}), "$where"),
+        (_with(**{"a.b": 1}), "a.b"),
+        (_with(applicants=[{"name": "x", "phone": "13800138000", "$gt": ""}]), "applicants"),
+        (_with(applicants=[]), "applicants"),
+        (_with(applicants=[{"name": "x", "phone": "call me"}]), "applicants"),
+        (_with(description=""), "description"),
+        (_with(description="x" * 5001), "description"),
+        (_with(description="bell\x07"), "description"),
+        (_with(people_affected="12"), "people_affected"),
+        (_with(amount=-1), "amount"),
+        (_with(consent=False), "consent"),
+        ({k: v for k, v in CASE.items() if k != "consent"}, "consent"),
+        (_with(threat_of_violence="maybe"), "threat_of_violence"),
+    ],
+)
+def test_bad_input_is_refused_with_field_errors_and_stores_nothing(
+    intake_client: FlaskClient, stack_settings: Settings, body: dict, field: str
+) -> None:
+    answer = intake_client.post("/api/v1/cases", json=body)
+    assert answer.status_code == 422
+    assert answer.json["code"] == 422 and answer.json["status"] == "Unprocessable Entity"
+    assert field in answer.json["errors"]
+    assert nothing_stored(stack_settings)
+
+
+def test_malformed_and_oversized_bodies(intake_client: FlaskClient, stack_settings: Settings) -> None:
+    broken = intake_client.post("/api/v1/cases", data="{not json", content_type="application/json")
+    assert broken.status_code in (400, 422) and broken.json["code"] == broken.status_code
+    listed = intake_client.post("/api/v1/cases", json=[CASE])
+    assert listed.status_code == 422
+    huge = intake_client.post(
+        "/api/v1/cases", data=b"{" + b" " * (3 * 1024 * 1024) + b"}", content_type="application/json"
+    )
+    assert huge.status_code == 413 and huge.json["code"] == 413
+    assert nothing_stored(stack_settings)
+
+
+def test_script_in_text_is_stored_as_text_and_escaped_on_the_page(
+    intake_client: FlaskClient, stack_settings: Settings
+) -> None:
+    created = intake_client.post("/api/v1/cases", json=_with(building="<img src=x onerror=alert(1)>")).json
+    case = database(stack_settings, "intake").cases.find_one({"_id": created["reference"]})
+    assert case["building"] == "<img src=x onerror=alert(1)>"  # kept as typed, never interpreted
+
+
+def test_wrong_token_and_unknown_reference_answer_the_same(intake_client: FlaskClient) -> None:
+    created = intake_client.post("/api/v1/cases", json=CASE).json
+    wrong = intake_client.get(f"/api/v1/cases/{created['reference']}?token=nope")
+    unknown = intake_client.get("/api/v1/cases/LC-2099-000001?token=nope")
+    assert wrong.status_code == unknown.status_code == 404
+    assert wrong.json == unknown.json
+    assert intake_client.get(f"/api/v1/cases/{created['reference']}").status_code == 422
+    assert intake_client.get(f"/api/v1/cases/{created['reference']}?token[$ne]=x").status_code == 422
+
+
+def test_api_rate_limit(stack_settings: Settings) -> None:
+    client = create_app(replace(stack_settings, extra={"intake_rate_limit": "1/600"})).test_client()
+    assert client.post("/api/v1/cases", json=CASE).status_code == 201
+    limited = client.post("/api/v1/cases", json=CASE)
+    assert limited.status_code == 429 and limited.json["code"] == 429
+
+
+def test_timeline_follows_public_events_once_each(
+    intake_client: FlaskClient, stack_settings: Settings
+) -> None:
+    created = intake_client.post("/api/v1/cases", json=CASE).json
+    reference, token = created["reference"], created["tracking_token"]
+    intake = bootstrap(stack_settings)
+    now = datetime.now(UTC)
+    studio = {"code": "zhihe", "name": "至和调解工作室"}
+    assigned = make_envelope(
+        "case.assigned",
+        {"reference": reference, "studio": studio, "assigned_at": now.isoformat(), "rule": "area+category"},
+        source="mediation",
+    )
+    internal = make_envelope(
+        "case.status_changed",
+        {
+            "reference": reference,
+            "status": "investigating",
+            "changed_at": now.isoformat(),
+            "public": False,
+            "note": "internal: party seems hostile",
+        },
+        source="mediation",
+    )
+    session = make_envelope(
+        "session.scheduled",
+        {
+            "reference": reference,
+            "session_id": "s1",
+            "starts_at": (now + timedelta(days=3)).isoformat(),
+            "ends_at": (now + timedelta(days=3, hours=1)).isoformat(),
+            "place": {"code": "hall", "name": "莲花社区议事厅"},
+            "mediators": [{"user_id": "u1", "name": "王调解", "phone": "13600000000"}],
+        },
+        source="mediation",
+    )
+    closed = make_envelope(
+        "case.closed",
+        {
+            "reference": reference,
+            "outcome": "agreement_written",
+            "closed_at": (now + timedelta(days=4)).isoformat(),
+            "public_note": "Agreement signed.",
+        },
+        source="mediation",
+    )
+    service.on_case_assigned(intake, assigned)
+    service.on_case_assigned(intake, assigned)  # redelivered: no second entry
+    service.on_case_status_changed(intake, internal)
+    service.on_session_scheduled(intake, session)
+    service.on_case_closed(intake, closed)
+
+    status = intake_client.get(f"/api/v1/cases/{reference}?token={token}").json
+    assert [e["status"] for e in status["timeline"]] == [
+        "received",
+        "assigned",
+        "session_scheduled",
+        "closed",
+    ]
+    assert status["status"] == "closed" and status["outcome"] == "agreement_written"
+    assert "internal" not in str(status) and "王调解" not in str(status) and "13600000000" not in str(status)
+    assert status["timeline"][2]["place"] == "莲花社区议事厅"
+
+    page = intake_client.get(f"/track/{reference}?token={token}&lang=en").get_data(as_text=True)
+    assert "Written agreement reached" in page and "Agreement signed." in page
+    assert database(stack_settings, "intake").cases.find_one({"_id": reference})["open"] is False
+    # A closed case is no longer a duplicate candidate.
+    assert intake_client.post("/api/v1/cases", json=CASE).json["related_case_exists"] is False
+
+
+def test_admin_page_issues_and_revokes_keys_for_district_admins_only(
+    intake_client: FlaskClient, stack_settings: Settings
+) -> None:
+    assert intake_client.get("/admin/api-keys").status_code == 401
+    mediator = Staff("m1", "Mediator", frozenset({"mediator"}))
+    intake_client.set_cookie(COOKIE_NAME, issue_token(stack_settings, mediator))
+    assert intake_client.get("/admin/api-keys").status_code == 403
+
+    admin = Staff("a1", "Admin", frozenset({"district_admin"}))
+    intake_client.set_cookie(COOKIE_NAME, issue_token(stack_settings, admin))
+    page = intake_client.get("/admin/api-keys?lang=en").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    issued = intake_client.post(
+        "/admin/api-keys?lang=en", data={"csrf_token": csrf, "organisation": "Grid office"}
+    )
+    key = re.search(r'id="new-key">([^<]+)<', issued.get_data(as_text=True)).group(1)
+    record = database(stack_settings, "intake").api_keys.find_one({"organisation": "Grid office"})
+    assert record["issued_by"] == "a1" and key not in str(record)
+    intake_client.post(f"/admin/api-keys/{record['_id']}/revoke", data={"csrf_token": csrf})
+    assert (
+        database(stack_settings, "intake").api_keys.find_one({"_id": record["_id"]})["revoked_at"] is not None
+    )
+    empty = intake_client.post("/admin/api-keys?lang=en", data={"csrf_token": csrf, "organisation": " "})
+    assert empty.status_code == 422

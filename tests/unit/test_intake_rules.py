@@ -1,0 +1,157 @@
+"""Intake's pure rules, without I/O: form shapes, duplicates, attachments, languages, catalogs."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from babel.messages.frontend import CommandLineInterface
+from babel.messages.pofile import read_po
+
+from services.intake import domain, forms
+from services.intake.attachments import MAX_FILE_BYTES, AttachmentError, Upload, check_attachments
+from services.intake.open311 import _xml
+from services.intake.schemas import CaseCreateSchema
+from shared.web.i18n import compile_catalogs, html_lang, normalise
+from shared.web.ratelimit import RateLimit
+
+ROOT = Path(__file__).resolve().parents[2]
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 32
+
+
+def test_form_to_payload_builds_parties_and_types() -> None:
+    form = {
+        "applicants_count": "2",
+        "respondents_count": "2",
+        "applicants-0-name": " 张三 ",
+        "applicants-0-phone": "13800138000",
+        "applicants-0-email": "",
+        "applicants-1-name": "",
+        "applicants-1-phone": "",
+        "respondents-0-name": "李四",
+        "respondents-1-name": "王五",
+        "respondents-1-phone": "13900139000",
+        "amount": "12.5",
+        "people_affected": "3",
+        "threat_of_violence": "yes",
+        "agrees_to_mediation": "no",
+        "consent": "yes",
+        "category": "neighbours",
+        "unit": "",
+    }
+    payload = forms.form_to_payload(form)
+    assert payload["applicants"] == [{"name": "张三", "phone": "13800138000"}]
+    assert payload["respondents"] == [{"name": "李四"}, {"name": "王五", "phone": "13900139000"}]
+    assert payload["amount"] == 12.5 and payload["people_affected"] == 3
+    assert payload["threat_of_violence"] is True and payload["agrees_to_mediation"] is False
+    assert payload["consent"] is True and "unit" not in payload
+
+
+def test_form_payload_with_bad_numbers_fails_in_the_schema_next_to_the_field() -> None:
+    payload = forms.form_to_payload({"people_affected": "many", "amount": "x", "threat_of_violence": "maybe"})
+    errors = CaseCreateSchema().validate(payload)
+    flat = forms.flatten_errors(errors)
+    assert {"people_affected", "amount", "threat_of_violence", "consent", "applicants-0-name"} <= set(flat)
+    assert flat["applicants-0-phone"] == ["Missing data for required field."]
+
+
+def test_party_count_is_bounded() -> None:
+    assert forms.party_count({"applicants_count": "9999"}, "applicants") == forms.MAX_APPLICANTS
+    assert forms.party_count({"applicants_count": "-3"}, "applicants") == 1
+    assert forms.party_count({"applicants_count": "x"}, "applicants") == 1
+
+
+def test_flatten_errors_maps_list_errors_to_the_first_row() -> None:
+    assert forms.flatten_errors({"applicants": ["Length must be between 1 and 20."]}) == {
+        "applicants-0-name": ["Length must be between 1 and 20."]
+    }
+
+
+def test_duplicate_query_is_same_place_and_category_open_in_30_days() -> None:
+    now = datetime(2026, 3, 31, tzinfo=UTC)
+    query = domain.duplicate_query("lianhua", "3", "neighbours", now)
+    assert query["open"] is True and query["received_at"] == {"$gte": datetime(2026, 3, 1, tzinfo=UTC)}
+    assert (query["community"], query["building"], query["category"]) == ("lianhua", "3", "neighbours")
+
+
+def test_open311_status_and_references() -> None:
+    assert domain.open311_status("in_mediation") == "open"
+    assert domain.open311_status("closed") == domain.open311_status("not_accepted") == "closed"
+    assert domain.is_reference("LC-2026-000001") and not domain.is_reference("LC-2026-1' || '1")
+
+
+def test_attachments_are_checked_by_content() -> None:
+    checked = check_attachments([Upload("a.PNG", PNG), Upload("b.jpeg", JPEG), Upload("", b"")])
+    assert [a.content_type for a in checked] == ["image/png", "image/jpeg"]
+    with pytest.raises(AttachmentError, match="Only photos"):
+        check_attachments([Upload("evil.png", b"<script>alert(1)</script>")])
+    with pytest.raises(AttachmentError, match="Only photos"):
+        check_attachments([Upload("photo.pdf", PNG)])  # content and extension disagree
+    with pytest.raises(AttachmentError, match="at most"):
+        check_attachments([Upload(f"{i}.png", PNG) for i in range(4)])
+    with pytest.raises(AttachmentError, match="MB"):
+        check_attachments([Upload("big.png", PNG + b"\x00" * MAX_FILE_BYTES)])
+
+
+def test_language_choice_normalises_tags() -> None:
+    assert normalise("zh-CN") == normalise("zh_cn") == normalise("zh") == "zh_CN"
+    assert normalise("en-GB") == "en" and normalise("fr") is None and normalise("") is None
+    assert html_lang("zh_Hans_CN") == "zh-CN" and html_lang("en") == "en"
+
+
+def test_rate_limit_parse() -> None:
+    assert RateLimit.parse("30/600") == RateLimit(30, 600)
+    with pytest.raises(ValueError):
+        RateLimit.parse("0/60")
+
+
+def test_open311_xml_nests_lists_as_the_spec_does() -> None:
+    xml = _xml("service_definition", None, {"attributes": [{"code": "a", "values": [{"key": "k"}]}]}).decode()
+    assert "<attributes><attribute><code>a</code><values><value><key>k</key></value></values>" in xml
+    assert (
+        _xml("errors", "error", [{"code": 400, "description": "<bad>"}])
+        .decode()
+        .endswith("<errors><error><code>400</code><description>&lt;bad&gt;</description></error></errors>")
+    )
+
+
+def test_catalogs_compile_to_a_cache_and_recompile_when_stale(tmp_path: Path) -> None:
+    source = tmp_path / "translations"
+    po = source / "zh_CN" / "LC_MESSAGES" / "messages.po"
+    po.parent.mkdir(parents=True)
+    po.write_text(
+        'msgid ""\nmsgstr "Content-Type: text/plain; charset=UTF-8\\n"\n\nmsgid "Hi"\nmsgstr "你好"\n'
+    )
+    root = compile_catalogs(source, tmp_path / "cache")
+    mo = root / "zh_Hans_CN" / "LC_MESSAGES" / "messages.mo"
+    assert "你好".encode() in mo.read_bytes()
+    po.write_text(po.read_text().replace("你好", "您好"))
+    import os
+
+    os.utime(po, (mo.stat().st_mtime + 5, mo.stat().st_mtime + 5))
+    compile_catalogs(source, tmp_path / "cache")
+    assert "您好".encode() in mo.read_bytes()
+
+
+def test_every_message_of_intake_has_a_chinese_translation(tmp_path: Path) -> None:
+    pot = tmp_path / "intake.pot"
+    # pybabel's own extraction, with the project's mapping (templates and Python).
+    CommandLineInterface().run(
+        ["pybabel", "extract", "-F", str(ROOT / "services/intake/babel.cfg"), "-k", "lazy_gettext",
+         "-o", str(pot), str(ROOT / "services/intake")]
+    )  # fmt: skip
+    with pot.open("rb") as f:
+        wanted = {m.id for m in read_po(f) if m.id}
+    catalogs = [ROOT / "services/intake/translations", ROOT / "shared/web/translations"]
+    translated: dict[str, str] = {}
+    for folder in catalogs:
+        with (folder / "zh_CN/LC_MESSAGES/messages.po").open("rb") as f:
+            translated.update({m.id: m.string for m in read_po(f) if m.id and m.string})
+    missing = sorted(m for m in wanted if m not in translated)
+    assert missing == []
+    # Placeholders survive translation.
+    for msgid, text in translated.items():
+        assert set(re.findall(r"%\(\w+\)[sd]", msgid)) == set(re.findall(r"%\(\w+\)[sd]", text)), msgid
