@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, g, jsonify, request
 from flask_smorest import Api
+from swagger_ui_bundle import swagger_ui_path
 from werkzeug.exceptions import HTTPException
 
 from shared.config import Settings
@@ -81,12 +82,14 @@ def create_base_app(
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        # Served from the installed swagger-ui-bundle, so the docs page works offline.
+        OPENAPI_SWAGGER_UI_URL="/api/v1/docs/assets/",
         JSON_SORT_KEYS=False,
     )
     app.json.ensure_ascii = False
     app.extensions["settings"] = settings
     api = ConcordApi(app)
+    app.register_blueprint(_swagger_assets_blueprint())
 
     @app.before_request
     def bind_correlation_id() -> None:
@@ -114,6 +117,13 @@ def create_base_app(
         return jsonify(error_payload(500, "Internal Server Error", "Internal error.")), 500
 
     return app, api
+
+
+def _swagger_assets_blueprint() -> Blueprint:
+    """The Swagger UI's scripts and styles, from the swagger-ui-bundle package."""
+    return Blueprint(
+        "swagger_assets", __name__, static_folder=swagger_ui_path, static_url_path="/api/v1/docs/assets"
+    )
 
 
 def health_blueprint(checks: Mapping[str, ReadinessCheck]) -> Blueprint:

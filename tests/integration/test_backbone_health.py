@@ -38,3 +38,15 @@ def test_not_ready_while_a_dependency_is_unreachable(settings: Settings, service
     assert ready.status_code == 503
     assert ready.json["checks"][missing] is False
     assert ready.json["status"] == "unavailable"
+
+
+@pytest.mark.parametrize("service", FACTORIES)
+def test_openapi_document_and_offline_docs_page(settings: Settings, service: str) -> None:
+    client = FACTORIES[service](settings).test_client()
+    spec = client.get("/api/v1/openapi.json")
+    assert spec.status_code == 200 and spec.json["openapi"].startswith("3.")
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    assert b"/api/v1/docs/assets/swagger-ui-bundle.js" in page.data
+    script = client.get("/api/v1/docs/assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.data) > 100_000
