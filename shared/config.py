@@ -42,6 +42,23 @@ class Settings:
     outbox_grace_seconds: float = 2.0
     smtp_url: str = "smtp://127.0.0.1:8025"
     mail_from: str = "Concord <noreply@concord.local>"
+    # Notify's channels. An empty URL turns its channel off (no delivery is planned for it).
+    sms_gateway_url: str = ""  # generic HTTP SMS gateway: POST of SMS_GATEWAY_BODY
+    sms_gateway_token: str = ""  # sent as "Authorization: Bearer <token>" when set
+    sms_gateway_body: str = ""  # Jinja JSON body with to/text/id; empty = notify's default
+    sms_max_segments: int = 2  # longer texts are cut to fit (70 chars per UCS-2 SMS)
+    wechat_work_webhook_url: str = ""  # the district duty group's WeChat Work robot (red alerts)
+    webhook_urls: str = ""  # comma-separated receivers of signed outgoing webhooks
+    webhook_secret: str = ""  # HMAC-SHA256 key of those webhooks; required when URLs are set
+    channel_timeout: float = 5.0  # seconds per provider call, so a hanging one blocks nobody
+    notify_public_url: str = "http://127.0.0.1:8003"  # base of preference links in messages
+    digest_hour: int = 8  # local hour after which the studio leads' daily digest goes out
+    notify_timezone: str = "Asia/Shanghai"  # how times read in messages; when digests go out
+    digest_due_soon_days: int = 3
+    # Intake: filings per client per window ("count/seconds"), and Open311 keys from the
+    # environment (comma-separated) for local runs and tests; real keys are issued by an admin.
+    intake_rate_limit: str = "30/600"
+    open311_api_keys: str = ""
     district_code: str = "demo"
     log_level: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from pymongo import ASCENDING, DESCENDING
@@ -15,17 +14,6 @@ from shared.outbox import Outbox, ensure_outbox_indexes
 from shared.web.ratelimit import RateLimit, RateLimiter, ensure_rate_limit_indexes
 
 SERVICE = "intake"
-# Filings per client and window: generous enough for a clerk's walk-in reception day or a
-# community centre behind one address, tight enough to stop a flood.
-DEFAULT_RATE_LIMIT = "30/600"
-
-
-def intake_setting(settings: Settings, name: str, default: str = "") -> str:
-    """An intake-only setting: `settings.extra[name]` (tests), else the environment variable
-    `NAME` (12-factor), else `default`. Used for INTAKE_RATE_LIMIT and OPEN311_API_KEYS."""
-    if name in settings.extra:
-        return str(settings.extra[name])
-    return os.environ.get(name.upper(), default)
 
 
 @dataclass
@@ -48,13 +36,13 @@ class Intake:
 
     @property
     def limiter(self) -> RateLimiter:
-        rate = RateLimit.parse(intake_setting(self.settings, "intake_rate_limit", DEFAULT_RATE_LIMIT))
+        rate = RateLimit.parse(self.settings.intake_rate_limit)
         return RateLimiter(self.db.rate_limits, rate, self.settings.secret_key)
 
     @property
     def env_api_keys(self) -> tuple[str, ...]:
         """Open311 keys from OPEN311_API_KEYS (comma-separated): local runs and tests."""
-        raw = intake_setting(self.settings, "open311_api_keys")
+        raw = self.settings.open311_api_keys
         return tuple(key.strip() for key in raw.split(",") if key.strip())
 
 

@@ -119,7 +119,7 @@ def test_wrong_token_and_unknown_reference_answer_the_same(intake_client: FlaskC
 
 
 def test_api_rate_limit(stack_settings: Settings) -> None:
-    client = create_app(replace(stack_settings, extra={"intake_rate_limit": "1/600"})).test_client()
+    client = create_app(replace(stack_settings, intake_rate_limit="1/600")).test_client()
     assert client.post("/api/v1/cases", json=CASE).status_code == 201
     limited = client.post("/api/v1/cases", json=CASE)
     assert limited.status_code == 429 and limited.json["code"] == 429

@@ -21,7 +21,7 @@ ENV_KEY = "local-test-key-123"
 
 @pytest.fixture
 def client(stack_settings: Settings) -> FlaskClient:
-    return create_app(replace(stack_settings, extra={"open311_api_keys": f"{ENV_KEY}, other"})).test_client()
+    return create_app(replace(stack_settings, open311_api_keys=f"{ENV_KEY}, other")).test_client()
 
 
 def request_form(**overrides: str) -> dict[str, str]:

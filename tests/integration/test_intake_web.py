@@ -231,7 +231,7 @@ def test_rate_limit_per_client(stack_settings: Settings) -> None:
 
     from services.intake.app import create_app
 
-    app = create_app(replace(stack_settings, extra={"intake_rate_limit": "2/600"}))
+    app = create_app(replace(stack_settings, intake_rate_limit="2/600"))
     client = app.test_client()
     codes = []
     for _ in range(3):
