@@ -40,3 +40,22 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # get healthy workers killed on timeout; /dev/shm is tmpfs. Outside Linux it may not exist.
 if os.path.isdir("/dev/shm"):  # noqa: S108 (tmpfs for the heartbeat file, not shared data)
     worker_tmp_dir = "/dev/shm"  # noqa: S108
+
+
+# Metrics under several workers: prometheus_client's multiprocess mode keeps each worker's
+# counters in files under PROMETHEUS_MULTIPROC_DIR; start from an empty folder, and drop a dead
+# worker's live gauges when it exits.
+def on_starting(server: object) -> None:
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        for name in os.listdir(folder):
+            if name.endswith(".db"):
+                os.remove(os.path.join(folder, name))
+
+
+def child_exit(server: object, worker: object) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

@@ -7,15 +7,17 @@ forked from a master that already touched the database gets a fresh client of it
 from __future__ import annotations
 
 import os
+import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from shared.config import Settings
 
@@ -23,6 +25,8 @@ _lock = threading.Lock()
 _clients: dict[tuple[int, str], MongoClient] = {}
 
 IndexSetup = Callable[[Database], None]
+T = TypeVar("T")
+MAX_CONFLICT_ATTEMPTS = 50
 
 
 def get_client(mongo_url: str) -> MongoClient:
@@ -64,6 +68,53 @@ def transaction(db: Database) -> Iterator[ClientSession]:
     """A session with a transaction: everything written with `session=` commits or none does."""
     with db.client.start_session() as session, session.start_transaction():
         yield session
+
+
+def is_transient(err: PyMongoError) -> bool:
+    return err.has_error_label("TransientTransactionError") or err.has_error_label(
+        "UnknownTransactionCommitResult"
+    )
+
+
+def retry_transient(work: Callable[[], T], attempts: int = MAX_CONFLICT_ATTEMPTS) -> T:
+    """Run `work` (which opens its own transaction) again while it fails with a transient error.
+
+    Two writers touching the same document in transactions conflict by design (a round-robin
+    cursor, a load counter): one commits, the other must run again on fresh data. That is retried
+    here, in-process with jitter, rather than spending a consumer's few retry tiers on an
+    expected race. After `attempts` the error propagates: never a silent drop.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except PyMongoError as err:
+            if not is_transient(err) or attempt == attempts:
+                raise
+            # Jittered back-off so two replicas do not collide again in lock-step.
+            time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+    raise AssertionError("unreachable")
+
+
+def in_transaction(db: Database, work: Callable[[ClientSession], T]) -> T:
+    """`work(session)` in one transaction, retried on write conflicts."""
+
+    def once() -> T:
+        with transaction(db) as session:
+            return work(session)
+
+    return retry_transient(once)
+
+
+def upsert_retrying(work: Callable[[], T]) -> T:
+    """Run an upsert once more if it lost the race to create its document.
+
+    Two concurrent upserts of a missing document can both try to insert it; the loser gets a
+    duplicate key error, and running it again finds the document and updates it.
+    """
+    try:
+        return work()
+    except DuplicateKeyError:
+        return work()
 
 
 def ping(db: Database) -> bool:

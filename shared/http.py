@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flask import Blueprint, Flask, g, jsonify, request
 from flask_smorest import Api
+from pymongo.database import Database
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.exceptions import HTTPException
 
 from shared.config import Settings
+from shared.db import ping
 from shared.logs import configure_logging, reset_correlation_id, set_correlation_id
 from shared.messaging.envelope import new_id
+from shared.messaging.publisher import broker_reachable
+from shared.messaging.topology import ConsumerSpec
+from shared.metrics import add_metrics_source, init_metrics, outbox_backlog, queue_depths
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +95,7 @@ def create_base_app(
     app.extensions["settings"] = settings
     api = ConcordApi(app)
     app.register_blueprint(_swagger_assets_blueprint())
+    init_metrics(app, service)
 
     @app.before_request
     def bind_correlation_id() -> None:
@@ -124,6 +130,24 @@ def _swagger_assets_blueprint() -> Blueprint:
     return Blueprint(
         "swagger_assets", __name__, static_folder=swagger_ui_path, static_url_path="/api/v1/docs/assets"
     )
+
+
+def register_operations(
+    app: Flask,
+    service: str,
+    settings: Settings,
+    db: Callable[[], Database],
+    consumers: Iterable[ConsumerSpec] = (),
+) -> None:
+    """The operator-facing endpoints of a service: /healthz, /readyz, and the scrape-time gauges
+    of /metrics (its outbox backlog and the depth of its consumers' queues)."""
+    app.register_blueprint(
+        health_blueprint({"mongodb": lambda: ping(db()), "broker": lambda: broker_reachable(settings)})
+    )
+    add_metrics_source(app, outbox_backlog(service, db))
+    specs = list(consumers)
+    if specs:
+        add_metrics_source(app, queue_depths(settings, specs))
 
 
 def health_blueprint(checks: Mapping[str, ReadinessCheck]) -> Blueprint:

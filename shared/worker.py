@@ -8,6 +8,7 @@ from collections.abc import Callable
 from shared.config import Settings
 from shared.logs import configure_logging
 from shared.messaging.consumer import EventConsumer, Subscription
+from shared.metrics import outbox_backlog, queue_depths, serve_worker_metrics
 from shared.outbox import Outbox, OutboxRelay
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,9 @@ def run_worker(
     configure_logging(f"{service}-worker", settings.log_level)
     if startup is not None:
         startup()
+    serve_worker_metrics(
+        [outbox_backlog(service, lambda: outbox.db), queue_depths(settings, [s.spec for s in subscriptions])]
+    )
     relay = OutboxRelay(outbox, settings.outbox_relay_interval)
     relay.start()
     consumer = EventConsumer(settings, subscriptions, publisher=outbox.publisher)

@@ -13,9 +13,8 @@ from services.intake import admin, api, open311, web
 from services.intake.bootstrap import SERVICE, bootstrap, ensure_indexes
 from shared.auth import init_auth
 from shared.config import Settings
-from shared.db import ping
-from shared.http import create_base_app, health_blueprint
-from shared.messaging.publisher import broker_reachable
+from shared.http import create_base_app, register_operations
+from shared.messaging.topology import INTAKE_TRACKING
 from shared.web import init_web
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
@@ -41,9 +40,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(open311.bp)
     init_auth(app, settings)  # staff token from mediation's login: the admin page
     app.register_blueprint(admin.bp)
-    app.register_blueprint(
-        health_blueprint({"mongodb": lambda: ping(intake.db), "broker": lambda: broker_reachable(settings)})
-    )
+    register_operations(app, SERVICE, settings, lambda: intake.db, [INTAKE_TRACKING])
     try:
         ensure_indexes(intake.db)
     except Exception:  # the database may come up after us; the worker creates them too

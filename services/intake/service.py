@@ -13,7 +13,7 @@ from pymongo.client_session import ClientSession
 from services.intake import domain
 from services.intake.attachments import Attachment, discard_attachments, store_attachments
 from services.intake.bootstrap import SERVICE, Intake
-from shared.db import transaction
+from shared.db import transaction, upsert_retrying
 from shared.idempotency import process_once
 from shared.messaging.envelope import Envelope, make_envelope, utcnow
 
@@ -23,11 +23,13 @@ log = logging.getLogger(__name__)
 def next_reference(intake: Intake, now: datetime) -> str:
     """Allocate the next reference of the year (outside the case's transaction: a gap after a
     failed insert is harmless, a counter inside every transaction would serialise them)."""
-    counter = intake.db.counters.find_one_and_update(
-        {"_id": f"case-reference-{now.year}"},
-        {"$inc": {"value": 1}},
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
+    counter = upsert_retrying(
+        lambda: intake.db.counters.find_one_and_update(
+            {"_id": f"case-reference-{now.year}"},
+            {"$inc": {"value": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
     )
     return domain.format_reference(now.year, counter["value"])
 

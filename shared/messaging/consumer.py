@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -29,6 +30,7 @@ from shared.logs import correlation
 from shared.messaging.envelope import Envelope, InvalidMessage, parse_envelope
 from shared.messaging.publisher import Publisher, PublishError, make_connection
 from shared.messaging.topology import ConsumerSpec, Topology
+from shared.metrics import MESSAGE_TIME, MESSAGES
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,8 @@ class EventConsumer(ConsumerMixin):
                 reason = f"no handler for {envelope.type}"
                 self._dead_letter(sub, envelope, body, message, attempt, reason)
                 return
+            queue = self.topology.queue_name(sub.spec)
+            started = time.perf_counter()
             try:
                 handler(envelope)
             except PermanentError as err:
@@ -129,7 +133,10 @@ class EventConsumer(ConsumerMixin):
                 self._retry(sub, envelope, body, message, attempt, f"{type(err).__name__}: {err}")
             else:
                 self._ack(message)
+                MESSAGES.labels(queue, envelope.type, "ok").inc()
                 log.info("event handled", extra={"type": envelope.type, "message_id": envelope.message_id})
+            finally:
+                MESSAGE_TIME.labels(queue, envelope.type).observe(time.perf_counter() - started)
 
     def on_decode_error(self, sub: Subscription, message: Message, exc: Exception) -> None:
         attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0))
@@ -148,6 +155,7 @@ class EventConsumer(ConsumerMixin):
             queue = self.topology.retry_queue(sub.spec, attempt)
         else:  # no broker-side delays on virtual transports: straight back into the queue
             queue = self.topology.queue(sub.spec)
+        MESSAGES.labels(self.topology.queue_name(sub.spec), envelope.type, "retried").inc()
         self._forward(body, message, queue, attempt + 1, error)
 
     def _dead_letter(
@@ -163,6 +171,8 @@ class EventConsumer(ConsumerMixin):
             "dead-lettering message",
             extra={"queue": self.topology.queue_name(sub.spec), "reason": reason[:500]},
         )
+        kind = envelope.type if envelope is not None else "invalid"
+        MESSAGES.labels(self.topology.queue_name(sub.spec), kind, "dead_lettered").inc()
         if sub.on_dead_letter is not None:
             try:
                 sub.on_dead_letter(envelope, reason)

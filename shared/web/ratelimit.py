@@ -21,6 +21,8 @@ from flask import request
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
 
+from shared.db import upsert_retrying
+
 
 @dataclass(frozen=True)
 class RateLimit:
@@ -62,10 +64,12 @@ class RateLimiter:
         now = time.time() if now is None else now
         window = int(now // self.rate.window)
         expires = datetime.fromtimestamp((window + 1) * self.rate.window, UTC) + timedelta(seconds=5)
-        row = self.collection.find_one_and_update(
-            {"_id": f"{action}:{self.client_key(address)}:{window}"},
-            {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
+        row = upsert_retrying(
+            lambda: self.collection.find_one_and_update(
+                {"_id": f"{action}:{self.client_key(address)}:{window}"},
+                {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
         )
         return row["count"] <= self.rate.limit

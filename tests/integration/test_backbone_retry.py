@@ -13,6 +13,7 @@ from shared.messaging.consumer import ATTEMPT_HEADER, ERROR_HEADER, EventConsume
 from shared.messaging.envelope import Envelope, make_envelope
 from shared.messaging.publisher import Publisher
 from shared.messaging.topology import ConsumerSpec, Topology
+from shared.metrics import MESSAGES
 from tests.integration.test_backbone_poison import drain
 from tests.support.stack import delete_broker_namespace, wait_for
 
@@ -72,6 +73,12 @@ def test_always_failing_message_ends_in_dead_letter_queue_after_every_tier(
     assert f"gave up after {attempts} attempts" in dead[0].headers[ERROR_HEADER]
     assert dead[0].properties["message_id"] == event.message_id
     assert len(hooked) == 1
+    queue = Topology(settings).queue_name(SPEC)
+    counted = {
+        outcome: MESSAGES.labels(queue, "case.status_changed", outcome)._value.get()
+        for outcome in ("ok", "retried", "dead_lettered")
+    }
+    assert counted == {"ok": 0, "retried": len(settings.retry_delays), "dead_lettered": 1}
 
 
 def test_message_failing_once_is_processed_on_retry(settings: Settings, run_consumer) -> None:

@@ -1,0 +1,96 @@
+"""/metrics in the Prometheus format: request latency, outbox backlog, queue depth, consumer
+counts — and correct when several gunicorn workers answer the scrapes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from devtools.secantus import free_port
+from services.intake.app import create_app
+from shared.config import Settings
+from tests.integration.conftest import CASE
+from tests.support.stack import ROOT, service_env, wait_for
+
+
+def samples(text: str) -> dict[tuple[str, tuple], float]:
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def value(found: dict, name: str, **labels: str) -> float:
+    return sum(v for (n, lbls), v in found.items() if n == name and set(labels.items()) <= set(lbls))
+
+
+def test_metrics_show_requests_outbox_and_queue_depth(settings: Settings) -> None:
+    client = create_app(settings).test_client()
+    assert client.post("/api/v1/cases", json=CASE).status_code == 201
+    assert client.post("/api/v1/cases", json=CASE).status_code == 201
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/plain")
+    found = samples(response.get_data(as_text=True))
+    assert (
+        value(found, "concord_http_request_duration_seconds_count", endpoint="/api/v1/cases", status="201")
+        >= 2
+    )
+    assert value(found, "concord_outbox_pending", service="intake") == 0
+    # No intake worker runs: both case.submitted events wait in mediation's queue, not intake's.
+    assert ("concord_queue_messages", (("queue", f"{settings.broker_namespace}.intake.tracking"),)) in found
+
+
+def test_request_counts_add_up_across_gunicorn_workers(settings: Settings, tmp_path) -> None:
+    port = free_port()
+    env = service_env(
+        settings,
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        GUNICORN_WORKERS="3",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        INTAKE_RATE_LIMIT="1000/600",
+    )
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "deploy/gunicorn.conf.py",
+            "services.intake.app:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return urllib.request.urlopen(f"{base}/healthz", timeout=2).status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(up, timeout=20, what="gunicorn")
+        for _ in range(30):
+            request = urllib.request.Request(
+                f"{base}/api/v1/cases",
+                data=json.dumps(CASE).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            assert urllib.request.urlopen(request, timeout=10).status == 201
+        # Whichever worker answers the scrape, it reports all workers' requests.
+        for _ in range(3):
+            text = urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()
+            found = samples(text)
+            assert value(found, "concord_http_request_duration_seconds_count", endpoint="/api/v1/cases") == 30
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
