@@ -86,7 +86,10 @@ def main() -> int:
             )
             env["SMTP_URL"] = f"smtp://127.0.0.1:{SMTP_PORT}"
         for service, port in SERVICES.items():
-            service_env = env | {"GUNICORN_BIND": f"127.0.0.1:{port}"}
+            service_env = env | {
+                "GUNICORN_BIND": f"127.0.0.1:{port}",
+                "PROMETHEUS_MULTIPROC_DIR": str(VAR / "metrics" / service),
+            }
             spawn(
                 service,
                 [
@@ -112,6 +115,10 @@ def main() -> int:
         print(f"  broker     {env['BROKER_URL'].split('@')[-1]}")
         print(f"  mail       {env['SMTP_URL']} -> {VAR / 'mail'}")
         print(f"  logs       {logs}")
+        # Demo staff accounts (one per role) for the staff pages at mediation; prints them.
+        subprocess.run(
+            [sys.executable, "-m", "services.mediation.users", "seed-demo"], cwd=ROOT, env=env, check=False
+        )
         print("Press Ctrl-C to stop.")
         while all(child.poll() is None for child in children):
             time.sleep(0.5)

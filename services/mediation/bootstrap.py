@@ -35,9 +35,17 @@ class Mediation:
 
 
 def ensure_indexes(db: Database) -> None:
+    """Indexes of mediation's collections (idempotent; run by the app and the worker)."""
     ensure_outbox_indexes(db)
     db.cases.create_index([("studio", ASCENDING), ("status", ASCENDING)])
+    db.cases.create_index([("community", ASCENDING), ("status", ASCENDING)])
     db.studios.create_index("code", unique=True)
+    # Selective filters: SecantusDB sorts in memory, so a team's task list must match few rows.
+    db.patrol_tasks.create_index([("team", ASCENDING), ("status", ASCENDING)])
+    db.patrol_tasks.create_index([("reference", ASCENDING), ("status", ASCENDING)])
+    db.task_photos.create_index([("task_id", ASCENDING), ("index", ASCENDING)])
+    db.audit.create_index([("entity", ASCENDING), ("key", ASCENDING)])
+    db.routing_failures.create_index("at")
 
 
 def bootstrap(settings: Settings | None = None) -> Mediation:

@@ -1,50 +1,304 @@
-"""The registry of mediation studios: seeded from YAML, read as routing snapshots."""
+"""The registry: studios, patrol teams, council halls and reception days; seeded from YAML, changed
+by district admins through the API (validated by `schemas`, audited), read as routing snapshots."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
-from services.mediation.domain.routing import StudioSnapshot
+from services.mediation.domain.patrol import ACTIVE_STATUSES, Shift, TeamSnapshot, parse_time
+from services.mediation.domain.routing import Leave, Member, StudioSnapshot
+from shared.db import in_transaction
+from shared.messaging.envelope import new_id, utcnow
+from shared.taxonomy import communities
 
 SEED_FILE = Path(__file__).parent / "seed" / "registry.yaml"
+DISTRICT_ID = "district"
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_RECEPTION_DAYS = (6, 26)
+
+ENTITIES = {"studio": "studios", "team": "patrol_teams", "community": "communities"}
+
+
+class RegistryError(Exception):
+    """A registry change that breaks a rule (unknown entry, duplicate code)."""
+
+
+class NotFound(RegistryError):
+    pass
+
+
+# Seeding ----------------------------------------------------------------------------------------
+def _studio_doc(studio: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "code": studio["code"],
+        "name": studio["name"],
+        "email": studio.get("email"),
+        "lead_email": studio.get("lead_email"),
+        "wechat_webhook": studio.get("wechat_webhook"),
+        "communities": studio.get("communities", []),
+        "streets": studio.get("streets", []),
+        "categories": studio.get("categories", []),
+        "capacity": int(studio["capacity"]),
+        "working_days": studio.get("working_days", []),
+        "members": [{"leave": [], "role": "mediator", **m} for m in studio.get("members", [])],
+        "is_default": bool(studio.get("default", studio.get("is_default", False))),
+    }
+
+
+def _team_doc(team: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "code": team["code"],
+        "name": team["name"],
+        "email": team.get("email"),
+        "phone": team.get("phone"),
+        "wechat_webhook": team.get("wechat_webhook"),
+        "communities": team.get("communities", []),
+        "streets": team.get("streets", []),
+        "shifts": team.get("shifts", []),
+        "members": team.get("members", []),
+        "on_call": bool(team.get("on_call", False)),
+    }
 
 
 def seed_registry(db: Database, path: Path = SEED_FILE) -> int:
-    """Upsert the studios of the seed file by code (idempotent; open-case counts are kept)."""
+    """Insert the seed file's entries that are missing, by code (idempotent).
+
+    Existing entries are left as they are: after the first seed the registry is the admins' to
+    change (audited), and open-case counts are never reset.
+    """
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    for studio in doc["studios"]:
+    district = doc.get("district", {})
+    db.registry_settings.update_one(
+        {"_id": DISTRICT_ID},
+        {
+            "$setOnInsert": {
+                "timezone": district.get("timezone", DEFAULT_TIMEZONE),
+                "default_reception_days": district.get(
+                    "default_reception_days", list(DEFAULT_RECEPTION_DAYS)
+                ),
+                "admin_email": district.get("admin_email"),
+            }
+        },
+        upsert=True,
+    )
+    for studio in doc.get("studios", []):
         db.studios.update_one(
             {"_id": studio["code"]},
-            {
-                "$set": {
-                    "code": studio["code"],
-                    "name": studio["name"],
-                    "email": studio.get("email"),
-                    "communities": studio.get("communities", []),
-                    "categories": studio.get("categories", []),
-                    "capacity": int(studio["capacity"]),
-                    "is_default": bool(studio.get("default", False)),
-                },
-                "$setOnInsert": {"open_cases": 0},
-            },
+            {"$setOnInsert": {**_studio_doc(studio), "open_cases": 0}},
             upsert=True,
         )
-    return len(doc["studios"])
+    for team in doc.get("patrol_teams", []):
+        db.patrol_teams.update_one({"_id": team["code"]}, {"$setOnInsert": _team_doc(team)}, upsert=True)
+    for community in doc.get("communities", []):
+        fields = {"hall": community.get("hall")}
+        if "reception_days" in community:
+            fields["reception_days"] = community["reception_days"]
+        db.communities.update_one({"_id": community["code"]}, {"$setOnInsert": fields}, upsert=True)
+    return len(doc.get("studios", [])) + len(doc.get("patrol_teams", []))
+
+
+# Reading ----------------------------------------------------------------------------------------
+def district(db: Database, session: ClientSession | None = None) -> dict[str, Any]:
+    found = db.registry_settings.find_one({"_id": DISTRICT_ID}, session=session) or {}
+    return {
+        "timezone": found.get("timezone", DEFAULT_TIMEZONE),
+        "default_reception_days": found.get("default_reception_days", list(DEFAULT_RECEPTION_DAYS)),
+        "admin_email": found.get("admin_email"),
+    }
+
+
+def timezone(db: Database, session: ClientSession | None = None) -> ZoneInfo:
+    return ZoneInfo(district(db, session)["timezone"])
+
+
+def street_of(community: str) -> str | None:
+    return next((c.street for c in communities() if c.code == community), None)
+
+
+def _members(raw: list[dict[str, Any]]) -> tuple[Member, ...]:
+    def as_date(value: Any) -> date:
+        return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+    return tuple(
+        Member(
+            m["username"],
+            tuple(Leave(as_date(p["start"]), as_date(p["end"])) for p in m.get("leave", [])),
+        )
+        for m in raw
+    )
 
 
 def snapshots(db: Database, session: ClientSession | None = None) -> list[StudioSnapshot]:
+    """The studios as routing sees them (open cases counted in the caller's transaction)."""
     return [
         StudioSnapshot(
             code=s["code"],
-            communities=frozenset(s["communities"]),
-            categories=frozenset(s["categories"]),
+            communities=frozenset(s.get("communities", [])),
+            categories=frozenset(s.get("categories", [])),
             capacity=s["capacity"],
             open_cases=s.get("open_cases", 0),
             is_default=s.get("is_default", False),
+            streets=frozenset(s.get("streets", [])),
+            members=_members(s.get("members", [])),
         )
         for s in db.studios.find({}, session=session)
     ]
+
+
+def team_snapshots(db: Database, session: ClientSession | None = None) -> list[TeamSnapshot]:
+    counts = {
+        row["_id"]: row["n"]
+        for row in db.patrol_tasks.aggregate(
+            [
+                {"$match": {"status": {"$in": list(ACTIVE_STATUSES)}}},
+                {"$group": {"_id": "$team", "n": {"$sum": 1}}},
+            ],
+            session=session,
+        )
+    }
+    return [
+        TeamSnapshot(
+            code=t["code"],
+            communities=frozenset(t.get("communities", [])),
+            streets=frozenset(t.get("streets", [])),
+            shifts=tuple(
+                Shift(frozenset(s["days"]), parse_time(s["start"]), parse_time(s["end"]))
+                for s in t.get("shifts", [])
+            ),
+            on_call=t.get("on_call", False),
+            open_tasks=counts.get(t["code"], 0),
+        )
+        for t in db.patrol_teams.find({}, session=session)
+    ]
+
+
+def studio_ref(studio: dict[str, Any]) -> dict[str, Any]:
+    """A studio as events carry it, with the channels notify needs."""
+    return {
+        "code": studio["code"],
+        "name": studio["name"]["zh-CN"],
+        "name_en": studio["name"]["en"],
+        "email": studio.get("email"),
+        "lead_email": studio.get("lead_email"),
+        "wechat_webhook": studio.get("wechat_webhook"),
+    }
+
+
+def team_ref(team: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "code": team["code"],
+        "name": team["name"]["zh-CN"],
+        "name_en": team["name"]["en"],
+        "email": team.get("email"),
+        "phone": team.get("phone"),
+        "wechat_webhook": team.get("wechat_webhook"),
+    }
+
+
+def community_view(db: Database, code: str) -> dict[str, Any] | None:
+    community = next((c for c in communities() if c.code == code), None)
+    if community is None:
+        return None
+    stored = db.communities.find_one({"_id": code}) or {}
+    return {
+        "code": code,
+        "name": {"zh-CN": community.zh, "en": community.en},
+        "street": community.street,
+        "hall": stored.get("hall"),
+        "reception_days": stored.get("reception_days") or district(db)["default_reception_days"],
+    }
+
+
+# Changing (district admins) ---------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    """Dates become ISO strings so leave periods are stored (and audited) as JSON-like values."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _audit(
+    db: Database, session: ClientSession, actor: str, action: str, entity: str, key: str, changes: dict
+) -> None:
+    db.audit.insert_one(
+        {
+            "_id": new_id(),
+            "at": utcnow(),
+            "actor": actor,
+            "action": action,
+            "entity": entity,
+            "key": key,
+            "changes": changes,
+        },
+        session=session,
+    )
+
+
+def create(db: Database, entity: str, data: dict[str, Any], actor: str) -> dict[str, Any]:
+    """Add a studio or team (validated input); refuses a code in use. Audited in the same transaction."""
+    collection = db[ENTITIES[entity]]
+    doc = _plain(_studio_doc(data) if entity == "studio" else _team_doc(data))
+
+    def work(session: ClientSession) -> dict[str, Any]:
+        if collection.find_one({"_id": doc["code"]}, {"_id": 1}, session=session):
+            raise RegistryError(f"A {entity} with code {doc['code']} exists already.")
+        stored = {"_id": doc["code"], **doc}
+        if entity == "studio":
+            stored["open_cases"] = 0
+        collection.insert_one(stored, session=session)
+        _audit(db, session, actor, "create", entity, doc["code"], {k: {"after": v} for k, v in doc.items()})
+        return stored
+
+    return in_transaction(db, work)
+
+
+def update(db: Database, entity: str, key: str, changes: dict[str, Any], actor: str) -> dict[str, Any]:
+    """Change fields of a studio, team or community; only real changes are written and audited."""
+    collection = db[ENTITIES[entity]]
+    new = _plain(changes)
+    new.pop("code", None)
+    if entity == "studio" and "members" in new:
+        new["members"] = [{"leave": [], "role": "mediator", **m} for m in new["members"]]
+
+    def work(session: ClientSession) -> dict[str, Any]:
+        current = collection.find_one({"_id": key}, session=session)
+        if current is None:
+            if entity != "community" or community_view(db, key) is None:
+                raise NotFound(f"No {entity} {key}.")
+            current = {"_id": key}
+            collection.insert_one(current, session=session)
+        diff = {
+            field: {"before": current.get(field), "after": value}
+            for field, value in new.items()
+            if current.get(field) != value
+        }
+        if diff:
+            collection.update_one(
+                {"_id": key}, {"$set": {k: v["after"] for k, v in diff.items()}}, session=session
+            )
+            _audit(db, session, actor, "update", entity, key, diff)
+        return collection.find_one({"_id": key}, session=session)
+
+    return in_transaction(db, work)
+
+
+def audit_log(
+    db: Database, entity: str | None = None, key: str | None = None, limit: int = 100
+) -> list[dict]:
+    query: dict[str, Any] = {}
+    if entity:
+        query["entity"] = entity
+    if key:
+        query["key"] = key
+    return list(db.audit.find(query).sort("at", -1).limit(limit))

@@ -16,7 +16,14 @@ from shared.worker import run_worker
 
 
 def subscriptions(mediation: Mediation) -> list[Subscription]:
-    return [Subscription(MEDIATION_INTAKE, {"case.submitted": partial(service.on_case_submitted, mediation)})]
+    return [
+        Subscription(
+            MEDIATION_INTAKE,
+            {"case.submitted": partial(service.on_case_submitted, mediation)},
+            # A case that cannot be routed is parked with its reason and listed on the admin page.
+            on_dead_letter=partial(service.record_routing_failure, mediation),
+        )
+    ]
 
 
 def startup(mediation: Mediation) -> None:
