@@ -1,13 +1,19 @@
-"""Composition root of notify."""
+"""Composition root of notify: settings → channels, planning configuration, database, outbox."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
+from services.notify.audiences import Directory
+from services.notify.channels import Channel
 from services.notify.channels.email import EmailChannel
+from services.notify.channels.sms import SmsChannel
+from services.notify.channels.webhook import WebhookChannel
+from services.notify.channels.wechat_work import WeChatWorkChannel
+from services.notify.planning import PlanConfig
 from shared.config import Settings
 from shared.db import get_database
 from shared.messaging.publisher import Publisher
@@ -16,15 +22,47 @@ from shared.outbox import Outbox, ensure_outbox_indexes
 SERVICE = "notify"
 
 
+def build_channels(settings: Settings) -> dict[str, Channel]:
+    """One adapter per configured channel; a channel without its settings is simply absent."""
+    timeout = settings.channel_timeout
+    channels: dict[str, Channel] = {
+        "email": EmailChannel(settings.smtp_url, settings.mail_from, timeout=timeout),
+        # The robot's address comes with each studio or team (or the duty group setting).
+        "wechat_work": WeChatWorkChannel(timeout=timeout),
+    }
+    if settings.sms_gateway_url:
+        channels["sms"] = SmsChannel(
+            settings.sms_gateway_url, settings.sms_gateway_token, settings.sms_gateway_body, timeout=timeout
+        )
+    if webhook_urls(settings):
+        channels["webhook"] = WebhookChannel(settings.webhook_secret, timeout=timeout)
+    return channels
+
+
+def webhook_urls(settings: Settings) -> tuple[str, ...]:
+    return tuple(url.strip() for url in settings.webhook_urls.split(",") if url.strip())
+
+
 @dataclass
 class Notify:
     settings: Settings
     publisher: Publisher = field(init=False)
-    channels: dict = field(init=False)
+    channels: dict[str, Channel] = field(init=False)
+    plan_config: PlanConfig = field(init=False)
 
     def __post_init__(self) -> None:
         self.publisher = Publisher(self.settings)
-        self.channels = {"email": EmailChannel(self.settings.smtp_url, self.settings.mail_from)}
+        self.channels = build_channels(self.settings)
+        self.plan_config = PlanConfig(
+            enabled_channels=frozenset(self.channels),
+            directory=Directory(
+                duty_group_url=self.settings.wechat_work_webhook_url, webhook_urls=webhook_urls(self.settings)
+            ),
+            timezone=self.settings.notify_timezone,
+            sms_max_segments=self.settings.sms_max_segments,
+            secret_key=self.settings.secret_key,
+            public_url=self.settings.notify_public_url,
+        )
 
     @property
     def db(self) -> Database:
@@ -37,9 +75,13 @@ class Notify:
 
 def ensure_indexes(db: Database) -> None:
     ensure_outbox_indexes(db)
-    db.deliveries.create_index([("reference", ASCENDING), ("created_at", ASCENDING)])
-    db.deliveries.create_index([("status", ASCENDING), ("created_at", ASCENDING)])
+    db.deliveries.create_index([("reference", ASCENDING), ("created_at", DESCENDING)])
+    db.deliveries.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
+    db.deliveries.create_index([("recipient.address", ASCENDING), ("created_at", DESCENDING)])
+    db.deliveries.create_index([("studio", ASCENDING), ("created_at", DESCENDING)])
+    db.studio_cases.create_index([("open", ASCENDING), ("studio.code", ASCENDING)])
 
 
 def bootstrap(settings: Settings | None = None) -> Notify:
+    """Build notify's parts from `settings` (or the environment)."""
     return Notify(settings or Settings.from_env())

@@ -1,20 +1,113 @@
-"""Who is told what, kept as data: event type → (audience, channel) pairs."""
+"""Who is told what, kept as data: event type → rules (audience, channels, template).
+
+A rule names an audience (resolved to recipients by `services.notify.audiences`), the channels it
+may use in order of preference, and the template. A recipient without an address for a channel,
+or a channel that is not configured, simply yields no delivery. `essential` messages (legal
+notices such as session invitations and the closing of a case, and all staff work messages) are
+sent even to residents who opted out of non-essential ones. `when` restricts a rule to events
+whose data fields hold one of the listed values (e.g. only red cases, only public changes).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Audiences a rule can name.
+APPLICANTS = "applicants"
+RESPONDENTS = "respondents"
+FILER = "filer"  # the building leader or clerk who filed for the residents
+MEDIATORS = "mediators"  # the assigned mediator(s) the event names
+STUDIO = "studio"  # the studio's shared mailbox and WeChat Work group
+STUDIO_LEAD = "studio_lead"
+PATROL_TEAM = "patrol_team"
+DUTY_GROUP = "duty_group"  # the district's duty group (WECHAT_WORK_WEBHOOK_URL)
+DISTRICT_ADMIN = "district_admin"
+SYSTEMS = "systems"  # other systems, by signed webhook (WEBHOOK_URLS)
+AUDIENCES = (
+    APPLICANTS,
+    RESPONDENTS,
+    FILER,
+    MEDIATORS,
+    STUDIO,
+    STUDIO_LEAD,
+    PATROL_TEAM,
+    DUTY_GROUP,
+    DISTRICT_ADMIN,
+    SYSTEMS,
+)
+RESIDENT_AUDIENCES = frozenset({APPLICANTS, RESPONDENTS, FILER})
+
+CHANNELS = ("email", "sms", "wechat_work", "webhook")
+RESIDENT_CHANNELS = ("email", "sms")
+
+# The template of a webhook is the event itself (a fixed JSON shape), not a text file.
+WEBHOOK_TEMPLATE = "webhook"
 
 
 @dataclass(frozen=True)
 class Rule:
-    audience: str  # "studio" | "applicants"
-    channel: str  # "email"
+    audience: str
+    channels: tuple[str, ...]
     template: str
+    essential: bool = False
+    when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
+
+def applies(rule: Rule, data: Mapping[str, Any]) -> bool:
+    """True when the event's data meets the rule's `when` conditions (missing field → None)."""
+    return all(data.get(name) in allowed for name, allowed in rule.when.items())
+
+
+_PARTIES = ("email", "sms")
+_WEBHOOK = Rule(SYSTEMS, ("webhook",), WEBHOOK_TEMPLATE, essential=True)
 
 RULES: dict[str, tuple[Rule, ...]] = {
+    "case.submitted": (
+        Rule(FILER, _PARTIES, "case_received_filer", when={"filed_by": ("building_leader", "clerk")}),
+        _WEBHOOK,
+    ),
     "case.assigned": (
-        Rule("studio", "email", "case_assigned_studio"),
-        Rule("applicants", "email", "case_assigned_applicant"),
+        Rule(STUDIO, ("email", "wechat_work"), "case_assigned_studio", essential=True),
+        Rule(APPLICANTS, _PARTIES, "case_assigned_applicant"),
+        Rule(FILER, _PARTIES, "case_assigned_applicant"),
+        Rule(MEDIATORS, ("email", "sms"), "case_assigned_mediator", essential=True),
+        Rule(DUTY_GROUP, ("wechat_work",), "red_alert", essential=True, when={"risk_level": ("red",)}),
+        _WEBHOOK,
+    ),
+    "case.status_changed": (
+        # Internal changes stay internal; residents hear only what their tracking page shows.
+        Rule(APPLICANTS, _PARTIES, "case_status_changed", when={"public": (True, None)}),
+        Rule(SYSTEMS, ("webhook",), WEBHOOK_TEMPLATE, essential=True, when={"public": (True, None)}),
+    ),
+    "session.scheduled": (
+        Rule(APPLICANTS, _PARTIES, "session_invitation", essential=True),
+        Rule(RESPONDENTS, _PARTIES, "session_invitation", essential=True),
+        Rule(MEDIATORS, ("email",), "session_invitation", essential=True),
+        _WEBHOOK,
+    ),
+    "case.escalated": (
+        Rule(STUDIO_LEAD, ("email",), "case_escalated", essential=True),
+        Rule(STUDIO, ("wechat_work",), "case_escalated", essential=True),
+        Rule(
+            DISTRICT_ADMIN, ("email",), "case_escalated", essential=True, when={"level": ("district_admin",)}
+        ),
+        _WEBHOOK,
+    ),
+    "patrol.dispatched": (
+        Rule(PATROL_TEAM, ("wechat_work", "sms", "email"), "patrol_dispatched", essential=True),
+        Rule(DUTY_GROUP, ("wechat_work",), "red_alert", essential=True, when={"risk_level": ("red",)}),
+        _WEBHOOK,
+    ),
+    "case.closed": (
+        # Closing tells the parties their routes onward (People's Mediation Law Art 26): essential.
+        Rule(APPLICANTS, _PARTIES, "case_closed", essential=True),
+        Rule(RESPONDENTS, _PARTIES, "case_closed", essential=True),
+        Rule(FILER, _PARTIES, "case_closed"),
+        _WEBHOOK,
     ),
 }
+
+# The studio leads' daily digest (planned by services.notify.digest, not by an event).
+DIGEST_TEMPLATE = "studio_digest"

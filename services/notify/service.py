@@ -1,154 +1,135 @@
-"""Notify's use cases: remember who to contact per case, plan deliveries for an event, send one.
+"""Notify's use cases: plan deliveries for an event, send one, resend one, plan the daily digests.
 
 Planning and sending are separate steps joined by the outbox: the deliveries an event causes are
-stored together with the mark that the event was processed, each with a `notify.delivery_due`
-command; sending then happens (and is retried) per delivery, so one slow recipient never holds
-up another and a redelivered event never plans a second copy.
+stored together with the mark that the event was processed (and, for case.submitted, the contacts
+notify keeps), each with a `notify.delivery_due` command; sending then happens (and is retried
+through the broker's retry tiers) per delivery, so one slow recipient never holds up another and a
+redelivered event never plans a second copy. A delivery is claimed with a lease before it is
+sent, and one already sent is never sent again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from datetime import timedelta
+import re
+import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.client_session import ClientSession
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from services.notify import digest
+from services.notify.audiences import ContactsNotYetKnown
 from services.notify.bootstrap import SERVICE, Notify
-from services.notify.channels import Outgoing, PermanentDeliveryError, TransientDeliveryError
-from services.notify.rules import RULES, Rule
-from services.notify.templates import render
+from services.notify.channels import (
+    Attachment,
+    Outgoing,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
+from services.notify.masking import mask_address
+from services.notify.planning import PENDING, delivery_id, plan
+from shared.db import transaction
 from shared.idempotency import process_once
 from shared.messaging.consumer import PermanentError
-from shared.messaging.envelope import Envelope, make_envelope, utcnow
+from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
 
 log = logging.getLogger(__name__)
 
-PENDING, SENDING, RETRYING, SENT, FAILED = "pending", "sending", "retrying", "sent", "failed"
+SENDING, RETRYING, SENT, FAILED = "sending", "retrying", "sent", "failed"
+STATUSES = (PENDING, SENDING, RETRYING, SENT, FAILED)
 # A delivery claimed by a worker that died is taken over after this long.
 SENDING_LEASE = timedelta(seconds=30)
 
-
-class ContactsNotYetKnown(Exception):
-    """case.assigned overtook case.submitted: retry once the contacts have arrived."""
+__all__ = ["FAILED", "PENDING", "SENT", "ContactsNotYetKnown", "delivery_id"]
 
 
 class DeliveryBusy(Exception):
     """Another worker is sending this delivery right now: look again later."""
 
 
-def delivery_id(message_id: str, recipient_key: str, channel: str) -> str:
-    """Deterministic, so the same event can never plan the same delivery twice."""
-    return hashlib.sha256(f"{message_id}|{recipient_key}|{channel}".encode()).hexdigest()[:32]
-
-
-def on_case_submitted(notify: Notify, envelope: Envelope) -> None:
-    """Keep the contact details notify needs for this case (and nothing more)."""
-    data = envelope.data
-    contacts = {
+def _contacts_from(data: dict[str, Any]) -> dict[str, Any]:
+    """Only what notify needs to reach the people of a case: names, phones, emails, languages."""
+    filer = data.get("filer")
+    return {
         "_id": data["reference"],
-        "language": data["language"],
+        "language": data.get("language") or "zh-CN",
+        "filed_by": data.get("filed_by") or "resident",
         "parties": [
             {k: p.get(k) for k in ("role", "name", "email", "phone", "language")} for p in data["parties"]
         ],
-    }
-
-    def effect(session: ClientSession) -> None:
-        notify.db.contacts.replace_one({"_id": data["reference"]}, contacts, upsert=True, session=session)
-
-    process_once(notify.db, "notify.events", envelope, effect)
-
-
-def _recipients(rule: Rule, envelope: Envelope, contacts: dict | None) -> list[dict[str, Any]]:
-    data = envelope.data
-    if rule.audience == "studio":
-        studio = data["studio"]
-        if not studio.get("email"):
-            return []
-        return [
-            {
-                "key": f"studio:{studio['code']}",
-                "name": studio["name"],
-                "address": studio["email"],
-                "language": "zh-CN",
-            }
-        ]
-    if rule.audience == "applicants":
-        if contacts is None:
-            raise ContactsNotYetKnown(data["reference"])
-        return [
-            {
-                "key": f"applicant:{i}",
-                "name": p["name"],
-                "address": p["email"],
-                "language": p.get("language") or contacts["language"],
-            }
-            for i, p in enumerate(contacts["parties"])
-            if p["role"] == "applicant" and p.get(rule.channel)
-        ]
-    raise ValueError(f"unknown audience {rule.audience}")
-
-
-def _context(envelope: Envelope, recipient: dict[str, Any]) -> dict[str, Any]:
-    data = envelope.data
-    studio = data.get("studio") or {}
-    english = recipient["language"] == "en"
-    return {
-        "reference": data["reference"],
-        "name": recipient["name"],
-        "studio_name": (studio.get("name_en") if english else None) or studio.get("name", ""),
-        "rule": data.get("rule", ""),
-        "needs_manual_routing": data.get("needs_manual_routing", False),
-        "risk_level": data.get("risk_level", "none"),
+        "filer": {k: filer.get(k) for k in ("name", "email", "phone", "language")} if filer else None,
     }
 
 
-def plan_deliveries(notify: Notify, envelope: Envelope) -> None:
-    """Store one delivery per recipient and channel the rules name, with its send command."""
-    rules = RULES.get(envelope.type, ())
-    contacts = notify.db.contacts.find_one({"_id": envelope.data["reference"]})
-    planned: list[dict[str, Any]] = []
-    for rule in rules:
-        for recipient in _recipients(rule, envelope, contacts):
-            subject, body = render(rule.template, recipient["language"], _context(envelope, recipient))
-            planned.append(
-                {
-                    "_id": delivery_id(envelope.message_id, recipient["key"], rule.channel),
-                    "reference": envelope.data["reference"],
-                    "event_type": envelope.type,
-                    "event_id": envelope.message_id,
-                    "correlation_id": envelope.correlation_id,
-                    "channel": rule.channel,
-                    "template": rule.template,
-                    "recipient": {"key": recipient["key"], "address": recipient["address"]},
-                    "language": recipient["language"],
-                    "subject": subject,
-                    "body": body,
-                    "status": PENDING,
-                    "attempts": 0,
-                    "created_at": utcnow(),
-                }
-            )
-    commands = [
+def _commands(deliveries: list[dict[str, Any]], correlation_id: str) -> list[Envelope]:
+    return [
         make_envelope(
-            "notify.delivery_due",
-            {"delivery_id": d["_id"]},
-            source=SERVICE,
-            correlation_id=envelope.correlation_id,
+            "notify.delivery_due", {"delivery_id": d["_id"]}, source=SERVICE, correlation_id=correlation_id
         )
-        for d in planned
+        for d in deliveries
     ]
-    stored = []
+
+
+def handle_event(notify: Notify, envelope: Envelope) -> None:
+    """Plan the deliveries a case event causes, once, whatever the broker redelivers."""
+    if notify.db.processed.find_one({"_id": f"notify.events:{envelope.message_id}"}, {"_id": 1}):
+        return  # a duplicate: spare the rendering (process_once would drop it anyway)
+    data = envelope.data
+    reference = data["reference"]
+    if envelope.type == "case.submitted":
+        contacts: dict[str, Any] | None = _contacts_from(data)
+    else:
+        contacts = notify.db.contacts.find_one({"_id": reference})
+    studio_code = (data.get("studio") or {}).get("code")
+    if studio_code is None:
+        known = notify.db.studio_cases.find_one({"_id": reference}, {"studio.code": 1})
+        studio_code = ((known or {}).get("studio") or {}).get("code")
+    preferences = {
+        p["_id"]: p for p in notify.db.preferences.find({"_id": {"$regex": f"^{re.escape(reference)}:"}})
+    }
+    planned = plan(
+        envelope,
+        contacts,
+        preferences.get,
+        notify.plan_config,
+        studio_code=studio_code,
+        now=utcnow(),
+    )
+    commands = _commands(planned, envelope.correlation_id)
+    stored: list[Envelope] = []
 
     def effect(session: ClientSession) -> None:
+        if envelope.type == "case.submitted":
+            notify.db.contacts.replace_one({"_id": reference}, contacts, upsert=True, session=session)
+        digest.apply_event(notify.db, envelope, session)
         if planned:
             notify.db.deliveries.insert_many(planned, session=session)
         stored.extend(notify.outbox.add(commands, session=session))
 
     if process_once(notify.db, "notify.events", envelope, effect):
         notify.outbox.flush(stored)
+        if planned:
+            log.info(
+                "deliveries planned",
+                extra={"reference": reference, "event": envelope.type, "count": len(planned)},
+            )
+
+
+def _outgoing(delivery: dict[str, Any]) -> Outgoing:
+    content = delivery["content"]
+    return Outgoing(
+        delivery_id=delivery["_id"],
+        address=delivery["recipient"]["address"],
+        subject=content.get("subject", ""),
+        body=content.get("body", ""),
+        html=content.get("html"),
+        markdown=content.get("markdown"),
+        attachments=tuple(Attachment(**a) for a in content.get("attachments", [])),
+        payload=content.get("payload"),
+    )
 
 
 def send_delivery(notify: Notify, envelope: Envelope) -> None:
@@ -173,30 +154,62 @@ def send_delivery(notify: Notify, envelope: Envelope) -> None:
         if current["status"] == SENDING:
             raise DeliveryBusy(did)
         return  # sent or failed already: a duplicate command has no second effect
-    channel = notify.channels[delivery["channel"]]
-    outgoing = Outgoing(did, delivery["recipient"]["address"], delivery["subject"], delivery["body"])
+    channel = notify.channels.get(delivery["channel"])
+    if channel is None:  # the channel was switched off after planning
+        _finish(notify, did, FAILED, delivery["attempts"], 0.0, error="channel not configured")
+        raise PermanentError(f"channel {delivery['channel']} is not configured")
+    started = time.monotonic()
+    address = delivery["recipient"]["address"]
     try:
-        response = channel.send(outgoing)
+        response = channel.send(_outgoing(delivery))
     except PermanentDeliveryError as err:
-        _finish(notify, did, FAILED, error=str(err))
-        raise PermanentError(str(err)) from err
+        error = _redact(str(err), address, delivery["channel"])
+        _finish(notify, did, FAILED, delivery["attempts"], started, error=error)
+        raise PermanentError(error) from None  # the consumer logs it: no address in logs
     except TransientDeliveryError as err:
-        _finish(notify, did, RETRYING, error=str(err))
-        raise
-    _finish(notify, did, SENT, response=response)
-    log.info("notification sent", extra={"delivery_id": did, "channel": delivery["channel"]})
+        error = _redact(str(err), address, delivery["channel"])
+        _finish(notify, did, RETRYING, delivery["attempts"], started, error=error)
+        raise TransientDeliveryError(error) from None
+    _finish(notify, did, SENT, delivery["attempts"], started, response=response)
+    log.info(
+        "notification sent",
+        extra={"delivery_id": did, "channel": delivery["channel"], "reference": delivery["reference"]},
+    )
+
+
+def _redact(text: str, address: str, channel: str) -> str:
+    """A provider's answer may quote the address (e.g. "550 <a@b.cn>: no such user"): mask it."""
+    return text.replace(address, mask_address(channel, address)) if address else text
 
 
 def _finish(
-    notify: Notify, did: str, status: str, *, error: str | None = None, response: str | None = None
+    notify: Notify,
+    did: str,
+    status: str,
+    attempt: int,
+    started: float,
+    *,
+    error: str | None = None,
+    response: str | None = None,
 ) -> None:
-    update: dict[str, Any] = {"status": status, "updated_at": utcnow()}
+    now = utcnow()
+    update: dict[str, Any] = {"status": status, "updated_at": now}
+    entry: dict[str, Any] = {
+        "attempt": attempt,
+        "at": now,
+        "outcome": status,
+        "duration_ms": round((time.monotonic() - started) * 1000) if started else 0,
+    }
     if status == SENT:
-        update["sent_at"] = update["updated_at"]
-        update["provider_response"] = response
+        update["sent_at"] = now
+        update["provider_response"] = (response or "")[:1000]
+        entry["response"] = (response or "")[:500]
     if error:
         update["last_error"] = error[:1000]
-    notify.db.deliveries.update_one({"_id": did}, {"$set": update, "$unset": {"lease_until": ""}})
+        entry["error"] = error[:500]
+    notify.db.deliveries.update_one(
+        {"_id": did}, {"$set": update, "$unset": {"lease_until": ""}, "$push": {"attempt_log": entry}}
+    )
 
 
 def on_delivery_dead(notify: Notify, envelope: Envelope | None, reason: str) -> None:
@@ -206,7 +219,126 @@ def on_delivery_dead(notify: Notify, envelope: Envelope | None, reason: str) -> 
     notify.db.deliveries.update_one(
         {"_id": envelope.data["delivery_id"], "status": {"$ne": SENT}},
         {
-            "$set": {"status": FAILED, "last_error": reason[:1000], "updated_at": utcnow()},
+            "$set": {
+                "status": FAILED,
+                "dead_lettered": True,
+                "last_error": reason[:1000],
+                "updated_at": utcnow(),
+            },
             "$unset": {"lease_until": ""},
         },
     )
+
+
+def resend(notify: Notify, did: str, requested_by: str) -> dict[str, Any] | None:
+    """Plan a new copy of a delivery (same content, new id) and send it; None if unknown."""
+    original = notify.db.deliveries.find_one({"_id": did})
+    if original is None:
+        return None
+    now = utcnow()
+    copy_id = new_id()
+    content = dict(original["content"])
+    if content.get("payload"):
+        # A new id, so a receiver that drops repeats by id accepts the deliberate resend.
+        content["payload"] = {**content["payload"], "id": copy_id}
+    copy = {
+        **{k: v for k, v in original.items() if k not in {"attempt_log", "last_error", "provider_response"}},
+        "_id": copy_id,
+        "content": content,
+        "status": PENDING,
+        "attempts": 0,
+        "attempt_log": [],
+        "resend_of": did,
+        "requested_by": requested_by,
+        "created_at": now,
+        "updated_at": now,
+    }
+    for key in ("sent_at", "lease_until", "dead_lettered"):
+        copy.pop(key, None)
+    commands = _commands([copy], original.get("correlation_id") or new_id())
+    with transaction(notify.db) as session:
+        notify.db.deliveries.insert_one(copy, session=session)
+        stored = notify.outbox.add(commands, session=session)
+    notify.outbox.flush(stored)
+    log.info("delivery resent", extra={"delivery_id": copy_id, "resend_of": did})
+    return copy
+
+
+def save_preferences(notify: Notify, key: str, channels: list[str], opt_out: bool) -> None:
+    """Store a resident's choices; they apply to every message planned from now on."""
+    notify.db.preferences.replace_one(
+        {"_id": key},
+        {"_id": key, "channels": sorted(set(channels)), "opt_out": opt_out, "updated_at": utcnow()},
+        upsert=True,
+    )
+
+
+def plan_digests(notify: Notify, now: datetime | None = None) -> int:
+    """Plan today's digest for every studio lead, unless done; safe on several replicas.
+
+    Returns how many digests this call planned.
+    """
+    settings = notify.settings
+    now = now or utcnow()
+    day, hour = digest.local_day(now, settings.notify_timezone)
+    if hour < settings.digest_hour:
+        return 0
+    cases_by_studio: dict[str, list[dict[str, Any]]] = {}
+    studios: dict[str, dict[str, Any]] = {}
+    for case in notify.db.studio_cases.find({"open": True}):
+        studio = case.get("studio") or {}
+        if not studio.get("code"):
+            continue
+        cases_by_studio.setdefault(studio["code"], []).append(case)
+        if studio.get("lead_email") or studio["code"] not in studios:
+            studios[studio["code"]] = studio
+    planned = 0
+    for code, cases in cases_by_studio.items():
+        studio = studios[code]
+        did = digest.digest_id(code, day)
+        if not studio.get("lead_email") or notify.db.deliveries.find_one({"_id": did}, {"_id": 1}):
+            continue
+        summary = digest.summarise(cases, now, settings.digest_due_soon_days)
+        language = "zh-CN"
+        content = digest.digest_content(
+            studio, summary, day, language, settings.notify_timezone, settings.digest_due_soon_days
+        )
+        delivery = {
+            "_id": did,
+            "reference": None,
+            "studio": code,
+            "event_type": "digest.daily",
+            "event_id": did,
+            "correlation_id": new_id(),
+            "channel": "email",
+            "template": "studio_digest",
+            "essential": True,
+            "recipient": {
+                "key": f"studio_lead:{code}",
+                "audience": "studio_lead",
+                "address": studio["lead_email"],
+            },
+            "language": language,
+            "content": content,
+            "status": PENDING,
+            "attempts": 0,
+            "attempt_log": [],
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            with transaction(notify.db) as session:
+                notify.db.deliveries.insert_one(delivery, session=session)
+                stored = notify.outbox.add(_commands([delivery], delivery["correlation_id"]), session=session)
+        except (DuplicateKeyError, OperationFailure) as err:
+            conflict = isinstance(err, DuplicateKeyError) or err.has_error_label("TransientTransactionError")
+            if not conflict:
+                raise
+            # Another replica planned this studio's digest first (or is doing so right now).
+            log.info("digest already planned elsewhere", extra={"studio": code, "error": type(err).__name__})
+            continue
+        notify.outbox.flush(stored)
+        planned += 1
+    if planned:
+        log.info("digests planned", extra={"count": planned, "day": day.isoformat()})
+    return planned

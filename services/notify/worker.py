@@ -1,10 +1,12 @@
-"""Notify's worker process: plans deliveries from case events and sends them.
+"""Notify's worker process: plans deliveries from case events, sends them, plans daily digests.
 
 Run with `python -m services.notify.worker`.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from functools import partial
 
 from services.notify import service
@@ -14,17 +16,16 @@ from shared.messaging.consumer import Subscription
 from shared.messaging.topology import NOTIFY_DELIVERIES, NOTIFY_EVENTS
 from shared.worker import run_worker
 
+log = logging.getLogger(__name__)
+
+DIGEST_CHECK_SECONDS = 60.0
+
 
 def subscriptions(notify: Notify) -> list[Subscription]:
-    plan = partial(service.plan_deliveries, notify)
+    """The two queues: case events (planning) and delivery commands (sending)."""
+    plan = partial(service.handle_event, notify)
     return [
-        Subscription(
-            NOTIFY_EVENTS,
-            {
-                "case.submitted": partial(service.on_case_submitted, notify),
-                **{event: plan for event in RULES},
-            },
-        ),
+        Subscription(NOTIFY_EVENTS, dict.fromkeys(RULES, plan)),
         Subscription(
             NOTIFY_DELIVERIES,
             {"notify.delivery_due": partial(service.send_delivery, notify)},
@@ -33,11 +34,34 @@ def subscriptions(notify: Notify) -> list[Subscription]:
     ]
 
 
+class DigestScheduler(threading.Thread):
+    """Checks every minute whether today's digests are due; planning them is idempotent."""
+
+    def __init__(self, notify: Notify, interval: float = DIGEST_CHECK_SECONDS) -> None:
+        super().__init__(name="digest-scheduler", daemon=True)
+        self.notify = notify
+        self.interval = interval
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval):
+            try:
+                service.plan_digests(self.notify)
+            except Exception:  # database down: try again next round
+                log.warning("digest pass failed", exc_info=True)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
 def main() -> None:
     notify = bootstrap()
-    run_worker(
-        SERVICE, notify.settings, subscriptions(notify), notify.outbox, lambda: ensure_indexes(notify.db)
-    )
+
+    def startup() -> None:
+        ensure_indexes(notify.db)
+        DigestScheduler(notify).start()
+
+    run_worker(SERVICE, notify.settings, subscriptions(notify), notify.outbox, startup)
 
 
 if __name__ == "__main__":

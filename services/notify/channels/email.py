@@ -13,6 +13,8 @@ SMTP_TIMEOUT = 10.0
 
 
 class EmailChannel:
+    """Plain text with an HTML alternative and attachments (e.g. a session's .ics), over SMTP."""
+
     def __init__(self, smtp_url: str, mail_from: str, timeout: float = SMTP_TIMEOUT) -> None:
         parts = urlsplit(smtp_url)
         if parts.scheme not in {"smtp", "smtps"}:
@@ -26,6 +28,7 @@ class EmailChannel:
         self.timeout = timeout
 
     def build(self, outgoing: Outgoing) -> EmailMessage:
+        """The MIME message: multipart/alternative (text, HTML), in multipart/mixed with files."""
         message = EmailMessage()
         message["From"] = self.mail_from
         message["To"] = outgoing.address
@@ -34,6 +37,18 @@ class EmailChannel:
         # Stable per delivery: should a crash make us send twice, mail systems can spot the copy.
         message["Message-ID"] = f"<{outgoing.delivery_id}@concord.local>"
         message.set_content(outgoing.body)
+        if outgoing.html:
+            message.add_alternative(outgoing.html, subtype="html")
+        for attachment in outgoing.attachments:
+            maintype, _, rest = attachment.content_type.partition("/")
+            subtype, *params = [part.strip() for part in rest.split(";")]
+            message.add_attachment(
+                attachment.data.encode("utf-8"),
+                maintype=maintype,
+                subtype=subtype,
+                filename=attachment.filename,
+                params=dict(p.split("=", 1) for p in params if "=" in p),
+            )
         return message
 
     def send(self, outgoing: Outgoing) -> str:
@@ -45,7 +60,9 @@ class EmailChannel:
                     smtp.login(self.username, self.password or "")
                 refused = smtp.send_message(self.build(outgoing))
         except smtplib.SMTPRecipientsRefused as err:
-            raise PermanentDeliveryError(f"recipient refused: {err.recipients}") from err
+            # The refused address itself stays out of the log: the delivery already names it.
+            codes = sorted({code for code, _ in err.recipients.values()})
+            raise PermanentDeliveryError(f"recipient refused: {codes}") from err
         except smtplib.SMTPResponseException as err:
             if 500 <= err.smtp_code < 600:
                 raise PermanentDeliveryError(f"{err.smtp_code} {err.smtp_error!r}") from err
@@ -53,5 +70,5 @@ class EmailChannel:
         except (OSError, smtplib.SMTPException) as err:
             raise TransientDeliveryError(f"{type(err).__name__}: {err}") from err
         if refused:
-            raise PermanentDeliveryError(f"recipient refused: {refused}")
+            raise PermanentDeliveryError("recipient refused")
         return "250 accepted"

@@ -1,0 +1,190 @@
+"""What a template may see about an event, for one recipient. Pure: no I/O.
+
+The context is built from a whitelist: a template can never show an internal note (the `note` of
+a status change), the case's description, or anyone's personal data but the recipient's own name.
+Webhook payloads are whitelisted the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.notify.templates import language_of
+from shared.taxonomy import communities
+
+LABELS: dict[str, dict[str, dict[str, str]]] = {
+    "zh-CN": {
+        "status": {
+            "received": "已收到",
+            "screening": "审查中",
+            "accepted": "已受理",
+            "not_accepted": "不予受理",
+            "assigned": "已分派",
+            "rights_notified": "已告知权利义务",
+            "investigating": "调查中",
+            "in_mediation": "调解中",
+            "waiting_for_party": "等待当事人",
+            "closed": "已结案",
+            "follow_up": "回访中",
+            "archived": "已归档",
+        },
+        "outcome": {
+            "agreement_written": "达成书面调解协议",
+            "agreement_oral": "达成口头调解协议",
+            "failed": "调解不成",
+            "withdrawn": "当事人撤回申请",
+            "referred": "已转交法院、仲裁或有关部门",
+            "not_accepted": "不予受理",
+        },
+        "risk": {"none": "无", "yellow": "黄色", "orange": "橙色", "red": "红色"},
+        "level": {"studio_lead": "工作室负责人", "district_admin": "区级管理员"},
+    },
+    "en": {
+        "status": {
+            "received": "received",
+            "screening": "being screened",
+            "accepted": "accepted",
+            "not_accepted": "not accepted",
+            "assigned": "assigned",
+            "rights_notified": "rights explained",
+            "investigating": "being investigated",
+            "in_mediation": "in mediation",
+            "waiting_for_party": "waiting for a party",
+            "closed": "closed",
+            "follow_up": "in follow-up",
+            "archived": "archived",
+        },
+        "outcome": {
+            "agreement_written": "a written mediation agreement was reached",
+            "agreement_oral": "an oral mediation agreement was reached",
+            "failed": "mediation did not succeed",
+            "withdrawn": "the application was withdrawn",
+            "referred": "referred to a court, arbitration or the competent agency",
+            "not_accepted": "not accepted for mediation",
+        },
+        "risk": {"none": "none", "yellow": "yellow", "orange": "orange", "red": "red"},
+        "level": {"studio_lead": "studio lead", "district_admin": "district administrator"},
+    },
+}
+
+
+def label(language: str, kind: str, code: str | None) -> str:
+    """The reader's word for a status, outcome, risk level or escalation level code."""
+    if not code:
+        return ""
+    return LABELS[language_of(language)][kind].get(code, code.replace("_", " "))
+
+
+def format_time(value: str | None, language: str, timezone: str) -> str:
+    """An ISO time as people read it where the district is."""
+    if not value:
+        return ""
+    local = datetime.fromisoformat(value).astimezone(ZoneInfo(timezone))
+    if language_of(language) == "en":
+        return local.strftime("%d %b %Y, %H:%M")
+    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+
+
+def format_date(value: datetime, language: str) -> str:
+    if language_of(language) == "en":
+        return value.strftime("%d %b %Y")
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+def display_name(ref: Mapping[str, Any] | None, language: str) -> str:
+    """A studio, team or place by its name in `language` (Chinese when it has no English one)."""
+    if not ref:
+        return ""
+    english = language_of(language) == "en"
+    return (ref.get("name_en") if english else None) or ref.get("name") or ref.get("code", "")
+
+
+def _community(code: str | None, language: str) -> str:
+    for community in communities():
+        if community.code == code:
+            return community.name(language_of(language))
+    return code or ""
+
+
+def build_context(
+    data: Mapping[str, Any],
+    *,
+    recipient_name: str,
+    language: str,
+    timezone: str,
+    preferences_url: str | None = None,
+) -> dict[str, Any]:
+    """Every variable a template may use, from the event data and the recipient."""
+    lang = language_of(language)
+    place = data.get("place") or {}
+    return {
+        "reference": data.get("reference", ""),
+        "name": recipient_name,
+        "studio_name": display_name(data.get("studio"), lang),
+        "team_name": display_name(data.get("team"), lang),
+        "community_name": _community(data.get("community"), lang),
+        "rule": data.get("rule", ""),
+        "needs_manual_routing": bool(data.get("needs_manual_routing", False)),
+        "risk_level": data.get("risk_level") or "none",
+        "risk_label": label(lang, "risk", data.get("risk_level") or "none"),
+        "status_label": label(lang, "status", data.get("status")),
+        "outcome": data.get("outcome", ""),
+        "outcome_label": label(lang, "outcome", data.get("outcome")),
+        "public_note": data.get("public_note") or "",
+        "level_label": label(lang, "level", data.get("level")),
+        "reason": data.get("reason", ""),
+        "starts_at": format_time(data.get("starts_at"), lang, timezone),
+        "ends_at": format_time(data.get("ends_at"), lang, timezone),
+        "due": format_time(data.get("due_by") or data.get("due_at"), lang, timezone),
+        "place_name": display_name(place, lang),
+        "place_address": place.get("address") or "",
+        "public_session": bool(data.get("public", False)),
+        "preferences_url": preferences_url,
+    }
+
+
+# What other systems receive about an event: codes and times, never personal data or free text.
+_WEBHOOK_FIELDS = (
+    "reference",
+    "status",
+    "previous_status",
+    "public",
+    "risk_level",
+    "outcome",
+    "level",
+    "category",
+    "community",
+    "filed_by",
+    "session_id",
+    "task_id",
+    "received_at",
+    "assigned_at",
+    "changed_at",
+    "dispatched_at",
+    "due_by",
+    "due_at",
+    "escalated_at",
+    "starts_at",
+    "ends_at",
+    "closed_at",
+)
+
+
+def webhook_payload(
+    event_type: str, event_id: str, occurred_at: str, delivery_id: str, data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The JSON body of an outgoing webhook."""
+    body: dict[str, Any] = {k: data[k] for k in _WEBHOOK_FIELDS if k in data and data[k] is not None}
+    for ref in ("studio", "team", "place"):
+        if data.get(ref):
+            body[ref] = data[ref].get("code")
+    return {
+        "id": delivery_id,
+        "event": event_type,
+        "event_id": event_id,
+        "occurred_at": occurred_at,
+        "data": body,
+    }

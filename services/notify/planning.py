@@ -1,0 +1,152 @@
+"""Turn one event into the deliveries it causes. Pure: the caller reads contacts and preferences.
+
+For each rule of the event (services.notify.rules) that applies, each recipient of its audience,
+and each channel the recipient can and wants to be reached on, one delivery is planned with its
+content fully rendered, so what is sent (and resent) is exactly what was planned. Delivery ids are
+derived from the event, recipient and channel: the same event can never plan the same delivery
+twice. One person reached by two rules (a building leader who is also an applicant) gets one
+message per channel, from the first rule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.notify import rules as r
+from services.notify.audiences import Directory, Recipient, resolve
+from services.notify.calendar import session_ics
+from services.notify.messages import build_context, webhook_payload
+from services.notify.preferences import choose_channels, make_token, preference_key
+from services.notify.templates import render, render_footer, render_html, render_markdown, render_sms
+from shared.messaging.envelope import Envelope
+
+PENDING = "pending"
+
+PreferencesLookup = Callable[[str], Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    """What planning needs from the settings."""
+
+    enabled_channels: frozenset[str]
+    directory: Directory
+    timezone: str
+    sms_max_segments: int
+    secret_key: str
+    public_url: str
+
+
+def delivery_id(message_id: str, recipient_key: str, channel: str) -> str:
+    """Deterministic, so the same event can never plan the same delivery twice."""
+    return hashlib.sha256(f"{message_id}|{recipient_key}|{channel}".encode()).hexdigest()[:32]
+
+
+def preferences_url(config: PlanConfig, key: str) -> str:
+    return f"{config.public_url.rstrip('/')}/preferences/{make_token(config.secret_key, key)}"
+
+
+def render_content(
+    channel: str,
+    template: str,
+    recipient: Recipient,
+    envelope: Envelope,
+    did: str,
+    config: PlanConfig,
+) -> dict[str, Any]:
+    """Everything the channel will send, rendered now (stored with the delivery)."""
+    data = envelope.data
+    if channel == "webhook":
+        payload = webhook_payload(envelope.type, envelope.message_id, envelope.occurred_at, did, data)
+        return {"subject": envelope.type, "body": "", "payload": payload}
+    prefs_url = None
+    if recipient.resident:
+        prefs_url = preferences_url(config, preference_key(data["reference"], recipient.key))
+    context = build_context(
+        data,
+        recipient_name=recipient.name,
+        language=recipient.language,
+        timezone=config.timezone,
+        preferences_url=prefs_url,
+    )
+    subject, body = render(template, recipient.language, context)
+    if channel == "sms":
+        return {
+            "subject": subject,
+            "body": render_sms(template, recipient.language, context, config.sms_max_segments),
+        }
+    if channel == "wechat_work":
+        return {
+            "subject": subject,
+            "body": body,
+            "markdown": render_markdown(template, recipient.language, context),
+        }
+    # email: the HTML layout carries the preferences link itself; the text part gets a footer.
+    html = render_html(subject, body, recipient.language, context)
+    if prefs_url:
+        body = f"{body.rstrip()}\n\n{render_footer(recipient.language, context)}"
+    content: dict[str, Any] = {"subject": subject, "body": body, "html": html}
+    if envelope.type == "session.scheduled":
+        content["attachments"] = [
+            {
+                "filename": "session.ics",
+                "content_type": "text/calendar; method=REQUEST",
+                "data": session_ics(data, recipient.language),
+            }
+        ]
+    return content
+
+
+def plan(
+    envelope: Envelope,
+    contacts: Mapping[str, Any] | None,
+    preferences: PreferencesLookup,
+    config: PlanConfig,
+    *,
+    studio_code: str | None = None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The deliveries `envelope` causes (documents ready to insert)."""
+    data = envelope.data
+    planned: list[dict[str, Any]] = []
+    reached: set[tuple[str, str]] = set()
+    for rule in r.RULES.get(envelope.type, ()):
+        if not r.applies(rule, data):
+            continue
+        for recipient in resolve(rule.audience, data, contacts, config.directory):
+            available = [c for c in recipient.addresses if c in config.enabled_channels]
+            prefs = (
+                preferences(preference_key(data["reference"], recipient.key)) if recipient.resident else None
+            )
+            for channel in choose_channels(rule.channels, available, prefs, essential=rule.essential):
+                address = recipient.addresses[channel]
+                if (channel, address) in reached:
+                    continue
+                reached.add((channel, address))
+                did = delivery_id(envelope.message_id, recipient.key, channel)
+                planned.append(
+                    {
+                        "_id": did,
+                        "reference": data["reference"],
+                        "studio": studio_code,
+                        "event_type": envelope.type,
+                        "event_id": envelope.message_id,
+                        "correlation_id": envelope.correlation_id,
+                        "channel": channel,
+                        "template": rule.template,
+                        "essential": rule.essential,
+                        "recipient": {"key": recipient.key, "audience": rule.audience, "address": address},
+                        "language": recipient.language,
+                        "content": render_content(channel, rule.template, recipient, envelope, did, config),
+                        "status": PENDING,
+                        "attempts": 0,
+                        "attempt_log": [],
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+    return planned

@@ -1,0 +1,91 @@
+"""Sample case events for notify's tests: one valid `data` per event type notify consumes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.messaging.envelope import Envelope, make_envelope
+
+REFERENCE = "LC-2026-000042"
+STUDIO = {
+    "code": "zhihe",
+    "name": "至和调解工作室",
+    "name_en": "Zhihe Mediation Studio",
+    "email": "zhihe@studios.example",
+    "lead_email": "lead@studios.example",
+}
+TEAM = {"code": "lianhua-1", "name": "莲花巡逻一队", "name_en": "Lianhua Patrol 1", "phone": "13700137000"}
+APPLICANT = {"role": "applicant", "name": "张三", "phone": "13800138000", "email": "zhang@example.com"}
+RESPONDENT = {"role": "respondent", "name": "李四", "phone": "13900139000", "email": "li@example.com"}
+FILER = {"name": "王楼长", "phone": "13600136000", "email": "wang@example.com"}
+
+
+def data_for(event_type: str, reference: str = REFERENCE, **extra: Any) -> dict[str, Any]:
+    """Valid event data of `event_type` about case `reference`."""
+    base: dict[str, dict[str, Any]] = {
+        "case.submitted": {
+            "received_at": "2026-11-20T01:00:00+00:00",
+            "category": "neighbours",
+            "community": "lianhua",
+            "building": "3",
+            "unit": "2-301",
+            "description": "Noise at night, private details here.",
+            "language": "zh-CN",
+            "filed_by": "building_leader",
+            "filer": FILER,
+            "parties": [APPLICANT, RESPONDENT],
+        },
+        "case.assigned": {
+            "studio": STUDIO,
+            "assigned_at": "2026-11-20T01:05:00+00:00",
+            "rule": "area+category",
+            "risk_level": "none",
+        },
+        "case.status_changed": {
+            "status": "investigating",
+            "previous_status": "assigned",
+            "changed_at": "2026-11-21T02:00:00+00:00",
+            "public": True,
+            "note": "INTERNAL-NOTE respondent seems hostile",
+        },
+        "session.scheduled": {
+            "session_id": "s-1",
+            "starts_at": "2026-11-26T01:30:00+00:00",
+            "ends_at": "2026-11-26T03:00:00+00:00",
+            "place": {
+                "code": "hall",
+                "name": "莲花社区议事厅",
+                "name_en": "Lianhua Council Hall",
+                "address": "莲花路1号",
+            },
+            "mediators": [{"user_id": "m1", "name": "赵调解", "email": "zhao@studios.example"}],
+            "studio": STUDIO,
+        },
+        "case.escalated": {
+            "level": "studio_lead",
+            "reason": "No progress for 20 days",
+            "escalated_at": "2026-11-22T02:00:00+00:00",
+            "studio": {**STUDIO, "wechat_webhook": None},
+        },
+        "patrol.dispatched": {
+            "task_id": "task-1",
+            "team": TEAM,
+            "risk_level": "red",
+            "reason": "Threat of violence reported",
+            "dispatched_at": "2026-11-20T01:06:00+00:00",
+            "due_by": "2026-11-20T02:06:00+00:00",
+            "community": "lianhua",
+        },
+        "case.closed": {
+            "outcome": "agreement_written",
+            "closed_at": "2026-12-01T02:00:00+00:00",
+            "public_note": "Both parties signed the agreement.",
+            "studio": STUDIO,
+        },
+    }
+    return {"reference": reference, **base[event_type], **extra}
+
+
+def event(event_type: str, reference: str = REFERENCE, **extra: Any) -> Envelope:
+    """A validated envelope of `event_type`."""
+    return make_envelope(event_type, data_for(event_type, reference, **extra), source="test")
