@@ -1,0 +1,355 @@
+"""The case lifecycle table, checked exhaustively against an expectation written out by hand here
+(not derived from the module), plus properties the table must keep whatever rows are added."""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+
+import pytest
+
+from services.mediation.domain import lifecycle as lc
+from shared.auth import ROLES
+from shared.messaging.events import OUTCOMES
+
+W = frozenset({"mediator", "studio_lead"})  # casework: the case's mediators and their lead
+M = frozenset({"studio_lead", "district_admin"})  # management: the committee's decisions
+SAME = "<same>"  # a row that records without moving the case
+BACK = "<paused_from>"
+
+# (state, action) -> (next state, roles allowed). Every pair not listed must be refused.
+EXPECTED: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
+    ("received", "start_screening"): ("screening", W),
+    ("received", "withdraw"): ("withdrawn", W),
+    ("screening", "accept"): ("accepted", M),
+    ("screening", "not_accept"): ("not_accepted", M),
+    ("screening", "withdraw"): ("withdrawn", W),
+    ("accepted", "assign"): ("assigned", M),
+    ("accepted", "take"): ("assigned", W),
+    ("accepted", "withdraw"): ("withdrawn", W),
+    ("accepted", "refer"): ("referred", W),
+    ("accepted", "wait_for_party"): ("waiting_for_party", W),
+    ("assigned", "reassign"): (SAME, M),
+    ("assigned", "notify_rights"): ("rights_notified", W),
+    ("assigned", "withdraw"): ("withdrawn", W),
+    ("assigned", "refer"): ("referred", W),
+    ("assigned", "wait_for_party"): ("waiting_for_party", W),
+    ("assigned", "request_other_mediator"): ("accepted", W),
+    ("rights_notified", "reassign"): (SAME, M),
+    ("rights_notified", "start_investigation"): ("investigating", W),
+    ("rights_notified", "start_mediation"): ("in_mediation", W),
+    ("rights_notified", "fail"): ("failed", W),
+    ("rights_notified", "withdraw"): ("withdrawn", W),
+    ("rights_notified", "refer"): ("referred", W),
+    ("rights_notified", "wait_for_party"): ("waiting_for_party", W),
+    ("rights_notified", "request_other_mediator"): ("accepted", W),
+    ("investigating", "reassign"): (SAME, M),
+    ("investigating", "start_mediation"): ("in_mediation", W),
+    ("investigating", "fail"): ("failed", W),
+    ("investigating", "withdraw"): ("withdrawn", W),
+    ("investigating", "refer"): ("referred", W),
+    ("investigating", "wait_for_party"): ("waiting_for_party", W),
+    ("investigating", "request_other_mediator"): ("accepted", W),
+    ("in_mediation", "reassign"): (SAME, M),
+    ("in_mediation", "record_session"): (SAME, W),
+    ("in_mediation", "agree_written"): ("agreement_written", W),
+    ("in_mediation", "agree_oral"): ("agreement_oral", W),
+    ("in_mediation", "fail"): ("failed", W),
+    ("in_mediation", "withdraw"): ("withdrawn", W),
+    ("in_mediation", "refer"): ("referred", W),
+    ("in_mediation", "wait_for_party"): ("waiting_for_party", W),
+    ("in_mediation", "request_other_mediator"): ("accepted", W),
+    ("waiting_for_party", "reassign"): (SAME, M),
+    ("waiting_for_party", "fail"): ("failed", W),
+    ("waiting_for_party", "withdraw"): ("withdrawn", W),
+    ("waiting_for_party", "refer"): ("referred", W),
+    ("waiting_for_party", "resume"): (BACK, W),
+    ("not_accepted", "archive"): ("archived", M),
+    ("agreement_written", "apply_confirmation"): ("confirmation_applied", W),
+    ("agreement_written", "record_performed"): ("performed", W),
+    ("agreement_written", "record_breached"): ("breached", W),
+    ("agreement_written", "archive"): ("archived", M),
+    ("agreement_oral", "record_performed"): ("performed", W),
+    ("agreement_oral", "record_breached"): ("breached", W),
+    ("agreement_oral", "archive"): ("archived", M),
+    ("failed", "archive"): ("archived", M),
+    ("withdrawn", "archive"): ("archived", M),
+    ("referred", "archive"): ("archived", M),
+    ("confirmation_applied", "confirm"): ("confirmation_confirmed", W),
+    ("confirmation_applied", "reject_confirmation"): ("confirmation_rejected", W),
+    ("confirmation_confirmed", "record_performed"): ("performed", W),
+    ("confirmation_confirmed", "record_breached"): ("breached", W),
+    ("confirmation_confirmed", "archive"): ("archived", M),
+    ("confirmation_rejected", "record_performed"): ("performed", W),
+    ("confirmation_rejected", "record_breached"): ("breached", W),
+    ("confirmation_rejected", "archive"): ("archived", M),
+    ("performed", "archive"): ("archived", M),
+    ("breached", "archive"): ("archived", M),
+}
+
+ALL_STATES = (
+    "received",
+    "screening",
+    "accepted",
+    "not_accepted",
+    "assigned",
+    "rights_notified",
+    "investigating",
+    "in_mediation",
+    "waiting_for_party",
+    "agreement_written",
+    "agreement_oral",
+    "failed",
+    "withdrawn",
+    "referred",
+    "confirmation_applied",
+    "confirmation_confirmed",
+    "confirmation_rejected",
+    "performed",
+    "breached",
+    "archived",
+)
+
+# A valid payload for every action, and the fields each must insist on.
+VALID = {
+    "not_accept": {"reason": "party_refuses", "referral": "可向人民法院起诉"},
+    "assign": {"mediators": ["u-1"]},
+    "reassign": {"mediators": ["u-2", "u-3"]},
+    "notify_rights": {"acknowledged_by": ["张三", "李四"]},
+    "record_session": {"session_id": "s-1"},
+    "agree_written": {"agreement_number": "ZH-2026-012"},
+    "agree_oral": {"content": "李四于三日内修复漏水。"},
+    "fail": {"note": "可向人民法院起诉。"},
+    "withdraw": {"withdrawn_by": "李四"},
+    "refer": {"target": "court", "target_name": "某区人民法院"},
+    "wait_for_party": {"waiting_for": "李四补交材料"},
+    "request_other_mediator": {"requested_by": "张三"},
+    "apply_confirmation": {"court": "某区人民法院"},
+    "reject_confirmation": {"reason": "协议内容违反法律规定"},
+    "record_breached": {"note": "未按期付款"},
+}
+REQUIRED = {
+    "not_accept": {"reason", "referral"},
+    "assign": {"mediators"},
+    "reassign": {"mediators"},
+    "notify_rights": {"acknowledged_by"},
+    "record_session": {"session_id"},
+    "agree_written": {"agreement_number"},
+    "agree_oral": {"content"},
+    "fail": {"note"},
+    "withdraw": {"withdrawn_by"},
+    "refer": {"target", "target_name"},
+    "wait_for_party": {"waiting_for"},
+    "request_other_mediator": {"requested_by"},
+    "apply_confirmation": {"court"},
+    "reject_confirmation": {"reason"},
+    "record_breached": {"note"},
+}
+INTERNAL = {"reassign", "record_session", "request_other_mediator", "record_performed", "record_breached"}
+ROLE_SETS = (
+    [frozenset()] + [frozenset({r}) for r in ROLES] + [frozenset(c) for c in itertools.combinations(ROLES, 2)]
+)
+
+
+def test_the_module_knows_exactly_the_expected_states_and_actions() -> None:
+    assert set(lc.STATES) == set(ALL_STATES)
+    assert len(lc.STATES) == len(set(lc.STATES))
+    assert set(lc.ACTIONS) == {action for _, action in EXPECTED}
+    assert set(lc.ROLES) == set(ROLES)
+
+
+@pytest.mark.parametrize("state", ALL_STATES)
+@pytest.mark.parametrize("action", sorted({a for _, a in EXPECTED}))
+@pytest.mark.parametrize("roles", ROLE_SETS, ids=lambda r: "+".join(sorted(r)) or "none")
+def test_every_state_action_role(state: str, action: str, roles: frozenset[str]) -> None:
+    expected = EXPECTED.get((state, action))
+    payload = VALID.get(action, {})
+    paused_from = "investigating"
+    offered = action in lc.allowed_actions(state, roles)
+    if expected is None:
+        assert not offered
+        with pytest.raises(lc.IllegalTransition) as err:
+            lc.apply(state, action, roles, payload, paused_from=paused_from)
+        assert err.value.reason == "state"
+        return
+    target, allowed = expected
+    if not roles & allowed:
+        assert not offered
+        with pytest.raises(lc.IllegalTransition) as err:
+            lc.apply(state, action, roles, payload, paused_from=paused_from)
+        assert err.value.reason == "role"
+        return
+    assert offered
+    result = lc.apply(state, action, roles, payload, paused_from=paused_from)
+    want = {SAME: state, BACK: paused_from}.get(target, target)
+    assert (result.from_state, result.action, result.to_state) == (state, action, want)
+    assert result.public is (action not in INTERNAL)
+
+
+def test_patrol_members_can_never_move_the_lifecycle() -> None:
+    for state in ALL_STATES:
+        assert lc.allowed_actions(state, {"patrol_member"}) == []
+        for action in lc.ACTIONS:
+            with pytest.raises(lc.IllegalTransition):
+                lc.apply(state, action, {"patrol_member"}, VALID.get(action), paused_from="assigned")
+
+
+def test_a_lead_can_do_everything_a_mediator_can() -> None:
+    for state in ALL_STATES:
+        assert set(lc.allowed_actions(state, {"mediator"})) <= set(lc.allowed_actions(state, {"studio_lead"}))
+
+
+def test_only_management_accepts_declines_assigns_reassigns_archives() -> None:
+    for state in ALL_STATES:
+        for action in ("accept", "not_accept", "assign", "reassign", "archive"):
+            assert action not in lc.allowed_actions(state, {"mediator"})
+        # District admins oversee: they never record the parties' casework.
+        for action in ("agree_written", "agree_oral", "fail", "notify_rights", "record_session"):
+            assert action not in lc.allowed_actions(state, {"district_admin"})
+
+
+def test_closed_states_allow_only_follow_up_and_archive() -> None:
+    follow_up = {
+        "apply_confirmation",
+        "confirm",
+        "reject_confirmation",
+        "record_performed",
+        "record_breached",
+        "archive",
+    }
+    for state in lc.CLOSED_STATES:
+        assert set(lc.allowed_actions(state, ROLES)) <= follow_up, state
+    assert lc.allowed_actions("archived", ROLES) == []
+    assert lc.TERMINAL_STATES == ("archived",)
+    assert all(lc.is_closed(s) for s in lc.CLOSED_STATES)
+    assert not any(lc.is_closed(s) for s in lc.OPEN_STATES)
+
+
+def _successors(node: tuple[str, str | None]) -> set[tuple[str, str | None]]:
+    # A node is (state, paused_from): resume can only go back where the case paused from.
+    state, paused_from = node
+    found = set()
+    for action in lc.allowed_actions(state, ROLES):
+        result = lc.apply(state, action, ROLES, VALID.get(action), paused_from=paused_from)
+        found.add((result.to_state, result.paused_from))
+    return found
+
+
+def _reachable(start: str, avoid: frozenset[str] = frozenset()) -> set[str]:
+    first = (start, "in_mediation" if start == "waiting_for_party" else None)
+    seen, todo = {first}, deque([first])
+    while todo:
+        for nxt in _successors(todo.popleft()) - seen:
+            if nxt[0] not in avoid:
+                seen.add(nxt)
+                todo.append(nxt)
+    return {state for state, _ in seen}
+
+
+def test_every_state_can_reach_archived_and_every_state_is_reachable() -> None:
+    for state in ALL_STATES:
+        assert "archived" in _reachable(state), state
+    assert _reachable("received") == set(ALL_STATES)
+
+
+def test_mediation_never_starts_before_rights_are_notified() -> None:
+    # MoJ 2002 Art 30: rights and duties are explained before mediating.
+    assert "in_mediation" not in _reachable("received", avoid=frozenset({"rights_notified"}))
+
+
+@pytest.mark.parametrize("action", sorted(REQUIRED))
+def test_required_payload_fields_are_enforced(action: str) -> None:
+    state = next(s for (s, a) in EXPECTED if a == action)
+    for name in REQUIRED[action]:
+        for bad in (None, "", "   ", []):
+            payload = {**VALID[action], name: bad}
+            with pytest.raises(lc.IllegalTransition) as err:
+                lc.apply(state, action, ROLES, payload)
+            assert err.value.reason == "payload"
+            assert name in err.value.errors
+    assert {need.name for need in lc.required_fields(action)} == REQUIRED[action]
+
+
+def test_actions_without_required_fields_need_no_payload() -> None:
+    for (state, action), _ in EXPECTED.items():
+        if action not in REQUIRED:
+            lc.apply(state, action, ROLES, None, paused_from="assigned")
+
+
+def test_not_accepted_needs_a_known_reason_and_a_referral() -> None:
+    with pytest.raises(lc.IllegalTransition, match="reason"):
+        lc.apply("screening", "not_accept", {"studio_lead"}, {"reason": "busy", "referral": "法院"})
+    with pytest.raises(lc.IllegalTransition, match="referral"):
+        lc.apply("screening", "not_accept", {"studio_lead"}, {"reason": "out_of_scope"})
+    done = lc.apply("screening", "not_accept", {"studio_lead"}, VALID["not_accept"])
+    assert done.outcome == "not_accepted"
+    assert done.payload["referral"] == "可向人民法院起诉"
+
+
+def test_referral_target_must_be_court_arbitration_or_agency() -> None:
+    with pytest.raises(lc.IllegalTransition) as err:
+        lc.apply("in_mediation", "refer", {"mediator"}, {"target": "police", "target_name": "派出所"})
+    assert set(err.value.errors) == {"target"}
+    for target in ("court", "arbitration", "agency"):
+        lc.apply("in_mediation", "refer", {"mediator"}, {"target": target, "target_name": "x"})
+
+
+def test_outcomes_of_ending_states_are_the_case_closed_codes() -> None:
+    assert set(lc.OUTCOME_OF) == set(lc.ENDING_STATES)
+    assert set(lc.OUTCOME_OF.values()) == set(OUTCOMES)
+    for (state, action), (target, _) in EXPECTED.items():
+        result = lc.apply(state, action, ROLES, VALID.get(action), paused_from="assigned")
+        if target in lc.ENDING_STATES:
+            assert result.outcome == target
+        else:
+            assert result.outcome is None, (state, action)
+
+
+def test_waiting_pauses_and_resume_returns_where_it_paused() -> None:
+    for state in ("accepted", "assigned", "rights_notified", "investigating", "in_mediation"):
+        paused = lc.apply(state, "wait_for_party", {"mediator"}, VALID["wait_for_party"])
+        assert (paused.to_state, paused.paused_from, paused.clock) == ("waiting_for_party", state, "pause")
+        resumed = lc.apply(paused.to_state, "resume", {"mediator"}, paused_from=paused.paused_from)
+        assert (resumed.to_state, resumed.clock, resumed.paused_from) == (state, "resume", None)
+    for bad in (None, "received", "archived", "waiting_for_party"):
+        with pytest.raises(lc.IllegalTransition, match="paused from"):
+            lc.apply("waiting_for_party", "resume", {"mediator"}, paused_from=bad)
+
+
+def test_clock_starts_on_acceptance_and_stops_when_the_case_ends() -> None:
+    assert lc.apply("screening", "accept", {"studio_lead"}).clock == "start"
+    assert lc.apply("in_mediation", "fail", {"mediator"}, VALID["fail"]).clock == "stop"
+    assert lc.apply("waiting_for_party", "withdraw", {"mediator"}, VALID["withdraw"]).clock == "stop"
+    assert lc.apply("assigned", "notify_rights", {"mediator"}, VALID["notify_rights"]).clock is None
+    assert lc.apply("performed", "archive", {"studio_lead"}).clock is None  # already stopped
+
+
+def test_errors_name_state_action_and_role() -> None:
+    with pytest.raises(lc.IllegalTransition) as err:
+        lc.apply("received", "accept", {"studio_lead"})
+    assert all(word in str(err.value) for word in ("received", "accept", "studio_lead"))
+    with pytest.raises(lc.IllegalTransition) as err:
+        lc.apply("screening", "accept", {"mediator"})
+    assert all(word in str(err.value) for word in ("screening", "accept", "mediator"))
+    assert (err.value.state, err.value.action, err.value.roles) == ("screening", "accept", ("mediator",))
+    with pytest.raises(lc.IllegalTransition, match="Unknown case state"):
+        lc.apply("closed", "archive", ROLES)
+    with pytest.raises(lc.IllegalTransition, match="Unknown action"):
+        lc.apply("received", "fly", ROLES)
+    with pytest.raises(TypeError):
+        lc.allowed_actions("received", "mediator")
+    assert lc.allowed_actions("closed", ROLES) == []
+
+
+def test_every_state_and_action_has_both_labels() -> None:
+    for table, codes in ((lc.STATE_LABELS, lc.STATES), (lc.ACTION_LABELS, lc.ACTIONS)):
+        assert set(table) == set(codes)
+        for code in codes:
+            assert table[code]["en"].strip()
+            assert any("\u4e00" <= ch <= "\u9fff" for ch in table[code]["zh-CN"])
+    assert lc.label("in_mediation", "zh-CN") == "调解中"
+    assert lc.label("in_mediation", "en") == "In mediation"
+    assert lc.label("archive", "en", lc.ACTION_LABELS) == "Archive"
+    assert lc.label("mystery", "en") == "mystery"
+    assert set(lc.NOT_ACCEPTED_REASON_LABELS) == set(lc.NOT_ACCEPTED_REASONS)
+    assert set(lc.REFERRAL_TARGET_LABELS) == set(lc.REFERRAL_TARGETS)
