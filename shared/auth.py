@@ -104,12 +104,13 @@ def set_staff_cookie(response: Response, settings: Settings, staff: Staff) -> Re
         httponly=True,
         secure=settings.is_production,
         samesite="Lax",
+        domain=settings.staff_cookie_domain or None,
     )
     return response
 
 
-def clear_staff_cookie(response: Response) -> Response:
-    response.delete_cookie(COOKIE_NAME)
+def clear_staff_cookie(response: Response, settings: Settings | None = None) -> Response:
+    response.delete_cookie(COOKIE_NAME, domain=(settings.staff_cookie_domain or None) if settings else None)
     return response
 
 

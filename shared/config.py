@@ -59,6 +59,13 @@ class Settings:
     # environment (comma-separated) for local runs and tests; real keys are issued by an admin.
     intake_rate_limit: str = "30/600"
     open311_api_keys: str = ""
+    # Reverse proxies in front of the web services (ingress, load balancer): their
+    # X-Forwarded-For/-Proto/-Host are trusted this many hops deep, so rate limits and logs see
+    # the real client. 0 = no proxy (direct exposure): the headers are ignored.
+    trusted_proxy_hops: int = 0
+    # Domain of the staff cookie, e.g. ".mediation.example.org" when the services are on
+    # sibling hosts; empty = host-only (all services on one host, as in local runs).
+    staff_cookie_domain: str = ""
     district_code: str = "demo"
     log_level: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -93,9 +100,9 @@ class Settings:
         return self.env == "production"
 
     def check_production(self) -> None:
-        """Refuse to run in production on a development secret."""
-        if self.is_production and self.secret_key == DEV_SECRET_KEY:
-            raise RuntimeError("SECRET_KEY must be set in production")
+        """Refuse to run in production on a development, empty or short secret."""
+        if self.is_production and (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32):
+            raise RuntimeError("SECRET_KEY must be set to a random value of 32+ characters in production")
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:

@@ -13,6 +13,7 @@ from flask_smorest import Api
 from pymongo.database import Database
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.config import Settings
 from shared.db import ping
@@ -91,6 +92,9 @@ def create_base_app(
         OPENAPI_SWAGGER_UI_URL="/api/v1/docs/assets/",
         JSON_SORT_KEYS=False,
     )
+    if settings.trusted_proxy_hops:
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.json.ensure_ascii = False
     app.extensions["settings"] = settings
     api = ConcordApi(app)

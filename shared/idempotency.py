@@ -11,6 +11,15 @@ from pymongo.database import Database
 from shared.db import transaction
 from shared.messaging.envelope import Envelope, utcnow
 
+# How long a processed message is remembered. Redeliveries come within seconds to minutes (retry
+# tiers, reconnects); only a message replayed by hand from a dead-letter queue after this long
+# would be processed again, and handlers also guard their effects by business keys.
+PROCESSED_RETENTION_SECONDS = 90 * 24 * 3600
+
+
+def ensure_processed_indexes(db: Database) -> None:
+    db.processed.create_index("processed_at", expireAfterSeconds=PROCESSED_RETENTION_SECONDS)
+
 
 def process_once(
     db: Database, consumer: str, envelope: Envelope, effect: Callable[[ClientSession], None]

@@ -27,8 +27,15 @@ PENDING = "pending"
 SENT = "sent"
 
 
+# Published events are kept a week for inspection, then MongoDB's TTL monitor removes them.
+SENT_RETENTION_SECONDS = 7 * 24 * 3600
+
+
 def ensure_outbox_indexes(db: Database) -> None:
     db.outbox.create_index([("status", ASCENDING), ("created_at", ASCENDING)])
+    db.outbox.create_index(
+        "sent_at", expireAfterSeconds=SENT_RETENTION_SECONDS, partialFilterExpression={"status": SENT}
+    )
 
 
 class Outbox:

@@ -22,6 +22,7 @@ def run_worker(
     startup: Callable[[], None] | None = None,
 ) -> None:
     """Consume until SIGTERM/SIGINT, relaying the outbox in a background thread."""
+    settings.check_production()
     configure_logging(f"{service}-worker", settings.log_level)
     if startup is not None:
         startup()

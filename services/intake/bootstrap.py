@@ -9,6 +9,7 @@ from pymongo.database import Database
 
 from shared.config import Settings
 from shared.db import get_database
+from shared.idempotency import ensure_processed_indexes
 from shared.messaging.publisher import Publisher
 from shared.outbox import Outbox, ensure_outbox_indexes
 from shared.web.ratelimit import RateLimit, RateLimiter, ensure_rate_limit_indexes
@@ -49,6 +50,7 @@ class Intake:
 def ensure_indexes(db: Database) -> None:
     """Create intake's indexes (idempotent; run at start-up)."""
     ensure_outbox_indexes(db)
+    ensure_processed_indexes(db)
     ensure_rate_limit_indexes(db.rate_limits)
     db.cases.create_index("reference", unique=True)
     db.cases.create_index("open311_token", sparse=True)

@@ -9,6 +9,7 @@ from pymongo.database import Database
 
 from shared.config import Settings
 from shared.db import get_database
+from shared.idempotency import ensure_processed_indexes
 from shared.messaging.publisher import Publisher
 from shared.outbox import Outbox, ensure_outbox_indexes
 
@@ -37,6 +38,7 @@ class Mediation:
 def ensure_indexes(db: Database) -> None:
     """Indexes of mediation's collections (idempotent; run by the app and the worker)."""
     ensure_outbox_indexes(db)
+    ensure_processed_indexes(db)
     db.cases.create_index([("studio", ASCENDING), ("status", ASCENDING)])
     db.cases.create_index([("community", ASCENDING), ("status", ASCENDING)])
     db.studios.create_index("code", unique=True)

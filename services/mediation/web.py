@@ -204,7 +204,7 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> Response:
-    return clear_staff_cookie(redirect(url_for("pages.login")))
+    return clear_staff_cookie(redirect(url_for("pages.login")), current_app.extensions["settings"])
 
 
 @bp.get("/")

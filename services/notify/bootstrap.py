@@ -16,6 +16,7 @@ from services.notify.channels.wechat_work import WeChatWorkChannel
 from services.notify.planning import PlanConfig
 from shared.config import Settings
 from shared.db import get_database
+from shared.idempotency import ensure_processed_indexes
 from shared.messaging.publisher import Publisher
 from shared.outbox import Outbox, ensure_outbox_indexes
 
@@ -75,6 +76,7 @@ class Notify:
 
 def ensure_indexes(db: Database) -> None:
     ensure_outbox_indexes(db)
+    ensure_processed_indexes(db)
     db.deliveries.create_index([("reference", ASCENDING), ("created_at", DESCENDING)])
     db.deliveries.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
     db.deliveries.create_index([("recipient.address", ASCENDING), ("created_at", DESCENDING)])

@@ -105,3 +105,19 @@ def test_taxonomy_lists_are_served(intake_client: FlaskClient) -> None:
     assert len(categories) == 15
     communities = intake_client.get("/api/v1/communities").json
     assert any(c["code"] == "lianhua" and c["street"] == "qinghe" for c in communities)
+
+
+def test_rate_limit_sees_real_clients_behind_a_trusted_proxy(stack_settings: Settings) -> None:
+    from dataclasses import replace
+
+    from services.intake.app import create_app
+
+    behind_proxy = replace(stack_settings, trusted_proxy_hops=1, intake_rate_limit="1/600")
+    client = create_app(behind_proxy).test_client()
+
+    def post(address: str) -> int:
+        return client.post("/api/v1/cases", json=CASE, headers={"X-Forwarded-For": address}).status_code
+
+    assert post("203.0.113.7") == 201
+    assert post("203.0.113.8") == 201  # another resident behind the same ingress
+    assert post("203.0.113.7") == 429

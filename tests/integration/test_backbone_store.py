@@ -110,3 +110,15 @@ def test_publish_fails_fast_when_broker_is_unreachable(settings: Settings) -> No
         raise AssertionError("publishing to a dead broker must raise")
     assert (utcnow() - started).total_seconds() < 10
     assert publisher.cooling_down
+
+
+def test_sent_events_and_processed_markers_expire(settings: Settings) -> None:
+    from services.intake.bootstrap import ensure_indexes
+
+    db = get_database(settings, "intake")
+    ensure_indexes(db)
+    outbox_ttl = next(i for i in db.outbox.index_information().values() if "expireAfterSeconds" in i)
+    assert outbox_ttl["key"] == [("sent_at", 1)]
+    assert dict(outbox_ttl["partialFilterExpression"]) == {"status": "sent"}
+    processed_ttl = next(i for i in db.processed.index_information().values() if "expireAfterSeconds" in i)
+    assert processed_ttl["expireAfterSeconds"] >= 30 * 24 * 3600

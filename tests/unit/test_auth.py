@@ -68,3 +68,15 @@ def test_bearer_token_is_accepted(client) -> None:
         "/api/v1/leads-only", headers={"Authorization": f"Bearer {issue_token(SETTINGS, LEAD)}"}
     )
     assert response.status_code == 200
+
+
+def test_staff_cookie_domain_is_configurable() -> None:
+    from flask import Response
+
+    from shared.auth import set_staff_cookie
+
+    shared_domain = replace(SETTINGS, staff_cookie_domain=".mediation.example.org")
+    header = set_staff_cookie(Response(), shared_domain, LEAD).headers["Set-Cookie"]
+    assert "Domain=.mediation.example.org" in header or "Domain=mediation.example.org" in header
+    assert "HttpOnly" in header and "SameSite=Lax" in header
+    assert "Domain" not in set_staff_cookie(Response(), SETTINGS, LEAD).headers["Set-Cookie"]

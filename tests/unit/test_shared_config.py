@@ -34,5 +34,9 @@ def test_explicit_overrides_win_over_environment(monkeypatch: pytest.MonkeyPatch
 def test_production_refuses_the_development_secret() -> None:
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         Settings(env="production", secret_key=DEV_SECRET_KEY).check_production()
-    Settings(env="production", secret_key="a-real-secret").check_production()
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        Settings(env="production", secret_key="").check_production()
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        Settings(env="production", secret_key="short").check_production()
+    Settings(env="production", secret_key="x" * 40).check_production()
     Settings(env="development").check_production()
