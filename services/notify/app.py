@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from prometheus_client.core import Metric
 
 from services.notify import api, web
-from services.notify.bootstrap import SERVICE, bootstrap, ensure_indexes
+from services.notify.bootstrap import SERVICE, Notify, bootstrap, ensure_indexes
 from shared.auth import init_auth
 from shared.config import Settings
-from shared.db import ping
-from shared.http import create_base_app, health_blueprint
-from shared.messaging.publisher import broker_reachable
+from shared.http import create_base_app, register_operations
+from shared.messaging.topology import NOTIFY_DELIVERIES, NOTIFY_EVENTS
+from shared.metrics import add_metrics_source, gauge
 from shared.web import init_web
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
 log = logging.getLogger(__name__)
+
+
+def deliveries_by_channel_and_status(notify: Notify) -> Iterable[Metric]:
+    """Deliveries by channel and status, counted in the database when scraped."""
+    rows = notify.db.deliveries.aggregate(
+        [{"$group": {"_id": {"channel": "$channel", "status": "$status"}, "n": {"$sum": 1}}}]
+    )
+    values = [([row["_id"]["channel"], row["_id"]["status"]], row["n"]) for row in rows]
+    yield gauge("concord_deliveries", "Notifications by channel and status.", ["channel", "status"], values)
 
 
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
@@ -33,9 +44,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     init_auth(app, settings)  # staff token from mediation's login
     rest.register_blueprint(api.blp)
     app.register_blueprint(web.bp)
-    app.register_blueprint(
-        health_blueprint({"mongodb": lambda: ping(notify.db), "broker": lambda: broker_reachable(settings)})
-    )
+    register_operations(app, SERVICE, settings, lambda: notify.db, [NOTIFY_EVENTS, NOTIFY_DELIVERIES])
+    add_metrics_source(app, partial(deliveries_by_channel_and_status, notify))
     try:
         ensure_indexes(notify.db)
     except Exception:  # the database may come up after us; the worker creates them too

@@ -94,3 +94,21 @@ def test_request_counts_add_up_across_gunicorn_workers(settings: Settings, tmp_p
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_notify_metrics_count_deliveries_by_channel_and_status(settings: Settings) -> None:
+    from services.notify.app import create_app as notify_app
+    from shared.db import get_database
+
+    deliveries = get_database(settings, "notify").deliveries
+    deliveries.insert_many(
+        [
+            {"_id": "d1", "channel": "email", "status": "sent"},
+            {"_id": "d2", "channel": "email", "status": "sent"},
+            {"_id": "d3", "channel": "sms", "status": "failed"},
+        ]
+    )
+    found = samples(notify_app(settings).test_client().get("/metrics").get_data(as_text=True))
+    assert value(found, "concord_deliveries", channel="email", status="sent") == 2
+    assert value(found, "concord_deliveries", channel="sms", status="failed") == 1
+    assert value(found, "concord_outbox_pending", service="notify") == 0
