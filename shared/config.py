@@ -51,6 +51,9 @@ class Settings:
     webhook_urls: str = ""  # comma-separated receivers of signed outgoing webhooks
     webhook_secret: str = ""  # HMAC-SHA256 key of those webhooks; required when URLs are set
     channel_timeout: float = 5.0  # seconds per provider call, so a hanging one blocks nobody
+    # A delivery claimed by a notify worker that died is taken over by another after this long
+    # (seconds); it must exceed the longest send, several provider calls of CHANNEL_TIMEOUT.
+    notify_sending_lease: float = 30.0
     notify_public_url: str = "http://127.0.0.1:8003"  # base of preference links in messages
     digest_hour: int = 8  # local hour after which the studio leads' daily digest goes out
     notify_timezone: str = "Asia/Shanghai"  # how times read in messages; when digests go out

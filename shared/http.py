@@ -11,12 +11,13 @@ from typing import Any
 from flask import Blueprint, Flask, g, jsonify, request
 from flask_smorest import Api
 from pymongo.database import Database
+from pymongo.errors import ConnectionFailure, PyMongoError
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.config import Settings
-from shared.db import ping
+from shared.db import is_transient, ping
 from shared.logs import configure_logging, reset_correlation_id, set_correlation_id
 from shared.messaging.envelope import new_id
 from shared.messaging.publisher import broker_reachable
@@ -30,6 +31,8 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_LOCATIONS = ("json", "form", "query", "files", "path", "headers")
 
 ReadinessCheck = Callable[[], bool]
+# What a 503 for an unreachable database tells clients to wait before trying again.
+RETRY_AFTER_SECONDS = 5
 
 
 def error_payload(code: int, name: str, message: str | None = None, errors: Any = None) -> dict:
@@ -45,9 +48,15 @@ def error_payload(code: int, name: str, message: str | None = None, errors: Any 
 
 
 def _flatten_locations(errors: Any) -> Any:
-    """webargs nests errors by request location ({"json": {...}}); fields are what clients need."""
+    """webargs nests errors by request location ({"json": {...}}); fields are what clients need.
+
+    Errors about the request as a whole (a body that is not JSON at all) come as a list; they
+    go under "_schema", marshmallow's key for them, so `errors` is always field → messages.
+    """
     if isinstance(errors, Mapping) and len(errors) == 1 and set(errors) <= set(_BODY_LOCATIONS):
-        return next(iter(errors.values()))
+        errors = next(iter(errors.values()))
+    if isinstance(errors, list | tuple):
+        return {"_schema": list(errors)}
     return errors
 
 
@@ -123,10 +132,22 @@ def create_base_app(
     def unexpected_error(error: Exception) -> Any:
         if isinstance(error, HTTPException):
             return api.handle_http_exception(error)
+        if database_unavailable(error):
+            # An outage, not a bug: the client may try again once the database is back.
+            log.warning("database unavailable", extra={"error": f"{type(error).__name__}: {error}"[:300]})
+            payload = error_payload(
+                503, "Service Unavailable", "The service is briefly unavailable; try again."
+            )
+            return jsonify(payload), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
         log.exception("unhandled error")
         return jsonify(error_payload(500, "Internal Server Error", "Internal error.")), 500
 
     return app, api
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """True for a database that cannot be reached (down, restarting, failing over)."""
+    return isinstance(error, ConnectionFailure) or (isinstance(error, PyMongoError) and is_transient(error))
 
 
 def _swagger_assets_blueprint() -> Blueprint:

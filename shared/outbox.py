@@ -16,6 +16,7 @@ from datetime import timedelta
 from pymongo import ASCENDING
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from shared.config import Settings
 from shared.messaging.envelope import Envelope, utcnow
@@ -67,14 +68,21 @@ class Outbox:
         return stored
 
     def flush(self, envelopes: Iterable[Envelope]) -> int:
-        """Publish freshly committed events now, unless the broker just failed (relay's job)."""
+        """Publish freshly committed events now, unless the broker just failed (relay's job).
+
+        Never raises: it runs after the commit, so the state change has happened whatever
+        becomes of this attempt; what it cannot finish (broker or database gone) the relay does.
+        """
         if self.publisher.cooling_down:
             return 0
         sent = 0
-        for envelope in envelopes:
-            if not self._publish(envelope):
-                break
-            sent += 1
+        try:
+            for envelope in envelopes:
+                if not self._publish(envelope):
+                    break
+                sent += 1
+        except PyMongoError as err:  # published but not marked sent: the relay republishes it
+            log.warning("could not mark events sent; the relay will publish them", extra={"error": str(err)})
         return sent
 
     def relay_once(self, batch: int = 200) -> int:

@@ -38,3 +38,13 @@ def phone(*, required: bool = True) -> Text:
     if required:
         return Text(required=True, validate=rule)
     return Text(load_default=None, allow_none=True, validate=rule)
+
+
+def for_patch(schema: type[Schema], **kwargs: Any) -> Schema:
+    """An instance of `schema` for PATCH bodies: any subset of its top-level fields, while every
+    nested object that is given (a member, a leave period) must be complete.
+
+    `schema(partial=True)` would relax the nested objects' required fields too, letting an
+    incomplete one be stored (and crash whatever reads it later).
+    """
+    return schema(partial=tuple(schema().fields), **kwargs)

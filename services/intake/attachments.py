@@ -9,14 +9,11 @@ public route that serves them: they are for the case's mediators only.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
-from pathlib import PurePath
-
-import filetype
 from bson import ObjectId
 from gridfs import GridFSBucket
 from pymongo.database import Database
+
+from shared.uploads import PDF, CheckedFile, Upload, UploadError, check_uploads
 
 MAX_FILES = 3
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -26,58 +23,25 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "image/jpeg": (".jpg", ".jpeg"),
     "image/png": (".png",),
     "image/webp": (".webp",),
-    "application/pdf": (".pdf",),
+    **PDF,
 }
 BUCKET = "attachments"
 
-
-@dataclass(frozen=True)
-class Upload:
-    """A file as received: the name the browser sent and its bytes."""
-
-    filename: str
-    content: bytes
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """A checked file, ready to store."""
-
-    content_type: str
-    extension: str
-    content: bytes
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
-
-
-class AttachmentError(ValueError):
-    """A file that may not be attached; `message` is an English msgid for the resident."""
-
-    def __init__(self, message: str, **params: object) -> None:
-        super().__init__(message)
-        self.message = message
-        self.params = params
+# The checks live in shared.uploads (one implementation for every service's uploads).
+Attachment = CheckedFile
+AttachmentError = UploadError
+__all__ = ["Attachment", "AttachmentError", "Upload", "check_attachments"]
 
 
 def check_attachments(uploads: list[Upload]) -> list[Attachment]:
     """The uploads that pass every rule; raises AttachmentError at the first that does not."""
-    uploads = [u for u in uploads if u.filename or u.content]  # an empty file input sends nothing
-    if len(uploads) > MAX_FILES:
-        raise AttachmentError("Attach at most %(count)d files.", count=MAX_FILES)
-    checked = []
-    for upload in uploads:
-        if not upload.content:
-            raise AttachmentError("A file is empty.")
-        if len(upload.content) > MAX_FILE_BYTES:
-            raise AttachmentError("Each file must be at most %(mb)d MB.", mb=MAX_FILE_BYTES // (1024 * 1024))
-        kind = filetype.guess(upload.content[:8192])
-        extension = PurePath(upload.filename).suffix.lower()
-        if kind is None or kind.mime not in ALLOWED or extension not in ALLOWED[kind.mime]:
-            raise AttachmentError("Only photos (JPEG, PNG, WebP) and PDF documents can be attached.")
-        checked.append(Attachment(kind.mime, ALLOWED[kind.mime][0], upload.content))
-    return checked
+    return check_uploads(
+        uploads,
+        ALLOWED,
+        max_files=MAX_FILES,
+        max_bytes=MAX_FILE_BYTES,
+        type_message="Only photos (JPEG, PNG, WebP) and PDF documents can be attached.",
+    )
 
 
 def store_attachments(db: Database, reference: str, attachments: list[Attachment]) -> list[dict]:

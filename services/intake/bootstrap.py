@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
 from shared.config import Settings
-from shared.db import get_database
-from shared.idempotency import ensure_processed_indexes
-from shared.messaging.publisher import Publisher
-from shared.outbox import Outbox, ensure_outbox_indexes
+from shared.service import ServiceContext, ensure_messaging_indexes
 from shared.web.ratelimit import RateLimit, RateLimiter, ensure_rate_limit_indexes
 
 SERVICE = "intake"
 
 
 @dataclass
-class Intake:
+class Intake(ServiceContext):
     """Everything intake's use cases need; the database client is opened lazily per process."""
 
-    settings: Settings
-    publisher: Publisher = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.publisher = Publisher(self.settings)
-
-    @property
-    def db(self) -> Database:
-        return get_database(self.settings, SERVICE)
-
-    @property
-    def outbox(self) -> Outbox:
-        return Outbox(self.db, self.publisher, self.settings)
+    name = SERVICE
 
     @property
     def limiter(self) -> RateLimiter:
@@ -49,8 +34,7 @@ class Intake:
 
 def ensure_indexes(db: Database) -> None:
     """Create intake's indexes (idempotent; run at start-up)."""
-    ensure_outbox_indexes(db)
-    ensure_processed_indexes(db)
+    ensure_messaging_indexes(db)
     ensure_rate_limit_indexes(db.rate_limits)
     db.cases.create_index("reference", unique=True)
     db.cases.create_index("open311_token", sparse=True)

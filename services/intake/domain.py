@@ -24,6 +24,7 @@ PUBLIC_STATES = (
     "accepted",
     "not_accepted",
     ASSIGNED,
+    "mediator_assigned",
     "rights_notified",
     "investigating",
     "in_mediation",
@@ -31,6 +32,9 @@ PUBLIC_STATES = (
     "waiting_for_party",
     "follow_up",
     CLOSED,
+    "confirmation_applied",
+    "confirmation_confirmed",
+    "confirmation_rejected",
     "archived",
 )
 # States after which a case is no longer "open" (for duplicates and Open311).

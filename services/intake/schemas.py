@@ -26,7 +26,8 @@ class RespondentSchema(StrictSchema):
 
 class CaseCreateSchema(StrictSchema):
     category = fields.String(required=True, validate=validate.OneOf(CATEGORY_CODES))
-    community = fields.String(required=True)
+    # The codes are documented as an enum (GET /api/v1/communities lists them with names).
+    community = fields.String(required=True, metadata={"enum": sorted(community_codes())})
     building = text(50)
     unit = text(50, required=False)
     description = text(5000)

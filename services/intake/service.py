@@ -164,6 +164,8 @@ def _record_status(
 
 def on_case_assigned(intake: Intake, envelope: Envelope) -> None:
     """Mediation routed the case to a studio: the resident sees which one."""
+    if envelope.data.get("mediator"):
+        return  # a mediator took the case: the public step is the status change that comes with it
     at = datetime.fromisoformat(envelope.data["assigned_at"])
     studio = envelope.data["studio"]["name"]
     _record_status(intake, envelope, domain.ASSIGNED, at, studio, {"studio_name": studio})
@@ -171,8 +173,8 @@ def on_case_assigned(intake: Intake, envelope: Envelope) -> None:
 
 def on_case_status_changed(intake: Intake, envelope: Envelope) -> None:
     """A public lifecycle change (internal ones never reach the resident)."""
-    if not envelope.data.get("public", True):
-        return
+    if not envelope.data.get("public", True) or envelope.data.get("closing"):
+        return  # internal; or an ending, which case.closed records with its outcome
     at = datetime.fromisoformat(envelope.data["changed_at"])
     status = envelope.data["status"]
     changes = {"open": False} if status in domain.FINAL_STATES else None

@@ -39,6 +39,7 @@ STATE_LABELS = {
     "accepted": lazy_gettext("Accepted for mediation"),
     "not_accepted": lazy_gettext("Not accepted"),
     "assigned": lazy_gettext("Assigned to a mediation studio"),
+    "mediator_assigned": lazy_gettext("Mediator assigned"),
     "rights_notified": lazy_gettext("Rights and duties explained"),
     "investigating": lazy_gettext("Facts being checked"),
     "in_mediation": lazy_gettext("In mediation"),
@@ -46,6 +47,9 @@ STATE_LABELS = {
     "waiting_for_party": lazy_gettext("Waiting for a party"),
     "follow_up": lazy_gettext("Follow-up of the agreement"),
     "closed": lazy_gettext("Closed"),
+    "confirmation_applied": lazy_gettext("Judicial confirmation applied for"),
+    "confirmation_confirmed": lazy_gettext("Agreement judicially confirmed"),
+    "confirmation_rejected": lazy_gettext("Judicial confirmation rejected"),
     "archived": lazy_gettext("Archived"),
 }
 OUTCOME_LABELS = {

@@ -35,6 +35,7 @@ from services.mediation.schemas import (
     TeamSchema,
 )
 from shared.auth import Staff, requires_role
+from shared.schemas import for_patch
 from shared.taxonomy import communities
 
 blp = Blueprint("registry", __name__, url_prefix="/api/v1", description="Studios, patrol teams, halls.")
@@ -94,7 +95,7 @@ class StudioItem(MethodView):
         return studio
 
     @requires_role("district_admin")
-    @blp.arguments(StudioPatchSchema(partial=True))
+    @blp.arguments(for_patch(StudioPatchSchema))
     @blp.response(200, StudioSchema)
     def patch(self, data: dict[str, Any], code: str) -> dict[str, Any]:
         """Change a studio: coverage, categories, capacity, working days, members and their leave.
@@ -133,7 +134,7 @@ class TeamItem(MethodView):
         return team
 
     @requires_role("district_admin")
-    @blp.arguments(TeamPatchSchema(partial=True))
+    @blp.arguments(for_patch(TeamPatchSchema))
     @blp.response(200, TeamSchema)
     def patch(self, data: dict[str, Any], code: str) -> dict[str, Any]:
         """Change a patrol team's areas, shifts, members or on-call duty (audited)."""
@@ -162,7 +163,7 @@ class CommunityItem(MethodView):
         return view
 
     @requires_role("district_admin")
-    @blp.arguments(CommunityInSchema(partial=True))
+    @blp.arguments(for_patch(CommunityInSchema))
     @blp.response(200, CommunitySchema)
     def patch(self, data: dict[str, Any], code: str) -> dict[str, Any]:
         """Change a community's council hall or reception days (audited)."""

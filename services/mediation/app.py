@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from prometheus_client.core import Metric
 
-from services.mediation import api, web
-from services.mediation.bootstrap import SERVICE, bootstrap, ensure_indexes
+from services.mediation import api, desk_api, desk_web, web
+from services.mediation.bootstrap import SERVICE, Mediation, bootstrap, ensure_indexes
 from shared.auth import init_auth
 from shared.config import Settings
-from shared.db import ping
-from shared.http import create_base_app, health_blueprint
-from shared.messaging.publisher import broker_reachable
+from shared.http import create_base_app, register_operations
+from shared.messaging.topology import MEDIATION_INTAKE
+from shared.metrics import add_metrics_source, gauge
 from shared.web import init_web
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
-# A visit report carries up to three phone photos (5 MB each, checked in `tasks`).
+# A visit report carries up to three phone photos (5 MB each, checked in `tasks`); a signed
+# agreement's scan is up to 10 MB (checked in `agreements`).
 MAX_UPLOAD = 16 * 1024 * 1024
 
 log = logging.getLogger(__name__)
+
+
+def cases_by_state(mediation: Mediation) -> Iterable[Metric]:
+    """Cases by lifecycle state and studio, counted in the database when scraped."""
+    rows = mediation.db.cases.aggregate(
+        [{"$group": {"_id": {"status": "$status", "studio": "$studio"}, "n": {"$sum": 1}}}]
+    )
+    values = [([row["_id"]["status"], row["_id"]["studio"] or ""], row["n"]) for row in rows]
+    yield gauge("concord_cases", "Cases by lifecycle state and studio.", ["state", "studio"], values)
 
 
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
@@ -38,11 +50,10 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     rest.register_blueprint(api.cases_blp)
     rest.register_blueprint(api.patrol_blp)
     app.register_blueprint(web.bp)
-    app.register_blueprint(
-        health_blueprint(
-            {"mongodb": lambda: ping(mediation.db), "broker": lambda: broker_reachable(settings)}
-        )
-    )
+    app.register_blueprint(desk_web.bp)
+    rest.register_blueprint(desk_api.blp)
+    register_operations(app, SERVICE, settings, lambda: mediation.db, [MEDIATION_INTAKE])
+    add_metrics_source(app, partial(cases_by_state, mediation))
     try:
         ensure_indexes(mediation.db)
     except Exception:  # the database may come up after us; the worker creates them too

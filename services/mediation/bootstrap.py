@@ -2,43 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pymongo import ASCENDING
 from pymongo.database import Database
 
 from shared.config import Settings
-from shared.db import get_database
-from shared.idempotency import ensure_processed_indexes
-from shared.messaging.publisher import Publisher
-from shared.outbox import Outbox, ensure_outbox_indexes
+from shared.service import ServiceContext, ensure_messaging_indexes
 
 SERVICE = "mediation"
 
 
 @dataclass
-class Mediation:
+class Mediation(ServiceContext):
     """Everything mediation's use cases need; the database client is opened lazily per process."""
 
-    settings: Settings
-    publisher: Publisher = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.publisher = Publisher(self.settings)
-
-    @property
-    def db(self) -> Database:
-        return get_database(self.settings, SERVICE)
-
-    @property
-    def outbox(self) -> Outbox:
-        return Outbox(self.db, self.publisher, self.settings)
+    name = SERVICE
 
 
 def ensure_indexes(db: Database) -> None:
     """Indexes of mediation's collections (idempotent; run by the app and the worker)."""
-    ensure_outbox_indexes(db)
-    ensure_processed_indexes(db)
+    ensure_messaging_indexes(db)
     db.cases.create_index([("studio", ASCENDING), ("status", ASCENDING)])
     db.cases.create_index([("community", ASCENDING), ("status", ASCENDING)])
     db.studios.create_index("code", unique=True)
@@ -48,6 +32,13 @@ def ensure_indexes(db: Database) -> None:
     db.task_photos.create_index([("task_id", ASCENDING), ("index", ASCENDING)])
     db.audit.create_index([("entity", ASCENDING), ("key", ASCENDING)])
     db.routing_failures.create_index("at")
+    # The desk: a studio's open cases (queue), a mediator's own cases, the deadline job's scan.
+    db.cases.create_index([("studio", ASCENDING), ("status", ASCENDING), ("owner", ASCENDING)])
+    db.cases.create_index("mediators")
+    db.sessions.create_index([("room", ASCENDING), ("starts_at", ASCENDING)])
+    db.sessions.create_index("reference")
+    db.access_log.create_index([("reference", ASCENDING), ("at", ASCENDING)])
+    # Escalations, reminders and room slots are claimed by their unique `_id` (several replicas).
 
 
 def bootstrap(settings: Settings | None = None) -> Mediation:

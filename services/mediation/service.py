@@ -17,6 +17,7 @@ from pymongo.database import Database
 
 from services.mediation import registry
 from services.mediation.bootstrap import SERVICE, Mediation
+from services.mediation.domain import lifecycle as lc
 from services.mediation.domain.patrol import (
     ACTIVE_STATUSES,
     OPEN,
@@ -32,8 +33,10 @@ from shared.taxonomy import community_codes
 
 log = logging.getLogger(__name__)
 
-ASSIGNED = "assigned"
-CLOSED_STATUSES = ("closed", "archived")
+# A routed case starts the lifecycle as `received`, with its studio set (`case.assigned` means
+# "routed to a studio"; the lifecycle's `mediator_assigned` comes when a mediator takes it).
+RECEIVED = lc.RECEIVED
+RISK_RANK = {"red": 3, "orange": 2, "yellow": 1, "none": 0}
 CONSUMER = "mediation.intake"
 
 
@@ -223,8 +226,12 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
         case: dict[str, Any] = {
             "_id": data["reference"],
             **data,
-            "status": ASSIGNED,
+            "status": RECEIVED,
             "risk_level": risk,
+            "risk_rank": RISK_RANK.get(risk, 0),
+            "owner": None,
+            "mediators": [],
+            "due_at": None,
             "studio": decision.studio,
             "routing": {**decision.reasons(), "decided_at": at, "history": []},
             "assigned_at": at,
@@ -361,7 +368,10 @@ def change_risk(
             timeline += patrol_timeline
         db.cases.update_one(
             {"_id": reference},
-            {"$set": {"risk_level": level}, "$push": {"timeline": {"$each": timeline}}},
+            {
+                "$set": {"risk_level": level, "risk_rank": RISK_RANK.get(level, 0)},
+                "$push": {"timeline": {"$each": timeline}},
+            },
             session=session,
         )
         published.extend(mediation.outbox.add(events, session=session))
@@ -387,7 +397,7 @@ def move_case(
             raise CaseNotFound(f"No case {reference}.")
         if not _may_lead(actor, case["studio"]):
             raise Forbidden("Only the studio's lead or a district admin can move a case.")
-        if case.get("status") in CLOSED_STATUSES:
+        if lc.is_closed(case.get("status", RECEIVED)):
             raise CaseError("A closed case cannot be moved.")
         if target == case["studio"]:
             raise CaseError(f"The case is with {target} already.")

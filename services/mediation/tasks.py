@@ -17,17 +17,17 @@ from pymongo.database import Database
 
 from services.mediation import registry
 from services.mediation.bootstrap import SERVICE, Mediation
-from services.mediation.domain import patrol
+from services.mediation.domain import lifecycle, patrol
 from services.mediation.domain.risk import end_of_day
 from services.mediation.service import Actor
 from shared.db import in_transaction
 from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
+from shared.uploads import PHOTOS, Upload, UploadError, check_uploads, sniff
 
 log = logging.getLogger(__name__)
 
 MAX_PHOTOS = 3
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
-OPEN_CASE_STATUSES_EXCLUDED = ("closed", "archived")
 PAST = {"accept": "accepted", "report": "reported", "close": "closed"}
 
 
@@ -52,28 +52,24 @@ class Photo:
 
 def photo_type(data: bytes) -> str | None:
     """The image type from the file's first bytes (never trust the name or the browser's claim)."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1"):
-        return "image/heic"
-    return None
+    kind = sniff(data)
+    return kind if kind in PHOTOS else None
 
 
 def check_photos(photos: list[Photo]) -> list[str]:
-    """Problems with uploaded photos (empty list when they are fine)."""
-    problems = []
-    if len(photos) > MAX_PHOTOS:
-        problems.append(f"At most {MAX_PHOTOS} photos.")
-    for photo in photos:
-        if len(photo.data) > MAX_PHOTO_BYTES:
-            problems.append(f"{photo.filename}: larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB.")
-        elif photo_type(photo.data) is None:
-            problems.append(f"{photo.filename}: not a JPEG, PNG, WebP or HEIC image.")
-    return problems
+    """Problems with uploaded photos (empty list when they are fine); the checks are shared.uploads'."""
+    try:
+        check_uploads(
+            [Upload(p.filename, p.data) for p in photos],
+            PHOTOS,
+            max_files=MAX_PHOTOS,
+            max_bytes=MAX_PHOTO_BYTES,
+            type_message="Only JPEG, PNG, WebP or HEIC photos.",
+            match_extension=False,  # phone cameras name files freely; the content decides
+        )
+    except UploadError as err:
+        return [str(err)]
+    return []
 
 
 # Who may see and act ---------------------------------------------------------------------------
@@ -115,7 +111,7 @@ def photo(db: Database, task_id: str, index: int) -> dict[str, Any] | None:
 def open_cases_by_community(db: Database) -> dict[str, int]:
     rows = db.cases.aggregate(
         [
-            {"$match": {"status": {"$nin": list(OPEN_CASE_STATUSES_EXCLUDED)}}},
+            {"$match": {"status": {"$in": list(lifecycle.OPEN_STATES)}}},
             {"$group": {"_id": "$community", "n": {"$sum": 1}}},
         ]
     )

@@ -29,6 +29,7 @@ from marshmallow import ValidationError
 
 from services.mediation import registry, service, tasks, users
 from services.mediation.bootstrap import Mediation
+from services.mediation.domain import lifecycle
 from services.mediation.domain.patrol import WEEKDAYS
 from services.mediation.schemas import CommunityInSchema, MoveSchema, RiskChangeSchema, StudioInSchema
 from shared.auth import Staff, clear_staff_cookie, requires_role, set_staff_cookie
@@ -151,6 +152,8 @@ def _home_for(staff: Staff) -> str:
         return url_for("pages.admin_home")
     if staff.has_role("studio_lead"):
         return url_for("pages.lead_home")
+    if staff.has_role("mediator"):
+        return url_for("desk.queue_page")
     return url_for("pages.home")
 
 
@@ -336,7 +339,7 @@ def patrol_task_photo(task_id: str, index: int) -> Response:
 def lead_home() -> str:
     db = _mediation().db
     staff = _staff()
-    query: dict[str, Any] = {"status": {"$nin": ["closed", "archived"]}}
+    query: dict[str, Any] = {"status": {"$in": list(lifecycle.OPEN_STATES)}}
     if not staff.has_role("district_admin"):
         query["studio"] = staff.studio
     projection = {"category": 1, "community": 1, "risk_level": 1, "studio": 1, "routing": 1, "assigned_at": 1}

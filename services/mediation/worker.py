@@ -1,14 +1,17 @@
-"""Mediation's worker process: routes submitted cases, relays the outbox.
+"""Mediation's worker process: routes submitted cases, relays the outbox, runs the desk's deadline
+job (escalations, untouched cases back to the pool, judicial-confirmation reminders).
 
 Run with `python -m services.mediation.worker`.
 """
 
 from __future__ import annotations
 
+import os
 from functools import partial
 
 from services.mediation import service
 from services.mediation.bootstrap import SERVICE, Mediation, bootstrap, ensure_indexes
+from services.mediation.deadline_job import INTERVAL_SECONDS, DeadlineJob
 from services.mediation.registry import seed_registry
 from shared.messaging.consumer import Subscription
 from shared.messaging.topology import MEDIATION_INTAKE
@@ -29,6 +32,8 @@ def subscriptions(mediation: Mediation) -> list[Subscription]:
 def startup(mediation: Mediation) -> None:
     ensure_indexes(mediation.db)
     seed_registry(mediation.db)
+    interval = float(os.environ.get("DESK_JOB_INTERVAL", INTERVAL_SECONDS))
+    DeadlineJob(mediation, interval).start()
 
 
 def main() -> None:

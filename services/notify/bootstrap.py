@@ -15,10 +15,7 @@ from services.notify.channels.webhook import WebhookChannel
 from services.notify.channels.wechat_work import WeChatWorkChannel
 from services.notify.planning import PlanConfig
 from shared.config import Settings
-from shared.db import get_database
-from shared.idempotency import ensure_processed_indexes
-from shared.messaging.publisher import Publisher
-from shared.outbox import Outbox, ensure_outbox_indexes
+from shared.service import ServiceContext, ensure_messaging_indexes
 
 SERVICE = "notify"
 
@@ -45,14 +42,13 @@ def webhook_urls(settings: Settings) -> tuple[str, ...]:
 
 
 @dataclass
-class Notify:
-    settings: Settings
-    publisher: Publisher = field(init=False)
+class Notify(ServiceContext):
+    name = SERVICE
     channels: dict[str, Channel] = field(init=False)
     plan_config: PlanConfig = field(init=False)
 
     def __post_init__(self) -> None:
-        self.publisher = Publisher(self.settings)
+        super().__post_init__()
         self.channels = build_channels(self.settings)
         self.plan_config = PlanConfig(
             enabled_channels=frozenset(self.channels),
@@ -65,18 +61,9 @@ class Notify:
             public_url=self.settings.notify_public_url,
         )
 
-    @property
-    def db(self) -> Database:
-        return get_database(self.settings, SERVICE)
-
-    @property
-    def outbox(self) -> Outbox:
-        return Outbox(self.db, self.publisher, self.settings)
-
 
 def ensure_indexes(db: Database) -> None:
-    ensure_outbox_indexes(db)
-    ensure_processed_indexes(db)
+    ensure_messaging_indexes(db)
     db.deliveries.create_index([("reference", ASCENDING), ("created_at", DESCENDING)])
     db.deliveries.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
     db.deliveries.create_index([("recipient.address", ASCENDING), ("created_at", DESCENDING)])

@@ -11,10 +11,10 @@ from pymongo import DESCENDING
 from services.notify import digest, rules
 from services.notify.audiences import Recipient
 from services.notify.bootstrap import Notify
-from services.notify.masking import mask_address
 from services.notify.planning import render_content
 from services.notify.templates import has_template
 from shared.auth import Staff
+from shared.masking import mask_address
 from shared.messaging.envelope import Envelope
 
 ADMIN_ROLES = ("district_admin", "studio_lead")

@@ -18,10 +18,10 @@ from typing import Any
 
 from services.notify import rules as r
 from services.notify.audiences import Directory, Recipient, resolve
-from services.notify.calendar import session_ics
 from services.notify.messages import build_context, webhook_payload
 from services.notify.preferences import choose_channels, make_token, preference_key
 from services.notify.templates import render, render_footer, render_html, render_markdown, render_sms
+from shared.calendar import Person, build_invitation, invite_from_event
 from shared.messaging.envelope import Envelope
 
 PENDING = "pending"
@@ -95,7 +95,11 @@ def render_content(
             {
                 "filename": "session.ics",
                 "content_type": "text/calendar; method=REQUEST",
-                "data": session_ics(data, recipient.language),
+                "data": build_invitation(
+                    invite_from_event(data, recipient.language),
+                    Person(recipient.name, recipient.addresses.get("email", ""), recipient.language),
+                    datetime.fromisoformat(envelope.occurred_at),
+                ).decode("utf-8"),
             }
         ]
     return content

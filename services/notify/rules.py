@@ -62,6 +62,7 @@ def applies(rule: Rule, data: Mapping[str, Any]) -> bool:
 
 _PARTIES = ("email", "sms")
 _WEBHOOK = Rule(SYSTEMS, ("webhook",), WEBHOOK_TEMPLATE, essential=True)
+_ROUTED = {"mediator": (None,)}
 
 RULES: dict[str, tuple[Rule, ...]] = {
     "case.submitted": (
@@ -69,16 +70,24 @@ RULES: dict[str, tuple[Rule, ...]] = {
         _WEBHOOK,
     ),
     "case.assigned": (
-        Rule(STUDIO, ("email", "wechat_work"), "case_assigned_studio", essential=True),
-        Rule(APPLICANTS, _PARTIES, "case_assigned_applicant"),
-        Rule(FILER, _PARTIES, "case_assigned_applicant"),
+        # Routing to a studio (no mediator named) tells the studio and the residents; a mediator
+        # taking the case later tells that mediator only.
+        Rule(STUDIO, ("email", "wechat_work"), "case_assigned_studio", essential=True, when=_ROUTED),
+        Rule(APPLICANTS, _PARTIES, "case_assigned_applicant", when=_ROUTED),
+        Rule(FILER, _PARTIES, "case_assigned_applicant", when=_ROUTED),
         Rule(MEDIATORS, ("email", "sms"), "case_assigned_mediator", essential=True),
         Rule(DUTY_GROUP, ("wechat_work",), "red_alert", essential=True, when={"risk_level": ("red",)}),
         _WEBHOOK,
     ),
     "case.status_changed": (
         # Internal changes stay internal; residents hear only what their tracking page shows.
-        Rule(APPLICANTS, _PARTIES, "case_status_changed", when={"public": (True, None)}),
+        # An ending is told once, by case.closed (with the routes onward).
+        Rule(
+            APPLICANTS,
+            _PARTIES,
+            "case_status_changed",
+            when={"public": (True, None), "closing": (False, None)},
+        ),
         Rule(SYSTEMS, ("webhook",), WEBHOOK_TEMPLATE, essential=True, when={"public": (True, None)}),
     ),
     "session.scheduled": (
@@ -99,6 +108,12 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule(PATROL_TEAM, ("wechat_work", "sms", "email"), "patrol_dispatched", essential=True),
         Rule(DUTY_GROUP, ("wechat_work",), "red_alert", essential=True, when={"risk_level": ("red",)}),
         _WEBHOOK,
+    ),
+    "agreement.confirmation_due": (
+        # PML Art 33: the parties may jointly apply for judicial confirmation within 30 days.
+        Rule(APPLICANTS, _PARTIES, "confirmation_due", essential=True),
+        Rule(RESPONDENTS, _PARTIES, "confirmation_due", essential=True),
+        Rule(MEDIATORS, ("email",), "confirmation_due", essential=True),
     ),
     "case.closed": (
         # Closing tells the parties their routes onward (People's Mediation Law Art 26): essential.

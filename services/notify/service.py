@@ -29,25 +29,26 @@ from services.notify.channels import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from services.notify.masking import mask_address
 from services.notify.planning import PENDING, delivery_id, plan
 from shared.db import transaction
 from shared.idempotency import process_once
-from shared.messaging.consumer import PermanentError
+from shared.masking import mask_address
+from shared.messaging.consumer import PermanentError, RetryLater
 from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
 
 log = logging.getLogger(__name__)
 
 SENDING, RETRYING, SENT, FAILED = "sending", "retrying", "sent", "failed"
 STATUSES = (PENDING, SENDING, RETRYING, SENT, FAILED)
-# A delivery claimed by a worker that died is taken over after this long.
-SENDING_LEASE = timedelta(seconds=30)
+# A delivery claimed by a worker that died is taken over after `Settings.notify_sending_lease`.
 
 __all__ = ["FAILED", "PENDING", "SENT", "ContactsNotYetKnown", "delivery_id"]
 
 
-class DeliveryBusy(Exception):
-    """Another worker is sending this delivery right now: look again later."""
+class DeliveryBusy(RetryLater):
+    """Another worker is sending this delivery right now, or died doing so: look again once its
+    lease has run out. Waiting uses none of the command's attempts, so a delivery whose sender
+    was killed is taken over, never failed for having waited."""
 
 
 def _contacts_from(data: dict[str, Any]) -> dict[str, Any]:
@@ -144,15 +145,22 @@ def send_delivery(notify: Notify, envelope: Envelope) -> None:
                 {"status": SENDING, "lease_until": {"$lt": now}},
             ],
         },
-        {"$set": {"status": SENDING, "lease_until": now + SENDING_LEASE}, "$inc": {"attempts": 1}},
+        {
+            "$set": {
+                "status": SENDING,
+                "lease_until": now + timedelta(seconds=notify.settings.notify_sending_lease),
+            },
+            "$inc": {"attempts": 1},
+        },
         return_document=ReturnDocument.AFTER,
     )
     if delivery is None:
-        current = notify.db.deliveries.find_one({"_id": did}, {"status": 1})
+        current = notify.db.deliveries.find_one({"_id": did}, {"status": 1, "lease_until": 1})
         if current is None:
             raise PermanentError(f"no delivery {did}")
         if current["status"] == SENDING:
-            raise DeliveryBusy(did)
+            lease_until = current.get("lease_until") or now
+            raise DeliveryBusy(did, delay=max(0.0, (lease_until - now).total_seconds()))
         return  # sent or failed already: a duplicate command has no second effect
     channel = notify.channels.get(delivery["channel"])
     if channel is None:  # the channel was switched off after planning

@@ -17,12 +17,12 @@ from flask_login import current_user
 
 from services.notify import log, service
 from services.notify.bootstrap import Notify
-from services.notify.masking import mask_address
 from services.notify.preferences import read_token
 from services.notify.rules import RESIDENT_CHANNELS
 from services.notify.service import STATUSES
 from services.notify.templates import LANGUAGES
 from shared.auth import Staff, requires_role
+from shared.masking import mask_address
 
 bp = Blueprint(
     "notify_web",

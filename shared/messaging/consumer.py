@@ -16,7 +16,8 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from types import FrameType
@@ -24,8 +25,10 @@ from typing import Any
 
 from kombu import Connection, Message
 from kombu.mixins import ConsumerMixin
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from shared.config import Settings
+from shared.db import is_transient
 from shared.logs import correlation
 from shared.messaging.envelope import Envelope, InvalidMessage, parse_envelope
 from shared.messaging.publisher import Publisher, PublishError, make_connection
@@ -42,8 +45,47 @@ ERROR_HEADER = "x-concord-error"
 ROUTING_KEY_HEADER = "x-concord-routing-key"
 
 
+DEFERRALS_HEADER = "x-concord-deferrals"
+# A deferred message that is still not ready after this many waits is treated as failing.
+MAX_DEFERRALS = 1000
+
+
+class ConsumerStopped(Exception):
+    """Asked to stop while (re)connecting to the broker."""
+
+
 class PermanentError(Exception):
     """Raised by a handler when retrying can never help (e.g. data that breaks a domain rule)."""
+
+
+class RetryLater(Exception):
+    """Raised by a handler when the message cannot be handled *yet*, for a reason that ends by
+    itself within `delay` seconds (e.g. another worker holds it under a lease that expires).
+
+    Waiting is not failing: the message goes through the retry queue whose delay is closest to
+    `delay` without using up one of its attempts, so it is never dead-lettered for waiting (a
+    safety cap of `MAX_DEFERRALS` waits still applies).
+    """
+
+    def __init__(self, reason: str, delay: float = 0.0) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+def must_wait(err: Exception) -> RetryLater | None:
+    """A failure that says "not now" rather than "not this message", as a `RetryLater`.
+
+    - The database is unreachable (down, restarting, cut off): every message would fail alike,
+      and spending their attempts would dead-letter good messages during an outage.
+    - A write conflict that outlasted the in-process retries (`shared.db.retry_transient`):
+      another transaction holds the document, e.g. one abandoned by a worker killed in the
+      middle of it, which the server aborts after its transaction lifetime (60 s by default).
+    """
+    if isinstance(err, ConnectionFailure):
+        return RetryLater(f"database unreachable: {type(err).__name__}")
+    if isinstance(err, PyMongoError) and is_transient(err):
+        return RetryLater(f"database busy: {type(err).__name__}: {str(err)[:200]}")
+    return None
 
 
 @dataclass(frozen=True)
@@ -77,6 +119,7 @@ class EventConsumer(ConsumerMixin):
         self.publisher = publisher or Publisher(settings)
         self.handled = 0  # messages finished (acked), for tests and metrics
         self.ready = threading.Event()  # set once the queues are declared and consumed
+        self._stop_requested = threading.Event()
 
     # kombu's ConsumerMixin hooks ---------------------------------------------------------
     def get_consumers(self, Consumer: type, channel: Any) -> list:  # noqa: N803 (kombu's name)
@@ -124,7 +167,13 @@ class EventConsumer(ConsumerMixin):
             except PermanentError as err:
                 reason = f"permanent error: {err}"
                 self._dead_letter(sub, envelope, body, message, attempt, reason)
+            except RetryLater as err:
+                self._defer(sub, envelope, body, message, attempt, err)
             except Exception as err:  # a failed attempt: retry later, bounded
+                waiting = must_wait(err)
+                if waiting is not None:
+                    self._defer(sub, envelope, body, message, attempt, waiting)
+                    return
                 log.warning(
                     "handler failed",
                     exc_info=True,
@@ -134,7 +183,15 @@ class EventConsumer(ConsumerMixin):
             else:
                 self._ack(message)
                 MESSAGES.labels(queue, envelope.type, "ok").inc()
-                log.info("event handled", extra={"type": envelope.type, "message_id": envelope.message_id})
+                log.info(
+                    "event handled",
+                    extra={
+                        "type": envelope.type,
+                        "message_id": envelope.message_id,
+                        # True after a consumer died or lost its connection holding it unacked.
+                        "redelivered": bool(message.delivery_info.get("redelivered")),
+                    },
+                )
             finally:
                 MESSAGE_TIME.labels(queue, envelope.type).observe(time.perf_counter() - started)
 
@@ -158,6 +215,34 @@ class EventConsumer(ConsumerMixin):
         MESSAGES.labels(self.topology.queue_name(sub.spec), envelope.type, "retried").inc()
         self._forward(body, message, queue, attempt + 1, error)
 
+    def _defer(
+        self,
+        sub: Subscription,
+        envelope: Envelope,
+        body: Any,
+        message: Message,
+        attempt: int,
+        err: RetryLater,
+    ) -> None:
+        deferrals = int((message.headers or {}).get(DEFERRALS_HEADER, 0))
+        if deferrals >= MAX_DEFERRALS:
+            self._retry(
+                sub, envelope, body, message, attempt, f"still waiting after {deferrals} waits: {err}"
+            )
+            return
+        log.info(
+            "handler deferred",
+            extra={"type": envelope.type, "message_id": envelope.message_id, "reason": str(err)[:200]},
+        )
+        if self.topology.is_amqp:
+            delays = self.settings.retry_delays
+            tier = next((i for i, d in enumerate(delays) if d >= err.delay), len(delays) - 1)
+            queue = self.topology.retry_queue(sub.spec, tier)
+        else:
+            queue = self.topology.queue(sub.spec)
+        MESSAGES.labels(self.topology.queue_name(sub.spec), envelope.type, "deferred").inc()
+        self._forward(body, message, queue, attempt, f"deferred: {err}", {DEFERRALS_HEADER: deferrals + 1})
+
     def _dead_letter(
         self,
         sub: Subscription,
@@ -180,13 +265,22 @@ class EventConsumer(ConsumerMixin):
                 log.warning("dead-letter hook failed", exc_info=True)
         self._forward(body, message, self.topology.dead_queue(sub.spec), attempt, reason)
 
-    def _forward(self, body: Any, message: Message, queue: Any, attempt: int, error: str) -> None:
+    def _forward(
+        self,
+        body: Any,
+        message: Message,
+        queue: Any,
+        attempt: int,
+        error: str,
+        extra_headers: dict[str, Any] | None = None,
+    ) -> None:
         headers = dict(message.headers or {})
         headers.update(
             {
                 ATTEMPT_HEADER: attempt,
                 ERROR_HEADER: error[:2000],
                 ROUTING_KEY_HEADER: message.delivery_info.get("routing_key", ""),
+                **(extra_headers or {}),
             }
         )
         try:
@@ -210,6 +304,47 @@ class EventConsumer(ConsumerMixin):
         self.handled += 1
 
     # process control ---------------------------------------------------------------------
+    @property
+    def should_stop(self) -> bool:
+        return self._stop_requested.is_set()
+
+    @should_stop.setter
+    def should_stop(self, value: bool) -> None:
+        if value:
+            self._stop_requested.set()
+        else:
+            self._stop_requested.clear()
+
+    @contextmanager
+    def establish_connection(self) -> Iterator[Connection]:
+        """Connect, retrying with backoff until connected or asked to stop.
+
+        kombu's own loop retries forever with growing sleeps and never looks at `should_stop`, so
+        a worker could not be stopped (SIGTERM, a rolling deploy) while the broker was away.
+        """
+        with self.create_connection() as conn:
+            delay = 0.5
+            while True:
+                try:
+                    conn.ensure_connection(
+                        max_retries=1, interval_start=0, timeout=self.settings.connect_timeout
+                    )
+                    break
+                except Exception as exc:  # any failure to connect: wait, unless stopping
+                    if self.should_stop:
+                        raise ConsumerStopped from exc
+                    self.on_connection_error(exc, delay)
+                    if self._stop_requested.wait(delay):
+                        raise ConsumerStopped from exc
+                    delay = min(delay * 2, 10.0)
+            yield conn
+
+    def run(self, _tokens: int = 1, **kwargs: Any) -> None:
+        try:
+            super().run(_tokens, **kwargs)
+        except ConsumerStopped:
+            log.info("stopped while waiting for the broker")
+
     def install_signal_handlers(self) -> None:
         """Stop after the message in hand on SIGTERM or SIGINT."""
 

@@ -135,6 +135,9 @@ class CaseStatusChanged(EventData):
     # Public changes appear on the resident's tracking page; others stay internal.
     public = fields.Boolean(load_default=True)
     note = fields.String(load_default=None, allow_none=True)
+    # True when this change ends the case: a `case.closed` with the outcome follows, and that is
+    # what residents are told (so they hear it once).
+    closing = fields.Boolean(load_default=False)
 
 
 class PatrolDispatched(EventData):
@@ -217,6 +220,18 @@ class CaseRiskChanged(EventData):
     studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
 
 
+class AgreementConfirmationDue(EventData):
+    """The window to apply for judicial confirmation of a written agreement (PML Art 33: within 30
+    days of it taking effect) is closing: the parties and their mediator are reminded."""
+
+    reference = Reference
+    agreement_number = fields.String(required=True)
+    signed_at = fields.String(required=True, validate=_iso_datetime)
+    deadline = fields.String(required=True, validate=_iso_datetime)  # exclusive: apply before this
+    studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
+    mediators = fields.List(fields.Nested(StaffRef), load_default=list)
+
+
 class DeliveryDue(EventData):
     """A command inside notify: send one stored delivery."""
 
@@ -233,6 +248,7 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("case.closed", 1): CaseClosed,
     ("patrol.reported", 1): PatrolReported,
     ("case.risk_changed", 1): CaseRiskChanged,
+    ("agreement.confirmation_due", 1): AgreementConfirmationDue,
     ("notify.delivery_due", 1): DeliveryDue,
 }
 

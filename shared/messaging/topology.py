@@ -47,6 +47,7 @@ NOTIFY_EVENTS = ConsumerSpec(
         "case.escalated",
         "patrol.dispatched",
         "case.closed",
+        "agreement.confirmation_due",
     ),
 )  # must match services/notify/rules.py RULES (a unit test checks)
 NOTIFY_DELIVERIES = ConsumerSpec("notify.deliveries", ("notify.delivery_due",))

@@ -112,3 +112,20 @@ def test_notify_metrics_count_deliveries_by_channel_and_status(settings: Setting
     assert value(found, "concord_deliveries", channel="email", status="sent") == 2
     assert value(found, "concord_deliveries", channel="sms", status="failed") == 1
     assert value(found, "concord_outbox_pending", service="notify") == 0
+
+
+def test_mediation_metrics_count_cases_by_state(settings: Settings) -> None:
+    from services.mediation.app import create_app as mediation_app
+    from shared.db import get_database
+
+    get_database(settings, "mediation").cases.insert_many(
+        [
+            {"_id": "LC-2026-000001", "status": "received", "studio": "zhihe"},
+            {"_id": "LC-2026-000002", "status": "received", "studio": "zhihe"},
+            {"_id": "LC-2026-000003", "status": "in_mediation", "studio": "heping-rc"},
+        ]
+    )
+    found = samples(mediation_app(settings).test_client().get("/metrics").get_data(as_text=True))
+    assert value(found, "concord_cases", state="received", studio="zhihe") == 2
+    assert value(found, "concord_cases", state="in_mediation", studio="heping-rc") == 1
+    assert ("concord_queue_messages", (("queue", f"{settings.broker_namespace}.mediation.intake"),)) in found

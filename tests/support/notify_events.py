@@ -82,6 +82,13 @@ def data_for(event_type: str, reference: str = REFERENCE, **extra: Any) -> dict[
             "public_note": "Both parties signed the agreement.",
             "studio": STUDIO,
         },
+        "agreement.confirmation_due": {
+            "agreement_number": "ZH-2026-0007",
+            "signed_at": "2026-12-01T02:00:00+00:00",
+            "deadline": "2026-12-31T16:00:00+00:00",
+            "studio": STUDIO,
+            "mediators": [{"user_id": "m1", "name": "赵调解", "email": "zhao@studios.example"}],
+        },
     }
     return {"reference": reference, **base[event_type], **extra}
 

@@ -24,17 +24,18 @@ EXPECTED: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     ("screening", "accept"): ("accepted", M),
     ("screening", "not_accept"): ("not_accepted", M),
     ("screening", "withdraw"): ("withdrawn", W),
-    ("accepted", "assign"): ("assigned", M),
-    ("accepted", "take"): ("assigned", W),
+    ("accepted", "assign"): ("mediator_assigned", M),
+    ("accepted", "take"): ("mediator_assigned", W),
     ("accepted", "withdraw"): ("withdrawn", W),
     ("accepted", "refer"): ("referred", W),
     ("accepted", "wait_for_party"): ("waiting_for_party", W),
-    ("assigned", "reassign"): (SAME, M),
-    ("assigned", "notify_rights"): ("rights_notified", W),
-    ("assigned", "withdraw"): ("withdrawn", W),
-    ("assigned", "refer"): ("referred", W),
-    ("assigned", "wait_for_party"): ("waiting_for_party", W),
-    ("assigned", "request_other_mediator"): ("accepted", W),
+    ("mediator_assigned", "reassign"): (SAME, M),
+    ("mediator_assigned", "release"): ("accepted", W),
+    ("mediator_assigned", "notify_rights"): ("rights_notified", W),
+    ("mediator_assigned", "withdraw"): ("withdrawn", W),
+    ("mediator_assigned", "refer"): ("referred", W),
+    ("mediator_assigned", "wait_for_party"): ("waiting_for_party", W),
+    ("mediator_assigned", "request_other_mediator"): ("accepted", W),
     ("rights_notified", "reassign"): (SAME, M),
     ("rights_notified", "start_investigation"): ("investigating", W),
     ("rights_notified", "start_mediation"): ("in_mediation", W),
@@ -92,7 +93,7 @@ ALL_STATES = (
     "screening",
     "accepted",
     "not_accepted",
-    "assigned",
+    "mediator_assigned",
     "rights_notified",
     "investigating",
     "in_mediation",
@@ -115,6 +116,7 @@ VALID = {
     "not_accept": {"reason": "party_refuses", "referral": "可向人民法院起诉"},
     "assign": {"mediators": ["u-1"]},
     "reassign": {"mediators": ["u-2", "u-3"]},
+    "release": {"note": "on leave next week"},
     "notify_rights": {"acknowledged_by": ["张三", "李四"]},
     "record_session": {"session_id": "s-1"},
     "agree_written": {"agreement_number": "ZH-2026-012"},
@@ -132,6 +134,7 @@ REQUIRED = {
     "not_accept": {"reason", "referral"},
     "assign": {"mediators"},
     "reassign": {"mediators"},
+    "release": {"note"},
     "notify_rights": {"acknowledged_by"},
     "record_session": {"session_id"},
     "agree_written": {"agreement_number"},
@@ -145,7 +148,14 @@ REQUIRED = {
     "reject_confirmation": {"reason"},
     "record_breached": {"note"},
 }
-INTERNAL = {"reassign", "record_session", "request_other_mediator", "record_performed", "record_breached"}
+INTERNAL = {
+    "reassign",
+    "release",
+    "record_session",
+    "request_other_mediator",
+    "record_performed",
+    "record_breached",
+}
 ROLE_SETS = (
     [frozenset()] + [frozenset({r}) for r in ROLES] + [frozenset(c) for c in itertools.combinations(ROLES, 2)]
 )
@@ -191,7 +201,7 @@ def test_patrol_members_can_never_move_the_lifecycle() -> None:
         assert lc.allowed_actions(state, {"patrol_member"}) == []
         for action in lc.ACTIONS:
             with pytest.raises(lc.IllegalTransition):
-                lc.apply(state, action, {"patrol_member"}, VALID.get(action), paused_from="assigned")
+                lc.apply(state, action, {"patrol_member"}, VALID.get(action), paused_from="mediator_assigned")
 
 
 def test_a_lead_can_do_everything_a_mediator_can() -> None:
@@ -273,7 +283,7 @@ def test_required_payload_fields_are_enforced(action: str) -> None:
 def test_actions_without_required_fields_need_no_payload() -> None:
     for (state, action), _ in EXPECTED.items():
         if action not in REQUIRED:
-            lc.apply(state, action, ROLES, None, paused_from="assigned")
+            lc.apply(state, action, ROLES, None, paused_from="mediator_assigned")
 
 
 def test_not_accepted_needs_a_known_reason_and_a_referral() -> None:
@@ -298,7 +308,7 @@ def test_outcomes_of_ending_states_are_the_case_closed_codes() -> None:
     assert set(lc.OUTCOME_OF) == set(lc.ENDING_STATES)
     assert set(lc.OUTCOME_OF.values()) == set(OUTCOMES)
     for (state, action), (target, _) in EXPECTED.items():
-        result = lc.apply(state, action, ROLES, VALID.get(action), paused_from="assigned")
+        result = lc.apply(state, action, ROLES, VALID.get(action), paused_from="mediator_assigned")
         if target in lc.ENDING_STATES:
             assert result.outcome == target
         else:
@@ -306,7 +316,7 @@ def test_outcomes_of_ending_states_are_the_case_closed_codes() -> None:
 
 
 def test_waiting_pauses_and_resume_returns_where_it_paused() -> None:
-    for state in ("accepted", "assigned", "rights_notified", "investigating", "in_mediation"):
+    for state in ("accepted", "mediator_assigned", "rights_notified", "investigating", "in_mediation"):
         paused = lc.apply(state, "wait_for_party", {"mediator"}, VALID["wait_for_party"])
         assert (paused.to_state, paused.paused_from, paused.clock) == ("waiting_for_party", state, "pause")
         resumed = lc.apply(paused.to_state, "resume", {"mediator"}, paused_from=paused.paused_from)
@@ -320,7 +330,7 @@ def test_clock_starts_on_acceptance_and_stops_when_the_case_ends() -> None:
     assert lc.apply("screening", "accept", {"studio_lead"}).clock == "start"
     assert lc.apply("in_mediation", "fail", {"mediator"}, VALID["fail"]).clock == "stop"
     assert lc.apply("waiting_for_party", "withdraw", {"mediator"}, VALID["withdraw"]).clock == "stop"
-    assert lc.apply("assigned", "notify_rights", {"mediator"}, VALID["notify_rights"]).clock is None
+    assert lc.apply("mediator_assigned", "notify_rights", {"mediator"}, VALID["notify_rights"]).clock is None
     assert lc.apply("performed", "archive", {"studio_lead"}).clock is None  # already stopped
 
 

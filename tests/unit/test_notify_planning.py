@@ -174,8 +174,8 @@ def test_digest_summary_picks_overdue_and_due_soon_and_skips_paused() -> None:
 
 
 def test_masking_keeps_addresses_apart_without_revealing_them() -> None:
-    from services.notify.masking import mask_address
     from services.notify.service import _redact
+    from shared.masking import mask_address
 
     assert mask_address("sms", "13800138000") == "138****8000"
     assert mask_address("email", "zhang@example.com") == "z***@example.com"

@@ -4,7 +4,7 @@
 allowed and the payload required), used alike by the desk pages, the API and the tests.
 
     received → screening → accepted | not_accepted (reason + referral)
-    accepted → assigned (a lead assigns, or a mediator takes it) → rights_notified (acknowledgement)
+    accepted → mediator_assigned (a lead assigns, or a mediator takes it) → rights_notified (acknowledgement)
     → investigating → in_mediation (sessions) → agreement_written | agreement_oral | failed | withdrawn
     | referred; a party may withdraw, and a case may be referred or fail, before mediation too.
     agreement → follow-up: performed | breached; judicial confirmation applied → confirmed | rejected
@@ -12,8 +12,9 @@ allowed and the payload required), used alike by the desk pages, the API and the
 
 Cross-cutting: `wait_for_party` pauses the deadline clock and `resume` returns to the state the case
 paused from; `request_other_mediator` (a party's Art 23 right) sends the case back to `accepted` for a
-new assignment; `reassign` lets a lead change mediators without moving the case. A risk level is not a
-state: it can change in any open state and is handled by `risk.py`.
+new assignment; `reassign` lets a lead change mediators without moving the case; `release` hands a
+case nobody has worked on yet back to the studio's pool (a hand-over, or the desk job's timeout).
+A risk level is not a state: it can change in any open state and is handled by `risk.py`.
 
 Roles (shared.auth.ROLES): mediators do the casework; studio leads can do everything mediators can,
 plus the committee's decisions (accept or decline a case, assign, reassign, archive); district admins
@@ -36,7 +37,7 @@ RECEIVED = "received"
 SCREENING = "screening"
 ACCEPTED = "accepted"
 NOT_ACCEPTED = "not_accepted"
-ASSIGNED = "assigned"
+ASSIGNED = "mediator_assigned"  # mediators named (not "routed to a studio": that is case.assigned)
 RIGHTS_NOTIFIED = "rights_notified"
 INVESTIGATING = "investigating"
 IN_MEDIATION = "in_mediation"
@@ -118,6 +119,7 @@ NOT_ACCEPT = "not_accept"
 ASSIGN = "assign"
 TAKE = "take"
 REASSIGN = "reassign"
+RELEASE = "release"
 NOTIFY_RIGHTS = "notify_rights"
 START_INVESTIGATION = "start_investigation"
 START_MEDIATION = "start_mediation"
@@ -194,6 +196,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         REASSIGN, (*MEDIATOR_STATES, WAITING_FOR_PARTY), "", MANAGEMENT, (Need("mediators", "list"),), False
     ),
+    # The mediator hands an untouched case back to the studio's pool, with a note for the next one
+    # (also done by the desk's periodic job when a taken case stays untouched too long). Internal.
+    Rule(RELEASE, (ASSIGNED,), ACCEPTED, CASEWORK, (Need("note"),), False),
     # Rights and duties are explained before mediating (MoJ 2002 Art 30): who acknowledged them.
     Rule(NOTIFY_RIGHTS, (ASSIGNED,), RIGHTS_NOTIFIED, CASEWORK, (Need("acknowledged_by", "list"),)),
     Rule(START_INVESTIGATION, (RIGHTS_NOTIFIED,), INVESTIGATING, CASEWORK),
@@ -290,6 +295,7 @@ ACTION_LABELS: Mapping[str, Mapping[str, str]] = {
     ASSIGN: {"zh-CN": "指派调解员", "en": "Assign mediators"},
     TAKE: {"zh-CN": "承办本案", "en": "Take this case"},
     REASSIGN: {"zh-CN": "更换调解员", "en": "Reassign"},
+    RELEASE: {"zh-CN": "退回待办池", "en": "Hand back to the pool"},
     NOTIFY_RIGHTS: {"zh-CN": "告知权利义务", "en": "Record rights notice"},
     START_INVESTIGATION: {"zh-CN": "开始调查核实", "en": "Start investigating"},
     START_MEDIATION: {"zh-CN": "开始调解", "en": "Start mediation"},

@@ -1,5 +1,4 @@
 # Chinese invitation text uses Chinese (full-width) punctuation on purpose.
-# ruff: noqa: RUF001
 """Mediation session scheduling: owner reception days to suggest, the council hall never double-booked,
 no sessions in the past, private unless the parties agree otherwise (PML Art 23), and the `.ics`
 invitation each participant receives.
@@ -16,11 +15,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vCalAddress, vText
+from shared.calendar import Person, SessionInvite, build_invitation, invitation_uid
 
 DEFAULT_RECEPTION_DAYS: tuple[int, ...] = (6, 26)  # the seed community's owner reception days
 DEFAULT_TIMEZONE = "Asia/Shanghai"
-PRODID = "-//Concord//Community mediation//EN"
 UTC = ZoneInfo("UTC")
 
 
@@ -129,91 +127,6 @@ def is_public(agrees_to_public: Mapping[str, bool]) -> bool:
 
 
 # Invitations -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Person:
-    """Someone on an invitation: a party, a mediator or the studio (organizer)."""
-
-    name: str
-    email: str
-    language: str = "zh-CN"
-
-
-@dataclass(frozen=True)
-class SessionInvite:
-    """What every invitation to one session shares. Holds no party's personal data: each invitation
-    names only its own recipient (and the mediators), never the other side."""
-
-    session_id: str
-    reference: str
-    starts_at: datetime
-    ends_at: datetime
-    place_name: str
-    place_address: str
-    organizer: Person  # the studio
-    mediators: tuple[Person, ...] = ()
-    public: bool = False
-    sequence: int = 0  # raise on each reschedule, so calendars replace the old event
-
-
-_TEXT = {
-    "zh-CN": {
-        "summary": "人民调解会（案件 {reference}）",
-        "private": "本次调解不公开进行。",
-        "public": "经各方当事人同意，本次调解公开进行。",
-        "body": (
-            "案件编号：{reference}\n{visibility}\n请携带身份证件及与纠纷有关的材料准时参加。"
-            "人民调解不收取任何费用。如需改期，请联系调解员。"
-        ),
-    },
-    "en": {
-        "summary": "Mediation session (case {reference})",
-        "private": "This session is private.",
-        "public": "With every party's agreement, this session is public.",
-        "body": (
-            "Case reference: {reference}\n{visibility}\nPlease bring your ID and any documents about "
-            "the dispute. People's mediation is free of charge. To reschedule, contact your mediator."
-        ),
-    },
-}
-
-
-def invitation_uid(session_id: str) -> str:
-    """The iCalendar UID of a session: the same in every copy and every update of the invitation, and
-    the same as notify's emailed invitation (services/notify/calendar.py), so calendars see one event."""
-    return f"{session_id}@concord.local"
-
-
-def _address(person: Person, role: str) -> vCalAddress:
-    address = vCalAddress(f"mailto:{person.email}")
-    address.params["CN"] = vText(person.name)
-    address.params["ROLE"] = vText(role)
-    return address
-
-
-def build_invitation(invite: SessionInvite, recipient: Person, stamp: datetime) -> bytes:
-    """An iCalendar (RFC 5545) REQUEST for `recipient`: one VEVENT, times in UTC, the place, the studio
-    as organizer, the recipient and the mediators as attendees. `stamp` is when it is issued."""
-    text = _TEXT["zh-CN" if recipient.language.lower().startswith("zh") else "en"]
-    visibility = text["public"] if invite.public else text["private"]
-    cal = Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("method", "REQUEST")
-    event = Event()
-    event.add("uid", invitation_uid(invite.session_id))
-    event.add("dtstamp", _aware(stamp, "stamp").astimezone(UTC))
-    event.add("dtstart", _aware(invite.starts_at, "starts_at").astimezone(UTC))
-    event.add("dtend", _aware(invite.ends_at, "ends_at").astimezone(UTC))
-    event.add("sequence", invite.sequence)
-    event.add("summary", text["summary"].format(reference=invite.reference))
-    event.add("location", f"{invite.place_name}, {invite.place_address}")
-    event.add("description", text["body"].format(reference=invite.reference, visibility=visibility))
-    event.add("class", "PUBLIC" if invite.public else "PRIVATE")
-    event.add("status", "CONFIRMED")
-    event.add("organizer", _address(invite.organizer, "CHAIR"), encode=0)
-    event.add("attendee", _address(recipient, "REQ-PARTICIPANT"), encode=0)
-    for mediator in invite.mediators:
-        if mediator.email != recipient.email:
-            event.add("attendee", _address(mediator, "CHAIR"), encode=0)
-    cal.add_component(event)
-    return cal.to_ical()
+# One .ics builder for the whole system (shared.calendar): notify attaches the same invitation to
+# its emails, so calendars see one event per session.
+__all__ = ["Person", "SessionInvite", "build_invitation", "invitation_uid"]

@@ -1,0 +1,198 @@
+"""The desk's periodic job (a thread of the mediation worker, like notify's digest thread):
+
+- refreshes each open case's deadline status, so due-soon and overdue cases rise in the queue;
+- escalates overdue cases (`case.escalated`: the studio lead, then the district admin), each
+  escalation claimed once by its `Escalation.key` as the `_id` of an `escalations` row, inserted in
+  the same transaction as the event: with several replicas, one insert wins, the others skip;
+- returns taken cases nobody has worked on for `desk.UNTOUCHED_TIMEOUT` to the studio's pool;
+- reminds the parties and the mediator that the window to apply for judicial confirmation of a
+  signed written agreement is closing (`agreement.confirmation_due`, claimed the same way).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo.client_session import ClientSession
+from pymongo.errors import DuplicateKeyError
+
+from services.mediation import desk, registry
+from services.mediation.bootstrap import SERVICE, Mediation
+from services.mediation.domain import deadlines as dl
+from services.mediation.domain import lifecycle as lc
+from shared.db import in_transaction
+from shared.messaging.envelope import Envelope, make_envelope, utcnow
+
+log = logging.getLogger(__name__)
+
+INTERVAL_SECONDS = 60.0
+CLOCK_STATES = (*lc.PAUSABLE_STATES, lc.WAITING_FOR_PARTY)
+
+
+@dataclass
+class Report:
+    refreshed: int = 0
+    escalated: int = 0
+    released: int = 0
+    reminded: int = 0
+
+
+def _claim_and_emit(
+    mediation: Mediation, claim: dict[str, Any], event: Envelope, case_update: dict[str, Any] | None = None
+) -> bool:
+    """Insert the claim row and the event together; False when another run claimed it first."""
+    db = mediation.db
+    published: list[Envelope] = []
+
+    def work(session: ClientSession) -> None:
+        published.clear()
+        db.escalations.insert_one(claim, session=session)
+        if case_update:
+            db.cases.update_one({"_id": event.data["reference"]}, case_update, session=session)
+        published.extend(mediation.outbox.add([event], session=session))
+
+    try:
+        in_transaction(db, work)
+    except DuplicateKeyError:
+        return False
+    mediation.outbox.flush(published)
+    return True
+
+
+def escalate(mediation: Mediation, case: dict[str, Any], now: datetime) -> bool:
+    db = mediation.db
+    deadline = desk.deadline_from_doc(case.get("deadline"))
+    if deadline is None:
+        return False
+    policy = desk.policy_for(db, case.get("studio"))
+    past = [dl.EscalationRecord(e["key"], e["level"], e["at"]) for e in case.get("escalations", [])]
+    due = dl.due_escalation(case["_id"], deadline, now, policy, past)
+    if due is None:
+        return False
+    studio = db.studios.find_one({"_id": case["studio"]}) or {}
+    district = registry.district(db)
+    data: dict[str, Any] = {
+        "reference": case["_id"],
+        "level": due.level,
+        "reason": "overdue: the case was due on " + dl.view(deadline, now, policy).due_day.isoformat(),
+        "escalated_at": now.isoformat(),
+        "studio": registry.studio_ref(studio) if studio else {"code": case["studio"], "name": case["studio"]},
+        "due_at": due.due_at.isoformat(),
+    }
+    if due.level == dl.ADMIN:
+        data["admin_email"] = district.get("admin_email")
+    event = make_envelope("case.escalated", data, source=SERVICE)
+    record = {"key": due.key, "level": due.level, "at": now}
+    return _claim_and_emit(
+        mediation,
+        {"_id": due.key, "kind": "escalation", "reference": case["_id"], "level": due.level, "at": now},
+        event,
+        {
+            "$push": {
+                "escalations": record,
+                "timeline": {"at": now, "action": "escalated", "by": "system", "level": due.level},
+            }
+        },
+    )
+
+
+def remind_confirmation(mediation: Mediation, case: dict[str, Any], now: datetime) -> bool:
+    db = mediation.db
+    agreement = case.get("agreement") or {}
+    signed_at = agreement.get("signed_at")
+    if not signed_at:
+        return False
+    policy = desk.policy_for(db, case.get("studio"))
+    key = dl.confirmation_reminder_due(case["_id"], signed_at, now, policy, case.get("reminders_sent", []))
+    if key is None:
+        return False
+    studio = db.studios.find_one({"_id": case["studio"]})
+    event = make_envelope(
+        "agreement.confirmation_due",
+        {
+            "reference": case["_id"],
+            "agreement_number": agreement.get("number", ""),
+            "signed_at": signed_at.isoformat(),
+            "deadline": dl.confirmation_deadline(signed_at, policy).isoformat(),
+            "studio": registry.studio_ref(studio) if studio else None,
+            "mediators": [desk.staff_ref(db, m) for m in case.get("mediators") or []],
+        },
+        source=SERVICE,
+    )
+    return _claim_and_emit(
+        mediation,
+        {"_id": key, "kind": "confirmation_reminder", "reference": case["_id"], "at": now},
+        event,
+        {"$addToSet": {"reminders_sent": key}},
+    )
+
+
+def run_once(mediation: Mediation, now: datetime | None = None) -> Report:
+    """One pass of the job (safe to run on several replicas at once)."""
+    db = mediation.db
+    now = now or utcnow()
+    report = Report()
+    # Open cases with a running or paused clock.
+    for case in db.cases.find({"status": {"$in": list(CLOCK_STATES)}, "deadline": {"$ne": None}}):
+        deadline = desk.deadline_from_doc(case["deadline"])
+        if deadline is None:
+            continue
+        status = dl.status(deadline, now, desk.policy_for(db, case.get("studio")))
+        if status != case.get("deadline_status"):
+            db.cases.update_one({"_id": case["_id"]}, {"$set": {"deadline_status": status}})
+            report.refreshed += 1
+        try:
+            report.escalated += escalate(mediation, case, now)
+        except Exception:  # one broken case must not stop the others
+            log.exception("escalation failed", extra={"reference": case["_id"]})
+    # Taken but untouched: back to the pool (the lifecycle's `release`, by the system).
+    stale = db.cases.find(
+        {"status": lc.ASSIGNED, "touched_at": {"$lt": now - desk.UNTOUCHED_TIMEOUT}}, {"_id": 1, "status": 1}
+    )
+    for case in list(stale):
+        try:
+            desk.act(
+                mediation,
+                case["_id"],
+                desk.SYSTEM,
+                lc.RELEASE,
+                {"note": "untouched for 48 hours: back to the studio's pool"},
+                expected_state=lc.ASSIGNED,
+                now=now,
+                extra=desk._release,
+            )
+            report.released += 1
+        except desk.DeskError:
+            pass  # someone acted on it meanwhile
+    for case in db.cases.find({"status": lc.AGREEMENT_WRITTEN, "agreement.signed_at": {"$ne": None}}):
+        try:
+            report.reminded += remind_confirmation(mediation, case, now)
+        except Exception:
+            log.exception("confirmation reminder failed", extra={"reference": case["_id"]})
+    return report
+
+
+class DeadlineJob(threading.Thread):
+    """Runs `run_once` every `interval` seconds in the mediation worker."""
+
+    def __init__(self, mediation: Mediation, interval: float = INTERVAL_SECONDS) -> None:
+        super().__init__(name="desk-deadlines", daemon=True)
+        self.mediation = mediation
+        self.interval = interval
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval):
+            try:
+                report = run_once(self.mediation)
+                if report.escalated or report.released or report.reminded:
+                    log.info("desk job", extra=report.__dict__)
+            except Exception:  # database down: try again next round
+                log.warning("desk job pass failed", exc_info=True)
+
+    def stop(self) -> None:
+        self.stopping.set()

@@ -1,0 +1,704 @@
+"""The mediator desk's use cases: the queue, taking cases (atomically), lifecycle actions, notes,
+hand-over and reassignment, merging duplicates, and the access log of personal data.
+
+Every lifecycle change goes through `domain.lifecycle.apply` and is written with its events in one
+transaction (the outbox): `case.status_changed` (with `public`), `case.closed` on an ending, and
+`case.assigned` naming the mediator when one takes or is given the case. The case's update is
+conditional on the state (and owner) it was read in, so a double submit or a concurrent action
+changes nothing the second time.
+
+Who may see what: staff see only their own studio's cases (district admins all); a case of another
+studio answers "not found", never its content. Personal data (phones, ID numbers, exact addresses)
+is shown only to the case's own mediators and their studio lead, and each such view is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.client_session import ClientSession
+from pymongo.database import Database
+
+from services.mediation import registry
+from services.mediation.bootstrap import SERVICE, Mediation
+from services.mediation.domain import deadlines as dl
+from services.mediation.domain import lifecycle as lc
+from services.mediation.service import Actor
+from shared.db import in_transaction
+from shared.masking import mask_email, mask_id_number, mask_phone, mask_unit
+from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
+
+log = logging.getLogger(__name__)
+
+RISK_RANK = {"red": 3, "orange": 2, "yellow": 1, "none": 0}
+SCREENING_STATES = (lc.RECEIVED, lc.SCREENING)
+# A taken case nobody has worked on for this long goes back to the studio's pool (desk job).
+UNTOUCHED_TIMEOUT = timedelta(hours=48)
+# The desk job acts for the committee ("system:" is no valid username).
+SYSTEM = Actor("system:desk", frozenset({lc.STUDIO_LEAD}))
+
+
+class DeskError(Exception):
+    """A desk action that cannot be done; nothing was changed. `status` is the HTTP answer."""
+
+    status = 409
+
+    def __init__(self, message: str, errors: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.errors = dict(errors or {})
+
+
+class NotFound(DeskError):
+    status = 404
+
+
+class Forbidden(DeskError):
+    status = 403
+
+
+class Invalid(DeskError):
+    status = 422
+
+
+class Conflict(DeskError):
+    status = 409
+
+
+# Who may do what ----------------------------------------------------------------------------------
+def is_admin(actor: Actor) -> bool:
+    return lc.DISTRICT_ADMIN in actor.roles
+
+
+def is_lead_of(actor: Actor, case: Mapping[str, Any]) -> bool:
+    return lc.STUDIO_LEAD in actor.roles and actor.studio == case.get("studio")
+
+
+def visible(actor: Actor, case: Mapping[str, Any]) -> bool:
+    """Staff see their own studio's cases; district admins see every case."""
+    if is_admin(actor) or actor is SYSTEM:
+        return True
+    return bool(actor.roles & {lc.MEDIATOR, lc.STUDIO_LEAD}) and actor.studio == case.get("studio")
+
+
+def on_case(actor: Actor, case: Mapping[str, Any]) -> bool:
+    return actor.user_id in (case.get("mediators") or [])
+
+
+def may_see_personal(actor: Actor, case: Mapping[str, Any]) -> bool:
+    """The case's own mediators and their studio lead (PIPL Art 28; PML Art 15)."""
+    return on_case(actor, case) or is_lead_of(actor, case)
+
+
+def _may_do_casework(actor: Actor, case: Mapping[str, Any], action: str) -> bool:
+    """Casework on a case is its own mediators' (and their lead's); taking it is anyone's in the
+    studio; before anyone is named (screening) the studio's mediators may start it."""
+    if is_lead_of(actor, case) or is_admin(actor) or actor is SYSTEM:
+        return True
+    if action == lc.TAKE or case.get("status") in SCREENING_STATES:
+        return actor.studio == case.get("studio")
+    return on_case(actor, case)
+
+
+# Reading ------------------------------------------------------------------------------------------
+def get_case(db: Database, reference: str, actor: Actor) -> dict[str, Any]:
+    """The case if `actor` may see it; NotFound otherwise (the same for another studio's case)."""
+    case = db.cases.find_one({"_id": reference})
+    if case is None or not visible(actor, case):
+        raise NotFound(f"No case {reference}.")
+    return case
+
+
+def record_access(db: Database, case: Mapping[str, Any], actor: Actor, what: str = "personal_data") -> None:
+    """Log a view of the case's personal data: who, when, what (shown to the studio lead)."""
+    db.access_log.insert_one(
+        {"_id": new_id(), "reference": case["_id"], "by": actor.user_id, "at": utcnow(), "what": what}
+    )
+
+
+def access_log(db: Database, reference: str, limit: int = 50) -> list[dict[str, Any]]:
+    return list(db.access_log.find({"reference": reference}).sort("at", DESCENDING).limit(limit))
+
+
+def masked_party(party: Mapping[str, Any]) -> dict[str, Any]:
+    """A party as lists and other staff see it: name, role; contacts masked."""
+    return {
+        **party,
+        "phone": mask_phone(party.get("phone")),
+        "email": mask_email(party.get("email")),
+        "id_number": mask_id_number(party.get("id_number")),
+    }
+
+
+def case_view(
+    db: Database, case: dict[str, Any], actor: Actor, now: datetime | None = None
+) -> dict[str, Any]:
+    """The case as `actor` may see it: personal data in full (and the view logged) or masked."""
+    view = dict(case)
+    full = may_see_personal(actor, case)
+    view["personal_data"] = "full" if full else "masked"
+    if full:
+        record_access(db, case, actor)
+    else:
+        view["parties"] = [masked_party(p) for p in case.get("parties", [])]
+        view["unit"] = mask_unit(case.get("unit"))
+        if view.get("filer"):
+            view["filer"] = masked_party(view["filer"])
+    view["deadline_view"] = deadline_view(db, case, now or utcnow())
+    return view
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    risk: str | None = None
+    category: str | None = None
+    community: str | None = None
+    status: str | None = None
+
+
+@dataclass
+class Queue:
+    mine: list[dict[str, Any]] = field(default_factory=list)
+    pool: list[dict[str, Any]] = field(default_factory=list)
+    screening: list[dict[str, Any]] = field(default_factory=list)
+    others: list[dict[str, Any]] = field(default_factory=list)  # taken by colleagues (leads see them)
+
+
+LIST_FIELDS = {
+    "category": 1,
+    "community": 1,
+    "building": 1,
+    "risk_level": 1,
+    "risk_rank": 1,
+    "status": 1,
+    "studio": 1,
+    "owner": 1,
+    "owner_name": 1,
+    "mediators": 1,
+    "due_at": 1,
+    "deadline_status": 1,
+    "received_at": 1,
+    "assigned_at": 1,
+    "merged_into": 1,
+}
+_URGENCY = {dl.OVERDUE: 0, dl.DUE_SOON: 1}
+
+
+def _due_key(case: Mapping[str, Any]) -> float:
+    due = case.get("due_at")
+    return due.timestamp() if due else float("inf")
+
+
+def queue(
+    db: Database, actor: Actor, filters: QueueFilters = QueueFilters(), studio: str | None = None
+) -> Queue:
+    """The desk's lists, from one selective query (the studio's open cases, index studio+status):
+    my cases (overdue and due-soon first, then risk, then due date); the studio's unclaimed
+    accepted cases by risk then due date; cases waiting for screening. Nothing personal is read."""
+    code = studio if (studio and is_admin(actor)) else actor.studio
+    query: dict[str, Any] = {"studio": code, "status": {"$in": list(lc.OPEN_STATES)}}
+    if filters.status in lc.OPEN_STATES:
+        query["status"] = filters.status
+    for name in ("risk", "category", "community"):
+        value = getattr(filters, name)
+        if value:
+            query["risk_level" if name == "risk" else name] = value
+    rows = [c for c in db.cases.find(query, LIST_FIELDS).limit(2000) if not c.get("merged_into")]
+    result = Queue()
+    for case in rows:
+        if actor.user_id in (case.get("mediators") or []):
+            result.mine.append(case)
+        elif case["status"] == lc.ACCEPTED and not case.get("owner"):
+            result.pool.append(case)
+        elif case["status"] in SCREENING_STATES:
+            result.screening.append(case)
+        else:
+            result.others.append(case)
+    result.mine.sort(
+        key=lambda c: (_URGENCY.get(c.get("deadline_status") or "", 2), -c.get("risk_rank", 0), _due_key(c))
+    )
+    for rows_ in (result.pool, result.screening, result.others):
+        rows_.sort(key=lambda c: (-c.get("risk_rank", 0), _due_key(c), c.get("received_at") or c["_id"]))
+    return result
+
+
+# Deadlines ----------------------------------------------------------------------------------------
+def policy_for(
+    db: Database, studio_code: str | None, session: ClientSession | None = None
+) -> dl.DeadlinePolicy:
+    studio = db.studios.find_one({"_id": studio_code}, session=session) or {}
+    return dl.DeadlinePolicy.from_config(studio, str(registry.timezone(db, session)))
+
+
+def deadline_to_doc(deadline: dl.Deadline) -> dict[str, Any]:
+    return {
+        "accepted_at": deadline.accepted_at,
+        "base_due_at": deadline.base_due_at,
+        "pauses": [{"started_at": p.started_at, "ended_at": p.ended_at} for p in deadline.pauses],
+        "stopped_at": deadline.stopped_at,
+    }
+
+
+def deadline_from_doc(doc: Mapping[str, Any] | None) -> dl.Deadline | None:
+    if not doc:
+        return None
+    return dl.Deadline(
+        accepted_at=doc["accepted_at"],
+        base_due_at=doc["base_due_at"],
+        pauses=tuple(dl.Pause(p["started_at"], p.get("ended_at")) for p in doc.get("pauses", [])),
+        stopped_at=doc.get("stopped_at"),
+    )
+
+
+def deadline_view(db: Database, case: Mapping[str, Any], now: datetime) -> dl.DeadlineView | None:
+    deadline = deadline_from_doc(case.get("deadline"))
+    if deadline is None:
+        return None
+    return dl.view(deadline, now, policy_for(db, case.get("studio")))
+
+
+def _clock(
+    db: Database, session: ClientSession, case: Mapping[str, Any], clock: str | None, at: datetime
+) -> dict[str, Any]:
+    """The deadline fields to store after a transition's clock instruction."""
+    current = deadline_from_doc(case.get("deadline"))
+    policy = policy_for(db, case.get("studio"), session)
+    if clock == "start":
+        current = dl.start(at, policy)
+    elif clock == "pause" and current is not None and not current.paused:
+        current = dl.pause(current, at)
+    elif clock == "resume" and current is not None and current.paused:
+        current = dl.resume(current, at)
+    elif clock == "stop" and current is not None:
+        current = dl.stop(current, at)
+    elif clock is None or current is None:
+        return {}
+    running = current.stopped_at is None and not current.paused
+    return {
+        "deadline": deadline_to_doc(current),
+        # Denormalised for the queue's sort: none while paused or stopped.
+        "due_at": dl.due_at(current) if running else None,
+        "deadline_status": dl.status(current, at, policy),
+    }
+
+
+# Events -------------------------------------------------------------------------------------------
+def staff_ref(db: Database, user_id: str, session: ClientSession | None = None) -> dict[str, Any]:
+    user = db.users.find_one({"_id": user_id}, {"name": 1, "email": 1}, session=session) or {}
+    return {"user_id": user_id, "name": user.get("name") or user_id, "email": user.get("email")}
+
+
+def _studio_ref(db: Database, code: str, session: ClientSession) -> dict[str, Any] | None:
+    studio = db.studios.find_one({"_id": code}, session=session)
+    return registry.studio_ref(studio) if studio else None
+
+
+def _public_note(transition: lc.Transition, language: str = "zh-CN") -> str | None:
+    """What the parties are told when a case ends (their routes onward); never internal notes."""
+    payload = transition.payload
+    if transition.action == lc.FAIL:
+        return str(payload.get("note"))
+    if transition.action == lc.REFER:
+        target = lc.label(str(payload.get("target")), language, lc.REFERRAL_TARGET_LABELS)
+        return f"{target}: {payload.get('target_name')}"
+    if transition.action == lc.NOT_ACCEPT:
+        return str(payload.get("referral"))
+    return None
+
+
+# Acting -------------------------------------------------------------------------------------------
+Extra = Callable[[ClientSession, dict[str, Any], lc.Transition, datetime], dict[str, Any]]
+
+
+@dataclass
+class Done:
+    case: dict[str, Any]
+    transition: lc.Transition
+    events: list[Envelope]
+
+
+def act(
+    mediation: Mediation,
+    reference: str,
+    actor: Actor,
+    action: str,
+    payload: Mapping[str, Any] | None = None,
+    *,
+    expected_state: str | None = None,
+    now: datetime | None = None,
+    extra: Extra | None = None,
+) -> Done:
+    """Apply one lifecycle action to a case, atomically with its events.
+
+    `expected_state` (what the form showed) makes a double submit harmless: the second finds the
+    case moved on and is refused (Conflict) with nothing changed. `extra` adds action-specific
+    fields to the case update inside the same transaction.
+    """
+    db = mediation.db
+    published: list[Envelope] = []
+    payload = dict(payload or {})
+
+    def work(session: ClientSession) -> Done:
+        published.clear()
+        case = db.cases.find_one({"_id": reference}, session=session)
+        if case is None or not visible(actor, case):
+            raise NotFound(f"No case {reference}.")
+        state = case.get("status", lc.RECEIVED)
+        if expected_state and expected_state != state:
+            raise Conflict(
+                f"The case has moved on (it is {lc.label(state, 'en')} now); nothing was changed.",
+                {"state": state},
+            )
+        if lc.rule_for(state, action) is not None and not _may_do_casework(actor, case, action):
+            raise Forbidden("Only the case's own mediators or their studio lead can do this.")
+        try:
+            transition = lc.apply(state, action, actor.roles, payload, paused_from=case.get("paused_from"))
+        except lc.IllegalTransition as err:
+            if err.reason == "role":
+                raise Forbidden(str(err)) from err
+            if err.reason == "payload":
+                raise Invalid(str(err), err.errors) from err
+            raise Conflict(str(err)) from err
+        at = now or utcnow()
+        changes: dict[str, Any] = {"status": transition.to_state, "paused_from": transition.paused_from}
+        changes.update(_clock(db, session, case, transition.clock, at))
+        if extra is not None:
+            changes.update(extra(session, case, transition, at))
+        if actor.user_id != SYSTEM.user_id and on_case(actor, {**case, **changes}):
+            changes["touched_at"] = at
+        entry = {
+            "at": at,
+            "action": action,
+            "by": actor.user_id,
+            "from": state,
+            "to": transition.to_state,
+            "public": transition.public,
+            "details": {k: v for k, v in transition.payload.items() if k != "expected_state"},
+        }
+        # Conditional on what was read: a concurrent change makes this match nothing.
+        guard = {"_id": reference, "status": state, "owner": case.get("owner")}
+        result = db.cases.update_one(guard, {"$set": changes, "$push": {"timeline": entry}}, session=session)
+        if result.matched_count != 1:
+            raise Conflict("The case changed in the meantime; nothing was changed.")
+        updated = {**case, **changes}
+        studio = _studio_ref(db, case["studio"], session)
+        events: list[Envelope] = []
+        if transition.changes_state:
+            events.append(
+                make_envelope(
+                    "case.status_changed",
+                    {
+                        "reference": reference,
+                        "status": transition.to_state,
+                        "previous_status": state,
+                        "changed_at": at.isoformat(),
+                        "public": transition.public,
+                        "closing": transition.outcome is not None,
+                    },
+                    source=SERVICE,
+                )
+            )
+        if transition.outcome:
+            events.append(
+                make_envelope(
+                    "case.closed",
+                    {
+                        "reference": reference,
+                        "outcome": transition.outcome,
+                        "closed_at": at.isoformat(),
+                        "public_note": _public_note(transition, case.get("language") or "zh-CN"),
+                        "studio": studio,
+                    },
+                    source=SERVICE,
+                )
+            )
+            if state in lc.OPEN_STATES:
+                db.studios.update_one({"_id": case["studio"]}, {"$inc": {"open_cases": -1}}, session=session)
+        new_owner = changes.get("owner")
+        if new_owner and new_owner != case.get("owner") and studio:
+            events.append(
+                make_envelope(
+                    "case.assigned",
+                    {
+                        "reference": reference,
+                        "studio": studio,
+                        "assigned_at": at.isoformat(),
+                        "rule": "taken by mediator" if action == lc.TAKE else f"{action} by {actor.user_id}",
+                        "needs_manual_routing": False,
+                        "risk_level": case.get("risk_level", "none"),
+                        "mediator": staff_ref(db, new_owner, session),
+                    },
+                    source=SERVICE,
+                )
+            )
+        published.extend(mediation.outbox.add(events, session=session))
+        return Done(updated, transition, events)
+
+    done = in_transaction(db, work)
+    mediation.outbox.flush(published)
+    log.info("case action", extra={"reference": reference, "action": action, "to": done.transition.to_state})
+    return done
+
+
+def _release(session: ClientSession, case: dict[str, Any], t: lc.Transition, at: datetime) -> dict[str, Any]:
+    return {"owner": None, "owner_name": None, "mediators": [], "taken_at": None, "touched_at": None}
+
+
+def _check_studio_members(db: Database, case: Mapping[str, Any], mediators: list[str]) -> None:
+    members = {
+        u["_id"]
+        for u in db.users.find(
+            {"_id": {"$in": mediators}, "studio": case["studio"], "active": True}, {"_id": 1}
+        )
+    }
+    unknown = [m for m in mediators if m not in members]
+    if unknown:
+        raise Invalid(
+            f"Not a mediator of this studio: {', '.join(unknown)}.", {"mediators": [", ".join(unknown)]}
+        )
+
+
+def apply_action(
+    mediation: Mediation,
+    reference: str,
+    actor: Actor,
+    action: str,
+    payload: Mapping[str, Any] | None = None,
+    *,
+    expected_state: str | None = None,
+    now: datetime | None = None,
+) -> Done:
+    """Any lifecycle action from the desk or the API, with the side effects its row implies."""
+    payload = dict(payload or {})
+    db = mediation.db
+    extra: Extra | None = None
+    if action == lc.TAKE:
+        return take(mediation, reference, actor, now=now)
+    if action in (lc.ASSIGN, lc.REASSIGN):
+        mediators = [m.strip() for m in payload.get("mediators") or [] if isinstance(m, str) and m.strip()]
+        if mediators:
+            _check_studio_members(db, get_case(db, reference, actor), mediators)
+        extra = _assign_extra(db, mediators)
+    elif action in (lc.RELEASE, lc.REQUEST_OTHER_MEDIATOR):
+        extra = _release
+    return act(
+        mediation, reference, actor, action, payload, expected_state=expected_state, now=now, extra=extra
+    )
+
+
+def _assign_extra(db: Database, mediators: list[str]) -> Extra:
+    def extra(session: ClientSession, case: dict[str, Any], t: lc.Transition, at: datetime) -> dict[str, Any]:
+        if not mediators:
+            return {}
+        owner = mediators[0]
+        user = db.users.find_one({"_id": owner}, {"name": 1}, session=session) or {}
+        return {
+            "owner": owner,
+            "owner_name": user.get("name", owner),
+            "mediators": list(dict.fromkeys(mediators)),
+            "taken_at": at,
+            "touched_at": at,
+        }
+
+    return extra
+
+
+# Taking cases -------------------------------------------------------------------------------------
+def take(mediation: Mediation, reference: str, actor: Actor, now: datetime | None = None) -> Done:
+    """Take this case: only an unowned accepted case of the actor's studio; never two owners (the
+    update is conditional on `owner: None` and the state, inside the transaction)."""
+    if not actor.roles & lc.CASEWORK:
+        raise Forbidden("Only mediators and studio leads take cases.")
+    return act(
+        mediation,
+        reference,
+        actor,
+        lc.TAKE,
+        now=now,
+        extra=_assign_extra(mediation.db, [actor.user_id]),
+    )
+
+
+def take_next(mediation: Mediation, actor: Actor, now: datetime | None = None) -> Done | None:
+    """Take the most urgent unclaimed case of the actor's studio (highest risk, then earliest due);
+    None when the pool is empty. A case another mediator takes first is skipped, not shared."""
+    if not actor.roles & lc.CASEWORK or not actor.studio:
+        raise Forbidden("Only mediators and studio leads of a studio take cases.")
+    db = mediation.db
+    skipped: set[str] = set()
+    for _ in range(50):
+        query: dict[str, Any] = {"studio": actor.studio, "status": lc.ACCEPTED, "owner": None}
+        if skipped:
+            query["_id"] = {"$nin": sorted(skipped)}
+        candidate = db.cases.find_one(
+            query,
+            {"_id": 1},
+            sort=[("risk_rank", DESCENDING), ("due_at", ASCENDING), ("received_at", ASCENDING)],
+        )
+        if candidate is None:
+            return None
+        try:
+            return take(mediation, candidate["_id"], actor, now=now)
+        except (NotFound, Conflict):
+            skipped.add(candidate["_id"])  # someone else took it first: try the next one
+    return None
+
+
+# Notes, hand-over, merging -----------------------------------------------------------------------
+def add_note(
+    mediation: Mediation, reference: str, actor: Actor, text: str, shared: bool, now: datetime | None = None
+) -> dict[str, Any]:
+    """An internal note (staff only) or a shared note, which reaches the resident's tracking page
+    through a public `case.status_changed` that keeps the status. Internal notes never leave."""
+    text = (text or "").strip()
+    if not text:
+        raise Invalid("Write the note first.", {"text": ["Required."]})
+    if len(text) > 2000:
+        raise Invalid("A note is at most 2000 characters.", {"text": ["At most 2000 characters."]})
+    db = mediation.db
+    published: list[Envelope] = []
+
+    def work(session: ClientSession) -> dict[str, Any]:
+        published.clear()
+        case = db.cases.find_one({"_id": reference}, session=session)
+        if case is None or not visible(actor, case):
+            raise NotFound(f"No case {reference}.")
+        if not (on_case(actor, case) or is_lead_of(actor, case)):
+            raise Forbidden("Only the case's own mediators or their studio lead write notes.")
+        at = now or utcnow()
+        note = {"id": new_id(), "at": at, "by": actor.user_id, "text": text, "shared": bool(shared)}
+        changes: dict[str, Any] = {
+            "$push": {
+                "notes": note,
+                "timeline": {
+                    "at": at,
+                    "action": "note_shared" if shared else "note",
+                    "by": actor.user_id,
+                    "public": bool(shared),
+                },
+            }
+        }
+        if on_case(actor, case):
+            changes["$set"] = {"touched_at": at}
+        db.cases.update_one({"_id": reference}, changes, session=session)
+        if shared:
+            status = case.get("status", lc.RECEIVED)
+            published.extend(
+                mediation.outbox.add(
+                    [
+                        make_envelope(
+                            "case.status_changed",
+                            {
+                                "reference": reference,
+                                "status": status,
+                                "previous_status": status,
+                                "changed_at": at.isoformat(),
+                                "public": True,
+                                "note": text,
+                            },
+                            source=SERVICE,
+                        )
+                    ],
+                    session=session,
+                )
+            )
+        return note
+
+    note = in_transaction(db, work)
+    mediation.outbox.flush(published)
+    return note
+
+
+def hand_over(
+    mediation: Mediation,
+    reference: str,
+    actor: Actor,
+    note: str,
+    *,
+    expected_state: str | None = None,
+    now: datetime | None = None,
+) -> Done:
+    """The owner hands the case back to the studio's pool with a note for whoever takes it next
+    (a `release` in the lifecycle; the note is kept as an internal note)."""
+    db = mediation.db
+    case = get_case(db, reference, actor)
+    if case.get("owner") != actor.user_id and not is_lead_of(actor, case):
+        raise Forbidden("Only the case's mediator (or the studio lead) can hand it over.")
+    done = apply_action(
+        mediation, reference, actor, lc.RELEASE, {"note": note}, expected_state=expected_state, now=now
+    )
+    db.cases.update_one(
+        {"_id": reference},
+        {
+            "$push": {
+                "notes": {
+                    "id": new_id(),
+                    "at": now or utcnow(),
+                    "by": actor.user_id,
+                    "text": note.strip(),
+                    "shared": False,
+                    "handover": True,
+                }
+            }
+        },
+    )
+    return done
+
+
+def merge(
+    mediation: Mediation, reference: str, duplicate: str, actor: Actor, now: datetime | None = None
+) -> dict[str, Any]:
+    """Mark `duplicate` (same studio, not yet worked on) as merged into `reference`: it leaves the
+    queue, both timelines record it. Its parties stay on their own record (nothing is copied)."""
+    if reference == duplicate:
+        raise Invalid("A case cannot be merged into itself.", {"duplicate": ["Choose another case."]})
+    db = mediation.db
+
+    def work(session: ClientSession) -> dict[str, Any]:
+        case = db.cases.find_one({"_id": reference}, session=session)
+        other = db.cases.find_one({"_id": duplicate}, session=session)
+        if case is None or not visible(actor, case):
+            raise NotFound(f"No case {reference}.")
+        if other is None or not visible(actor, other) or other.get("studio") != case.get("studio"):
+            raise NotFound(f"No case {duplicate} in this studio.")
+        if not (is_lead_of(actor, case) or on_case(actor, case)):
+            raise Forbidden("Only the case's mediators or the studio lead merge duplicates.")
+        if other.get("merged_into") or other.get("owner") or other.get("status") not in lc.OPEN_STATES:
+            raise Conflict(f"{duplicate} is being worked on, closed or merged already.")
+        at = now or utcnow()
+        result = db.cases.update_one(
+            {"_id": duplicate, "merged_into": None, "owner": None},
+            {
+                "$set": {"merged_into": reference},
+                "$push": {
+                    "timeline": {"at": at, "action": "merged_into", "by": actor.user_id, "case": reference}
+                },
+            },
+            session=session,
+        )
+        if result.matched_count != 1:
+            raise Conflict(f"{duplicate} changed in the meantime.")
+        db.cases.update_one(
+            {"_id": reference},
+            {
+                "$addToSet": {"merged": duplicate},
+                "$push": {"timeline": {"at": at, "action": "merged", "by": actor.user_id, "case": duplicate}},
+            },
+            session=session,
+        )
+        return db.cases.find_one({"_id": reference}, session=session)
+
+    return in_transaction(db, work)
+
+
+def studio_mediators(db: Database, studio: str) -> list[dict[str, Any]]:
+    return list(
+        db.users.find(
+            {"studio": studio, "active": True, "roles": {"$in": [lc.MEDIATOR, lc.STUDIO_LEAD]}},
+            {"name": 1, "roles": 1},
+        ).sort("_id")
+    )

@@ -1,0 +1,293 @@
+"""The mediator desk's JSON API under /api/v1/desk: the queue, taking cases, lifecycle actions,
+notes, hand-over, sessions and the agreement. The same service layer as the pages (`desk`, `hall`,
+`agreements`), the same error shape (`shared.http`): 403 role, 404 unknown or another studio's case,
+409 not possible in the case's state (or it moved on), 422 invalid fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from flask import current_app
+from flask.views import MethodView
+from flask_login import current_user
+from flask_smorest import Blueprint, abort
+from marshmallow import Schema, fields, validate
+
+from services.mediation import agreements, desk, hall
+from services.mediation.bootstrap import Mediation
+from services.mediation.domain import lifecycle as lc
+from services.mediation.service import Actor
+from shared.auth import Staff, requires_role
+from shared.schemas import StrictSchema, Text, text
+
+blp = Blueprint("desk_api", __name__, url_prefix="/api/v1/desk", description="The mediator desk.")
+
+DESK_ROLES = ("mediator", "studio_lead", "district_admin")
+CASEWORK = ("mediator", "studio_lead")
+
+
+def _mediation() -> Mediation:
+    return current_app.extensions["mediation"]
+
+
+def _actor() -> Actor:
+    staff = cast(Staff, current_user)
+    return Actor(staff.user_id, frozenset(staff.roles), staff.studio)
+
+
+def _call(work: Any) -> Any:
+    try:
+        return work()
+    except desk.DeskError as err:
+        errors = {k: v if isinstance(v, list) else [v] for k, v in err.errors.items() if k not in ("code",)}
+        abort(err.status, message=str(err), errors=errors or None)
+
+
+# Schemas ------------------------------------------------------------------------------------------
+class CaseListSchema(Schema):
+    """A case in a list: no personal data at all."""
+
+    reference = fields.String(attribute="_id")
+    status = fields.String()
+    category = fields.String()
+    community = fields.String()
+    building = fields.String()
+    risk_level = fields.String()
+    owner = fields.String(allow_none=True)
+    due_at = fields.DateTime(allow_none=True)
+    deadline_status = fields.String(allow_none=True)
+
+
+class QueueSchema(Schema):
+    mine = fields.List(fields.Nested(CaseListSchema))
+    pool = fields.List(fields.Nested(CaseListSchema))
+    screening = fields.List(fields.Nested(CaseListSchema))
+    others = fields.List(fields.Nested(CaseListSchema))
+
+
+class QueueQuery(Schema):
+    risk = fields.String(load_default=None, validate=validate.OneOf(["red", "orange", "yellow", "none"]))
+    category = fields.String(load_default=None)
+    community = fields.String(load_default=None)
+    status = fields.String(load_default=None, validate=validate.OneOf(list(lc.OPEN_STATES)))
+    studio = fields.String(load_default=None)
+
+
+class PartyOutSchema(Schema):
+    role = fields.String()
+    name = fields.String()
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+
+
+class NoteSchema(Schema):
+    id = fields.String()
+    at = fields.DateTime()
+    by = fields.String()
+    text = fields.String()
+    shared = fields.Boolean()
+
+
+class CaseDeskSchema(CaseListSchema):
+    """A case as the desk shows it: personal data in full for its own mediators and their lead
+    (the view is logged), masked for others."""
+
+    studio = fields.String()
+    unit = fields.String()
+    description = fields.String()
+    claims = fields.String()
+    amount = fields.Float(allow_none=True)
+    people_affected = fields.Integer(allow_none=True)
+    parties = fields.List(fields.Nested(PartyOutSchema))
+    attachments = fields.List(fields.Dict())
+    possible_duplicates = fields.List(fields.String())
+    mediators = fields.List(fields.String())
+    routing = fields.Dict()
+    notes = fields.List(fields.Nested(NoteSchema))
+    timeline = fields.List(fields.Dict())
+    personal_data = fields.String()
+    allowed_actions = fields.List(fields.String())
+
+
+class ActionSchema(StrictSchema):
+    action = fields.String(required=True, validate=validate.OneOf(list(lc.ACTIONS)))
+    payload = fields.Dict(load_default=dict)
+    expected_state = fields.String(load_default=None)
+
+
+class NoteInSchema(StrictSchema):
+    text = text(2000)
+    shared = fields.Boolean(load_default=False)
+
+
+class HandoverSchema(StrictSchema):
+    note = text(2000)
+    expected_state = fields.String(load_default=None)
+
+
+class SessionInSchema(StrictSchema):
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(required=True)
+    public = fields.Boolean(load_default=False)
+
+
+class SessionOutSchema(Schema):
+    id = fields.String(attribute="_id")
+    reference = fields.String()
+    room = fields.String()
+    starts_at = fields.DateTime()
+    ends_at = fields.DateTime()
+    public = fields.Boolean()
+    status = fields.String()
+
+
+class AgreementInSchema(StrictSchema):
+    facts = text(4000)
+    issues = text(4000)
+    responsibility = text(4000)
+    terms = fields.List(Text(validate=validate.Length(min=1, max=1000)), required=True)
+    performance_method = text(1000)
+    performance_place = text(500)
+    performance_deadline = text(500)
+
+
+class AgreementOutSchema(Schema):
+    number = fields.String()
+    terms = fields.List(fields.String())
+    signed_at = fields.DateTime(allow_none=True)
+
+
+def _desk_view(case: dict[str, Any]) -> dict[str, Any]:
+    view = desk.case_view(_mediation().db, case, _actor())
+    view["allowed_actions"] = lc.allowed_actions(case.get("status", lc.RECEIVED), _actor().roles)
+    return view
+
+
+# Resources ----------------------------------------------------------------------------------------
+@blp.route("/queue")
+class QueueResource(MethodView):
+    @requires_role(*DESK_ROLES)
+    @blp.arguments(QueueQuery, location="query")
+    @blp.response(200, QueueSchema)
+    def get(self, query: dict[str, Any]) -> Any:
+        """My cases, the studio's unclaimed pool (risk, then due date) and cases to screen."""
+        studio = query.pop("studio")
+        return desk.queue(_mediation().db, _actor(), desk.QueueFilters(**query), studio)
+
+
+@blp.route("/take-next")
+class TakeNext(MethodView):
+    @requires_role(*CASEWORK)
+    @blp.response(200, CaseListSchema)
+    @blp.alt_response(204, description="The pool is empty.")
+    def post(self) -> Any:
+        """Take the most urgent unclaimed case of my studio (atomic: never two owners)."""
+        done = _call(lambda: desk.take_next(_mediation(), _actor()))
+        if done is None:
+            return "", 204
+        return done.case
+
+
+@blp.route("/cases/<string:reference>")
+class DeskCase(MethodView):
+    @requires_role(*DESK_ROLES)
+    @blp.response(200, CaseDeskSchema)
+    def get(self, reference: str) -> Any:
+        """One case of my studio (404 for another studio's case)."""
+        return _desk_view(_call(lambda: desk.get_case(_mediation().db, reference, _actor())))
+
+
+@blp.route("/cases/<string:reference>/take")
+class TakeCase(MethodView):
+    @requires_role(*CASEWORK)
+    @blp.response(200, CaseDeskSchema)
+    def post(self, reference: str) -> Any:
+        """Take this unclaimed case (409 when someone took it first)."""
+        return _desk_view(_call(lambda: desk.take(_mediation(), reference, _actor())).case)
+
+
+@blp.route("/cases/<string:reference>/actions")
+class CaseAction(MethodView):
+    @requires_role(*DESK_ROLES)
+    @blp.arguments(ActionSchema)
+    @blp.response(200, CaseDeskSchema)
+    def post(self, data: dict[str, Any], reference: str) -> Any:
+        """Apply a lifecycle action with its payload (`expected_state` guards a double submit)."""
+        done = _call(
+            lambda: desk.apply_action(
+                _mediation(),
+                reference,
+                _actor(),
+                data["action"],
+                data["payload"],
+                expected_state=data["expected_state"],
+            )
+        )
+        return _desk_view(done.case)
+
+
+@blp.route("/cases/<string:reference>/notes")
+class Notes(MethodView):
+    @requires_role(*DESK_ROLES)
+    @blp.arguments(NoteInSchema)
+    @blp.response(201, NoteSchema)
+    def post(self, data: dict[str, Any], reference: str) -> Any:
+        """An internal note, or a shared one that reaches the parties' tracking page."""
+        return _call(lambda: desk.add_note(_mediation(), reference, _actor(), data["text"], data["shared"]))
+
+
+@blp.route("/cases/<string:reference>/handover")
+class Handover(MethodView):
+    @requires_role(*CASEWORK)
+    @blp.arguments(HandoverSchema)
+    @blp.response(200, CaseListSchema)
+    def post(self, data: dict[str, Any], reference: str) -> Any:
+        """Hand the case back to the studio's pool with a note for the next mediator."""
+        done = _call(
+            lambda: desk.hand_over(
+                _mediation(), reference, _actor(), data["note"], expected_state=data["expected_state"]
+            )
+        )
+        return done.case
+
+
+@blp.route("/cases/<string:reference>/sessions")
+class Sessions(MethodView):
+    @requires_role(*DESK_ROLES)
+    @blp.response(200, SessionOutSchema(many=True))
+    def get(self, reference: str) -> Any:
+        """The case's sessions."""
+        _call(lambda: desk.get_case(_mediation().db, reference, _actor()))
+        return hall.case_sessions(_mediation(), reference)
+
+    @requires_role(*DESK_ROLES)
+    @blp.arguments(SessionInSchema)
+    @blp.response(201, SessionOutSchema)
+    def post(self, data: dict[str, Any], reference: str) -> Any:
+        """Book the community's council hall (never in the past, never double-booked: 409)."""
+        return _call(
+            lambda: hall.schedule(
+                _mediation(), reference, _actor(), data["starts_at"], data["ends_at"], public=data["public"]
+            )
+        )
+
+
+@blp.route("/cases/<string:reference>/agreement")
+class Agreement(MethodView):
+    @requires_role(*DESK_ROLES)
+    @blp.arguments(AgreementInSchema)
+    @blp.response(200, AgreementOutSchema)
+    def put(self, data: dict[str, Any], reference: str) -> Any:
+        """Draft (or change) the written agreement while the case is in mediation."""
+        form = {**data, "terms": "\n".join(data["terms"])}
+        return _call(lambda: agreements.save_draft(_mediation(), reference, _actor(), form))
+
+
+@blp.route("/cases/<string:reference>/agreement/sign")
+class AgreementSign(MethodView):
+    @requires_role(*DESK_ROLES)
+    @blp.response(200, CaseListSchema)
+    def post(self, reference: str) -> Any:
+        """The parties signed: the case ends as a written agreement (`case.closed`)."""
+        return _call(lambda: agreements.sign(_mediation(), reference, _actor())).case

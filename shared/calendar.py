@@ -1,0 +1,146 @@
+# Chinese invitation text uses Chinese (full-width) punctuation on purpose.
+# ruff: noqa: RUF001
+"""The one iCalendar (RFC 5545) invitation builder of Concord: mediation's session scheduling and
+notify's emailed invitations both use it, so every copy of a session's invitation has the same UID,
+wording and privacy class.
+
+`build_invitation(invite, recipient, stamp)` builds a METHOD:REQUEST calendar for one recipient;
+`invite_from_event(data, language)` reads a `session.scheduled` event's data into a `SessionInvite`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar, Event, vCalAddress, vText
+
+PRODID = "-//Concord//Community mediation//EN"
+UTC = ZoneInfo("UTC")
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+    return value
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone on an invitation: a party, a mediator or the studio (organizer)."""
+
+    name: str
+    email: str
+    language: str = "zh-CN"
+
+
+@dataclass(frozen=True)
+class SessionInvite:
+    """What every invitation to one session shares. Holds no party's personal data: each invitation
+    names only its own recipient (and the mediators), never the other side."""
+
+    session_id: str
+    reference: str
+    starts_at: datetime
+    ends_at: datetime
+    place_name: str
+    place_address: str
+    organizer: Person  # the studio
+    mediators: tuple[Person, ...] = ()
+    public: bool = False
+    sequence: int = 0  # raise on each reschedule, so calendars replace the old event
+
+
+_TEXT = {
+    "zh-CN": {
+        "summary": "人民调解会（案件 {reference}）",
+        "private": "本次调解不公开进行。",
+        "public": "经各方当事人同意，本次调解公开进行。",
+        "body": (
+            "案件编号：{reference}\n{visibility}\n请携带身份证件及与纠纷有关的材料准时参加。"
+            "人民调解不收取任何费用。如需改期，请联系调解员。"
+        ),
+    },
+    "en": {
+        "summary": "Mediation session (case {reference})",
+        "private": "This session is private.",
+        "public": "With every party's agreement, this session is public.",
+        "body": (
+            "Case reference: {reference}\n{visibility}\nPlease bring your ID and any documents about "
+            "the dispute. People's mediation is free of charge. To reschedule, contact your mediator."
+        ),
+    },
+}
+
+
+def invitation_uid(session_id: str) -> str:
+    """The iCalendar UID of a session: the same in every copy and every update of the invitation, and
+    the same whoever builds it, so calendars see one event."""
+    return f"{session_id}@concord.local"
+
+
+def _address(person: Person, role: str) -> vCalAddress:
+    address = vCalAddress(f"mailto:{person.email}")
+    address.params["CN"] = vText(person.name)
+    address.params["ROLE"] = vText(role)
+    return address
+
+
+def build_invitation(invite: SessionInvite, recipient: Person, stamp: datetime) -> bytes:
+    """An iCalendar (RFC 5545) REQUEST for `recipient`: one VEVENT, times in UTC, the place, the studio
+    as organizer, the recipient and the mediators as attendees. `stamp` is when it is issued."""
+    text = _TEXT["zh-CN" if recipient.language.lower().startswith("zh") else "en"]
+    visibility = text["public"] if invite.public else text["private"]
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("method", "REQUEST")
+    event = Event()
+    event.add("uid", invitation_uid(invite.session_id))
+    event.add("dtstamp", _aware(stamp, "stamp").astimezone(UTC))
+    event.add("dtstart", _aware(invite.starts_at, "starts_at").astimezone(UTC))
+    event.add("dtend", _aware(invite.ends_at, "ends_at").astimezone(UTC))
+    event.add("sequence", invite.sequence)
+    event.add("summary", text["summary"].format(reference=invite.reference))
+    event.add("location", ", ".join(part for part in (invite.place_name, invite.place_address) if part))
+    event.add("description", text["body"].format(reference=invite.reference, visibility=visibility))
+    event.add("class", "PUBLIC" if invite.public else "PRIVATE")
+    event.add("status", "CONFIRMED")
+    if invite.organizer.email:
+        event.add("organizer", _address(invite.organizer, "CHAIR"), encode=0)
+    if recipient.email:
+        event.add("attendee", _address(recipient, "REQ-PARTICIPANT"), encode=0)
+    for mediator in invite.mediators:
+        if mediator.email and mediator.email != recipient.email:
+            event.add("attendee", _address(mediator, "CHAIR"), encode=0)
+    cal.add_component(event)
+    return cal.to_ical()
+
+
+def invite_from_event(data: Mapping[str, Any], language: str) -> SessionInvite:
+    """A `session.scheduled` event's data as an invitation; names in `language` where the event has
+    them (places and studios carry an English name)."""
+    english = not language.lower().startswith("zh")
+    place = data.get("place") or {}
+    studio = data.get("studio") or {}
+
+    def name(ref: Mapping[str, Any]) -> str:
+        return str((ref.get("name_en") if english else None) or ref.get("name") or ref.get("code") or "")
+
+    return SessionInvite(
+        session_id=data["session_id"],
+        reference=data["reference"],
+        starts_at=datetime.fromisoformat(data["starts_at"]),
+        ends_at=datetime.fromisoformat(data["ends_at"]),
+        place_name=name(place),
+        place_address=place.get("address") or "",
+        organizer=Person(name(studio) or "Concord", studio.get("email") or ""),
+        mediators=tuple(
+            Person(m.get("name") or "", m.get("email") or "") for m in data.get("mediators") or []
+        ),
+        public=bool(data.get("public", False)),
+        sequence=int(data.get("sequence") or 0),
+    )

@@ -1,0 +1,25 @@
+"""A worker stops promptly on SIGTERM even while its broker is unreachable (rolling deploys,
+an operator's Ctrl-C during an outage)."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from devtools.secantus import free_port
+from tests.support.stack import Workers
+
+
+def test_worker_stops_on_sigterm_while_broker_is_away(workers: Workers) -> None:
+    dead_broker = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
+    for service in ("intake", "mediation", "notify"):
+        workers.start(service, BROKER_URL=dead_broker, CONNECT_TIMEOUT="0.5")
+    time.sleep(3)  # they are now in their reconnect loops
+    started = time.monotonic()
+    codes = {
+        service: workers.stop(service, signal.SIGTERM, timeout=15)
+        for service in ("intake", "mediation", "notify")
+    }
+    assert codes == {"intake": 0, "mediation": 0, "notify": 0}
+    assert time.monotonic() - started < 15
+    assert "broker connection lost" in workers.log("intake")

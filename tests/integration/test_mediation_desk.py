@@ -1,0 +1,311 @@
+"""The mediator desk's service layer on a real database: the lifecycle with its events, atomic
+taking (many rounds of two mediators at once), deadlines paused and resumed, escalations claimed
+once by concurrent job runs, sessions never double-booked, the untouched-case timeout."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from services.mediation import deadline_job, desk, hall, service
+from services.mediation.bootstrap import Mediation, bootstrap, ensure_indexes
+from services.mediation.domain import lifecycle as lc
+from services.mediation.registry import seed_registry
+from services.mediation.service import Actor
+from services.mediation.users import NewUser, create_user, seed_demo_users
+from shared.config import Settings
+from tests.integration.test_mediation_routing import WEDNESDAY_10AM, submitted
+
+MEDIATOR = Actor("mediator", frozenset({"mediator"}), "zhihe")
+ZHOU = Actor("zhou", frozenset({"mediator"}), "zhihe")
+LEAD = Actor("lead", frozenset({"studio_lead"}), "zhihe")
+OTHER = Actor("heping-1", frozenset({"mediator"}), "heping-rc")
+T0 = WEDNESDAY_10AM
+
+
+@pytest.fixture
+def mediation(settings: Settings) -> Mediation:
+    m = bootstrap(settings)
+    ensure_indexes(m.db)
+    seed_registry(m.db)
+    seed_demo_users(m.db, settings)
+    create_user(
+        m.db, NewUser("zhou", "zhou-password-1", "mediator", "周平", studio="zhihe", email="zhou@x.cn")
+    )
+    create_user(m.db, NewUser("heping-1", "heping-password", "mediator", "赵强", studio="heping-rc"))
+    return m
+
+
+def accepted_case(m: Mediation, now: datetime = T0, **data: Any) -> str:
+    """A routed case (zhihe) screened and accepted by the lead."""
+    event = submitted(**data)
+    service.on_case_submitted(m, event, now=now)
+    reference = event.data["reference"]
+    desk.apply_action(m, reference, LEAD, lc.START_SCREENING, now=now)
+    desk.apply_action(m, reference, LEAD, lc.ACCEPT, now=now)
+    return reference
+
+
+def events(m: Mediation, event_type: str, reference: str | None = None) -> list[dict[str, Any]]:
+    query: dict[str, Any] = {"envelope.type": event_type}
+    if reference:
+        query["envelope.data.reference"] = reference
+    return [row["envelope"]["data"] for row in m.db.outbox.find(query).sort("created_at")]
+
+
+def test_routed_case_starts_received_with_its_studio(mediation) -> None:
+    event = submitted()
+    service.on_case_submitted(mediation, event, now=T0)
+    case = mediation.db.cases.find_one({"_id": event.data["reference"]})
+    assert (case["status"], case["studio"], case["owner"]) == ("received", "zhihe", None)
+    [assigned] = events(mediation, "case.assigned")
+    assert assigned["studio"]["code"] == "zhihe" and assigned.get("mediator") is None
+
+
+def test_lifecycle_writes_its_events_and_refuses_illegal_steps(mediation) -> None:
+    reference = accepted_case(mediation)
+    statuses = [e["status"] for e in events(mediation, "case.status_changed", reference)]
+    assert statuses == ["screening", "accepted"]
+    case = mediation.db.cases.find_one({"_id": reference})
+    assert case["deadline"]["accepted_at"] == T0 and case["due_at"] > T0
+    # A mediator cannot accept (role), nor notify rights before anyone took the case (state).
+    with pytest.raises(desk.Conflict):
+        desk.apply_action(mediation, reference, MEDIATOR, lc.NOTIFY_RIGHTS, {"acknowledged_by": ["张三"]})
+    done = desk.take(mediation, reference, MEDIATOR, now=T0)
+    assert done.case["owner"] == "mediator" and done.case["status"] == "mediator_assigned"
+    [taken] = [e for e in events(mediation, "case.assigned", reference) if e.get("mediator")]
+    assert taken["mediator"]["user_id"] == "mediator"
+    # Another mediator of the studio may not do casework on it; another studio does not see it.
+    with pytest.raises(desk.Forbidden):
+        desk.apply_action(mediation, reference, ZHOU, lc.NOTIFY_RIGHTS, {"acknowledged_by": ["张三"]})
+    with pytest.raises(desk.NotFound):
+        desk.apply_action(mediation, reference, OTHER, lc.NOTIFY_RIGHTS, {"acknowledged_by": ["张三"]})
+    with pytest.raises(desk.Invalid) as bad:
+        desk.apply_action(mediation, reference, MEDIATOR, lc.NOTIFY_RIGHTS, {})
+    assert "acknowledged_by" in bad.value.errors
+    before = mediation.db.cases.find_one({"_id": reference})
+    outbox_before = mediation.db.outbox.count_documents({})
+    for refused in (lc.AGREE_WRITTEN, lc.ARCHIVE, "nonsense"):
+        with pytest.raises(desk.DeskError):
+            desk.apply_action(mediation, reference, MEDIATOR, refused, {"agreement_number": "x"})
+    assert mediation.db.cases.find_one({"_id": reference}) == before
+    assert mediation.db.outbox.count_documents({}) == outbox_before
+    # Double submit: the second finds the case moved on and changes nothing.
+    payload = {"acknowledged_by": ["张三", "李四"]}
+    desk.apply_action(
+        mediation, reference, MEDIATOR, lc.NOTIFY_RIGHTS, payload, expected_state="mediator_assigned"
+    )
+    with pytest.raises(desk.Conflict):
+        desk.apply_action(
+            mediation, reference, MEDIATOR, lc.NOTIFY_RIGHTS, payload, expected_state="mediator_assigned"
+        )
+    assert [e["status"] for e in events(mediation, "case.status_changed", reference)][-1] == "rights_notified"
+    assert len(events(mediation, "case.status_changed", reference)) == 4
+
+
+def test_ending_closes_with_outcome_and_public_note(mediation) -> None:
+    reference = accepted_case(mediation)
+    desk.take(mediation, reference, MEDIATOR)
+    desk.apply_action(mediation, reference, MEDIATOR, lc.NOTIFY_RIGHTS, {"acknowledged_by": ["张三"]})
+    open_before = mediation.db.studios.find_one({"_id": "zhihe"})["open_cases"]
+    desk.apply_action(mediation, reference, MEDIATOR, lc.FAIL, {"note": "可向人民法院起诉"})
+    [closed] = events(mediation, "case.closed", reference)
+    assert closed["outcome"] == "failed" and closed["public_note"] == "可向人民法院起诉"
+    last = events(mediation, "case.status_changed", reference)[-1]
+    assert last["status"] == "failed" and last["closing"] is True
+    case = mediation.db.cases.find_one({"_id": reference})
+    assert case["deadline"]["stopped_at"] is not None and case["due_at"] is None
+    assert mediation.db.studios.find_one({"_id": "zhihe"})["open_cases"] == open_before - 1
+
+
+def test_two_mediators_taking_next_at_once_never_share_a_case(mediation) -> None:
+    rounds = 200
+    references = [accepted_case(mediation) for _ in range(2)]
+    taken_by: dict[str, list[str]] = {}
+    for _ in range(rounds):
+        # Both cases back in the pool, then both mediators press "take next" at the same instant.
+        for reference in references:
+            mediation.db.cases.update_one(
+                {"_id": reference},
+                {"$set": {"status": "accepted", "owner": None, "owner_name": None, "mediators": []}},
+            )
+        barrier = threading.Barrier(2)
+        results: dict[str, Any] = {}
+
+        def press(actor: Actor, barrier: threading.Barrier = barrier, results: dict = results) -> None:
+            barrier.wait()
+            done = desk.take_next(mediation, actor)
+            results[actor.user_id] = done.case["_id"] if done else None
+
+        threads = [threading.Thread(target=press, args=(a,)) for a in (MEDIATOR, ZHOU)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert results["mediator"] and results["zhou"] and results["mediator"] != results["zhou"], results
+        for who, reference in results.items():
+            taken_by.setdefault(reference, []).append(who)
+        for reference in references:
+            case = mediation.db.cases.find_one({"_id": reference})
+            assert case["status"] == "mediator_assigned"
+            assert case["mediators"] == [case["owner"]] and case["owner"] in results
+            assert results[case["owner"]] == reference  # exactly one owner, the one who took it
+    assert sum(len(v) for v in taken_by.values()) == 2 * rounds
+
+
+def test_take_next_prefers_red_then_the_earliest_due(mediation) -> None:
+    plain_late = accepted_case(mediation, now=T0)
+    plain_early = accepted_case(mediation, now=T0 - timedelta(days=10))
+    red = accepted_case(mediation, now=T0, threat_of_violence=True)
+    order = [desk.take_next(mediation, MEDIATOR).case["_id"] for _ in range(3)]
+    assert order == [red, plain_early, plain_late]
+    assert desk.take_next(mediation, MEDIATOR) is None
+
+
+def test_deadline_pauses_and_resumes_through_the_service(mediation) -> None:
+    reference = accepted_case(mediation, now=T0)
+    due = mediation.db.cases.find_one({"_id": reference})["due_at"]
+    desk.take(mediation, reference, MEDIATOR, now=T0)
+    desk.apply_action(
+        mediation,
+        reference,
+        MEDIATOR,
+        lc.WAIT_FOR_PARTY,
+        {"waiting_for": "李四补交材料"},
+        now=T0 + timedelta(days=1),
+    )
+    paused = mediation.db.cases.find_one({"_id": reference})
+    assert paused["status"] == "waiting_for_party" and paused["due_at"] is None
+    assert paused["deadline_status"] == "paused"
+    desk.apply_action(mediation, reference, MEDIATOR, lc.RESUME, now=T0 + timedelta(days=3))
+    resumed = mediation.db.cases.find_one({"_id": reference})
+    assert resumed["status"] == "mediator_assigned"  # back where it paused from
+    assert resumed["due_at"] == due + timedelta(days=2)
+    # Overdue by the old date, not by the new one: no escalation at the old due moment.
+    report = deadline_job.run_once(mediation, now=due + timedelta(hours=1))
+    assert report.escalated == 0
+
+
+def test_escalation_job_run_twice_at_once_escalates_once(mediation) -> None:
+    reference = accepted_case(mediation, now=T0)
+    due = mediation.db.cases.find_one({"_id": reference})["due_at"]
+    late = due + timedelta(hours=2)
+    barrier = threading.Barrier(2)
+    reports: list[Any] = []
+
+    def run() -> None:
+        barrier.wait()
+        reports.append(deadline_job.run_once(mediation, now=late))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sum(r.escalated for r in reports) == 1
+    [escalated] = events(mediation, "case.escalated", reference)
+    assert escalated["level"] == "studio_lead" and escalated["studio"]["lead_email"]
+    case = mediation.db.cases.find_one({"_id": reference})
+    assert case["deadline_status"] == "overdue" and len(case["escalations"]) == 1
+    # A week after the lead was told: the district admin, once.
+    later = late + timedelta(days=8)
+    assert deadline_job.run_once(mediation, now=later).escalated == 1
+    assert deadline_job.run_once(mediation, now=later).escalated == 0
+    admin = events(mediation, "case.escalated", reference)[-1]
+    assert admin["level"] == "district_admin" and admin["admin_email"]
+
+
+def test_untouched_taken_case_returns_to_the_pool(mediation) -> None:
+    reference = accepted_case(mediation, now=T0)
+    desk.take(mediation, reference, MEDIATOR, now=T0)
+    deadline_job.run_once(mediation, now=T0 + timedelta(hours=47))
+    assert mediation.db.cases.find_one({"_id": reference})["owner"] == "mediator"
+    deadline_job.run_once(mediation, now=T0 + timedelta(hours=49))
+    case = mediation.db.cases.find_one({"_id": reference})
+    assert (case["status"], case["owner"], case["mediators"]) == ("accepted", None, [])
+    assert case["timeline"][-1]["action"] == "release" and case["timeline"][-1]["by"] == "system:desk"
+
+
+def test_hand_over_and_lead_reassign(mediation) -> None:
+    reference = accepted_case(mediation)
+    desk.take(mediation, reference, MEDIATOR)
+    with pytest.raises(desk.Forbidden):
+        desk.hand_over(mediation, reference, ZHOU, "not mine")
+    desk.hand_over(mediation, reference, MEDIATOR, "On leave next week; the applicant prefers mornings.")
+    case = mediation.db.cases.find_one({"_id": reference})
+    assert case["owner"] is None and case["notes"][-1]["handover"] is True
+    desk.take(mediation, reference, ZHOU)
+    with pytest.raises(desk.Forbidden):
+        desk.apply_action(mediation, reference, ZHOU, lc.REASSIGN, {"mediators": ["mediator"]})
+    with pytest.raises(desk.Invalid):
+        desk.apply_action(mediation, reference, LEAD, lc.REASSIGN, {"mediators": ["heping-1"]})
+    desk.apply_action(mediation, reference, LEAD, lc.REASSIGN, {"mediators": ["mediator"]})
+    case = mediation.db.cases.find_one({"_id": reference})
+    assert case["owner"] == "mediator" and case["mediators"] == ["mediator"]
+    assert events(mediation, "case.assigned", reference)[-1]["mediator"]["user_id"] == "mediator"
+
+
+def test_notes_internal_stay_shared_are_published(mediation) -> None:
+    reference = accepted_case(mediation)
+    desk.take(mediation, reference, MEDIATOR)
+    before = len(events(mediation, "case.status_changed", reference))
+    desk.add_note(mediation, reference, MEDIATOR, "INTERNAL respondent is hostile", shared=False)
+    assert len(events(mediation, "case.status_changed", reference)) == before
+    desk.add_note(mediation, reference, MEDIATOR, "请于本周五前补交照片。", shared=True)
+    shared = events(mediation, "case.status_changed", reference)[-1]
+    assert shared["note"] == "请于本周五前补交照片。" and shared["public"] is True
+    assert "INTERNAL" not in str(events(mediation, "case.status_changed", reference))
+    with pytest.raises(desk.Forbidden):
+        desk.add_note(mediation, reference, ZHOU, "not on the case", shared=False)
+
+
+def _in_mediation(m: Mediation) -> str:
+    reference = accepted_case(m)
+    desk.take(m, reference, MEDIATOR)
+    desk.apply_action(m, reference, MEDIATOR, lc.NOTIFY_RIGHTS, {"acknowledged_by": ["张三"]})
+    return reference
+
+
+def test_sessions_refuse_the_past_and_double_booking_even_at_once(mediation) -> None:
+    first, second = _in_mediation(mediation), _in_mediation(mediation)
+    mediation.db.cases.update_one({"_id": second}, {"$set": {"mediators": ["mediator", "zhou"]}})
+    now = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+    start = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+    with pytest.raises(desk.Invalid):
+        hall.schedule(mediation, first, MEDIATOR, now - timedelta(hours=1), now, now=now)
+    with pytest.raises(desk.Invalid):
+        hall.schedule(
+            mediation, first, MEDIATOR, start + timedelta(minutes=7), start + timedelta(hours=1), now=now
+        )
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def book(reference: str) -> None:
+        barrier.wait()
+        try:
+            hall.schedule(mediation, reference, MEDIATOR, start, start + timedelta(hours=1), now=now)
+            outcomes.append("booked")
+        except desk.Conflict:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=book, args=(r,)) for r in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes) == ["booked", "refused"]
+    assert mediation.db.sessions.count_documents({}) == 1
+    assert len(events(mediation, "session.scheduled")) == 1
+    # Overlapping by a quarter of an hour is refused too; back to back is fine.
+    with pytest.raises(desk.Conflict):
+        hall.schedule(
+            mediation, second, MEDIATOR, start + timedelta(minutes=45), start + timedelta(hours=2), now=now
+        )
+    hall.schedule(
+        mediation, second, MEDIATOR, start + timedelta(hours=1), start + timedelta(hours=2), now=now
+    )
+    scheduled = events(mediation, "session.scheduled")[-1]
+    assert scheduled["place"]["name"] and scheduled["mediators"][0]["user_id"] == "mediator"

@@ -1,0 +1,241 @@
+# Chinese page text uses Chinese (full-width) punctuation on purpose.
+# ruff: noqa: RUF001
+"""The desk's API and pages on a real database and broker: permissions per role, another studio's
+case, illegal transitions, sessions in the past or in a booked hall, uploads checked by content,
+and notes reaching (shared) or not reaching (internal) intake's tracking page through real workers."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from io import BytesIO
+
+import pytest
+from flask.testing import FlaskClient
+
+from services.mediation import desk
+from services.mediation.app import create_app
+from services.mediation.domain import lifecycle as lc
+from shared.auth import COOKIE_NAME, Staff, issue_token
+from shared.config import Settings
+from tests.integration.conftest import CASE
+from tests.integration.test_mediation_desk import LEAD, MEDIATOR, accepted_case, events
+from tests.integration.test_mediation_desk import mediation as mediation
+from tests.support.stack import wait_for
+
+S_MEDIATOR = Staff("mediator", "陈敏", frozenset({"mediator"}), studio="zhihe")
+S_ZHOU = Staff("zhou", "周平", frozenset({"mediator"}), studio="zhihe")
+S_LEAD = Staff("lead", "王立", frozenset({"studio_lead"}), studio="zhihe")
+S_OTHER = Staff("heping-1", "赵强", frozenset({"mediator"}), studio="heping-rc")
+S_PATROL = Staff("patrol", "马军", frozenset({"patrol_member"}), team="qinghe-patrol")
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+@pytest.fixture
+def client(settings: Settings, mediation) -> FlaskClient:
+    return create_app(settings).test_client()
+
+
+def login(client: FlaskClient, settings: Settings, staff: Staff) -> FlaskClient:
+    client.set_cookie(COOKIE_NAME, issue_token(settings, staff))
+    return client
+
+
+def csrf(client: FlaskClient, path: str) -> str:
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def test_roles_and_studios(client, settings, mediation) -> None:
+    reference = accepted_case(mediation)
+    assert client.get("/api/v1/desk/queue").status_code == 401
+    login(client, settings, S_PATROL)
+    assert client.get("/api/v1/desk/queue").status_code == 403
+    assert client.post("/api/v1/desk/take-next").status_code == 403
+    login(client, settings, S_OTHER)
+    # Another studio's case: not found, by URL and by API, nothing leaked.
+    for path in (f"/api/v1/desk/cases/{reference}", f"/desk/cases/{reference}"):
+        response = client.get(path)
+        assert response.status_code == 404 and "张三" not in response.get_data(as_text=True)
+    assert client.post(f"/api/v1/desk/cases/{reference}/take").status_code == 404
+    assert client.get("/api/v1/desk/queue").json["pool"] == []
+    login(client, settings, S_MEDIATOR)
+    queue = client.get("/api/v1/desk/queue").json
+    assert [c["reference"] for c in queue["pool"]] == [reference]
+    assert "13800138000" not in str(queue) and "2-301" not in str(queue)
+    # Not on the case yet: masked, no access logged.
+    view = client.get(f"/api/v1/desk/cases/{reference}").json
+    assert view["personal_data"] == "masked" and view["parties"][0]["phone"] == "138****8000"
+    assert mediation.db.access_log.count_documents({}) == 0
+    taken = client.post("/api/v1/desk/take-next")
+    assert taken.status_code == 200 and taken.json["reference"] == reference
+    assert client.post("/api/v1/desk/take-next").status_code == 204
+    view = client.get(f"/api/v1/desk/cases/{reference}").json
+    assert view["personal_data"] == "full" and view["parties"][0]["phone"] == "13800138000"
+    [logged] = desk.access_log(mediation.db, reference)
+    assert logged["by"] == "mediator"
+    # A mediator may not take management decisions; another mediator may not do its casework.
+    body = {"action": "archive"}
+    assert client.post(f"/api/v1/desk/cases/{reference}/actions", json=body).status_code == 409
+    login(client, settings, S_ZHOU)
+    body = {"action": "notify_rights", "payload": {"acknowledged_by": ["张三"]}}
+    assert client.post(f"/api/v1/desk/cases/{reference}/actions", json=body).status_code == 403
+    assert client.post(f"/api/v1/desk/cases/{reference}/take").status_code == 409
+
+
+def test_illegal_transitions_answer_clearly_and_change_nothing(client, settings, mediation) -> None:
+    reference = accepted_case(mediation)
+    desk.take(mediation, reference, MEDIATOR)
+    login(client, settings, S_MEDIATOR)
+    before = mediation.db.cases.find_one({"_id": reference})
+    wrong_state = client.post(
+        f"/api/v1/desk/cases/{reference}/actions",
+        json={"action": "agree_written", "payload": {"agreement_number": "1"}},
+    )
+    assert wrong_state.status_code == 409 and "agree_written" in wrong_state.json["message"]
+    missing = client.post(f"/api/v1/desk/cases/{reference}/actions", json={"action": "notify_rights"})
+    assert missing.status_code == 422 and "acknowledged_by" in missing.json["errors"]
+    unknown = client.post(f"/api/v1/desk/cases/{reference}/actions", json={"action": "fly"})
+    assert unknown.status_code == 422
+    stale = client.post(
+        f"/api/v1/desk/cases/{reference}/actions",
+        json={
+            "action": "notify_rights",
+            "payload": {"acknowledged_by": ["张三"]},
+            "expected_state": "accepted",
+        },
+    )
+    assert stale.status_code == 409
+    assert mediation.db.cases.find_one({"_id": reference}) == before
+    # The page shows the refusal and changes nothing; CSRF is required.
+    path = f"/desk/cases/{reference}"
+    assert client.post(f"{path}/actions/notify_rights", data={"acknowledged_by": "张三"}).status_code == 400
+    token = csrf(client, path)
+    refused = client.post(
+        f"{path}/actions/agree_written", data={"csrf_token": token, "agreement_number": "x"}
+    )
+    assert refused.status_code == 409 and 'id="refusal"' in refused.get_data(as_text=True)
+    done = client.post(
+        f"{path}/actions/notify_rights",
+        data={"csrf_token": token, "acknowledged_by": "张三，李四", "expected_state": "mediator_assigned"},
+    )
+    assert done.status_code == 302
+    case = mediation.db.cases.find_one({"_id": reference})
+    assert case["status"] == "rights_notified" and case["timeline"][-1]["details"]["acknowledged_by"] == [
+        "张三",
+        "李四",
+    ]
+    again = client.post(
+        f"{path}/actions/notify_rights",
+        data={"csrf_token": token, "acknowledged_by": "张三", "expected_state": "mediator_assigned"},
+    )
+    assert again.status_code == 409  # a double submit changes nothing
+
+
+def test_sessions_past_and_booked_hall_through_the_api(client, settings, mediation) -> None:
+    first, second = accepted_case(mediation), accepted_case(mediation)
+    for reference in (first, second):
+        desk.take(mediation, reference, MEDIATOR)
+        desk.apply_action(mediation, reference, MEDIATOR, lc.NOTIFY_RIGHTS, {"acknowledged_by": ["张三"]})
+    login(client, settings, S_MEDIATOR)
+    start = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    past = {"starts_at": "2020-01-06T01:00:00+00:00", "ends_at": "2020-01-06T02:00:00+00:00"}
+    response = client.post(f"/api/v1/desk/cases/{first}/sessions", json=past)
+    assert response.status_code == 422 and "past" in response.json["message"]
+    slot = {"starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat()}
+    assert client.post(f"/api/v1/desk/cases/{first}/sessions", json=slot).status_code == 201
+    booked = client.post(f"/api/v1/desk/cases/{second}/sessions", json=slot)
+    assert booked.status_code == 409 and "booked" in booked.json["message"]
+    assert mediation.db.sessions.count_documents({}) == 1 and len(events(mediation, "session.scheduled")) == 1
+    # Not before rights are notified.
+    third = accepted_case(mediation)
+    desk.take(mediation, third, MEDIATOR)
+    later = {
+        "starts_at": (start + timedelta(days=1)).isoformat(),
+        "ends_at": (start + timedelta(days=1, hours=1)).isoformat(),
+    }
+    assert client.post(f"/api/v1/desk/cases/{third}/sessions", json=later).status_code == 409
+
+
+def test_agreement_pdf_sign_and_scan_upload(client, settings, mediation) -> None:
+    reference = accepted_case(mediation)
+    mediation.db.cases.update_one(
+        {"_id": reference},
+        {"$push": {"parties": {"role": "respondent", "name": "李四", "phone": "13900139000"}}},
+    )
+    desk.take(mediation, reference, MEDIATOR)
+    desk.apply_action(mediation, reference, MEDIATOR, lc.NOTIFY_RIGHTS, {"acknowledged_by": ["张三"]})
+    desk.apply_action(mediation, reference, MEDIATOR, lc.START_MEDIATION)
+    login(client, settings, S_MEDIATOR)
+    draft = {
+        "facts": "李四装修噪音扰民。",
+        "issues": "施工时间。",
+        "responsibility": "李四负主要责任。",
+        "terms": ["每日20时后停止施工。"],
+        "performance_method": "自觉履行",
+        "performance_place": "莲花社区",
+        "performance_deadline": "签订之日起",
+    }
+    assert (
+        client.put(f"/api/v1/desk/cases/{reference}/agreement", json={**draft, "terms": []}).status_code
+        == 422
+    )
+    saved = client.put(f"/api/v1/desk/cases/{reference}/agreement", json=draft)
+    assert saved.status_code == 200 and saved.json["number"].startswith("ZHIHE-")
+    pdf = client.get(f"/desk/cases/{reference}/agreement.pdf?language=zh-CN")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    assert client.get(f"/desk/cases/{reference}/agreement.pdf?language=en").data.startswith(b"%PDF")
+    token = csrf(client, f"/desk/cases/{reference}")
+    early = client.post(
+        f"/desk/cases/{reference}/agreement/scan", data={"csrf_token": token, "scan": (BytesIO(PDF), "s.pdf")}
+    )
+    assert early.status_code == 409  # not signed yet
+    signed = client.post(f"/api/v1/desk/cases/{reference}/agreement/sign")
+    assert signed.status_code == 200 and signed.json["status"] == "agreement_written"
+    [closed] = events(mediation, "case.closed", reference)
+    assert closed["outcome"] == "agreement_written"
+    bad = client.post(
+        f"/desk/cases/{reference}/agreement/scan",
+        data={"csrf_token": token, "scan": (BytesIO(b"<script>alert(1)</script>"), "scan.pdf")},
+    )
+    assert (
+        bad.status_code == 422
+        and "agreement" not in str(mediation.db.list_collection_names()).split("agreements.files")[0][-0:]
+    )
+    assert mediation.db["agreements.files"].count_documents({}) == 0
+    good = client.post(
+        f"/desk/cases/{reference}/agreement/scan",
+        data={"csrf_token": token, "scan": (BytesIO(PDF), "scan.pdf")},
+    )
+    assert good.status_code == 302
+    assert client.get(f"/desk/cases/{reference}/agreement/scan").data == PDF
+    login(client, settings, S_ZHOU)  # a colleague not on the case
+    assert client.get(f"/desk/cases/{reference}/agreement.pdf").status_code == 403
+
+
+def test_shared_notes_reach_the_tracking_page_internal_never(
+    stack_settings, workers, intake_client, mediation
+) -> None:
+    workers.start("intake")
+    workers.start("mediation")
+    created = intake_client.post("/api/v1/cases", json=CASE)
+    reference, token = created.json["reference"], created.json["tracking_token"]
+
+    def tracked() -> dict:
+        return intake_client.get(f"/api/v1/cases/{reference}?token={token}").json
+
+    wait_for(lambda: tracked()["status"] == "assigned", timeout=20, what="routing")
+    desk.apply_action(mediation, reference, LEAD, lc.START_SCREENING)
+    desk.apply_action(mediation, reference, LEAD, lc.ACCEPT)
+    desk.take(mediation, reference, MEDIATOR)
+    desk.add_note(mediation, reference, MEDIATOR, "INTERNAL: the respondent sounded hostile", shared=False)
+    desk.add_note(mediation, reference, MEDIATOR, "请于周五前补交噪音录音。", shared=True)
+    wait_for(
+        lambda: any(e.get("note") == "请于周五前补交噪音录音。" for e in tracked()["timeline"]),
+        timeout=20,
+        what="the shared note on the tracking page",
+    )
+    status = tracked()
+    assert status["status"] == "mediator_assigned"
+    assert "INTERNAL" not in str(status)
+    assert [e["status"] for e in status["timeline"]][:4] == ["received", "assigned", "screening", "accepted"]
