@@ -2,7 +2,7 @@
 
 Planning renders every message of an event for every recipient and channel (Jinja templates,
 the HTML layout, an .ics for sessions). This measures that CPU share alone — the database and
-broker share of the write path is measured by bench/intake_create.py — and writes the figures to
+broker share of the write path is measured by bench/intake_throughput.py — and writes the figures to
 bench/results/notify_planning.json.
 
     .venv/bin/python -m bench.notify_planning [--rounds 300]

@@ -13,7 +13,7 @@ from flask_smorest import Api
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError
 from swagger_ui_bundle import swagger_ui_path
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.config import Settings
@@ -133,12 +133,14 @@ def create_base_app(
         if isinstance(error, HTTPException):
             return api.handle_http_exception(error)
         if database_unavailable(error):
-            # An outage, not a bug: the client may try again once the database is back.
+            # An outage, not a bug: the client may try again once the database is back. Answered
+            # like any HTTP error (JSON for the API, a page for pages), with Retry-After.
             log.warning("database unavailable", extra={"error": f"{type(error).__name__}: {error}"[:300]})
-            payload = error_payload(
-                503, "Service Unavailable", "The service is briefly unavailable; try again."
-            )
-            return jsonify(payload), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+            unavailable = ServiceUnavailable()
+            unavailable.data = {"message": "The service is briefly unavailable; try again."}  # type: ignore[attr-defined]
+            response = app.make_response(app.handle_http_exception(unavailable))
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
         log.exception("unhandled error")
         return jsonify(error_payload(500, "Internal Server Error", "Internal error.")), 500
 

@@ -74,3 +74,30 @@ def test_flush_after_commit_never_raises_when_the_database_goes_away() -> None:
     )
     assert outbox.flush([event]) == 0
     assert publisher.published == [event.message_id]
+
+
+def test_pages_get_an_html_503_page_and_the_api_json() -> None:
+    from services.intake.app import create_app
+
+    unreachable = "mongodb://127.0.0.1:1/?retryWrites=false&serverSelectionTimeoutMS=200"
+    client = create_app(Settings.from_env({"mongo_url": unreachable})).test_client()
+    page = client.get("/track/LC-2026-000001?token=x", headers={"Accept": "text/html"})
+    assert page.status_code == 503
+    assert page.mimetype == "text/html"
+    assert page.headers["Retry-After"].isdigit()
+    api = client.get("/api/v1/cases/LC-2026-000001?token=x")
+    assert api.status_code == 503
+    assert api.json["message"] == "The service is briefly unavailable; try again."
+
+
+def test_an_upsert_answering_nothing_is_an_outage_not_a_crash() -> None:
+    import pytest
+    from pymongo.errors import AutoReconnect
+
+    from shared.db import upsert_retrying
+    from shared.http import database_unavailable
+
+    with pytest.raises(AutoReconnect) as caught:
+        upsert_retrying(lambda: None)
+    assert database_unavailable(caught.value)
+    assert upsert_retrying(lambda: {"count": 1}) == {"count": 1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -55,10 +56,13 @@ class EmailChannel:
         """Hand the message to the SMTP server; returns its answer for the delivery log."""
         smtp_class = smtplib.SMTP_SSL if self.implicit_tls else smtplib.SMTP
         try:
-            with smtp_class(self.host, self.port, timeout=self.timeout) as smtp:
+            smtp = smtp_class(self.host, self.port, timeout=self.timeout)
+            try:
                 if self.username:
                     smtp.login(self.username, self.password or "")
                 refused = smtp.send_message(self.build(outgoing))
+            finally:
+                _hang_up(smtp)
         except smtplib.SMTPRecipientsRefused as err:
             # The refused address itself stays out of the log: the delivery already names it.
             codes = sorted({code for code, _ in err.recipients.values()})
@@ -72,3 +76,15 @@ class EmailChannel:
         if refused:
             raise PermanentDeliveryError("recipient refused")
         return "250 accepted"
+
+
+def _hang_up(smtp: smtplib.SMTP) -> None:
+    """Say QUIT without waiting for the server's goodbye, and close.
+
+    Once the server answered 250 to DATA the message is its responsibility; waiting for the reply
+    to QUIT (a round trip, longer on a slow provider) would only widen the window in which a
+    crash, before the delivery is marked sent, makes the next worker send the message again.
+    """
+    with contextlib.suppress(OSError, smtplib.SMTPException):
+        smtp.putcmd("quit")
+    smtp.close()

@@ -1,0 +1,134 @@
+"""Where a request's time goes, measured inside the real gunicorn workers (bench runs only).
+
+`bench/gunicorn_instrumented.conf.py` loads `deploy/gunicorn.conf.py` unchanged and adds hooks
+that call `install()` after the fork and `begin()`/`end()` around every request. Per request it
+sums the durations pymongo's command monitoring reports for the thread handling it (the
+database's share: the round trip to SecantusDB, as the client sees it) and the time spent in
+`Publisher.publish_raw` (the broker's share: a confirmed publish). The rest is ours (Flask,
+validation, templates, gunicorn). Each worker writes its totals to
+`$BENCH_PROFILE_DIR/<pid>.json` every 100 requests and when it exits. Command listeners cost a
+few microseconds per command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from pymongo import monitoring
+
+_state: dict[str, Any] = {"db": 0.0, "db_calls": 0, "publish": 0.0, "started": None, "thread": None}
+_totals: dict[str, Any] = {
+    "requests": 0,
+    "request_seconds": 0.0,
+    "db_seconds": 0.0,
+    "db_calls": 0,
+    "publish_seconds": 0.0,
+    "by_path": defaultdict(lambda: Counter()),
+    "commands": Counter(),
+}
+
+
+class _Listener(monitoring.CommandListener):
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self._add(event.command_name, event.duration_micros)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self._add(event.command_name, event.duration_micros)
+
+    @staticmethod
+    def _add(name: str, micros: int) -> None:
+        if _state["started"] is None or threading.get_ident() != _state["thread"]:
+            return  # start-up, or another thread (outbox relay, deadline job): not this request
+        _state["db"] += micros / 1e6
+        _state["db_calls"] += 1
+        _totals["commands"][name] += 1
+
+
+def install() -> None:
+    """Register the command listener (before any client exists) and wrap the publisher."""
+    monitoring.register(_Listener())
+    from shared.messaging import publisher
+
+    original = publisher.Publisher.publish_raw
+
+    def timed_publish_raw(self: Any, *args: Any, **kwargs: Any) -> None:
+        started = time.perf_counter()
+        try:
+            original(self, *args, **kwargs)
+        finally:
+            if _state["started"] is not None and threading.get_ident() == _state["thread"]:
+                _state["publish"] += time.perf_counter() - started
+
+    publisher.Publisher.publish_raw = timed_publish_raw  # type: ignore[method-assign]
+
+
+def begin() -> None:
+    _state.update(db=0.0, db_calls=0, publish=0.0, started=time.perf_counter(), thread=threading.get_ident())
+
+
+def end(path: str) -> None:
+    if _state["started"] is None:
+        return
+    elapsed = time.perf_counter() - _state["started"]
+    _state["started"] = None
+    key = path if not path.startswith("/api/v1/cases/") else "/api/v1/cases/<ref>"
+    _totals["requests"] += 1
+    _totals["request_seconds"] += elapsed
+    _totals["db_seconds"] += _state["db"]
+    _totals["db_calls"] += _state["db_calls"]
+    _totals["publish_seconds"] += _state["publish"]
+    row = _totals["by_path"][key]
+    row["requests"] += 1
+    row["request_seconds"] += elapsed
+    row["db_seconds"] += _state["db"]
+    row["db_calls"] += _state["db_calls"]
+    row["publish_seconds"] += _state["publish"]
+    if _totals["requests"] % 100 == 0:
+        dump()
+
+
+def dump() -> None:
+    folder = os.environ.get("BENCH_PROFILE_DIR")
+    if not folder:
+        return
+    data = {**_totals, "by_path": {k: dict(v) for k, v in _totals["by_path"].items()}}
+    path = Path(folder) / f"{os.getpid()}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+def collect(folder: Path) -> dict[str, Any]:
+    """Sum every worker's totals in `folder`: per path, mean ms per request and the split."""
+    paths: dict[str, Counter] = defaultdict(Counter)
+    for file in folder.glob("*.json"):
+        data = json.loads(file.read_text())
+        for key, row in data["by_path"].items():
+            paths[key].update(row)
+    out = {}
+    for key, row in paths.items():
+        n = row["requests"] or 1
+        total = row["request_seconds"] / n * 1000
+        db = row["db_seconds"] / n * 1000
+        pub = row["publish_seconds"] / n * 1000
+        out[key] = {
+            "requests": row["requests"],
+            "server_ms_per_request": round(total, 2),
+            "database_ms": round(db, 2),
+            "database_calls": round(row["db_calls"] / n, 1),
+            "broker_publish_ms": round(pub, 2),
+            "ours_ms": round(total - db - pub, 2),
+            "database_share": round(db / total, 3) if total else None,
+            "broker_share": round(pub / total, 3) if total else None,
+            "ours_share": round((total - db - pub) / total, 3) if total else None,
+        }
+    return out
