@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from pymongo import MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import AutoReconnect, DuplicateKeyError, PyMongoError
 
 from shared.config import Settings
 
@@ -105,16 +105,22 @@ def in_transaction(db: Database, work: Callable[[ClientSession], T]) -> T:
     return retry_transient(once)
 
 
-def upsert_retrying(work: Callable[[], T]) -> T:
-    """Run an upsert once more if it lost the race to create its document.
+def upsert_retrying(work: Callable[[], T | None]) -> T:
+    """Run a `find_one_and_update(upsert=True, return_document=AFTER)` once more if it lost the
+    race to create its document, and never hand back None.
 
     Two concurrent upserts of a missing document can both try to insert it; the loser gets a
-    duplicate key error, and running it again finds the document and updates it.
+    duplicate key error, and running it again finds the document and updates it. An upsert that
+    answers no document at all (seen from a server in the middle of restarting) is reported as
+    the database being unavailable, which callers answer with 503, not a crash.
     """
     try:
-        return work()
+        result = work()
     except DuplicateKeyError:
-        return work()
+        result = work()
+    if result is None:
+        raise AutoReconnect("an upsert returned no document; the database is not answering properly")
+    return result
 
 
 def ping(db: Database) -> bool:

@@ -16,7 +16,6 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
@@ -137,31 +136,9 @@ def send_delivery(notify: Notify, envelope: Envelope) -> None:
     """Send one planned delivery unless it was already sent (duplicates end here)."""
     did = envelope.data["delivery_id"]
     now = utcnow()
-    delivery = notify.db.deliveries.find_one_and_update(
-        {
-            "_id": did,
-            "$or": [
-                {"status": {"$in": [PENDING, RETRYING]}},
-                {"status": SENDING, "lease_until": {"$lt": now}},
-            ],
-        },
-        {
-            "$set": {
-                "status": SENDING,
-                "lease_until": now + timedelta(seconds=notify.settings.notify_sending_lease),
-            },
-            "$inc": {"attempts": 1},
-        },
-        return_document=ReturnDocument.AFTER,
-    )
+    delivery = _claim(notify, did, now)
     if delivery is None:
-        current = notify.db.deliveries.find_one({"_id": did}, {"status": 1, "lease_until": 1})
-        if current is None:
-            raise PermanentError(f"no delivery {did}")
-        if current["status"] == SENDING:
-            lease_until = current.get("lease_until") or now
-            raise DeliveryBusy(did, delay=max(0.0, (lease_until - now).total_seconds()))
-        return  # sent or failed already: a duplicate command has no second effect
+        return
     channel = notify.channels.get(delivery["channel"])
     if channel is None:  # the channel was switched off after planning
         _finish(notify, did, FAILED, delivery["attempts"], 0.0, error="channel not configured")
@@ -183,6 +160,38 @@ def send_delivery(notify: Notify, envelope: Envelope) -> None:
         "notification sent",
         extra={"delivery_id": did, "channel": delivery["channel"], "reference": delivery["reference"]},
     )
+
+
+def _claim(notify: Notify, did: str, now: datetime) -> dict[str, Any] | None:
+    """Lease a delivery for sending; None when it is already done. Raises when it is busy
+    elsewhere (`DeliveryBusy`) or unknown (`PermanentError`).
+
+    A point read then an update conditional on the state just read, both by `_id`: one claim
+    wins. (A single find_one_and_update with this filter would do, but SecantusDB scans the
+    whole collection for it; these two stay O(1) on every server.)
+    """
+    current = notify.db.deliveries.find_one({"_id": did})
+    if current is None:
+        raise PermanentError(f"no delivery {did}")
+    status, lease_until = current["status"], current.get("lease_until")
+    if status == SENDING and lease_until is not None and lease_until >= now:
+        raise DeliveryBusy(did, delay=max(0.0, (lease_until - now).total_seconds()))
+    if status not in (PENDING, RETRYING, SENDING):
+        return None  # sent or failed already: a duplicate command has no second effect
+    claimed = notify.db.deliveries.update_one(
+        {"_id": did, "status": status, "lease_until": lease_until},
+        {
+            "$set": {
+                "status": SENDING,
+                "lease_until": now + timedelta(seconds=notify.settings.notify_sending_lease),
+            },
+            "$inc": {"attempts": 1},
+        },
+    )
+    if claimed.modified_count == 0:  # another worker claimed it between the read and the update
+        raise DeliveryBusy(did, delay=notify.settings.notify_sending_lease)
+    current.update(status=SENDING, attempts=current.get("attempts", 0) + 1)
+    return current
 
 
 def _redact(text: str, address: str, channel: str) -> str:
