@@ -15,6 +15,8 @@ MAX_APPLICANTS = 20
 MAX_RESPONDENTS = 50
 PARTY_FIELDS = {"applicants": ("name", "phone", "email"), "respondents": ("name", "phone")}
 TEXT_FIELDS = ("category", "community", "building", "unit", "description", "claims", "filed_by", "language")
+# Whoever files on behalf of someone (a building leader, a clerk): `filer-name` ↔ `{"filer": {"name"}}`.
+FILER_FIELDS = ("name", "phone", "email")
 YES_NO_FIELDS = ("threat_of_violence", "danger_to_safety", "agrees_to_mediation")
 HONEYPOT = "website"
 
@@ -75,6 +77,10 @@ def form_to_payload(form: Mapping[str, str]) -> dict[str, Any]:
             # Blank means "not given": required ones then read "Missing data", optional ones pass.
             rows.append({k: v for k, v in row.items() if v})
         payload[group] = rows
+    # The filer's fields are always on the page (no JavaScript); left blank they are not given.
+    filer = {name: (form.get(f"filer-{name}") or "").strip() for name in FILER_FIELDS}
+    if any(filer.values()):
+        payload["filer"] = {k: v for k, v in filer.items() if v}
     return payload
 
 
@@ -90,7 +96,12 @@ def flatten_errors(errors: Mapping[str, Any], prefix: str = "") -> dict[str, lis
         if isinstance(value, Mapping):
             flat.update(flatten_errors(value, name))
         elif isinstance(value, list) and all(isinstance(item, str) for item in value):
-            target = f"{name}-0-name" if name in PARTY_FIELDS else name
+            if name in PARTY_FIELDS:
+                target = f"{name}-0-name"
+            elif name == "filer":
+                target = "filer-name"  # a rule about the whole filer sits by its first field
+            else:
+                target = name
             flat.setdefault(target, []).extend(value)
         else:
             flat.setdefault(name, []).append(str(value))

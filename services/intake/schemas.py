@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate, validates
+from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
 from shared.schemas import StrictSchema, phone, text
 from shared.taxonomy import CATEGORY_CODES, community_codes
@@ -24,6 +24,18 @@ class RespondentSchema(StrictSchema):
     phone = phone(required=False)
 
 
+class FilerSchema(StrictSchema):
+    """Whoever files on behalf of the residents (a building leader, a clerk): kept informed."""
+
+    name = text(100)
+    phone = phone()
+    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
+
+
+FILER_REQUIRED = "A building leader filing on behalf of a resident must give their own name and phone."
+FILER_REFUSED = "Give a filer only when filing on behalf of someone (building_leader or clerk)."
+
+
 class CaseCreateSchema(StrictSchema):
     category = fields.String(required=True, validate=validate.OneOf(CATEGORY_CODES))
     # The codes are documented as an enum (GET /api/v1/communities lists them with names).
@@ -39,6 +51,9 @@ class CaseCreateSchema(StrictSchema):
     threat_of_violence = fields.Boolean(load_default=False)
     danger_to_safety = fields.Boolean(load_default=False)
     filed_by = fields.String(load_default="resident", validate=validate.OneOf(FILERS))
+    # Who filed for the residents: required for a building leader (they must be reachable),
+    # optional for a clerk, refused for a resident filing for themselves.
+    filer = fields.Nested(FilerSchema, load_default=None, allow_none=True)
     language = fields.String(load_default="zh-CN", validate=validate.OneOf(LANGUAGES))
     applicants = fields.List(
         fields.Nested(ApplicantSchema), required=True, validate=validate.Length(min=1, max=20)
@@ -52,6 +67,17 @@ class CaseCreateSchema(StrictSchema):
     )
     # People's Mediation Law Art 17: mediation does not go ahead when a party clearly refuses.
     agrees_to_mediation = fields.Boolean(load_default=True)
+
+    # Run even when other fields fail, so this problem is reported together with every other one.
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def filer_matches_filed_by(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        if not isinstance(original, dict) or (original.get("filer") is not None and "filer" not in data):
+            return  # the filer object itself is wrong: its own field errors say why
+        filed_by = data.get("filed_by")  # missing when filed_by itself is invalid
+        if filed_by == "building_leader" and data.get("filer") is None:
+            raise ValidationError(FILER_REQUIRED, "filer")
+        if filed_by == "resident" and data.get("filer") is not None:
+            raise ValidationError(FILER_REFUSED, "filer")
 
     @validates("community")
     def known_community(self, value: str, **kwargs: Any) -> None:

@@ -59,7 +59,10 @@ def submit_case(
     parties = [{"role": "applicant", **applicant} for applicant in data["applicants"]] + [
         {"role": "respondent", **respondent} for respondent in data["respondents"]
     ]
-    details = {k: v for k, v in data.items() if k not in {"applicants", "respondents", "consent"}}
+    details = {k: v for k, v in data.items() if k not in {"applicants", "respondents", "consent", "filer"}}
+    # Whoever filed for the residents is personal data: stored with the case and sent to notify,
+    # never logged and never on the public tracking page.
+    filer = data.get("filer")
     case = {
         "_id": reference,
         "reference": reference,
@@ -76,6 +79,7 @@ def submit_case(
         "timeline": [domain.timeline_entry(domain.RECEIVED, now)],
         **details,
         "parties": parties,
+        "filer": filer,
     }
     if open311_token:
         case["open311_token"] = open311_token
@@ -91,6 +95,7 @@ def submit_case(
             "channel": channel,
             "possible_duplicates": duplicates,
             "attachments": files,
+            "filer": {**filer, "language": data["language"]} if filer else None,
         },
         source=SERVICE,
     )

@@ -26,7 +26,7 @@ from services.intake.attachments import (
     check_attachments,
 )
 from services.intake.bootstrap import Intake
-from services.intake.schemas import CaseCreateSchema
+from services.intake.schemas import FILER_REFUSED, FILER_REQUIRED, CaseCreateSchema
 from shared.taxonomy import CATEGORIES, communities
 from shared.web.i18n import html_lang
 
@@ -101,6 +101,9 @@ def field_labels(values: Mapping[str, Any]) -> dict[str, str]:
         "agrees_to_mediation": gettext("Do you agree to mediation?"),
         "consent": gettext("Privacy notice"),
         "attachments": gettext("Photos or documents"),
+        "filer-name": gettext("Filing on behalf of someone: your name"),
+        "filer-phone": gettext("Filing on behalf of someone: your phone"),
+        "filer-email": gettext("Filing on behalf of someone: your email"),
     }
     for index in range(forms.party_count(values, "applicants")):
         n = index + 1
@@ -140,6 +143,10 @@ def translate_error(message: str, field_id: str) -> str:
         return gettext("Please enter a phone number, such as 13800138000.")
     if message == "Not a valid email address.":
         return gettext("Please enter an email address, such as name@example.com.")
+    if message == FILER_REQUIRED:
+        return gettext("A building leader filing on behalf of a resident must give their own name and phone.")
+    if message == FILER_REFUSED:
+        return gettext("Leave these empty when you file for yourself, or choose who files for someone.")
     if message == "Consent to the privacy notice is required.":
         return gettext("Please agree to the privacy notice to file a dispute.")
     return gettext(message)

@@ -219,3 +219,85 @@ def test_admin_page_issues_and_revokes_keys_for_district_admins_only(
     )
     empty = intake_client.post("/admin/api-keys?lang=en", data={"csrf_token": csrf, "organisation": " "})
     assert empty.status_code == 422
+
+
+FILER = {"name": "王楼长", "phone": "13600136000", "email": "wang@example.com"}
+
+
+def test_building_leader_filer_is_stored_and_sent_but_never_shown_or_logged(
+    intake_client: FlaskClient, stack_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("DEBUG"):
+        created = intake_client.post(
+            "/api/v1/cases", json=_with(filed_by="building_leader", filer=FILER, language="en")
+        )
+    assert created.status_code == 201, created.json
+    reference, token = created.json["reference"], created.json["tracking_token"]
+    db = database(stack_settings, "intake")
+    assert db.cases.find_one({"_id": reference})["filer"] == {**FILER}
+    data = db.outbox.find_one({})["envelope"]["data"]
+    assert data["filed_by"] == "building_leader"
+    assert data["filer"] == {**FILER, "language": "en"}
+    assert all(p["role"] in ("applicant", "respondent") for p in data["parties"])  # not a party
+    status = intake_client.get(f"/api/v1/cases/{reference}?token={token}").json
+    page = intake_client.get(f"/track/{reference}?token={token}").get_data(as_text=True)
+    logged = " ".join(str(vars(record)) for record in caplog.records)  # messages and extras
+    assert reference in logged  # the submission is logged, by reference only
+    for shown in (str(status), page, logged):
+        assert "王楼长" not in shown and "13600136000" not in shown and "wang@example.com" not in shown
+
+
+def test_clerk_may_give_a_filer_or_not(intake_client: FlaskClient, stack_settings: Settings) -> None:
+    without = intake_client.post("/api/v1/cases", json=_with(filed_by="clerk"))
+    assert without.status_code == 201
+    with_filer = intake_client.post(
+        "/api/v1/cases", json=_with(filed_by="clerk", filer={"name": "接待员", "phone": "13500135000"})
+    )
+    assert with_filer.status_code == 201
+    rows = [r["envelope"]["data"] for r in database(stack_settings, "intake").outbox.find({})]
+    filers = {r["reference"]: r["filer"] for r in rows}
+    assert filers[without.json["reference"]] is None
+    assert filers[with_filer.json["reference"]] == {
+        "name": "接待员",
+        "phone": "13500135000",
+        "email": None,
+        "language": "zh-CN",
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (_with(filed_by="building_leader"), "must give their own name and phone"),
+        (_with(filed_by="building_leader", filer=None), "must give their own name and phone"),
+        (_with(filer=FILER), "only when filing on behalf of someone"),
+        (_with(filed_by="resident", filer=FILER), "only when filing on behalf of someone"),
+    ],
+)
+def test_filer_must_match_who_files(
+    intake_client: FlaskClient, stack_settings: Settings, body: dict, message: str
+) -> None:
+    answer = intake_client.post("/api/v1/cases", json=body)
+    assert answer.status_code == 422
+    assert message in " ".join(answer.json["errors"]["filer"])
+    assert nothing_stored(stack_settings)
+
+
+@pytest.mark.parametrize(
+    ("filer", "field"),
+    [
+        ({"name": "王楼长"}, "phone"),
+        ({"phone": "13600136000"}, "name"),
+        ({**FILER, "phone": "call me"}, "phone"),
+        ({**FILER, "email": "not-an-email"}, "email"),
+        ({**FILER, "language": "en"}, "language"),  # strict: the case's language is used
+        ({**FILER, "name": "x" * 101}, "name"),
+    ],
+)
+def test_bad_filer_is_refused_field_by_field(
+    intake_client: FlaskClient, stack_settings: Settings, filer: dict, field: str
+) -> None:
+    answer = intake_client.post("/api/v1/cases", json=_with(filed_by="building_leader", filer=filer))
+    assert answer.status_code == 422
+    assert field in answer.json["errors"]["filer"]
+    assert nothing_stored(stack_settings)

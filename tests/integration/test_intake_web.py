@@ -258,3 +258,71 @@ def test_duplicate_is_flagged_and_the_resident_told(
     token = csrf_token(intake_client)
     intake_client.post("/", data=valid_form(token, building="9"))
     assert database(stack_settings, "intake").cases.find_one({"building": "9"})["possible_duplicates"] == []
+
+
+def test_filer_fieldset_is_always_on_the_page_without_javascript(intake_client: FlaskClient) -> None:
+    english = intake_client.get("/?lang=en").get_data(as_text=True)
+    for field in ("filer-name", "filer-phone", "filer-email"):
+        assert f'id="{field}"' in english and f'name="{field}"' in english
+    assert "Only if you file on behalf of someone" in english
+    chinese = intake_client.get("/?lang=zh-CN").get_data(as_text=True)
+    assert "仅在代他人申请时填写" in chinese and "您的姓名" in chinese
+
+
+def test_building_leader_files_with_their_contact(
+    intake_client: FlaskClient, stack_settings: Settings
+) -> None:
+    token = csrf_token(intake_client)
+    form = valid_form(
+        token,
+        filed_by="building_leader",
+        language="en",
+        **{"filer-name": " 王楼长 ", "filer-phone": "13600136000", "filer-email": "wang@example.com"},
+    )
+    posted = intake_client.post("/?lang=en", data=form)
+    assert posted.status_code == 303
+    db = database(stack_settings, "intake")
+    case = db.cases.find_one({})
+    assert case["filed_by"] == "building_leader"
+    assert case["filer"] == {"name": "王楼长", "phone": "13600136000", "email": "wang@example.com"}
+    event = db.outbox.find_one({})["envelope"]["data"]
+    assert event["filer"] == {**case["filer"], "language": "en"} and event["channel"] == "web"
+
+
+def test_building_leader_without_contact_gets_errors_next_to_the_filer_fields(
+    intake_client: FlaskClient, stack_settings: Settings
+) -> None:
+    token = csrf_token(intake_client)
+    answer = intake_client.post("/?lang=en", data=valid_form(token, filed_by="building_leader", building=""))
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert 'href="#filer-name"' in page and 'id="filer-name-error"' in page
+    assert 'href="#building"' in page  # reported together with every other problem
+    assert "must give their own name and phone" in page
+
+    half = valid_form(token, filed_by="building_leader", **{"filer-name": "王楼长", "filer-phone": "call me"})
+    page = intake_client.post("/?lang=en", data=half).get_data(as_text=True)
+    assert 'id="filer-phone-error"' in page and "Please enter a phone number" in page
+    assert 'value="王楼长"' in page and 'value="call me"' in page  # kept as typed
+    assert 'value="building_leader" checked' in page
+    assert database(stack_settings, "intake").cases.count_documents({}) == 0
+    assert database(stack_settings, "intake").outbox.count_documents({}) == 0
+
+
+def test_resident_giving_a_filer_is_told_in_their_language(
+    intake_client: FlaskClient, stack_settings: Settings
+) -> None:
+    token = csrf_token(intake_client, "/")
+    form = valid_form(token, **{"filer-name": "王楼长", "filer-phone": "13600136000"})
+    answer = intake_client.post("/", data=form, headers={"Accept-Language": "zh-CN"})
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert 'id="filer-name-error"' in page and "本人申请时请勿填写此栏" in page
+    assert "代为申请" in page  # the summary names the field
+    assert database(stack_settings, "intake").cases.count_documents({}) == 0
+
+
+def test_clerk_may_leave_the_filer_empty(intake_client: FlaskClient, stack_settings: Settings) -> None:
+    token = csrf_token(intake_client)
+    assert intake_client.post("/?lang=en", data=valid_form(token, filed_by="clerk")).status_code == 303
+    assert database(stack_settings, "intake").cases.find_one({})["filer"] is None

@@ -155,3 +155,13 @@ def test_every_message_of_intake_has_a_chinese_translation(tmp_path: Path) -> No
     # Placeholders survive translation.
     for msgid, text in translated.items():
         assert set(re.findall(r"%\(\w+\)[sd]", msgid)) == set(re.findall(r"%\(\w+\)[sd]", text)), msgid
+
+
+def test_filer_fields_become_the_filer_object_only_when_given() -> None:
+    blank = forms.form_to_payload({"filer-name": " ", "filer-phone": "", "filer-email": ""})
+    assert "filer" not in blank
+    given = forms.form_to_payload({"filer-name": " 王楼长 ", "filer-phone": "13600136000", "filer-email": ""})
+    assert given["filer"] == {"name": "王楼长", "phone": "13600136000"}
+    errors = {"filer": ["whole"], "building": ["x"]}
+    assert forms.flatten_errors(errors) == {"filer-name": ["whole"], "building": ["x"]}
+    assert forms.flatten_errors({"filer": {"phone": ["bad"]}}) == {"filer-phone": ["bad"]}
