@@ -239,3 +239,20 @@ def test_shared_notes_reach_the_tracking_page_internal_never(
     assert status["status"] == "mediator_assigned"
     assert "INTERNAL" not in str(status)
     assert [e["status"] for e in status["timeline"]][:4] == ["received", "assigned", "screening", "accepted"]
+
+
+def test_long_pool_shows_its_most_urgent_rows_first_and_the_rest_on_request(
+    client, settings, mediation
+) -> None:
+    from services.mediation.desk_web import QUEUE_PAGE_ROWS
+
+    for _ in range(QUEUE_PAGE_ROWS + 5):
+        accepted_case(mediation)
+    login(client, settings, S_MEDIATOR)
+    page = client.get("/desk?lang=en").get_data(as_text=True)
+    assert f"Showing {QUEUE_PAGE_ROWS} of {QUEUE_PAGE_ROWS + 5}." in page
+    listed = set(re.findall(r"/desk/cases/(LC-\d{4}-\d{6})", page))
+    assert len(listed) == QUEUE_PAGE_ROWS
+    everything = client.get("/desk?lang=en&all=1").get_data(as_text=True)
+    assert "Showing" not in everything
+    assert len(set(re.findall(r"/desk/cases/(LC-\d{4}-\d{6})", everything))) == QUEUE_PAGE_ROWS + 5
