@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from services.intake import admin, api, open311, web
+from services.intake import admin, api, open311, staff, web
 from services.intake.bootstrap import SERVICE, bootstrap, ensure_indexes
 from shared.auth import init_auth
 from shared.config import Settings
@@ -40,6 +40,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(open311.bp)
     init_auth(app, settings)  # staff token from mediation's login: the admin page
     app.register_blueprint(admin.bp)
+    app.register_blueprint(staff.bp)  # staff downloads of a case's attachments
     register_operations(app, SERVICE, settings, lambda: intake.db, [INTAKE_TRACKING])
     try:
         ensure_indexes(intake.db)

@@ -40,6 +40,7 @@ def ensure_indexes(db: Database) -> None:
     db.cases.create_index("open311_token", sparse=True)
     db.cases.create_index([("updated_at", DESCENDING)])
     db.api_keys.create_index("key_hash", unique=True)
+    db.attachment_access.create_index([("reference", ASCENDING), ("at", DESCENDING)])
     db.cases.create_index(
         [
             ("community", ASCENDING),

@@ -143,10 +143,13 @@ def _record_status(
     at: datetime,
     note: str | None,
     changes: dict[str, Any] | None = None,
+    *,
+    studio_code: str | None = None,
     **details: Any,
 ) -> None:
     """Add a public timeline entry; move the current status only for a newer event (events can
-    arrive out of order after retries). `status=None` adds to the timeline without moving it."""
+    arrive out of order after retries). `status=None` adds to the timeline without moving it;
+    `studio_code` records the case's studio (`_record_studio`) in the same transaction."""
     reference = envelope.data["reference"]
     entry_status = status or details.pop("entry_status")
 
@@ -163,17 +166,39 @@ def _record_status(
         if new_values:
             update["$set"] = new_values
         intake.db.cases.update_one({"_id": reference}, update, session=session)
+        if studio_code:
+            _record_studio(intake, reference, studio_code, at, session)
 
     process_once(intake.db, "intake.tracking", envelope, effect)
 
 
+def _record_studio(intake: Intake, reference: str, code: str, at: datetime, session: ClientSession) -> None:
+    """Keep the code of the studio the case is with (who may open its attachments): the newest
+    assignment wins, by its own time (`studio_at`), whatever order the events arrive in."""
+    intake.db.cases.update_one(
+        {"_id": reference, "$or": [{"studio_at": None}, {"studio_at": {"$lte": at}}]},
+        {"$set": {"studio_code": code, "studio_at": at}},
+        session=session,
+    )
+
+
 def on_case_assigned(intake: Intake, envelope: Envelope) -> None:
-    """Mediation routed the case to a studio: the resident sees which one."""
-    if envelope.data.get("mediator"):
-        return  # a mediator took the case: the public step is the status change that comes with it
+    """Mediation routed (or moved) the case to a studio: the resident sees which one; intake keeps
+    the studio's code for staff access to the attachments."""
     at = datetime.fromisoformat(envelope.data["assigned_at"])
+    code = envelope.data["studio"]["code"]
+    reference = envelope.data["reference"]
+    if envelope.data.get("mediator"):
+        # A mediator took the case: the public step is the status change that comes with it.
+        def effect(session: ClientSession) -> None:
+            if intake.db.cases.find_one({"_id": reference}, {"_id": 1}, session=session) is None:
+                raise LookupError(f"event for unknown case {reference}")
+            _record_studio(intake, reference, code, at, session)
+
+        process_once(intake.db, "intake.tracking", envelope, effect)
+        return
     studio = envelope.data["studio"]["name"]
-    _record_status(intake, envelope, domain.ASSIGNED, at, studio, {"studio_name": studio})
+    _record_status(intake, envelope, domain.ASSIGNED, at, studio, {"studio_name": studio}, studio_code=code)
 
 
 def on_case_status_changed(intake: Intake, envelope: Envelope) -> None:

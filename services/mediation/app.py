@@ -46,6 +46,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     init_auth(app, settings, login_view="pages.login")
     mediation = bootstrap(settings)
     app.extensions["mediation"] = mediation
+    # The case page links each attachment to intake, which keeps the files.
+    app.jinja_env.globals["intake_public_url"] = settings.intake_public_url.rstrip("/")
     rest.register_blueprint(api.blp)
     rest.register_blueprint(api.cases_blp)
     rest.register_blueprint(api.patrol_blp)

@@ -74,6 +74,7 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("intake", "GET", "/admin/api-keys"): ADMIN_ONLY,
     ("intake", "POST", "/admin/api-keys"): ADMIN_ONLY,
     ("intake", "POST", "/admin/api-keys/<string:key_id>/revoke"): ADMIN_ONLY,
+    ("intake", "GET", "/staff/cases/<string:reference>/attachments/<string:file_id>"): DESK,  # + studio
     ("intake", "POST", "/api/v1/cases"): PUBLIC,
     ("intake", "GET", "/api/v1/cases/<string:reference>"): PUBLIC,  # tracking token
     ("intake", "GET", "/api/v1/categories"): PUBLIC,
@@ -276,6 +277,7 @@ PARAMS = {
     "index": "0",
     "filename": "missing.css",
     "delivery_id": "000000000000000000000000",
+    "file_id": "000000000000000000000000",
 }
 
 

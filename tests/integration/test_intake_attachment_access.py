@@ -1,0 +1,198 @@
+"""Issue 5 item 3: staff open a case's attachments from intake, which keeps them (real database and
+broker). The studio a case is with comes from `case.assigned` as mediation publishes it."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from services.intake import service as intake_service
+from services.intake.bootstrap import bootstrap as bootstrap_intake
+from services.mediation import service as mediation_service
+from services.mediation.bootstrap import bootstrap as bootstrap_mediation
+from services.mediation.bootstrap import ensure_indexes as ensure_mediation_indexes
+from services.mediation.registry import seed_registry
+from services.mediation.service import Actor
+from shared.auth import COOKIE_NAME, Staff, issue_token
+from shared.config import Settings
+from shared.messaging.envelope import make_envelope, parse_envelope
+from tests.integration.conftest import database
+from tests.integration.test_intake_web import PNG, csrf_token, valid_form
+
+pytestmark = pytest.mark.integration
+
+PDF_BYTES = b"%PDF-1.4\n%\xe2\xe3\n1 0 obj\n" + bytes(range(256)) * 8
+
+
+def _file_case(client: FlaskClient, settings: Settings) -> tuple[str, list[dict[str, Any]]]:
+    form = valid_form(csrf_token(client))
+    form["attachments"] = [(io.BytesIO(PNG), "balcony.png"), (io.BytesIO(PDF_BYTES), "letter.pdf")]
+    answer = client.post("/", data=form, content_type="multipart/form-data")
+    assert answer.status_code == 303
+    case = database(settings, "intake").cases.find_one({})
+    return case["_id"], case["attachments"]
+
+
+def _assign_through_mediation(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """Mediation routes intake's real `case.submitted`; intake handles the real `case.assigned`."""
+    intake_db = database(settings, "intake")
+    submitted = parse_envelope(intake_db.outbox.find_one({"envelope.type": "case.submitted"})["envelope"])
+    mediation = bootstrap_mediation(settings)
+    ensure_mediation_indexes(mediation.db)
+    seed_registry(mediation.db)
+    mediation_service.on_case_submitted(mediation, submitted)
+    row = mediation.db.outbox.find_one({"envelope.type": "case.assigned"})
+    assigned = parse_envelope(row["envelope"])
+    intake_service.on_case_assigned(bootstrap_intake(settings), assigned)
+    return assigned.data["studio"]["code"], assigned.data
+
+
+def _as(client: FlaskClient, settings: Settings, role: str | None, studio: str | None = None) -> FlaskClient:
+    client.delete_cookie(COOKIE_NAME)
+    if role:
+        staff = Staff(user_id=f"u-{role}-{studio}", name="Staff", roles=frozenset({role}), studio=studio)
+        client.set_cookie(COOKIE_NAME, issue_token(settings, staff))
+    return client
+
+
+@pytest.fixture
+def assigned_case(intake_client: FlaskClient, stack_settings: Settings) -> dict[str, Any]:
+    reference, files = _file_case(intake_client, stack_settings)
+    studio, event = _assign_through_mediation(stack_settings)
+    return {"reference": reference, "files": files, "studio": studio, "event": event}
+
+
+def test_studio_code_is_recorded_from_mediations_case_assigned(
+    assigned_case: dict[str, Any], stack_settings: Settings
+) -> None:
+    case = database(stack_settings, "intake").cases.find_one({"_id": assigned_case["reference"]})
+    assert case["studio_code"] == assigned_case["studio"]
+    assert case["status"] == "assigned" and case["studio_name"] == assigned_case["event"]["studio"]["name"]
+    assert [e["status"] for e in case["timeline"]] == ["received", "assigned"]  # tracking unchanged
+
+
+def test_newest_assignment_wins_whatever_the_order(
+    assigned_case: dict[str, Any], stack_settings: Settings
+) -> None:
+    intake = bootstrap_intake(stack_settings)
+    mediation = bootstrap_mediation(stack_settings)
+    reference, first = assigned_case["reference"], assigned_case["studio"]
+    target = next(s["_id"] for s in mediation.db.studios.find({}) if s["_id"] != first)
+    admin = Actor("admin-1", frozenset({"district_admin"}), None)
+    mediation_service.move_case(mediation, reference, target, "rebalancing", admin)
+    row = mediation.db.outbox.find_one(
+        {"envelope.type": "case.assigned", "envelope.data.rule": "moved by lead"}
+    )
+    moved = parse_envelope(row["envelope"])
+    intake_service.on_case_assigned(intake, moved)
+    assert intake.db.cases.find_one({"_id": reference})["studio_code"] == target
+
+    # The first assignment delivered again late (a retry, a new message id) does not take the
+    # case back to its old studio.
+    late = make_envelope("case.assigned", assigned_case["event"], source="mediation")
+    intake_service.on_case_assigned(intake, late)
+    assert intake.db.cases.find_one({"_id": reference})["studio_code"] == target
+
+    # A mediator taking the case later names the same studio: recorded, no public timeline entry.
+    entries = len(intake.db.cases.find_one({"_id": reference})["timeline"])
+    taken_at = datetime.fromisoformat(moved.data["assigned_at"]) + timedelta(minutes=5)
+    taken = dict(
+        moved.data, mediator={"user_id": "m-1", "name": "Mediator"}, assigned_at=taken_at.isoformat()
+    )
+    intake_service.on_case_assigned(intake, make_envelope("case.assigned", taken, source="mediation"))
+    case = intake.db.cases.find_one({"_id": reference})
+    assert case["studio_code"] == target
+    assert len(case["timeline"]) == entries
+
+
+def test_the_studios_mediator_downloads_the_exact_bytes_and_the_access_is_kept(
+    assigned_case: dict[str, Any], intake_client: FlaskClient, stack_settings: Settings
+) -> None:
+    reference, files = assigned_case["reference"], assigned_case["files"]
+    client = _as(intake_client, stack_settings, "mediator", assigned_case["studio"])
+    for index, (item, content, extension) in enumerate(
+        [(files[0], PNG, ".png"), (files[1], PDF_BYTES, ".pdf")], start=1
+    ):
+        answer = client.get(f"/staff/cases/{reference}/attachments/{item['id']}")
+        assert answer.status_code == 200
+        assert answer.data == content
+        assert answer.headers["Content-Type"] == item["content_type"]
+        assert answer.headers["Content-Disposition"] == f"attachment; filename={reference}-{index}{extension}"
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["Cache-Control"] == "private, no-store"
+    accesses = list(database(stack_settings, "intake").attachment_access.find({}, {"_id": 0}).sort("at", 1))
+    assert [(a["reference"], a["file_id"], a["user_id"]) for a in accesses] == [
+        (reference, files[0]["id"], f"u-mediator-{assigned_case['studio']}"),
+        (reference, files[1]["id"], f"u-mediator-{assigned_case['studio']}"),
+    ]
+    assert all(a["at"] for a in accesses)
+
+    lead = _as(intake_client, stack_settings, "studio_lead", assigned_case["studio"])
+    assert lead.get(f"/staff/cases/{reference}/attachments/{files[0]['id']}").status_code == 200
+
+
+def test_who_else_may_open_an_attachment(
+    assigned_case: dict[str, Any], intake_client: FlaskClient, stack_settings: Settings
+) -> None:
+    reference, file_id = assigned_case["reference"], assigned_case["files"][0]["id"]
+    path = f"/staff/cases/{reference}/attachments/{file_id}"
+    other = "another-studio" if assigned_case["studio"] != "another-studio" else "yet-another"
+    assert _as(intake_client, stack_settings, "mediator", other).get(path).status_code == 404
+    assert _as(intake_client, stack_settings, "studio_lead", other).get(path).status_code == 404
+    assert (
+        _as(intake_client, stack_settings, "patrol_member", assigned_case["studio"]).get(path).status_code
+        == 403
+    )
+    assert _as(intake_client, stack_settings, None).get(path).status_code == 401
+    admin = _as(intake_client, stack_settings, "district_admin", None).get(path)
+    assert admin.status_code == 200 and admin.data == PNG
+    kept = database(stack_settings, "intake").attachment_access.find({}, {"user_id": 1})
+    assert [a["user_id"] for a in kept] == ["u-district_admin-None"]  # refusals serve nothing
+
+
+def test_unknown_case_and_unknown_file_look_the_same(
+    assigned_case: dict[str, Any], intake_client: FlaskClient, stack_settings: Settings
+) -> None:
+    reference, files = assigned_case["reference"], assigned_case["files"]
+    client = _as(intake_client, stack_settings, "mediator", assigned_case["studio"])
+    paths = [
+        f"/staff/cases/{reference}/attachments/000000000000000000000000",
+        f"/staff/cases/{reference}/attachments/not-an-id",
+        f"/staff/cases/LC-2026-999999/attachments/{files[0]['id']}",
+    ]
+    answers = [client.get(path) for path in paths]
+    assert [a.status_code for a in answers] == [404, 404, 404]
+    # The same page (its language links repeat the path, the only difference).
+    assert (
+        len({a.get_data(as_text=True).replace(path, "") for a, path in zip(answers, paths, strict=True)}) == 1
+    )
+    assert database(stack_settings, "intake").attachment_access.count_documents({}) == 0
+
+
+def test_a_case_not_yet_assigned_is_for_district_admins_only(
+    intake_client: FlaskClient, stack_settings: Settings
+) -> None:
+    reference, files = _file_case(intake_client, stack_settings)
+    path = f"/staff/cases/{reference}/attachments/{files[0]['id']}"
+    assert _as(intake_client, stack_settings, "mediator", "zhihe").get(path).status_code == 404
+    assert _as(intake_client, stack_settings, "district_admin").get(path).status_code == 200
+
+
+def test_the_desk_case_page_links_each_attachment_to_intake(
+    assigned_case: dict[str, Any], stack_settings: Settings
+) -> None:
+    from dataclasses import replace
+
+    from services.mediation.app import create_app as create_mediation_app
+
+    settings = replace(stack_settings, intake_public_url="https://intake.example.org/")
+    client = create_mediation_app(settings).test_client()
+    _as(client, settings, "district_admin")
+    reference = assigned_case["reference"]
+    page = client.get(f"/desk/cases/{reference}?lang=en").get_data(as_text=True)
+    for item in assigned_case["files"]:
+        assert f'href="https://intake.example.org/staff/cases/{reference}/attachments/{item["id"]}"' in page
