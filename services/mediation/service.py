@@ -316,6 +316,18 @@ def get_case(db: Database, reference: str) -> dict[str, Any]:
     return case
 
 
+def _case_for_lead(
+    db: Database, reference: str, actor: Actor, session: ClientSession, what: str
+) -> dict[str, Any]:
+    """The case, read inside the caller's transaction, if `actor` leads its studio (or is an admin)."""
+    case = db.cases.find_one({"_id": reference}, session=session)
+    if case is None:
+        raise CaseNotFound(f"No case {reference}.")
+    if not _may_lead(actor, case["studio"]):
+        raise Forbidden(f"Only the studio's lead or a district admin can {what}.")
+    return case
+
+
 def change_risk(
     mediation: Mediation, reference: str, level: str, reason: str, actor: Actor, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -325,11 +337,7 @@ def change_risk(
 
     def work(session: ClientSession) -> dict[str, Any]:
         published.clear()
-        case = db.cases.find_one({"_id": reference}, session=session)
-        if case is None:
-            raise CaseNotFound(f"No case {reference}.")
-        if not _may_lead(actor, case["studio"]):
-            raise Forbidden("Only the studio's lead or a district admin can change the risk level.")
+        case = _case_for_lead(db, reference, actor, session, "change the risk level")
         previous = case.get("risk_level", "none")
         if previous == level:
             raise CaseError(f"The risk level is {level} already.")
@@ -392,11 +400,7 @@ def move_case(
 
     def work(session: ClientSession) -> dict[str, Any]:
         published.clear()
-        case = db.cases.find_one({"_id": reference}, session=session)
-        if case is None:
-            raise CaseNotFound(f"No case {reference}.")
-        if not _may_lead(actor, case["studio"]):
-            raise Forbidden("Only the studio's lead or a district admin can move a case.")
+        case = _case_for_lead(db, reference, actor, session, "move a case")
         if lc.is_closed(case.get("status", RECEIVED)):
             raise CaseError("A closed case cannot be moved.")
         if target == case["studio"]:
