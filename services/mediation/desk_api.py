@@ -20,6 +20,7 @@ from services.mediation.domain import lifecycle as lc
 from services.mediation.service import Actor
 from shared.auth import Staff, requires_role
 from shared.schemas import StrictSchema, Text, text
+from shared.taxonomy import RISK_LEVELS
 
 blp = Blueprint("desk_api", __name__, url_prefix="/api/v1/desk", description="The mediator desk.")
 
@@ -67,7 +68,7 @@ class QueueSchema(Schema):
 
 
 class QueueQuery(Schema):
-    risk = fields.String(load_default=None, validate=validate.OneOf(["red", "orange", "yellow", "none"]))
+    risk = fields.String(load_default=None, validate=validate.OneOf(RISK_LEVELS))
     category = fields.String(load_default=None)
     community = fields.String(load_default=None)
     status = fields.String(load_default=None, validate=validate.OneOf(list(lc.OPEN_STATES)))
