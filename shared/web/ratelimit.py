@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import request
-from pymongo import ReturnDocument
 from pymongo.collection import Collection
-
-from shared.db import upsert_retrying
+from pymongo.errors import DuplicateKeyError
 
 
 @dataclass(frozen=True)
@@ -64,12 +62,16 @@ class RateLimiter:
         now = time.time() if now is None else now
         window = int(now // self.rate.window)
         expires = datetime.fromtimestamp((window + 1) * self.rate.window, UTC) + timedelta(seconds=5)
-        row = upsert_retrying(
-            lambda: self.collection.find_one_and_update(
-                {"_id": f"{action}:{self.client_key(address)}:{window}"},
-                {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
+        key = {"_id": f"{action}:{self.client_key(address)}:{window}"}
+        under_limit = {**key, "count": {"$lt": self.rate.limit}}
+        # A point update, not find_one_and_update: SecantusDB's findAndModify scans the whole
+        # collection (15 ms with 2,000 clients' windows against 0.7 ms).
+        try:
+            self.collection.update_one(
+                under_limit, {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires}}, upsert=True
             )
-        )
-        return row["count"] <= self.rate.limit
+            return True
+        except DuplicateKeyError:
+            # The window's document exists but did not match: the client is over its limit, or
+            # two first hits raced to create it. Only the second may count this hit.
+            return self.collection.update_one(under_limit, {"$inc": {"count": 1}}).modified_count == 1
