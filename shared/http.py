@@ -6,11 +6,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, g, jsonify, request
 from flask_smorest import Api
-from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
@@ -23,6 +22,9 @@ from shared.messaging.envelope import new_id
 from shared.messaging.publisher import broker_reachable
 from shared.messaging.topology import ConsumerSpec
 from shared.metrics import add_metrics_source, init_metrics, outbox_backlog, queue_depths
+
+if TYPE_CHECKING:
+    from shared.service import ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -163,15 +165,15 @@ def register_operations(
     app: Flask,
     service: str,
     settings: Settings,
-    db: Callable[[], Database],
+    context: ServiceContext,
     consumers: Iterable[ConsumerSpec] = (),
 ) -> None:
     """The operator-facing endpoints of a service: /healthz, /readyz, and the scrape-time gauges
     of /metrics (its outbox backlog and the depth of its consumers' queues)."""
     app.register_blueprint(
-        health_blueprint({"mongodb": lambda: ping(db()), "broker": lambda: broker_reachable(settings)})
+        health_blueprint({"mongodb": lambda: ping(context.db), "broker": lambda: broker_reachable(settings)})
     )
-    add_metrics_source(app, outbox_backlog(service, db))
+    add_metrics_source(app, outbox_backlog(service, lambda: context.outbox))
     specs = list(consumers)
     if specs:
         add_metrics_source(app, queue_depths(settings, specs))

@@ -131,11 +131,11 @@ def add_metrics_source(app: Flask, source: GaugeSource) -> None:
     app.extensions.setdefault("metrics_sources", []).append(source)
 
 
-def outbox_backlog(service: str, db: Callable[[], Any]) -> GaugeSource:
+def outbox_backlog(service: str, outbox: Callable[[], Any]) -> GaugeSource:
     """Events stored but not yet confirmed by the broker (should hover near zero)."""
 
     def source() -> Iterable[Metric]:
-        pending = db().outbox.count_documents({"status": "pending"})
+        pending = outbox().pending_count()
         yield gauge(
             "concord_outbox_pending", "Outbox events not yet published.", ["service"], [([service], pending)]
         )

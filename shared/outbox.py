@@ -4,17 +4,26 @@ A use case writes its change and `Outbox.add(...)` in one MongoDB transaction. A
 calls `Outbox.flush(...)` to publish right away; if the broker is unreachable the rows stay
 `pending` and `OutboxRelay` publishes them later (after a crash, outage or restart). Publishing is
 therefore at-least-once: consumers deduplicate by `message_id` (`shared.idempotency`).
+
+A use case whose whole change is the insert of one new document (intake's filing, the hot path)
+may instead `Outbox.embed(...)` the events in that document: a single-document write is atomic
+without a transaction, which saves the outbox insert and the commit (two of a filing's database
+round trips). The document then carries `outbox_events` and, until they are published,
+`outbox_pending_at`; the service names such collections as its `carriers` and the relay scans
+them as it scans the `outbox` collection.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
-from datetime import timedelta
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
@@ -27,25 +36,36 @@ log = logging.getLogger(__name__)
 PENDING = "pending"
 SENT = "sent"
 
+# Fields of a document that carries its own events (`Outbox.embed`).
+EVENTS_FIELD = "outbox_events"
+PENDING_AT_FIELD = "outbox_pending_at"
+SENT_AT_FIELD = "outbox_sent_at"
+
 
 # Published events are kept a week for inspection, then MongoDB's TTL monitor removes them.
 SENT_RETENTION_SECONDS = 7 * 24 * 3600
 
 
-def ensure_outbox_indexes(db: Database) -> None:
+def ensure_outbox_indexes(db: Database, carriers: Iterable[str] = ()) -> None:
+    """The outbox collection's indexes, and the pending marker's in each carrier collection."""
     db.outbox.create_index([("status", ASCENDING), ("created_at", ASCENDING)])
     db.outbox.create_index(
         "sent_at", expireAfterSeconds=SENT_RETENTION_SECONDS, partialFilterExpression={"status": SENT}
     )
+    for name in carriers:
+        db[name].create_index(PENDING_AT_FIELD, sparse=True)
 
 
 class Outbox:
     """The `outbox` collection of one service's database."""
 
-    def __init__(self, db: Database, publisher: Publisher, settings: Settings) -> None:
+    def __init__(
+        self, db: Database, publisher: Publisher, settings: Settings, carriers: tuple[str, ...] = ()
+    ) -> None:
         self.db = db
         self.publisher = publisher
         self.settings = settings
+        self.carriers = carriers
 
     def add(self, envelopes: Iterable[Envelope], session: ClientSession) -> list[Envelope]:
         """Store events inside the caller's transaction; return them for `flush` after commit."""
@@ -67,6 +87,16 @@ class Outbox:
             )
         return stored
 
+    def embed(self, document: dict[str, Any], envelopes: Iterable[Envelope]) -> list[Envelope]:
+        """Store events in `document`, a new document of one of the `carriers` the caller then
+        inserts; return them for `flush_embedded` after the insert."""
+        if document.get("_id") is None:
+            raise ValueError("a document carrying events needs its _id before it is inserted")
+        stored = list(envelopes)
+        document[EVENTS_FIELD] = [e.to_dict() for e in stored]
+        document[PENDING_AT_FIELD] = utcnow()
+        return stored
+
     def flush(self, envelopes: Iterable[Envelope]) -> int:
         """Publish freshly committed events now, unless the broker just failed (relay's job).
 
@@ -85,6 +115,18 @@ class Outbox:
             log.warning("could not mark events sent; the relay will publish them", extra={"error": str(err)})
         return sent
 
+    def flush_embedded(self, collection: str, document_id: Any, envelopes: Sequence[Envelope]) -> int:
+        """`flush` for events `embed`ded in a document just inserted into `collection`."""
+        if self.publisher.cooling_down:
+            return 0
+        published = self._publish_embedded(envelopes)
+        if published == len(envelopes):
+            try:
+                mark_carriers_sent(self.db[collection], [document_id])
+            except PyMongoError as err:  # published but not marked sent: the relay republishes them
+                log.warning("could not mark carried events sent", extra={"error": str(err)})
+        return published
+
     def relay_once(self, batch: int = 200) -> int:
         """Publish pending events older than the grace period, oldest first; return how many."""
         cutoff = utcnow() - timedelta(seconds=self.settings.outbox_grace_seconds)
@@ -97,12 +139,43 @@ class Outbox:
         for row in rows:
             envelope = Envelope(**row["envelope"])
             if not self._publish(envelope):
-                break
+                return sent
             sent += 1
+        for name in self.carriers:
+            carried = self.db[name].find({PENDING_AT_FIELD: {"$lte": cutoff}}, {EVENTS_FIELD: 1}).limit(batch)
+            done: list[Any] = []
+            try:
+                for row in carried:
+                    envelopes = [Envelope(**event) for event in row.get(EVENTS_FIELD, [])]
+                    published = self._publish_embedded(envelopes)
+                    sent += published
+                    if published < len(envelopes):
+                        return sent
+                    done.append(row["_id"])
+            finally:
+                if done:  # at once, so the relay's next pass does not publish them again
+                    mark_carriers_sent(self.db[name], done)
         return sent
 
     def pending_count(self) -> int:
-        return self.db.outbox.count_documents({"status": PENDING})
+        """Events stored but not yet published: outbox rows and carrier documents' events."""
+        pending = self.db.outbox.count_documents({"status": PENDING})
+        for name in self.carriers:
+            for row in self.db[name].find({PENDING_AT_FIELD: {"$gte": datetime.min}}, {EVENTS_FIELD: 1}):
+                pending += len(row.get(EVENTS_FIELD, []))
+        return pending
+
+    def _publish_embedded(self, envelopes: Sequence[Envelope]) -> int:
+        """Publish a document's events in order; return how many the broker confirmed."""
+        for index, envelope in enumerate(envelopes):
+            try:
+                self.publisher.publish(envelope)
+            except PublishError as err:
+                log.warning(
+                    "event left in its document", extra={"message_id": envelope.message_id, "error": str(err)}
+                )
+                return index
+        return len(envelopes)
 
     def _publish(self, envelope: Envelope) -> bool:
         try:
@@ -111,11 +184,20 @@ class Outbox:
             log.warning("event left in outbox", extra={"message_id": envelope.message_id, "error": str(err)})
             self.db.outbox.update_one({"_id": envelope.message_id}, {"$inc": {"attempts": 1}})
             return False
+        # By `_id` alone: a point update (a second marking by the relay only moves `sent_at`).
         self.db.outbox.update_one(
-            {"_id": envelope.message_id, "status": PENDING},
-            {"$set": {"status": SENT, "sent_at": utcnow()}},
+            {"_id": envelope.message_id}, {"$set": {"status": SENT, "sent_at": utcnow()}}
         )
         return True
+
+
+def mark_carriers_sent(collection: Collection, document_ids: list[Any]) -> None:
+    """Record that the events carried by these documents are published."""
+    update = {"$unset": {PENDING_AT_FIELD: ""}, "$set": {SENT_AT_FIELD: utcnow()}}
+    if len(document_ids) == 1:  # a point update: far cheaper than `$in` on SecantusDB
+        collection.update_one({"_id": document_ids[0]}, update)
+    else:
+        collection.update_many({"_id": {"$in": document_ids}}, update)
 
 
 class OutboxRelay(threading.Thread):

@@ -20,6 +20,8 @@ class ServiceContext:
     """Subclassed once per service (`Intake`, `Mediation`, `Notify`) with `name` set."""
 
     name: ClassVar[str]
+    # Collections whose new documents carry their own events (`Outbox.embed`).
+    carriers: ClassVar[tuple[str, ...]] = ()
     settings: Settings
     publisher: Publisher = field(init=False)
 
@@ -32,10 +34,10 @@ class ServiceContext:
 
     @property
     def outbox(self) -> Outbox:
-        return Outbox(self.db, self.publisher, self.settings)
+        return Outbox(self.db, self.publisher, self.settings, self.carriers)
 
 
-def ensure_messaging_indexes(db: Database) -> None:
+def ensure_messaging_indexes(db: Database, carriers: tuple[str, ...] = ()) -> None:
     """The indexes of the collections every service has: its outbox and processed markers."""
-    ensure_outbox_indexes(db)
+    ensure_outbox_indexes(db, carriers)
     ensure_processed_indexes(db)

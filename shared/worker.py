@@ -27,7 +27,7 @@ def run_worker(
     if startup is not None:
         startup()
     serve_worker_metrics(
-        [outbox_backlog(service, lambda: outbox.db), queue_depths(settings, [s.spec for s in subscriptions])]
+        [outbox_backlog(service, lambda: outbox), queue_depths(settings, [s.spec for s in subscriptions])]
     )
     relay = OutboxRelay(outbox, settings.outbox_relay_interval)
     relay.start()

@@ -41,7 +41,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     init_auth(app, settings)  # staff token from mediation's login: the admin page
     app.register_blueprint(admin.bp)
     app.register_blueprint(staff.bp)  # staff downloads of a case's attachments
-    register_operations(app, SERVICE, settings, lambda: intake.db, [INTAKE_TRACKING])
+    register_operations(app, SERVICE, settings, intake, [INTAKE_TRACKING])
     try:
         ensure_indexes(intake.db)
     except Exception:  # the database may come up after us; the worker creates them too

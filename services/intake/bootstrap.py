@@ -19,6 +19,7 @@ class Intake(ServiceContext):
     """Everything intake's use cases need; the database client is opened lazily per process."""
 
     name = SERVICE
+    carriers = ("cases",)  # a filing is one insert carrying its case.submitted event
 
     @property
     def limiter(self) -> RateLimiter:
@@ -34,7 +35,7 @@ class Intake(ServiceContext):
 
 def ensure_indexes(db: Database) -> None:
     """Create intake's indexes (idempotent; run at start-up)."""
-    ensure_messaging_indexes(db)
+    ensure_messaging_indexes(db, Intake.carriers)
     ensure_rate_limit_indexes(db.rate_limits)
     db.cases.create_index("reference", unique=True)
     db.cases.create_index("open311_token", sparse=True)

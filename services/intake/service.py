@@ -13,7 +13,7 @@ from pymongo.client_session import ClientSession
 from services.intake import domain
 from services.intake.attachments import Attachment, discard_attachments, store_attachments
 from services.intake.bootstrap import SERVICE, Intake
-from shared.db import transaction, upsert_retrying
+from shared.db import retry_transient, upsert_retrying
 from shared.idempotency import process_once
 from shared.messaging.envelope import Envelope, make_envelope, utcnow
 
@@ -99,14 +99,13 @@ def submit_case(
         },
         source=SERVICE,
     )
+    events = intake.outbox.embed(case, [event])  # one insert stores the case and its event
     try:
-        with transaction(intake.db) as session:
-            intake.db.cases.insert_one(case, session=session)
-            events = intake.outbox.add([event], session=session)
+        intake.db.cases.insert_one(case)
     except Exception:
         discard_attachments(intake.db, files)
         raise
-    intake.outbox.flush(events)
+    intake.outbox.flush_embedded("cases", reference, events)
     log.info(
         "case submitted",
         extra={"reference": reference, "category": data["category"], "channel": channel},
@@ -169,7 +168,9 @@ def _record_status(
         if studio_code:
             _record_studio(intake, reference, studio_code, at, session)
 
-    process_once(intake.db, "intake.tracking", envelope, effect)
+    # In-process retries of a write conflict, e.g. with the batched "events sent" mark that
+    # follows a filing by a few milliseconds (`shared.outbox`), rather than a retry tier's delay.
+    retry_transient(lambda: process_once(intake.db, "intake.tracking", envelope, effect))
 
 
 def _record_studio(intake: Intake, reference: str, code: str, at: datetime, session: ClientSession) -> None:
@@ -195,7 +196,7 @@ def on_case_assigned(intake: Intake, envelope: Envelope) -> None:
                 raise LookupError(f"event for unknown case {reference}")
             _record_studio(intake, reference, code, at, session)
 
-        process_once(intake.db, "intake.tracking", envelope, effect)
+        retry_transient(lambda: process_once(intake.db, "intake.tracking", envelope, effect))
         return
     studio = envelope.data["studio"]["name"]
     _record_status(intake, envelope, domain.ASSIGNED, at, studio, {"studio_name": studio}, studio_code=code)

@@ -54,7 +54,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(web.bp)
     app.register_blueprint(desk_web.bp)
     rest.register_blueprint(desk_api.blp)
-    register_operations(app, SERVICE, settings, lambda: mediation.db, [MEDIATION_INTAKE])
+    register_operations(app, SERVICE, settings, mediation, [MEDIATION_INTAKE])
     add_metrics_source(app, partial(cases_by_state, mediation))
     try:
         ensure_indexes(mediation.db)

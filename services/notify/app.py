@@ -44,7 +44,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     init_auth(app, settings)  # staff token from mediation's login
     rest.register_blueprint(api.blp)
     app.register_blueprint(web.bp)
-    register_operations(app, SERVICE, settings, lambda: notify.db, [NOTIFY_EVENTS, NOTIFY_DELIVERIES])
+    register_operations(app, SERVICE, settings, notify, [NOTIFY_EVENTS, NOTIFY_DELIVERIES])
     add_metrics_source(app, partial(deliveries_by_channel_and_status, notify))
     try:
         ensure_indexes(notify.db)

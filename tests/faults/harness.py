@@ -39,8 +39,10 @@ from typing import Any
 
 from devtools.secantus import free_port
 from devtools.smtp_sink import CapturingHandler
+from services.intake.bootstrap import Intake
 from shared.config import Settings
 from shared.db import get_database
+from tests.support.outbox import pending_events
 from tests.support.stack import ROOT, Workers, service_env, wait_for
 
 SERVICES = ("intake", "mediation", "notify")
@@ -444,8 +446,12 @@ class FaultStack:
         unsent = Counter(d["status"] for d in deliveries.values() if d["status"] != "sent")
         if unsent:
             report.problems.append(f"deliveries not sent: {dict(unsent)}")
-        for service, db in (("intake", intake), ("mediation", mediation), ("notify", notify)):
-            pending = db.outbox.count_documents({"status": "pending"})
+        for service, db, carriers in (
+            ("intake", intake, Intake.carriers),
+            ("mediation", mediation, ()),
+            ("notify", notify, ()),
+        ):
+            pending = pending_events(db, carriers)
             if pending:
                 report.problems.append(f"{service} outbox still holds {pending} pending events")
         report.notes += self.kill_log

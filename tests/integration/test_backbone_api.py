@@ -7,6 +7,7 @@ from flask.testing import FlaskClient
 
 from shared.config import Settings
 from tests.integration.conftest import CASE, database
+from tests.support.outbox import filed_events
 
 
 def stored(settings: Settings) -> tuple[int, int]:
@@ -75,7 +76,7 @@ def test_valid_case_is_stored_with_its_event_and_a_hashed_token(
     db = database(stack_settings, "intake")
     case = db.cases.find_one({"_id": body["reference"]})
     assert body["tracking_token"] not in str(case)  # only its hash is kept
-    event = db.outbox.find_one({})["envelope"]
+    [event] = filed_events(db)
     assert event["type"] == "case.submitted" and event["data"]["reference"] == body["reference"]
     assert event["correlation_id"] == response.headers["X-Correlation-ID"]
 

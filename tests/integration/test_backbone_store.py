@@ -13,8 +13,9 @@ from shared.idempotency import process_once
 from shared.messaging.envelope import make_envelope, utcnow
 from shared.messaging.publisher import Publisher, PublishError
 from shared.messaging.topology import INTAKE_TRACKING, Topology
-from shared.outbox import Outbox, ensure_outbox_indexes
+from shared.outbox import EVENTS_FIELD, PENDING_AT_FIELD, Outbox, ensure_outbox_indexes
 from tests.integration.test_backbone_poison import drain
+from tests.support.stack import wait_for
 
 
 def status_event(reference: str = "LC-2026-000009"):
@@ -67,6 +68,53 @@ def test_relay_leaves_fresh_rows_to_their_request(settings: Settings) -> None:
         outbox.add([status_event()], session=session)
     assert outbox.relay_once() == 0
     assert outbox.pending_count() == 1
+
+
+def test_a_document_carrying_its_events_is_published_once_and_marked(settings: Settings) -> None:
+    db = get_database(settings, "test")
+    ensure_outbox_indexes(db, ("things",))
+    publisher = Publisher(settings)
+    publisher.publish(status_event("LC-2026-000001"))  # declares the system's queues
+    queue = Topology(settings).queue_name(INTAKE_TRACKING)
+    drain(settings, queue)
+    outbox = Outbox(db, publisher, settings, carriers=("things",))
+
+    flushed = status_event("LC-2026-000021")
+    thing = {"_id": "flushed"}
+    events = outbox.embed(thing, [flushed])
+    db.things.insert_one(thing)
+    assert outbox.pending_count() == 1
+    assert outbox.flush_embedded("things", "flushed", events) == 1
+    wait_for(lambda: outbox.pending_count() == 0, timeout=5, what="the published events marked sent")
+    stored = db.things.find_one({"_id": "flushed"})
+    assert PENDING_AT_FIELD not in stored and stored[EVENTS_FIELD][0]["message_id"] == flushed.message_id
+
+    # As if the request died between the insert and the publish: the relay publishes it once.
+    orphan = {"_id": "orphan"}
+    lost = outbox.embed(orphan, [status_event("LC-2026-000022"), status_event("LC-2026-000023")])
+    orphan[PENDING_AT_FIELD] = utcnow() - timedelta(seconds=60)
+    db.things.insert_one(orphan)
+    fresh = {"_id": "fresh"}
+    outbox.embed(fresh, [status_event("LC-2026-000024")])  # within the grace period: its request's
+    db.things.insert_one(fresh)
+    assert outbox.relay_once() == 2
+    assert outbox.relay_once() == 0
+    assert outbox.pending_count() == 1
+    received = drain(settings, queue)
+    assert sorted(m.properties["message_id"] for m in received) == sorted(
+        [flushed.message_id] + [e.message_id for e in lost]
+    )
+    publisher.close()
+
+
+def test_embedding_needs_the_document_id(settings: Settings) -> None:
+    outbox = Outbox(get_database(settings, "test"), Publisher(settings), settings, carriers=("things",))
+    try:
+        outbox.embed({"name": "no id yet"}, [status_event()])
+    except ValueError as err:
+        assert "_id" in str(err)
+    else:
+        raise AssertionError("an event embedded in a document without _id could never be marked sent")
 
 
 def test_process_once_applies_an_effect_once_even_concurrently(settings: Settings) -> None:

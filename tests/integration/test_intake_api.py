@@ -18,6 +18,7 @@ from shared.auth import COOKIE_NAME, Staff, issue_token
 from shared.config import Settings
 from shared.messaging.envelope import make_envelope
 from tests.integration.conftest import CASE, database
+from tests.support.outbox import filed_events
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +39,7 @@ def test_create_answers_the_contract_and_status_hides_parties(
     status = intake_client.get(f"/api/v1/cases/{reference}?token={token}").json
     assert status["reference"] == reference and status["status"] == "received"
     assert "张三" not in str(status) and "13800138000" not in str(status)
-    envelope = database(stack_settings, "intake").outbox.find_one({})["envelope"]
+    [envelope] = filed_events(database(stack_settings, "intake"))
     assert envelope["data"]["channel"] == "api" and envelope["data"]["agrees_to_mediation"] is True
 
     again = intake_client.post("/api/v1/cases", json=CASE)
@@ -235,7 +236,7 @@ def test_building_leader_filer_is_stored_and_sent_but_never_shown_or_logged(
     reference, token = created.json["reference"], created.json["tracking_token"]
     db = database(stack_settings, "intake")
     assert db.cases.find_one({"_id": reference})["filer"] == {**FILER}
-    data = db.outbox.find_one({})["envelope"]["data"]
+    [data] = [e["data"] for e in filed_events(db)]
     assert data["filed_by"] == "building_leader"
     assert data["filer"] == {**FILER, "language": "en"}
     assert all(p["role"] in ("applicant", "respondent") for p in data["parties"])  # not a party
@@ -254,7 +255,7 @@ def test_clerk_may_give_a_filer_or_not(intake_client: FlaskClient, stack_setting
         "/api/v1/cases", json=_with(filed_by="clerk", filer={"name": "接待员", "phone": "13500135000"})
     )
     assert with_filer.status_code == 201
-    rows = [r["envelope"]["data"] for r in database(stack_settings, "intake").outbox.find({})]
+    rows = [e["data"] for e in filed_events(database(stack_settings, "intake"))]
     filers = {r["reference"]: r["filer"] for r in rows}
     assert filers[without.json["reference"]] is None
     assert filers[with_filer.json["reference"]] == {

@@ -22,6 +22,7 @@ from shared.config import Settings
 from shared.messaging.envelope import make_envelope, parse_envelope
 from tests.integration.conftest import database
 from tests.integration.test_intake_web import PNG, csrf_token, valid_form
+from tests.support.outbox import filed_events
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +41,7 @@ def _file_case(client: FlaskClient, settings: Settings) -> tuple[str, list[dict[
 def _assign_through_mediation(settings: Settings) -> tuple[str, dict[str, Any]]:
     """Mediation routes intake's real `case.submitted`; intake handles the real `case.assigned`."""
     intake_db = database(settings, "intake")
-    submitted = parse_envelope(intake_db.outbox.find_one({"envelope.type": "case.submitted"})["envelope"])
+    submitted = parse_envelope(filed_events(intake_db)[0])
     mediation = bootstrap_mediation(settings)
     ensure_mediation_indexes(mediation.db)
     seed_registry(mediation.db)

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from shared.config import Settings
 from tests.integration.conftest import database
+from tests.support.outbox import filed_events
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +72,7 @@ def test_filing_shows_reference_and_a_tracking_link_that_works(
     assert case["amount"] == 1200.5 and case["people_affected"] == 12
     assert case["agrees_to_mediation"] is True
     assert [p["name"] for p in case["parties"]] == ["张三", "物业公司"]
-    assert database(stack_settings, "intake").outbox.count_documents({}) == 1
+    assert [e["data"]["reference"] for e in filed_events(database(stack_settings, "intake"))] == [reference]
 
     tracked = intake_client.get(link.removeprefix("http://localhost") + "&lang=zh-CN")
     assert tracked.status_code == 200
@@ -198,8 +199,8 @@ def test_attachments_checked_by_content_and_stored_privately(
     stored = list(db["attachments.files"].find({}))
     assert len(stored) == 2 and all(f["metadata"]["case"] == case["_id"] for f in stored)
     assert "balcony" not in str(stored)  # the resident's file name is not kept
-    outbox = db.outbox.find_one({})
-    assert len(outbox["envelope"]["data"]["attachments"]) == 2
+    [event] = filed_events(db)
+    assert len(event["data"]["attachments"]) == 2
 
 
 def test_wrong_token_and_unknown_case_look_the_same(intake_client: FlaskClient) -> None:
@@ -285,7 +286,7 @@ def test_building_leader_files_with_their_contact(
     case = db.cases.find_one({})
     assert case["filed_by"] == "building_leader"
     assert case["filer"] == {"name": "王楼长", "phone": "13600136000", "email": "wang@example.com"}
-    event = db.outbox.find_one({})["envelope"]["data"]
+    event = filed_events(db)[0]["data"]
     assert event["filer"] == {**case["filer"], "language": "en"} and event["channel"] == "web"
 
 
