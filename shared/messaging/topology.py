@@ -52,6 +52,8 @@ NOTIFY_EVENTS = ConsumerSpec(
         "case.assigned",
         "case.status_changed",
         "session.scheduled",
+        "session.rescheduled",
+        "session.cancelled",
         "case.escalated",
         "patrol.dispatched",
         "case.closed",
