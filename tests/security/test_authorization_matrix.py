@@ -117,6 +117,8 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("mediation", "POST", "/desk/cases/<reference>/merge"): DESK,
     ("mediation", "POST", "/desk/cases/<reference>/sessions"): DESK,
     ("mediation", "POST", "/desk/cases/<reference>/sessions/<session_id>/record"): DESK,
+    ("mediation", "POST", "/desk/cases/<reference>/sessions/<session_id>/move"): DESK,  # 422 first
+    ("mediation", "POST", "/desk/cases/<reference>/sessions/<session_id>/cancel"): CASE_OWNERS,
     ("mediation", "POST", "/desk/cases/<reference>/agreement"): CASE_OWNERS,
     ("mediation", "GET", "/desk/cases/<reference>/agreement.pdf"): CASE_OWNERS,
     ("mediation", "POST", "/desk/cases/<reference>/agreement/sign"): DESK,
