@@ -531,3 +531,18 @@ def test_tracking_page_is_right_whatever_order_the_session_events_arrive_in(
     assert sessions[2]["note"] == "The hall is closed for repairs that day."
     page = intake_client.get(f"/track/{reference}?token={token}").get_data(as_text=True)
     assert "调解会已取消" in page and "本次调解会已取消。" in page
+
+
+def test_a_refused_booking_is_shown_at_its_field_with_what_was_typed(client, settings, mediation) -> None:
+    first, second = in_mediation(mediation, datetime.now(UTC)), in_mediation(mediation, datetime.now(UTC))
+    start = _future()
+    hall.schedule(mediation, first, MEDIATOR, start, start + HOUR)
+    login(client, settings, S_MEDIATOR)
+    path = f"/desk/cases/{second}"
+    local = start.astimezone(SHANGHAI)
+    form = {"csrf_token": csrf(client, path), "day": f"{local:%Y-%m-%d}", "start": "09:15", "end": "10:45"}
+    refused = client.post(f"{path}/sessions?lang=en", data=form)
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 409 and "The council hall is already booked at that time." in text
+    assert 'id="start-error"' in text and 'value="09:15"' in text and 'value="10:45"' in text
+    assert mediation.db.sessions.count_documents({"reference": second}) == 0
