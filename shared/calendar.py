@@ -4,8 +4,10 @@
 notify's emailed invitations both use it, so every copy of a session's invitation has the same UID,
 wording and privacy class.
 
-`build_invitation(invite, recipient, stamp)` builds a METHOD:REQUEST calendar for one recipient;
-`invite_from_event(data, language)` reads a `session.scheduled` event's data into a `SessionInvite`.
+`build_invitation(invite, recipient, stamp)` builds a METHOD:REQUEST calendar for one recipient (a
+moved session is the same request again with a higher SEQUENCE, RFC 5546 §3.2.2);
+`build_cancellation(invite, recipient, stamp)` the METHOD:CANCEL that removes it from calendars;
+`invite_from_event(data, language)` reads a `session.*` event's data into a `SessionInvite`.
 """
 
 from __future__ import annotations
@@ -51,12 +53,13 @@ class SessionInvite:
     organizer: Person  # the studio
     mediators: tuple[Person, ...] = ()
     public: bool = False
-    sequence: int = 0  # raise on each reschedule, so calendars replace the old event
+    sequence: int = 0  # raised on each move and on cancelling, so calendars replace the old event
 
 
 _TEXT = {
     "zh-CN": {
         "summary": "人民调解会（案件 {reference}）",
+        "cancelled": "已取消：{summary}",
         "private": "本次调解不公开进行。",
         "public": "经各方当事人同意，本次调解公开进行。",
         "body": (
@@ -66,6 +69,7 @@ _TEXT = {
     },
     "en": {
         "summary": "Mediation session (case {reference})",
+        "cancelled": "Cancelled: {summary}",
         "private": "This session is private.",
         "public": "With every party's agreement, this session is public.",
         "body": (
@@ -89,26 +93,29 @@ def _address(person: Person, role: str) -> vCalAddress:
     return address
 
 
-def build_invitation(invite: SessionInvite, recipient: Person, stamp: datetime) -> bytes:
-    """An iCalendar (RFC 5545) REQUEST for `recipient`: one VEVENT, times in UTC, the place, the studio
-    as organizer, the recipient and the mediators as attendees. `stamp` is when it is issued."""
+def _calendar(invite: SessionInvite, recipient: Person, stamp: datetime, method: str) -> bytes:
+    """One VEVENT for `recipient`: times in UTC, the place, the studio as organizer, the recipient
+    and the mediators as attendees. A CANCEL carries the same UID and the invite's SEQUENCE (which
+    must be higher than the last request's), so calendars remove the event they already hold."""
     text = _TEXT["zh-CN" if recipient.language.lower().startswith("zh") else "en"]
     visibility = text["public"] if invite.public else text["private"]
+    cancelled = method == "CANCEL"
+    summary = text["summary"].format(reference=invite.reference)
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
-    cal.add("method", "REQUEST")
+    cal.add("method", method)
     event = Event()
     event.add("uid", invitation_uid(invite.session_id))
     event.add("dtstamp", _aware(stamp, "stamp").astimezone(UTC))
     event.add("dtstart", _aware(invite.starts_at, "starts_at").astimezone(UTC))
     event.add("dtend", _aware(invite.ends_at, "ends_at").astimezone(UTC))
     event.add("sequence", invite.sequence)
-    event.add("summary", text["summary"].format(reference=invite.reference))
+    event.add("summary", text["cancelled"].format(summary=summary) if cancelled else summary)
     event.add("location", ", ".join(part for part in (invite.place_name, invite.place_address) if part))
     event.add("description", text["body"].format(reference=invite.reference, visibility=visibility))
     event.add("class", "PUBLIC" if invite.public else "PRIVATE")
-    event.add("status", "CONFIRMED")
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     if invite.organizer.email:
         event.add("organizer", _address(invite.organizer, "CHAIR"), encode=0)
     if recipient.email:
@@ -120,9 +127,23 @@ def build_invitation(invite: SessionInvite, recipient: Person, stamp: datetime) 
     return cal.to_ical()
 
 
+def build_invitation(invite: SessionInvite, recipient: Person, stamp: datetime) -> bytes:
+    """An iCalendar (RFC 5545) REQUEST for `recipient`: one VEVENT, times in UTC, the place, the studio
+    as organizer, the recipient and the mediators as attendees. `stamp` is when it is issued. Sent
+    again with a higher `sequence` when the session moves: calendars update the event in place."""
+    return _calendar(invite, recipient, stamp, "REQUEST")
+
+
+def build_cancellation(invite: SessionInvite, recipient: Person, stamp: datetime) -> bytes:
+    """The iCalendar CANCEL of a session for `recipient` (RFC 5546 §3.2.5): the same UID as its
+    invitation, STATUS:CANCELLED and `invite.sequence` above every request sent before."""
+    return _calendar(invite, recipient, stamp, "CANCEL")
+
+
 def invite_from_event(data: Mapping[str, Any], language: str) -> SessionInvite:
-    """A `session.scheduled` event's data as an invitation; names in `language` where the event has
-    them (places and studios carry an English name)."""
+    """A `session.scheduled`, `session.rescheduled` or `session.cancelled` event's data as an
+    invitation; names in `language` where the event has them (places and studios carry an English
+    name). Its `sequence` is the event's (0 for the first invitation)."""
     english = not language.lower().startswith("zh")
     place = data.get("place") or {}
     studio = data.get("studio") or {}

@@ -16,6 +16,9 @@ REFERENCE_PATTERN = re.compile(r"^[A-Z]{2}-\d{4}-\d{6}$")
 RECEIVED = "received"
 ASSIGNED = "assigned"
 SESSION_SCHEDULED = "session_scheduled"
+SESSION_RESCHEDULED = "session_rescheduled"
+SESSION_CANCELLED = "session_cancelled"
+SESSION_ENTRIES = (SESSION_SCHEDULED, SESSION_RESCHEDULED, SESSION_CANCELLED)
 CLOSED = "closed"
 # Every state a resident may see, in lifecycle order (mediation's public status changes).
 PUBLIC_STATES = (
@@ -29,6 +32,8 @@ PUBLIC_STATES = (
     "investigating",
     "in_mediation",
     SESSION_SCHEDULED,
+    SESSION_RESCHEDULED,
+    SESSION_CANCELLED,
     "waiting_for_party",
     "follow_up",
     CLOSED,
@@ -95,3 +100,24 @@ def timeline_entry(status: str, at: datetime, note: str | None = None, **details
 def is_newer(event_at: datetime, status_at: datetime | None) -> bool:
     """Events can arrive out of order (retries): only a newer event moves the current status."""
     return status_at is None or event_at >= status_at
+
+
+def mark_superseded_sessions(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The timeline with every session entry that a later one replaced (the session was moved or
+    cancelled) marked `superseded_by` that entry's status, so the page never shows an old time as
+    if it still held. "Later" is the invitation's sequence, not the order events arrived in
+    (retries can reorder them). Entries without a session id (older cases) stay as they are."""
+    latest: dict[str, dict[str, Any]] = {}
+    for entry in timeline:
+        session_id = entry.get("session_id")
+        if entry.get("status") in SESSION_ENTRIES and session_id:
+            known = latest.get(session_id)
+            if known is None or entry.get("sequence", 0) > known.get("sequence", 0):
+                latest[session_id] = entry
+    marked = []
+    for entry in timeline:
+        newest = latest.get(entry.get("session_id") or "")
+        if newest is not None and entry.get("sequence", 0) < newest.get("sequence", 0):
+            entry = {**entry, "superseded_by": newest["status"]}
+        marked.append(entry)
+    return marked

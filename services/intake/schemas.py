@@ -105,6 +105,11 @@ class TimelineEntrySchema(StrictSchema):
     outcome = fields.String()
     starts_at = fields.DateTime()
     place = fields.String()
+    # Sessions: which one an entry is about; a moved one's old time; and, on an entry a later one
+    # replaced, that entry's status (session_rescheduled or session_cancelled).
+    session_id = fields.String()
+    previous_starts_at = fields.DateTime()
+    superseded_by = fields.String()
 
 
 class CaseStatusSchema(StrictSchema):

@@ -131,7 +131,7 @@ def public_status(intake: Intake, reference: str, token: str) -> dict[str, Any] 
         "category": case["category"],
         "community": case["community"],
         "received_at": case["received_at"],
-        "timeline": sorted(case["timeline"], key=lambda e: e["at"]),
+        "timeline": domain.mark_superseded_sessions(sorted(case["timeline"], key=lambda e: e["at"])),
     }
 
 
@@ -225,6 +225,45 @@ def on_session_scheduled(intake: Intake, envelope: Envelope) -> None:
         entry_status=domain.SESSION_SCHEDULED,
         starts_at=datetime.fromisoformat(data["starts_at"]),
         place=data["place"]["name"],
+        session_id=data["session_id"],
+        sequence=data.get("sequence", 0),
+    )
+
+
+def on_session_rescheduled(intake: Intake, envelope: Envelope) -> None:
+    """A session was moved: the parties see the new time (and the old one struck out); the entry
+    of the time it replaces is marked when the page is read (`mark_superseded_sessions`)."""
+    data = envelope.data
+    _record_status(
+        intake,
+        envelope,
+        None,
+        datetime.fromisoformat(data["rescheduled_at"]),
+        None,
+        entry_status=domain.SESSION_RESCHEDULED,
+        starts_at=datetime.fromisoformat(data["starts_at"]),
+        previous_starts_at=datetime.fromisoformat(data["previous_starts_at"]),
+        place=data["place"]["name"],
+        session_id=data["session_id"],
+        sequence=data["sequence"],
+    )
+
+
+def on_session_cancelled(intake: Intake, envelope: Envelope) -> None:
+    """A session was cancelled: the parties see which one and why (the reason is written for them;
+    the form says so); its earlier entries are marked cancelled when the page is read."""
+    data = envelope.data
+    _record_status(
+        intake,
+        envelope,
+        None,
+        datetime.fromisoformat(data["cancelled_at"]),
+        data["reason"],
+        entry_status=domain.SESSION_CANCELLED,
+        starts_at=datetime.fromisoformat(data["starts_at"]),
+        place=data["place"]["name"],
+        session_id=data["session_id"],
+        sequence=data["sequence"],
     )
 
 

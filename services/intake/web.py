@@ -44,6 +44,8 @@ STATE_LABELS = {
     "investigating": lazy_gettext("Facts being checked"),
     "in_mediation": lazy_gettext("In mediation"),
     "session_scheduled": lazy_gettext("Mediation session scheduled"),
+    "session_rescheduled": lazy_gettext("Mediation session moved"),
+    "session_cancelled": lazy_gettext("Mediation session cancelled"),
     "waiting_for_party": lazy_gettext("Waiting for a party"),
     "follow_up": lazy_gettext("Follow-up of the agreement"),
     "closed": lazy_gettext("Closed"),

@@ -22,6 +22,8 @@ def subscriptions(intake: Intake) -> list[Subscription]:
                 "case.assigned": partial(service.on_case_assigned, intake),
                 "case.status_changed": partial(service.on_case_status_changed, intake),
                 "session.scheduled": partial(service.on_session_scheduled, intake),
+                "session.rescheduled": partial(service.on_session_rescheduled, intake),
+                "session.cancelled": partial(service.on_session_cancelled, intake),
                 "case.closed": partial(service.on_case_closed, intake),
             },
         )

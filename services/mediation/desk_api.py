@@ -1,7 +1,8 @@
 """The mediator desk's JSON API under /api/v1/desk: the queue, taking cases, lifecycle actions,
-notes, hand-over, sessions and the agreement. The same service layer as the pages (`desk`, `hall`,
-`agreements`), the same error shape (`shared.http`): 403 role, 404 unknown or another studio's case,
-409 not possible in the case's state (or it moved on), 422 invalid fields.
+notes, hand-over, sessions (scheduled, moved, cancelled, recorded) and the agreement. The same
+service layer as the pages (`desk`, `hall`, `agreements`), the same error shape (`shared.http`):
+403 role, 404 unknown or another studio's case, 409 not possible in the case's state (or it moved
+on), 422 invalid fields.
 """
 
 from __future__ import annotations
@@ -133,6 +134,41 @@ class SessionInSchema(StrictSchema):
     public = fields.Boolean(load_default=False)
 
 
+class SessionMoveSchema(StrictSchema):
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(required=True)
+    # The session's `sequence` as the caller last saw it: a stale or repeated move is refused (409).
+    expected_sequence = fields.Integer(load_default=None, validate=validate.Range(min=0))
+
+
+class SessionCancelSchema(StrictSchema):
+    reason = text(500, metadata={"description": "Told to the invitees (email, tracking page)."})
+    expected_sequence = fields.Integer(load_default=None, validate=validate.Range(min=0))
+
+
+class SessionRecordInSchema(StrictSchema):
+    attended = fields.List(Text(validate=validate.Length(min=1, max=200)), load_default=list)
+    statements = text(20000)
+    result = fields.String(required=True, validate=validate.OneOf(hall.RESULTS))
+    rights_notice_given = fields.Boolean(required=True)
+    expected_state = fields.String(load_default=None)
+
+
+class CancellationOutSchema(Schema):
+    reason = fields.String()
+    at = fields.DateTime()
+    by = fields.String()
+
+
+class SessionRecordOutSchema(Schema):
+    attended = fields.List(fields.String())
+    statements = fields.String()
+    result = fields.String()
+    rights_notice_given = fields.Boolean()
+    recorded_at = fields.DateTime()
+    recorded_by = fields.String()
+
+
 class SessionOutSchema(Schema):
     id = fields.String(attribute="_id")
     reference = fields.String()
@@ -140,7 +176,10 @@ class SessionOutSchema(Schema):
     starts_at = fields.DateTime()
     ends_at = fields.DateTime()
     public = fields.Boolean()
-    status = fields.String()
+    status = fields.String(metadata={"description": "scheduled, held or cancelled"})
+    sequence = fields.Integer(metadata={"description": "Raised by each move and by cancelling."})
+    cancellation = fields.Nested(CancellationOutSchema, allow_none=True)
+    record = fields.Nested(SessionRecordOutSchema, allow_none=True)
 
 
 class AgreementInSchema(StrictSchema):
@@ -272,6 +311,73 @@ class Sessions(MethodView):
                 _mediation(), reference, _actor(), data["starts_at"], data["ends_at"], public=data["public"]
             )
         )
+
+
+@blp.route("/cases/<string:reference>/sessions/<string:session_id>/move")
+class SessionMove(MethodView):
+    @requires_role(*DESK_ROLES)
+    @blp.arguments(SessionMoveSchema)
+    @blp.response(200, SessionOutSchema)
+    def post(self, data: dict[str, Any], reference: str, session_id: str) -> Any:
+        """Move a scheduled session to a new time in the same hall: the old slots are freed and the
+        new ones claimed at once; the past (422), a booked hall or a held or cancelled session (409)
+        are refused with the old booking intact. The invitees get the updated invitation."""
+        return _call(
+            lambda: hall.move(
+                _mediation(),
+                reference,
+                session_id,
+                _actor(),
+                data["starts_at"],
+                data["ends_at"],
+                expected_sequence=data["expected_sequence"],
+            )
+        )
+
+
+@blp.route("/cases/<string:reference>/sessions/<string:session_id>/cancel")
+class SessionCancel(MethodView):
+    @requires_role(*DESK_ROLES)
+    @blp.arguments(SessionCancelSchema)
+    @blp.response(200, SessionOutSchema)
+    def post(self, data: dict[str, Any], reference: str, session_id: str) -> Any:
+        """Cancel a scheduled session with a reason: the hall is free again and the invitees get the
+        cancellation (.ics METHOD:CANCEL). A held or already cancelled session answers 409."""
+        return _call(
+            lambda: hall.cancel(
+                _mediation(),
+                reference,
+                session_id,
+                _actor(),
+                data["reason"],
+                expected_sequence=data["expected_sequence"],
+            )
+        )
+
+
+@blp.route("/cases/<string:reference>/sessions/<string:session_id>/record")
+class SessionRecord(MethodView):
+    @requires_role(*DESK_ROLES)
+    @blp.arguments(SessionRecordInSchema)
+    @blp.response(200, SessionOutSchema)
+    def post(self, data: dict[str, Any], reference: str, session_id: str) -> Any:
+        """The session record (who attended, statements, result), while the case is in mediation;
+        a cancelled or already recorded session answers 409."""
+        m = _mediation()
+        _call(
+            lambda: hall.record(
+                m,
+                reference,
+                session_id,
+                _actor(),
+                attended=data["attended"],
+                statements=data["statements"],
+                result=data["result"],
+                rights_notice_given=data["rights_notice_given"],
+                expected_state=data["expected_state"],
+            )
+        )
+        return hall.get_session(m, reference, session_id)
 
 
 @blp.route("/cases/<string:reference>/agreement")

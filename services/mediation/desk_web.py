@@ -19,6 +19,7 @@ from services.mediation import agreements, desk, hall, registry
 from services.mediation.bootstrap import Mediation
 from services.mediation.domain import deadlines as dl
 from services.mediation.domain import lifecycle as lc
+from services.mediation.domain import sessions as ss
 from services.mediation.service import Actor
 from shared.auth import Staff, requires_role
 from shared.taxonomy import CATEGORIES, RISK_LEVELS, communities
@@ -59,6 +60,8 @@ def desk_event_label(action: str) -> str:
     """Timeline entries that are not lifecycle actions (those use the lifecycle's labels)."""
     labels = {
         "session_scheduled": gettext("Session scheduled"),
+        "session_rescheduled": gettext("Session moved"),
+        "session_cancelled": gettext("Session cancelled"),
         "note": gettext("Internal note"),
         "note_shared": gettext("Note shared with the parties"),
         "merged": gettext("Duplicate merged in"),
@@ -197,7 +200,14 @@ FIELD_LABELS = {
 
 
 def _render(
-    reference: str, errors: dict[str, Any] | None = None, message: str | None = None, status: int = 200
+    reference: str,
+    errors: dict[str, Any] | None = None,
+    message: str | None = None,
+    status: int = 200,
+    *,
+    labels: dict[str, str] | None = None,
+    open_form: str | None = None,
+    submitted: dict[str, str] | None = None,
 ) -> tuple[str, int]:
     m = _mediation()
     actor = _actor()
@@ -221,8 +231,8 @@ def _render(
         )
     ]
     studio = db.studios.find_one({"_id": case["studio"]}) or {}
-    sessions = hall.case_sessions(m, reference)
     tz = registry.timezone(db)
+    sessions = [_with_local_times(s, tz) for s in hall.case_sessions(m, reference)]
     lang = "zh" if _lang() == "zh-CN" else "en"
     community_view = registry.community_view(db, case["community"]) or {}
     body = render_template(
@@ -232,7 +242,9 @@ def _render(
         is_lead=desk.is_lead_of(actor, case),
         is_owner=case.get("owner") == actor.user_id,
         action_forms=_action_forms(case, actor),
-        field_labels={k: gettext(v) for k, v in FIELD_LABELS.items()},
+        field_labels={**{k: gettext(v) for k, v in FIELD_LABELS.items()}, **(labels or {})},
+        open_form=open_form,
+        submitted=submitted or {},
         duplicates=duplicates,
         studio=studio,
         sessions=sessions,
@@ -252,6 +264,7 @@ def _render(
             (c.name(lang) for c in CATEGORIES if c.code == case.get("category")), case.get("category")
         ),
         results=hall.RESULTS,
+        session_status_label=session_status_label,
     )
     return body, status
 
@@ -352,6 +365,106 @@ def _local(day: str, clock: str) -> datetime | None:
         return None
 
 
+def session_status_label(status: str) -> str:
+    return {
+        ss.SCHEDULED: gettext("Scheduled"),
+        ss.HELD: gettext("Held"),
+        ss.CANCELLED: gettext("Cancelled"),
+    }.get(status, status)
+
+
+def _with_local_times(session: dict[str, Any], tz: Any) -> dict[str, Any]:
+    """The session with its day and times on the district's clock, to prefill the move form."""
+    starts, ends = session["starts_at"].astimezone(tz), session["ends_at"].astimezone(tz)
+    return {
+        **session,
+        "local": {"day": f"{starts:%Y-%m-%d}", "start": f"{starts:%H:%M}", "end": f"{ends:%H:%M}"},
+    }
+
+
+def _session_message(err: desk.DeskError, action: str) -> str:
+    """A session refusal in the reader's language, by the code the service gives it (the service's
+    own text is English: the API's and the logs')."""
+    code = err.errors.get("code")
+    by_action = {
+        ("record", ss.HELD): gettext("This session has been recorded already."),
+        ("move", ss.HELD): gettext("A session that was held cannot be moved; schedule a new one instead."),
+        ("cancel", ss.HELD): gettext(
+            "A session that was held cannot be cancelled; its record stays on the case."
+        ),
+        ("record", ss.CANCELLED): gettext("This session was cancelled; it cannot be recorded."),
+        ("move", ss.CANCELLED): gettext(
+            "This session was cancelled; it cannot be moved. Schedule a new one instead."
+        ),
+        ("cancel", ss.CANCELLED): gettext("This session has been cancelled already."),
+        ("schedule", "not_schedulable"): gettext(
+            "Sessions are scheduled once the parties' rights have been explained."
+        ),
+        ("move", "not_schedulable"): gettext("Sessions are moved while the case is being mediated."),
+    }
+    any_action = {
+        "past": gettext("A session cannot be scheduled in the past."),
+        "double_booked": gettext("The council hall is already booked at that time."),
+        "invalid_times": gettext(
+            "Times are on the quarter hour (e.g. 09:00, 09:15); a session lasts at most 8 hours."
+        ),
+        "unchanged": gettext("The session is already at that time; nothing was changed."),
+        "stale": gettext("The session changed in the meantime (moved or cancelled); nothing was changed."),
+        "no_session": gettext("No such session of this case."),
+        "not_on_case": gettext(
+            "Only the case's own mediators or their studio lead schedule, move or cancel its sessions."
+        ),
+    }
+    if isinstance(code, str):
+        return by_action.get((action, code)) or any_action.get(code) or str(err)
+    if "reason" in err.errors:
+        return gettext("Give the reason for cancelling; the invitees are told it.")
+    return str(err)
+
+
+def _session_refused(reference: str, err: desk.DeskError, action: str, session_id: str | None = None) -> Any:
+    """A refused session form: the page again with the reason in the reader's language and the field
+    at fault marked in the form that was sent (each session has its own move and cancel forms, so
+    their fields are prefixed with the action and the session's id)."""
+    if isinstance(err, desk.NotFound) and "No case" in str(err):
+        abort(404)
+    message = _session_message(err, action)
+    if action == "record":
+        errors = {k: v for k, v in err.errors.items() if k not in ("code", "state", "session")}
+        body, status = _render(reference, errors, message, err.status)
+        return body, status, {"Cache-Control": "private, no-store"}
+    prefix = f"{action}-{session_id}-" if session_id else ""
+    fields = {
+        "day": ("day", gettext("New day") if session_id else gettext("Day")),
+        "starts_at": ("start", gettext("Starts")),
+        "room": ("start", gettext("Starts")),
+        "ends_at": ("end", gettext("Ends")),
+        "reason": ("reason", gettext("Reason for cancelling")),
+    }
+    errors: dict[str, list[str]] = {}
+    labels: dict[str, str] = {}
+    for key in err.errors:
+        if key in fields:
+            name, label = fields[key]
+            errors[prefix + name] = [message]
+            labels[prefix + name] = label
+    open_form = prefix.rstrip("-") or None
+    # The refused form comes back open with what was typed, so the message matches what is shown.
+    typed = {k: request.form.get(k, "") for k in ("day", "start", "end", "reason") if k in request.form}
+    body, status = _render(
+        reference, errors, message, err.status, labels=labels, open_form=open_form, submitted=typed
+    )
+    return body, status, {"Cache-Control": "private, no-store"}
+
+
+def _expected_sequence() -> int | None:
+    """The session's sequence as the form showed it (a repeated or stale post is refused)."""
+    try:
+        return int(request.form.get("sequence", ""))
+    except ValueError:
+        return None
+
+
 @bp.post("/desk/cases/<reference>/sessions")
 @requires_role(*DESK_ROLES)
 def schedule(reference: str) -> Any:
@@ -367,8 +480,55 @@ def schedule(reference: str) -> Any:
             _mediation(), reference, _actor(), starts, ends, public=request.form.get("public") == "yes"
         )
     except desk.DeskError as err:
-        return _refused(reference, err)
+        return _session_refused(reference, err, "schedule")
     return _done(reference, gettext("Session scheduled; the parties are being invited."), "#sessions")
+
+
+@bp.post("/desk/cases/<reference>/sessions/<session_id>/move")
+@requires_role(*DESK_ROLES)
+def move_session(reference: str, session_id: str) -> Any:
+    day = request.form.get("day", "")
+    starts = _local(day, request.form.get("start", ""))
+    ends = _local(day, request.form.get("end", ""))
+    if starts is None or ends is None:
+        err = desk.Invalid(gettext("Give the day and the start and end times."), {"day": ["Required."]})
+        return _session_refused(reference, err, "move", session_id)
+    try:
+        hall.move(
+            _mediation(),
+            reference,
+            session_id,
+            _actor(),
+            starts,
+            ends,
+            expected_sequence=_expected_sequence(),
+        )
+    except desk.DeskError as err:
+        return _session_refused(reference, err, "move", session_id)
+    return _done(
+        reference, gettext("Session moved; the invitees are sent the new time."), f"#session-{session_id}"
+    )
+
+
+@bp.post("/desk/cases/<reference>/sessions/<session_id>/cancel")
+@requires_role(*DESK_ROLES)
+def cancel_session(reference: str, session_id: str) -> Any:
+    try:
+        hall.cancel(
+            _mediation(),
+            reference,
+            session_id,
+            _actor(),
+            request.form.get("reason", ""),
+            expected_sequence=_expected_sequence(),
+        )
+    except desk.DeskError as err:
+        return _session_refused(reference, err, "cancel", session_id)
+    return _done(
+        reference,
+        gettext("Session cancelled; the hall is free again and the invitees are told."),
+        f"#session-{session_id}",
+    )
 
 
 @bp.post("/desk/cases/<reference>/sessions/<session_id>/record")
@@ -387,6 +547,8 @@ def record_session(reference: str, session_id: str) -> Any:
             expected_state=request.form.get("expected_state"),
         )
     except desk.DeskError as err:
+        if err.errors.get("code"):
+            return _session_refused(reference, err, "record")
         return _refused(reference, err)
     return _done(reference, gettext("Session record saved."), "#sessions")
 

@@ -64,7 +64,11 @@ def apply_event(db: Database, envelope: Envelope, session: ClientSession) -> Non
         db.studio_cases.update_one(
             {"_id": reference}, {"$set": {"open": False, "status": "closed"}}, upsert=True, session=session
         )
-    elif envelope.type in ("session.scheduled", "patrol.dispatched") and studio_ref:
+    elif (
+        envelope.type
+        in ("session.scheduled", "session.rescheduled", "session.cancelled", "patrol.dispatched")
+        and studio_ref
+    ):
         # Later events may carry the studio lead's address when the assignment did not.
         db.studio_cases.update_one(
             {"_id": reference, "studio.code": studio_ref["code"]},

@@ -156,6 +156,7 @@ def build_context(
         "reason": data.get("reason", ""),
         "starts_at": format_time(data.get("starts_at"), lang, timezone),
         "ends_at": format_time(data.get("ends_at"), lang, timezone),
+        "previous_starts_at": format_time(data.get("previous_starts_at"), lang, timezone),
         "due": format_time(data.get("due_by") or data.get("due_at"), lang, timezone),
         "place_name": display_name(place, lang),
         "place_address": place.get("address") or "",
@@ -189,6 +190,11 @@ _WEBHOOK_FIELDS = (
     "escalated_at",
     "starts_at",
     "ends_at",
+    "previous_starts_at",
+    "previous_ends_at",
+    "rescheduled_at",
+    "cancelled_at",
+    "sequence",
     "closed_at",
 )
 

@@ -21,10 +21,17 @@ from services.notify.audiences import Directory, Recipient, resolve
 from services.notify.messages import build_context, webhook_payload
 from services.notify.preferences import choose_channels, make_token, preference_key
 from services.notify.templates import render, render_footer, render_html, render_markdown, render_sms
-from shared.calendar import Person, build_invitation, invite_from_event
+from shared.calendar import Person, build_cancellation, build_invitation, invite_from_event
 from shared.messaging.envelope import Envelope
 
 PENDING = "pending"
+# Session events whose emails carry the .ics: the invitation, its update after a move (a REQUEST
+# again, with the higher SEQUENCE the event carries) and the cancellation that removes it.
+CALENDAR_METHODS = {
+    "session.scheduled": "REQUEST",
+    "session.rescheduled": "REQUEST",
+    "session.cancelled": "CANCEL",
+}
 
 PreferencesLookup = Callable[[str], Mapping[str, Any] | None]
 
@@ -90,12 +97,14 @@ def render_content(
     if prefs_url:
         body = f"{body.rstrip()}\n\n{render_footer(recipient.language, context)}"
     content: dict[str, Any] = {"subject": subject, "body": body, "html": html}
-    if envelope.type == "session.scheduled":
+    method = CALENDAR_METHODS.get(envelope.type)
+    if method:
+        build = build_cancellation if method == "CANCEL" else build_invitation
         content["attachments"] = [
             {
                 "filename": "session.ics",
-                "content_type": "text/calendar; method=REQUEST",
-                "data": build_invitation(
+                "content_type": f"text/calendar; method={method}",
+                "data": build(
                     invite_from_event(data, recipient.language),
                     Person(recipient.name, recipient.addresses.get("email", ""), recipient.language),
                     datetime.fromisoformat(envelope.occurred_at),

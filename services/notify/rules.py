@@ -96,6 +96,20 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule(MEDIATORS, ("email",), "session_invitation", essential=True),
         _WEBHOOK,
     ),
+    # A moved or cancelled session reaches everyone the invitation reached, with the .ics that
+    # updates (same UID, higher SEQUENCE) or removes the event in their calendars.
+    "session.rescheduled": (
+        Rule(APPLICANTS, _PARTIES, "session_rescheduled", essential=True),
+        Rule(RESPONDENTS, _PARTIES, "session_rescheduled", essential=True),
+        Rule(MEDIATORS, ("email",), "session_rescheduled", essential=True),
+        _WEBHOOK,
+    ),
+    "session.cancelled": (
+        Rule(APPLICANTS, _PARTIES, "session_cancelled", essential=True),
+        Rule(RESPONDENTS, _PARTIES, "session_cancelled", essential=True),
+        Rule(MEDIATORS, ("email",), "session_cancelled", essential=True),
+        _WEBHOOK,
+    ),
     "case.escalated": (
         Rule(STUDIO_LEAD, ("email",), "case_escalated", essential=True),
         Rule(STUDIO, ("wechat_work",), "case_escalated", essential=True),

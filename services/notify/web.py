@@ -48,6 +48,8 @@ TEMPLATE_LABELS = {
     "patrol_dispatched": lazy_gettext("Patrol task"),
     "red_alert": lazy_gettext("Red alert (duty group)"),
     "session_invitation": lazy_gettext("Session invitation"),
+    "session_rescheduled": lazy_gettext("Session moved (updated invitation)"),
+    "session_cancelled": lazy_gettext("Session cancelled"),
     "studio_digest": lazy_gettext("Daily digest (to the studio lead)"),
     "webhook": lazy_gettext("Webhook"),
 }

@@ -178,6 +178,28 @@ class SessionScheduled(EventData):
     public = fields.Boolean(load_default=False)  # sessions are private unless the parties agree
     mediators = fields.List(fields.Nested(StaffRef), load_default=list)
     studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
+    # The invitation's iCalendar SEQUENCE: 0 when first scheduled, raised by each move and by the
+    # cancellation, so every copy of the .ics replaces the one before (older messages lack it).
+    sequence = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+class SessionRescheduled(SessionScheduled):
+    """A scheduled session moved to a new time (same session, same hall): `starts_at`/`ends_at` are
+    the new times, the previous ones are kept so the invitees can be told what changed."""
+
+    previous_starts_at = fields.String(required=True, validate=_iso_datetime)
+    previous_ends_at = fields.String(required=True, validate=_iso_datetime)
+    rescheduled_at = fields.String(required=True, validate=_iso_datetime)
+    sequence = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class SessionCancelled(SessionScheduled):
+    """A scheduled session was cancelled (its hall released): `starts_at`/`ends_at` are the times it
+    had. `reason` is told to the invitees, so it is written for them."""
+
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    cancelled_at = fields.String(required=True, validate=_iso_datetime)
+    sequence = fields.Integer(required=True, validate=validate.Range(min=1))
 
 
 OUTCOMES = ("agreement_written", "agreement_oral", "failed", "withdrawn", "referred", "not_accepted")
@@ -245,6 +267,8 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("patrol.dispatched", 1): PatrolDispatched,
     ("case.escalated", 1): CaseEscalated,
     ("session.scheduled", 1): SessionScheduled,
+    ("session.rescheduled", 1): SessionRescheduled,
+    ("session.cancelled", 1): SessionCancelled,
     ("case.closed", 1): CaseClosed,
     ("patrol.reported", 1): PatrolReported,
     ("case.risk_changed", 1): CaseRiskChanged,

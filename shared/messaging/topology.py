@@ -34,7 +34,15 @@ class ConsumerSpec:
 # them all before their first publish, so an event sent before its consumer ever started is
 # queued for it rather than dropped as unroutable.
 INTAKE_TRACKING = ConsumerSpec(
-    "intake.tracking", ("case.assigned", "case.status_changed", "session.scheduled", "case.closed")
+    "intake.tracking",
+    (
+        "case.assigned",
+        "case.status_changed",
+        "session.scheduled",
+        "session.rescheduled",
+        "session.cancelled",
+        "case.closed",
+    ),
 )
 MEDIATION_INTAKE = ConsumerSpec("mediation.intake", ("case.submitted",))
 NOTIFY_EVENTS = ConsumerSpec(
@@ -44,6 +52,8 @@ NOTIFY_EVENTS = ConsumerSpec(
         "case.assigned",
         "case.status_changed",
         "session.scheduled",
+        "session.rescheduled",
+        "session.cancelled",
         "case.escalated",
         "patrol.dispatched",
         "case.closed",

@@ -59,6 +59,10 @@ PATROL_AND_LEADS = frozenset({PATROL, LEAD, ADMIN})
 # The agreement: the route admits DESK roles, then `agreements` admits only the case's own
 # mediators and its studio lead, so a district admin gets 403 there (by design: it holds the
 # parties' personal data). The matrix mediator owns the case (see `case_reference`).
+# Sessions likewise: scheduling, moving and cancelling are the case's own mediators' and their
+# studio lead's (`hall`). Where a cell's empty body is refused as invalid (422) before the service
+# decides, the table says DESK; the service's own refusal of the district admin (403) is tested
+# in tests/integration/test_mediation_sessions.py.
 CASE_OWNERS = frozenset({MEDIATOR, LEAD})
 
 # Endpoints deliberately not in the table: static files, no data behind them.
@@ -113,6 +117,8 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("mediation", "POST", "/desk/cases/<reference>/merge"): DESK,
     ("mediation", "POST", "/desk/cases/<reference>/sessions"): DESK,
     ("mediation", "POST", "/desk/cases/<reference>/sessions/<session_id>/record"): DESK,
+    ("mediation", "POST", "/desk/cases/<reference>/sessions/<session_id>/move"): DESK,  # 422 first
+    ("mediation", "POST", "/desk/cases/<reference>/sessions/<session_id>/cancel"): CASE_OWNERS,
     ("mediation", "POST", "/desk/cases/<reference>/agreement"): CASE_OWNERS,
     ("mediation", "GET", "/desk/cases/<reference>/agreement.pdf"): CASE_OWNERS,
     ("mediation", "POST", "/desk/cases/<reference>/agreement/sign"): DESK,
@@ -164,6 +170,9 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("mediation", "POST", "/api/v1/desk/cases/<string:reference>/handover"): CASEWORK,
     ("mediation", "GET", "/api/v1/desk/cases/<string:reference>/sessions"): DESK,
     ("mediation", "POST", "/api/v1/desk/cases/<string:reference>/sessions"): DESK,
+    ("mediation", "POST", "/api/v1/desk/cases/<string:reference>/sessions/<string:session_id>/move"): DESK,
+    ("mediation", "POST", "/api/v1/desk/cases/<string:reference>/sessions/<string:session_id>/cancel"): DESK,
+    ("mediation", "POST", "/api/v1/desk/cases/<string:reference>/sessions/<string:session_id>/record"): DESK,
     ("mediation", "PUT", "/api/v1/desk/cases/<string:reference>/agreement"): DESK,
     ("mediation", "POST", "/api/v1/desk/cases/<string:reference>/agreement/sign"): DESK,
     # notify ------------------------------------------------------------------------------------

@@ -157,6 +157,40 @@ def test_every_message_of_intake_has_a_chinese_translation(tmp_path: Path) -> No
         assert set(re.findall(r"%\(\w+\)[sd]", msgid)) == set(re.findall(r"%\(\w+\)[sd]", text)), msgid
 
 
+def test_moved_and_cancelled_sessions_are_marked_by_their_sequence_not_by_arrival() -> None:
+    at = datetime(2026, 11, 25, 2, tzinfo=UTC)
+
+    def entry(status: str, session_id: str | None, sequence: int, minute: int) -> dict:
+        details = {"session_id": session_id, "sequence": sequence} if session_id else {}
+        return domain.timeline_entry(status, at.replace(minute=minute), **details)
+
+    timeline = [
+        entry(domain.RECEIVED, None, 0, 0),
+        entry(domain.SESSION_SCHEDULED, "a", 0, 1),
+        entry(domain.SESSION_SCHEDULED, "b", 0, 2),
+        entry(domain.SESSION_RESCHEDULED, "a", 1, 3),
+        # A cancellation that arrived before the move it follows (a retried event) still wins.
+        entry(domain.SESSION_CANCELLED, "a", 3, 4),
+        entry(domain.SESSION_RESCHEDULED, "a", 2, 5),
+        {"status": domain.SESSION_SCHEDULED, "at": at},  # an older case's entry, without an id
+    ]
+    marked = domain.mark_superseded_sessions(timeline)
+    assert [e.get("superseded_by") for e in marked] == [
+        None,
+        domain.SESSION_CANCELLED,
+        None,  # session b is untouched
+        domain.SESSION_CANCELLED,
+        None,
+        domain.SESSION_CANCELLED,
+        None,
+    ]
+    assert "superseded_by" not in timeline[1]  # the stored entries are not changed
+    moved_only = domain.mark_superseded_sessions(timeline[:4])
+    assert (
+        moved_only[1]["superseded_by"] == domain.SESSION_RESCHEDULED and "superseded_by" not in moved_only[3]
+    )
+
+
 def test_filer_fields_become_the_filer_object_only_when_given() -> None:
     blank = forms.form_to_payload({"filer-name": " ", "filer-phone": "", "filer-email": ""})
     assert "filer" not in blank

@@ -105,6 +105,54 @@ def test_session_invitation_carries_an_ics_and_reaches_both_parties_and_mediator
     assert vevent.decoded("DTSTART") == datetime(2026, 11, 26, 1, 30, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    ("event_type", "method", "sequence", "status"),
+    [("session.rescheduled", "REQUEST", 1, "CONFIRMED"), ("session.cancelled", "CANCEL", 2, "CANCELLED")],
+)
+def test_moved_and_cancelled_sessions_reach_every_invitee_with_the_ics_that_replaces_the_first(
+    event_type: str, method: str, sequence: int, status: str
+) -> None:
+    invited = plan(event("session.scheduled"), CONTACTS, no_prefs, CONFIG, now=NOW)
+    planned = plan(event(event_type), CONTACTS, no_prefs, CONFIG, now=NOW)
+    # The same people on the same channels as the invitation, whatever they opted out of.
+    assert {t[1:] for t in targets(planned)} == {t[1:] for t in targets(invited)}
+    assert all(d["essential"] for d in planned)
+    for delivery in (d for d in planned if d["channel"] == "email"):
+        [ics] = delivery["content"]["attachments"]
+        assert ics["content_type"] == f"text/calendar; method={method}"
+        calendar = Calendar.from_ical(ics["data"])
+        assert str(calendar["method"]) == method
+        vevent = calendar.walk("VEVENT")[0]
+        assert str(vevent["UID"]) == "s-1@concord.local"  # the invitation's UID
+        assert vevent.decoded("SEQUENCE") == sequence and str(vevent["STATUS"]) == status
+    # A legal notice like the invitation: an opt-out of non-essential messages does not stop it.
+    opted_out = {preference_key(REFERENCE, "applicant:0"): {"channels": ["email", "sms"], "opt_out": True}}
+    kept = plan(event(event_type), CONTACTS, opted_out.get, CONFIG, now=NOW)
+    assert {d["channel"] for d in kept if d["recipient"]["key"] == "applicant:0"} == {"email", "sms"}
+
+
+def test_a_move_says_the_new_and_the_old_time_and_a_cancellation_its_reason() -> None:
+    [moved] = [
+        d
+        for d in plan(event("session.rescheduled"), CONTACTS, no_prefs, CONFIG, now=NOW)
+        if d["channel"] == "email" and d["recipient"]["address"] == "zhang@example.com"
+    ]
+    body = moved["content"]["body"]
+    assert "2026年12月6日 09:30" in body and "原定 2026年11月26日 09:30" in body
+    [cancelled] = [
+        d
+        for d in plan(event("session.cancelled"), CONTACTS, no_prefs, CONFIG, now=NOW)
+        if d["channel"] == "sms" and d["recipient"]["address"] == "13800138000"
+    ]
+    assert "已取消" in cancelled["content"]["body"] and "2026年11月26日 09:30" in cancelled["content"]["body"]
+    [mail] = [
+        d
+        for d in plan(event("session.cancelled"), CONTACTS, no_prefs, CONFIG, now=NOW)
+        if d["channel"] == "email" and d["recipient"]["address"] == "zhang@example.com"
+    ]
+    assert "The hall is closed for repairs that day." in mail["content"]["body"]
+
+
 def test_webhook_payload_has_codes_and_times_but_no_personal_data() -> None:
     for event_type in r.RULES:
         for d in plan(event(event_type), CONTACTS, no_prefs, CONFIG, now=NOW):

@@ -39,7 +39,7 @@ def test_every_template_a_rule_uses_exists_in_both_languages(language: str) -> N
 
 
 def test_session_invitations_and_closing_notices_are_essential_for_parties() -> None:
-    for event_type in ("session.scheduled", "case.closed"):
+    for event_type in ("session.scheduled", "session.rescheduled", "session.cancelled", "case.closed"):
         party_rules = [x for x in r.RULES[event_type] if x.audience in (r.APPLICANTS, r.RESPONDENTS)]
         assert party_rules and all(x.essential for x in party_rules)
     status_rules = [x for x in r.RULES["case.status_changed"] if x.audience == r.APPLICANTS]

@@ -1,5 +1,6 @@
 """Session scheduling: reception days, the council hall never double-booked, no past sessions,
-privacy by default, and `.ics` invitations that parse back with the right times and UID."""
+privacy by default, what may still be done to a session (move, cancel, record), and `.ics`
+invitations and cancellations that parse back with the right times, UID and SEQUENCE."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from icalendar import Calendar
 
 from services.mediation.domain import sessions as ss
+from shared.calendar import build_cancellation, invite_from_event
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 1, 9, tzinfo=SH)
@@ -176,3 +178,84 @@ def test_invitation_language_publicity_and_sequence() -> None:
     assert str(event["class"]) == "PUBLIC"
     assert event.decoded("sequence") == 2
     assert "公开进行" in str(event["description"]) and "不公开" not in str(event["description"])
+
+
+# Moving, cancelling, recording ---------------------------------------------------------------------
+@pytest.mark.parametrize("action", ss.SESSION_ACTIONS)
+def test_only_a_scheduled_session_is_recorded_moved_or_cancelled(action: str) -> None:
+    ss.check_session_action(ss.SCHEDULED, action)  # allowed
+    for status in (ss.HELD, ss.CANCELLED):
+        assert ss.session_actions(status) == ()
+        with pytest.raises(ss.SessionStateError) as err:
+            ss.check_session_action(status, action)
+        assert err.value.code == status and str(err.value)
+    with pytest.raises(ValueError, match="unknown session action"):
+        ss.check_session_action(ss.SCHEDULED, "delete")
+
+
+def test_refusals_say_what_to_do_instead() -> None:
+    with pytest.raises(ss.SessionStateError, match="schedule a new one"):
+        ss.check_session_action(ss.HELD, ss.MOVE)
+    with pytest.raises(ss.SessionStateError, match="record stays"):
+        ss.check_session_action(ss.HELD, ss.CANCEL)
+    with pytest.raises(ss.SessionStateError, match="cancelled already"):
+        ss.check_session_action(ss.CANCELLED, ss.CANCEL)
+
+
+def test_a_move_follows_the_booking_rules_and_never_goes_to_the_same_time() -> None:
+    current = EXISTING[0]  # s-1, 09:00-11:00 on the 6th
+    later = ss.Booking(HALL, at(6, 11), at(6, 13), "s-1")
+    # Overlapping its own old time is fine; the neighbour s-2 (14:00) is not in the way.
+    assert ss.check_move(current, later, EXISTING, NOW) is later
+    with pytest.raises(ss.SchedulingError) as err:
+        ss.check_move(current, ss.Booking(HALL, at(6, 13), at(6, 15), "s-1"), EXISTING, NOW)
+    assert err.value.code == "double_booked" and [b.session_id for b in err.value.conflicts] == ["s-2"]
+    with pytest.raises(ss.SchedulingError) as err:
+        ss.check_move(current, ss.Booking(HALL, at(1, 8), at(1, 9), "s-1"), EXISTING, NOW)
+    assert err.value.code == "past"
+    with pytest.raises(ss.SchedulingError) as err:
+        ss.check_move(current, ss.Booking(HALL, at(6, 9), at(6, 11), "s-1"), EXISTING, NOW)
+    assert err.value.code == "unchanged"
+    with pytest.raises(ValueError, match="keeps the session's id"):
+        ss.check_move(current, ss.Booking(HALL, at(7, 9), at(7, 11), "s-2"), EXISTING, NOW)
+
+
+def test_a_cancellation_needs_a_short_reason() -> None:
+    assert ss.cancellation_reason("  议事厅临时维修。 ") == "议事厅临时维修。"
+    for blank in ("", "   ", None):
+        with pytest.raises(ValueError, match="reason"):
+            ss.cancellation_reason(blank)
+    assert len(ss.cancellation_reason("x" * ss.CANCEL_REASON_MAX)) == ss.CANCEL_REASON_MAX
+    with pytest.raises(ValueError, match="At most"):
+        ss.cancellation_reason("x" * (ss.CANCEL_REASON_MAX + 1))
+
+
+def test_cancellation_ics_removes_the_invitation_it_follows() -> None:
+    stamp = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    invited = Calendar.from_ical(ss.build_invitation(INVITE, APPLICANT, stamp)).walk("VEVENT")[0]
+    cancelled_invite = ss.SessionInvite(**{**INVITE.__dict__, "sequence": 1})
+    cal = Calendar.from_ical(build_cancellation(cancelled_invite, APPLICANT, stamp))
+    assert cal["method"] == "CANCEL"
+    [event] = cal.walk("VEVENT")
+    assert str(event["uid"]) == str(invited["uid"]) == "abc123@concord.local"
+    assert event.decoded("sequence") == 1 > invited.decoded("sequence")
+    assert str(event["status"]) == "CANCELLED"
+    assert event.decoded("dtstart") == invited.decoded("dtstart")
+    assert str(event["summary"]).startswith("已取消：")  # noqa: RUF001 (Chinese punctuation)
+    english = Calendar.from_ical(build_cancellation(cancelled_invite, RESPONDENT, stamp)).walk("VEVENT")[0]
+    assert str(english["summary"]) == "Cancelled: Mediation session (case LC-2026-000123)"
+    assert "张三" not in build_cancellation(cancelled_invite, RESPONDENT, stamp).decode()
+
+
+def test_events_of_a_moved_or_cancelled_session_carry_the_sequence_into_the_ics() -> None:
+    data = {
+        "session_id": "abc123",
+        "reference": "LC-2026-000123",
+        "starts_at": "2026-03-06T03:00:00+00:00",
+        "ends_at": "2026-03-06T04:00:00+00:00",
+        "place": {"code": "hall", "name": "莲花小区议事厅", "name_en": "Lianhua Council Hall"},
+        "sequence": 2,
+    }
+    invite = invite_from_event(data, "en")
+    assert (invite.sequence, invite.place_name) == (2, "Lianhua Council Hall")
+    assert invite_from_event({k: v for k, v in data.items() if k != "sequence"}, "zh-CN").sequence == 0

@@ -1,7 +1,8 @@
 # Chinese invitation text uses Chinese (full-width) punctuation on purpose.
 """Mediation session scheduling: owner reception days to suggest, the council hall never double-booked,
-no sessions in the past, private unless the parties agree otherwise (PML Art 23), and the `.ics`
-invitation each participant receives.
+no sessions in the past, private unless the parties agree otherwise (PML Art 23), what may still be
+done to a session (only a scheduled one is recorded, moved or cancelled), and the `.ics` invitation
+each participant receives.
 
 Times are timezone-aware; bookings compare as half-open intervals [start, end), so a session may
 start the minute the previous one ends. Reception days are local calendar days (Asia/Shanghai).
@@ -23,8 +24,9 @@ UTC = ZoneInfo("UTC")
 
 
 class SchedulingError(ValueError):
-    """A session that cannot be booked. `code`: "invalid_times" | "past" | "double_booked";
-    `conflicts` lists the bookings in the way (double booking only)."""
+    """A session that cannot be booked. `code`: "invalid_times" | "past" | "double_booked" |
+    "unchanged" (a move to the time it already has); `conflicts` lists the bookings in the way
+    (double booking only)."""
 
     def __init__(self, code: str, message: str, conflicts: Sequence[Booking] = ()) -> None:
         super().__init__(message)
@@ -117,6 +119,80 @@ def check_booking(proposed: Booking, existing: Iterable[Booking], now: datetime)
             clashes,
         )
     return proposed
+
+
+def check_move(current: Booking, proposed: Booking, existing: Iterable[Booking], now: datetime) -> Booking:
+    """A scheduled session moved to `proposed`: the same rules as a new booking (never in the past,
+    never on a room another session holds; its own old booking is no obstacle), and never to the
+    time it already has (a repeated post of the same move must change nothing, not re-send it)."""
+    if proposed.session_id is None or proposed.session_id != current.session_id:
+        raise ValueError("a move keeps the session's id")
+    if (proposed.room, proposed.starts_at, proposed.ends_at) == (
+        current.room,
+        current.starts_at,
+        current.ends_at,
+    ):
+        raise SchedulingError("unchanged", "The session is already at that time; nothing was changed.")
+    return check_booking(proposed, existing, now)
+
+
+# What may still be done to a session --------------------------------------------------------------
+SCHEDULED = "scheduled"
+HELD = "held"  # its record is written (PML Art 27): it stays as it was
+CANCELLED = "cancelled"
+SESSION_STATES = (SCHEDULED, HELD, CANCELLED)
+
+RECORD = "record"
+MOVE = "move"
+CANCEL = "cancel"
+SESSION_ACTIONS = (RECORD, MOVE, CANCEL)
+
+_REFUSALS = {
+    (HELD, RECORD): "This session has been recorded already.",
+    (HELD, MOVE): "A session that was held cannot be moved; schedule a new one instead.",
+    (HELD, CANCEL): "A session that was held cannot be cancelled; its record stays on the case.",
+    (CANCELLED, RECORD): "This session was cancelled; it cannot be recorded.",
+    (CANCELLED, MOVE): "This session was cancelled; it cannot be moved. Schedule a new one instead.",
+    (CANCELLED, CANCEL): "This session has been cancelled already.",
+}
+
+
+class SessionStateError(ValueError):
+    """An action a session's state does not allow. `code` is the state in the way ("held" or
+    "cancelled"), so the caller can say it in the reader's language."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def session_actions(status: str) -> tuple[str, ...]:
+    """What may be done to a session in `status`: everything while scheduled, nothing after."""
+    return SESSION_ACTIONS if status == SCHEDULED else ()
+
+
+def check_session_action(status: str, action: str) -> None:
+    """Refuse `action` (record, move, cancel) on a session that is no longer scheduled."""
+    if action not in SESSION_ACTIONS:
+        raise ValueError(f"unknown session action {action!r}")
+    if action in session_actions(status):
+        return
+    message = _REFUSALS.get((status, action), f"A {status} session cannot be changed.")
+    raise SessionStateError(status, message)
+
+
+CANCEL_REASON_MAX = 500
+
+
+def cancellation_reason(text: str | None) -> str:
+    """The reason a session is cancelled, as the invitees are told it: required, at most 500
+    characters (it goes into an email and onto the tracking page, not an essay)."""
+    reason = (text or "").strip()
+    if not reason:
+        raise ValueError("Give the reason for cancelling; the invitees are told it.")
+    if len(reason) > CANCEL_REASON_MAX:
+        raise ValueError(f"At most {CANCEL_REASON_MAX} characters.")
+    return reason
 
 
 # Privacy -----------------------------------------------------------------------------------------
