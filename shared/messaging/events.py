@@ -135,8 +135,9 @@ class CaseStatusChanged(EventData):
     # Public changes appear on the resident's tracking page; others stay internal.
     public = fields.Boolean(load_default=True)
     note = fields.String(load_default=None, allow_none=True)
-    # True when this change ends the case: a `case.closed` with the outcome follows, and that is
-    # what residents are told (so they hear it once).
+    # True when this change ends the case: a `case.closed` with the outcome follows (a
+    # `case.merged` for a duplicate merged into another case), and that is what residents are told
+    # (so they hear it once).
     closing = fields.Boolean(load_default=False)
 
 
@@ -189,6 +190,17 @@ class CaseClosed(EventData):
     closed_at = fields.String(required=True, validate=_iso_datetime)
     # What the parties are told (e.g. their routes onward after a failure); never internal notes.
     public_note = fields.String(load_default=None, allow_none=True)
+    studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
+
+
+class CaseMerged(EventData):
+    """A duplicate was closed as merged into another case of the same studio, which carries its
+    dispute on. Residents may be told the other case's reference, never anything else about it
+    (its parties are other residents). Not a `case.closed`: merging is no mediation outcome."""
+
+    reference = Reference  # the duplicate, now closed
+    merged_into = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}-\d{4}-\d{6}$"))
+    merged_at = fields.String(required=True, validate=_iso_datetime)
     studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
 
 
@@ -246,6 +258,7 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("case.escalated", 1): CaseEscalated,
     ("session.scheduled", 1): SessionScheduled,
     ("case.closed", 1): CaseClosed,
+    ("case.merged", 1): CaseMerged,
     ("patrol.reported", 1): PatrolReported,
     ("case.risk_changed", 1): CaseRiskChanged,
     ("agreement.confirmation_due", 1): AgreementConfirmationDue,
