@@ -105,6 +105,7 @@ class TimelineEntrySchema(StrictSchema):
     outcome = fields.String()
     starts_at = fields.DateTime()
     place = fields.String()
+    merged_into = fields.String()
 
 
 class CaseStatusSchema(StrictSchema):
@@ -114,6 +115,8 @@ class CaseStatusSchema(StrictSchema):
     category = fields.String()
     community = fields.String()
     received_at = fields.DateTime()
+    # Set when the case was closed as a duplicate: the reference of the case its dispute went to.
+    merged_into = fields.String(allow_none=True)
     timeline = fields.List(fields.Nested(TimelineEntrySchema))
 
 

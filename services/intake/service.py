@@ -132,6 +132,8 @@ def public_status(intake: Intake, reference: str, token: str) -> dict[str, Any] 
         "category": case["category"],
         "community": case["community"],
         "received_at": case["received_at"],
+        # Only the other case's reference: nothing about it (its parties are other residents).
+        "merged_into": case.get("merged_into"),
         "timeline": sorted(case["timeline"], key=lambda e: e["at"]),
     }
 
@@ -224,6 +226,22 @@ def on_session_scheduled(intake: Intake, envelope: Envelope) -> None:
         entry_status=domain.SESSION_SCHEDULED,
         starts_at=datetime.fromisoformat(data["starts_at"]),
         place=data["place"]["name"],
+    )
+
+
+def on_case_merged(intake: Intake, envelope: Envelope) -> None:
+    """The case was closed as a duplicate of another: the resident sees that it was merged and the
+    other case's reference (only that: the status change that came with it is not recorded)."""
+    data = envelope.data
+    at = datetime.fromisoformat(data["merged_at"])
+    _record_status(
+        intake,
+        envelope,
+        domain.MERGED,
+        at,
+        None,
+        {"open": False, "merged_into": data["merged_into"], "closed_at": at},
+        merged_into=data["merged_into"],
     )
 
 

@@ -23,6 +23,7 @@ def subscriptions(intake: Intake) -> list[Subscription]:
                 "case.status_changed": partial(service.on_case_status_changed, intake),
                 "session.scheduled": partial(service.on_session_scheduled, intake),
                 "case.closed": partial(service.on_case_closed, intake),
+                "case.merged": partial(service.on_case_merged, intake),
             },
         )
     ]

@@ -95,6 +95,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "studio": SAMPLE_STUDIO,
     },
     "case.closed": {"outcome": "agreement_written", "public_note": "", "studio": SAMPLE_STUDIO},
+    "case.merged": {"merged_into": "LC-2026-000002", "studio": SAMPLE_STUDIO},
 }
 
 

@@ -37,6 +37,7 @@ LABELS: dict[str, dict[str, dict[str, str]]] = {
             "in_mediation": "调解中",
             "waiting_for_party": "等待当事人",
             "closed": "已结案",
+            "merged": "已并入其他案件",
             "follow_up": "回访中",
             "archived": "已归档",
         },
@@ -72,6 +73,7 @@ LABELS: dict[str, dict[str, dict[str, str]]] = {
             "in_mediation": "in mediation",
             "waiting_for_party": "waiting for a party",
             "closed": "closed",
+            "merged": "merged into another case",
             "follow_up": "in follow-up",
             "archived": "archived",
         },
@@ -161,6 +163,8 @@ def build_context(
         "place_address": place.get("address") or "",
         "public_session": bool(data.get("public", False)),
         "agreement_number": data.get("agreement_number") or "",
+        # A merged duplicate's parties learn the other case's reference: nothing else about it.
+        "merged_into": data.get("merged_into") or "",
         "deadline": format_time(data.get("deadline"), lang, timezone),
         "preferences_url": preferences_url,
     }
@@ -190,6 +194,8 @@ _WEBHOOK_FIELDS = (
     "starts_at",
     "ends_at",
     "closed_at",
+    "merged_into",
+    "merged_at",
 )
 
 

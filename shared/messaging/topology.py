@@ -34,7 +34,8 @@ class ConsumerSpec:
 # them all before their first publish, so an event sent before its consumer ever started is
 # queued for it rather than dropped as unroutable.
 INTAKE_TRACKING = ConsumerSpec(
-    "intake.tracking", ("case.assigned", "case.status_changed", "session.scheduled", "case.closed")
+    "intake.tracking",
+    ("case.assigned", "case.status_changed", "session.scheduled", "case.closed", "case.merged"),
 )
 MEDIATION_INTAKE = ConsumerSpec("mediation.intake", ("case.submitted",))
 NOTIFY_EVENTS = ConsumerSpec(
@@ -47,6 +48,7 @@ NOTIFY_EVENTS = ConsumerSpec(
         "case.escalated",
         "patrol.dispatched",
         "case.closed",
+        "case.merged",
         "agreement.confirmation_due",
     ),
 )  # must match services/notify/rules.py RULES (a unit test checks)

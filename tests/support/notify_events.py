@@ -82,6 +82,11 @@ def data_for(event_type: str, reference: str = REFERENCE, **extra: Any) -> dict[
             "public_note": "Both parties signed the agreement.",
             "studio": STUDIO,
         },
+        "case.merged": {
+            "merged_into": "LC-2026-000041",
+            "merged_at": "2026-11-21T02:00:00+00:00",
+            "studio": STUDIO,
+        },
         "agreement.confirmation_due": {
             "agreement_number": "ZH-2026-0007",
             "signed_at": "2026-12-01T02:00:00+00:00",
