@@ -12,6 +12,7 @@ from flask import current_app
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
+from flask_smorest.error_handler import ErrorSchema
 from marshmallow import Schema, fields, validate
 
 from services.mediation import agreements, desk, hall
@@ -292,3 +293,47 @@ class AgreementSign(MethodView):
     def post(self, reference: str) -> Any:
         """The parties signed: the case ends as a written agreement (`case.closed`)."""
         return _call(lambda: agreements.sign(_mediation(), reference, _actor())).case
+
+
+# Merging duplicates ----------------------------------------------------------------------------
+# (Appended at the end: other routes are being added above by another branch.)
+REFERENCE = validate.Regexp(r"^[A-Z]{2}-\d{4}-\d{6}$", error="Not a case reference (LC-2026-000123).")
+
+
+class MergeInSchema(StrictSchema):
+    duplicate = fields.String(required=True, validate=REFERENCE)
+
+
+class MergedCaseSchema(CaseDeskSchema):
+    """The primary case after a merge: the duplicates merged into it (and, for a duplicate, the
+    case it was merged into)."""
+
+    merged = fields.List(fields.String())
+    merged_into = fields.String(allow_none=True)
+
+
+@blp.route("/cases/<string:reference>/merge")
+class MergeDuplicate(MethodView):
+    @requires_role(*DESK_ROLES)
+    @blp.arguments(MergeInSchema)
+    @blp.response(200, MergedCaseSchema)
+    @blp.alt_response(403, schema=ErrorSchema, description="Not a mediator of this case nor the studio lead.")
+    @blp.alt_response(404, schema=ErrorSchema, description="Either case is unknown or of another studio.")
+    @blp.alt_response(
+        409,
+        schema=ErrorSchema,
+        description="Not possible: the duplicate is taken up, closed or merged already; this case is "
+        "closed or was itself merged; or cases were merged into the duplicate (no chains).",
+    )
+    def post(self, data: dict[str, Any], reference: str) -> Any:
+        """Close `duplicate` as merged into this case (the lifecycle's `merge`).
+
+        The duplicate is closed (`merged`, its deadline clock stopped) and linked both ways; its
+        parties and attachments stay on its own record. `case.status_changed` and `case.merged`
+        tell intake's tracking page and the duplicate's parties which case carries their dispute
+        on. The same use case as the case page's merge button; a repeated call answers 409 and
+        changes nothing. Merging into itself answers 422.
+        """
+        mediation = _mediation()
+        _call(lambda: desk.merge(mediation, reference, data["duplicate"], _actor()))
+        return _desk_view(_call(lambda: desk.get_case(mediation.db, reference, _actor())))

@@ -166,6 +166,10 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("mediation", "POST", "/api/v1/desk/cases/<string:reference>/sessions"): DESK,
     ("mediation", "PUT", "/api/v1/desk/cases/<string:reference>/agreement"): DESK,
     ("mediation", "POST", "/api/v1/desk/cases/<string:reference>/agreement/sign"): DESK,
+    # Merging: the route admits DESK roles; `desk.merge` then admits only the primary's mediators
+    # and its studio lead (a district admin with a real duplicate gets 403; the matrix's empty
+    # body is refused first, 422).
+    ("mediation", "POST", "/api/v1/desk/cases/<string:reference>/merge"): DESK,
     # notify ------------------------------------------------------------------------------------
     ("notify", "GET", "/"): PUBLIC,  # a redirect to /admin/deliveries
     ("notify", "GET", "/admin/deliveries"): LEADS,
