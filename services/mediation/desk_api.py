@@ -6,13 +6,16 @@ notes, hand-over, sessions and the agreement. The same service layer as the page
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any, cast
 
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
 from flask_smorest.error_handler import ErrorSchema
+from flask_smorest.fields import Upload as FileField
 from marshmallow import Schema, fields, validate
 
 from services.mediation import agreements, desk, hall
@@ -22,6 +25,7 @@ from services.mediation.service import Actor
 from shared.auth import Staff, requires_role
 from shared.schemas import StrictSchema, Text, text
 from shared.taxonomy import RISK_LEVELS
+from shared.uploads import Upload
 
 blp = Blueprint("desk_api", __name__, url_prefix="/api/v1/desk", description="The mediator desk.")
 
@@ -295,7 +299,7 @@ class AgreementSign(MethodView):
         return _call(lambda: agreements.sign(_mediation(), reference, _actor())).case
 
 
-# Merging duplicates ----------------------------------------------------------------------------
+# Merging duplicates; the signed agreement's scan ----------------------------------------------------
 # (Appended at the end: other routes are being added above by another branch.)
 REFERENCE = validate.Regexp(r"^[A-Z]{2}-\d{4}-\d{6}$", error="Not a case reference (LC-2026-000123).")
 
@@ -310,6 +314,43 @@ class MergedCaseSchema(CaseDeskSchema):
 
     merged = fields.List(fields.String())
     merged_into = fields.String(allow_none=True)
+
+
+class ScanInSchema(Schema):
+    scan = FileField(
+        required=True,
+        metadata={
+            "description": "The signed agreement: a PDF or a photo (JPEG, PNG, WebP, HEIC), up to 10 MB."
+        },
+    )
+
+
+class ScanOutSchema(Schema):
+    id = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+    at = fields.DateTime()
+    by = fields.String()
+
+
+def _bearer_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Refuse the staff cookie on a multipart endpoint. `/api/` is outside the CSRF check because a
+    JSON body cannot be sent across sites without a CORS preflight, but a multipart body can, by a
+    plain HTML form; a browser never adds an `Authorization` header by itself, so requiring the
+    bearer token keeps forged uploads out. Browsers upload through the case page (CSRF-checked)."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not request.headers.get("Authorization", "").startswith("Bearer "):
+            abort(
+                401,
+                message="Uploads through the API need the staff token as `Authorization: Bearer <token>`; "
+                "the login cookie is not accepted here (in a browser, use the case page's form).",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return view(*args, **kwargs)
+
+    return wrapped
 
 
 @blp.route("/cases/<string:reference>/merge")
@@ -337,3 +378,28 @@ class MergeDuplicate(MethodView):
         mediation = _mediation()
         _call(lambda: desk.merge(mediation, reference, data["duplicate"], _actor()))
         return _desk_view(_call(lambda: desk.get_case(mediation.db, reference, _actor())))
+
+
+@blp.route("/cases/<string:reference>/agreement/scan")
+class AgreementScan(MethodView):
+    @requires_role(*DESK_ROLES)
+    @_bearer_only
+    @blp.arguments(ScanInSchema, location="files")
+    @blp.response(201, ScanOutSchema)
+    @blp.alt_response(
+        401, schema=ErrorSchema, description="No staff token, or the login cookie instead of a Bearer token."
+    )
+    @blp.alt_response(403, schema=ErrorSchema, description="Not a mediator of this case nor the studio lead.")
+    @blp.alt_response(404, schema=ErrorSchema, description="No such case in your studio.")
+    @blp.alt_response(409, schema=ErrorSchema, description="The agreement is not marked signed yet.")
+    @blp.alt_response(413, schema=ErrorSchema, description="The request is larger than the server takes.")
+    def post(self, files: dict[str, Any], reference: str) -> Any:
+        """Upload the signed agreement's scan (`multipart/form-data`, field `scan`).
+
+        Checked by its content, as on the case page (the same use case): a PDF or a photo whose
+        name's extension matches, at most 10 MB, else 422. A new upload replaces the stored scan.
+        Send the staff token as `Authorization: Bearer`: the login cookie is refused here (401).
+        """
+        file = files["scan"]
+        upload = Upload(file.filename or "", file.read())
+        return _call(lambda: agreements.upload_scan(_mediation(), reference, _actor(), upload))

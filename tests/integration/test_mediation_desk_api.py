@@ -7,6 +7,7 @@ and notes reaching (shared) or not reaching (internal) intake's tracking page th
 from __future__ import annotations
 
 import re
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
@@ -260,7 +261,7 @@ def test_long_pool_shows_its_most_urgent_rows_first_and_the_rest_on_request(
     assert len(set(re.findall(r"/desk/cases/(LC-\d{4}-\d{6})", everything))) == QUEUE_PAGE_ROWS + 5
 
 
-# Merging duplicates -------------------------------------------------------------------------
+# Merging duplicates; the signed scan through the API -------------------------------------------------
 def test_merge_through_the_api_and_the_page(client, settings, mediation) -> None:
     primary, first, second = accepted_case(mediation), accepted_case(mediation), accepted_case(mediation)
     mediation.db.cases.update_one({"_id": primary}, {"$set": {"possible_duplicates": [first, second]}})
@@ -304,6 +305,94 @@ def test_merge_through_the_api_and_the_page(client, settings, mediation) -> None
     assert mediation.db.cases.find_one({"_id": primary})["merged"] == [first, second]
     elsewhere = client.post(f"{path}/merge", data={"csrf_token": token, "duplicate": "LC-2026-999999"})
     assert elsewhere.status_code == 404 and 'id="refusal"' in elsewhere.get_data(as_text=True)
+
+
+def _signed_case(mediation) -> str:
+    reference = accepted_case(mediation)
+    desk.take(mediation, reference, MEDIATOR)
+    desk.apply_action(mediation, reference, MEDIATOR, lc.NOTIFY_RIGHTS, {"acknowledged_by": ["张三"]})
+    desk.apply_action(mediation, reference, MEDIATOR, lc.START_MEDIATION)
+    from services.mediation import agreements
+
+    draft = {
+        "facts": "李四装修噪音扰民。",
+        "issues": "施工时间。",
+        "responsibility": "李四负主要责任。",
+        "terms": "每日20时后停止施工。",
+        "performance_method": "自觉履行",
+        "performance_place": "莲花社区",
+        "performance_deadline": "签订之日起",
+    }
+    mediation.db.cases.update_one(
+        {"_id": reference}, {"$push": {"parties": {"role": "respondent", "name": "李四"}}}
+    )
+    agreements.save_draft(mediation, reference, MEDIATOR, draft)
+    return reference
+
+
+def test_signed_scan_upload_through_the_api(client, settings, mediation) -> None:
+    reference = _signed_case(mediation)
+    api = f"/api/v1/desk/cases/{reference}/agreement/scan"
+
+    def bearer(staff: Staff) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_token(settings, staff)}"}
+
+    def upload(content: bytes, name: str = "scan.pdf", staff: Staff = S_MEDIATOR):
+        return client.post(api, data={"scan": (BytesIO(content), name)}, headers=bearer(staff))
+
+    assert client.post(api, data={"scan": (BytesIO(PDF), "s.pdf")}).status_code == 401
+    assert upload(PDF, staff=S_PATROL).status_code == 403
+    assert upload(PDF, staff=S_OTHER).status_code == 404
+    early = upload(PDF)
+    assert early.status_code == 409 and "signed" in early.json["message"]
+    from services.mediation import agreements
+
+    agreements.sign(mediation, reference, MEDIATOR)
+    # A login cookie is not enough here: a forged multipart form could carry it (no CSRF on /api/).
+    login(client, settings, S_MEDIATOR)
+    cookie_only = client.post(api, data={"scan": (BytesIO(PDF), "scan.pdf")})
+    assert cookie_only.status_code == 401 and "Bearer" in cookie_only.json["message"]
+    client.delete_cookie(COOKIE_NAME)
+    assert upload(PDF, staff=S_ZHOU).status_code == 403  # a colleague not on the case
+    missing = client.post(api, data={}, headers=bearer(S_MEDIATOR))
+    assert missing.status_code == 422 and "scan" in missing.json["errors"]
+    script = upload(b"<script>alert(1)</script>")
+    assert script.status_code == 422 and script.json["errors"]["scan"]
+    renamed = upload(PDF, name="scan.exe")
+    assert renamed.status_code == 422
+    large = upload(b"%PDF-1.4\n" + b"0" * (10 * 1024 * 1024))
+    assert large.status_code == 422 and "10 MB" in large.json["message"]
+    huge = upload(b"%PDF-1.4\n" + b"0" * (17 * 1024 * 1024))
+    assert huge.status_code == 413 and huge.json["code"] == 413
+    assert mediation.db["agreements.files"].count_documents({}) == 0
+    stored = upload(PDF)
+    assert stored.status_code == 201, stored.json
+    assert stored.json["content_type"] == "application/pdf" and stored.json["size"] == len(PDF)
+    case = mediation.db.cases.find_one({"_id": reference})
+    assert case["agreement"]["scan"]["id"] == stored.json["id"]
+    assert case["timeline"][-1]["action"] == "agreement_scan"
+    login(client, settings, S_MEDIATOR)
+    assert client.get(f"/desk/cases/{reference}/agreement/scan").data == PDF
+
+    # Two uploads at once (a client's retry): never a server error, one scan kept, no orphan file.
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def send() -> None:
+        own = client.application.test_client()
+        barrier.wait()
+        response = own.post(api, data={"scan": (BytesIO(PDF), "again.pdf")}, headers=bearer(S_MEDIATOR))
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert 201 in statuses and set(statuses) <= {201, 409}, statuses
+    kept = mediation.db.cases.find_one({"_id": reference})["agreement"]["scan"]["id"]
+    files = [str(f["_id"]) for f in mediation.db["agreements.files"].find()]
+    assert files == [kept]
 
 
 def test_merged_case_on_the_tracking_page_and_told_to_its_parties(
