@@ -65,6 +65,7 @@ def desk_event_label(action: str) -> str:
         "merged_into": gettext("Merged into another case"),  # merges recorded before `merge` closed the case
         "escalated": gettext("Escalated (overdue)"),
         "agreement_scan": gettext("Signed agreement scan uploaded"),
+        "confirmation_reminder": gettext("Judicial confirmation reminder sent"),
     }
     if action in labels:
         return labels[action]

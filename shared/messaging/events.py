@@ -7,7 +7,7 @@ removing or changing one needs a new schema_version.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
@@ -23,6 +23,13 @@ def _iso_datetime(value: str) -> None:
         raise ValidationError("Not an ISO-8601 date-time.") from err
     if parsed.tzinfo is None:
         raise ValidationError("Date-time must carry a UTC offset.")
+
+
+def _iso_date(value: str) -> None:
+    try:
+        date.fromisoformat(value)
+    except ValueError as err:
+        raise ValidationError("Not an ISO-8601 date.") from err
 
 
 class EventData(Schema):
@@ -234,7 +241,8 @@ class CaseRiskChanged(EventData):
 
 class AgreementConfirmationDue(EventData):
     """The window to apply for judicial confirmation of a written agreement (PML Art 33: within 30
-    days of it taking effect) is closing: the parties and their mediator are reminded."""
+    days of it taking effect) is closing: the parties and their mediator are reminded, on each day
+    of the studio's schedule (by default 23 and 30 days after signing)."""
 
     reference = Reference
     agreement_number = fields.String(required=True)
@@ -242,6 +250,10 @@ class AgreementConfirmationDue(EventData):
     deadline = fields.String(required=True, validate=_iso_datetime)  # exclusive: apply before this
     studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
     mediators = fields.List(fields.Nested(StaffRef), load_default=list)
+    # Added with the reminder schedule; older messages lack them (`deadline` then says it all).
+    last_day = fields.String(load_default=None, allow_none=True, validate=_iso_date)  # local, inclusive
+    reminder_day = fields.Integer(load_default=None, allow_none=True)  # days after signing
+    final = fields.Boolean(load_default=False)  # sent on the last day: "the window closes today"
 
 
 class DeliveryDue(EventData):

@@ -348,6 +348,18 @@ def test_closes_case_is_true_exactly_when_an_open_case_ends() -> None:
         assert result.closes_case is (result.outcome is not None or result.to_state == "merged")
 
 
+def test_confirmation_reminders_stop_once_applied_for_or_archived() -> None:
+    assert lc.confirmation_pending("agreement_written", ["agree_written"])
+    # Performance follow-up does not take the right away (a breached agreement is when it matters).
+    assert lc.confirmation_pending("breached", ["agree_written", "record_breached"])
+    assert lc.confirmation_pending("performed", ["agree_written", "record_performed"])
+    assert not lc.confirmation_pending("performed", ["agree_written", "apply_confirmation", "confirm"])
+    for state in ("confirmation_applied", "confirmation_confirmed", "confirmation_rejected", "archived"):
+        assert not lc.confirmation_pending(state, ["agree_written"]), state
+    assert not lc.confirmation_pending("agreement_oral", ["agree_oral"])  # nothing signed to confirm
+    assert not any(lc.confirmation_pending(state, []) for state in lc.OPEN_STATES)
+
+
 def test_waiting_pauses_and_resume_returns_where_it_paused() -> None:
     for state in ("accepted", "mediator_assigned", "rights_notified", "investigating", "in_mediation"):
         paused = lc.apply(state, "wait_for_party", {"mediator"}, VALID["wait_for_party"])

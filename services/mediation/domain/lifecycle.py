@@ -101,6 +101,9 @@ MEDIATOR_STATES: tuple[str, ...] = (ASSIGNED, RIGHTS_NOTIFIED, INVESTIGATING, IN
 # mediator has spoken to its parties yet. Later on, the mediators end one of the two cases the
 # ordinary way (withdrawn, referred...), which tells its parties why.
 MERGEABLE_STATES: tuple[str, ...] = (RECEIVED, SCREENING, ACCEPTED)
+# A signed written agreement whose parties may still apply for judicial confirmation (PML Art 33):
+# performance follow-up does not take that right away; applying (or archiving) ends the reminders.
+CONFIRMATION_PENDING_STATES: tuple[str, ...] = (AGREEMENT_WRITTEN, PERFORMED, BREACHED)
 
 # The `case.closed` outcome code (shared/messaging/events.py OUTCOMES) of each ending state.
 OUTCOME_OF: Mapping[str, str] = {
@@ -546,3 +549,10 @@ def apply(
 def is_closed(state: str) -> bool:
     """Whether a case in `state` has ended (ended, merged, in follow-up or archived)."""
     return state in CLOSED_STATES
+
+
+def confirmation_pending(state: str, actions_done: Iterable[str]) -> bool:
+    """Whether the parties of a case in `state` whose timeline holds `actions_done` may still be
+    reminded to apply for judicial confirmation: a written agreement (possibly followed up since)
+    for which nobody has applied yet, and not archived."""
+    return state in CONFIRMATION_PENDING_STATES and APPLY_CONFIRMATION not in set(actions_done)
