@@ -220,7 +220,7 @@ def _render(
         d
         for d in db.cases.find(
             {"_id": {"$in": case.get("possible_duplicates") or []}, "studio": case["studio"]},
-            {"status": 1, "merged_into": 1, "merged": 1, "owner": 1, "received_at": 1},
+            {"status": 1, "merged_into": 1, "merged": 1, "owner": 1, "received_at": 1, "mediators": 1},
         )
     ]
     # What the merge buttons offer; `desk.merge` decides again (and says why) when one is pressed.
@@ -237,6 +237,19 @@ def _render(
         and not d.get("merged_into")
         and not d.get("merged")
     ]
+    # The other way round: intake flags the older cases on the newer one's page, and the newer
+    # filing is usually the duplicate, so this case can also be merged into one listed here.
+    this_mergeable = (
+        case.get("status") in lc.MERGEABLE_STATES and not case.get("merged_into") and not case.get("merged")
+    )
+    merge_into = [
+        d["_id"]
+        for d in duplicates
+        if this_mergeable
+        and (desk.on_case(actor, d) or desk.is_lead_of(actor, case))
+        and not lc.is_closed(d.get("status", lc.RECEIVED))
+        and not d.get("merged_into")
+    ]
     studio = db.studios.find_one({"_id": case["studio"]}) or {}
     sessions = hall.case_sessions(m, reference)
     tz = registry.timezone(db)
@@ -252,6 +265,7 @@ def _render(
         field_labels={k: gettext(v) for k, v in FIELD_LABELS.items()},
         duplicates=duplicates,
         mergeable=mergeable,
+        merge_into=merge_into,
         merged=desk.merged_cases(db, case),
         studio=studio,
         sessions=sessions,

@@ -305,6 +305,14 @@ def test_merge_through_the_api_and_the_page(client, settings, mediation) -> None
     assert mediation.db.cases.find_one({"_id": primary})["merged"] == [first, second]
     elsewhere = client.post(f"{path}/merge", data={"csrf_token": token, "duplicate": "LC-2026-999999"})
     assert elsewhere.status_code == 404 and 'id="refusal"' in elsewhere.get_data(as_text=True)
+    # The newer filing lists the older case: it can be merged into it from its own page.
+    newer = accepted_case(mediation)
+    mediation.db.cases.update_one({"_id": newer}, {"$set": {"possible_duplicates": [primary]}})
+    newer_page = client.get(f"/desk/cases/{newer}").get_data(as_text=True)
+    assert f'data-merge-into="{primary}"' in newer_page and "data-merge=" not in newer_page
+    into = client.post(f"{path}/merge", data={"csrf_token": token, "duplicate": newer})
+    assert into.status_code == 302
+    assert mediation.db.cases.find_one({"_id": newer})["merged_into"] == primary
 
 
 def _signed_case(mediation) -> str:
