@@ -20,6 +20,7 @@ SESSION_RESCHEDULED = "session_rescheduled"
 SESSION_CANCELLED = "session_cancelled"
 SESSION_ENTRIES = (SESSION_SCHEDULED, SESSION_RESCHEDULED, SESSION_CANCELLED)
 CLOSED = "closed"
+MERGED = "merged"  # closed as a duplicate: the dispute continues in another case (`merged_into`)
 # Every state a resident may see, in lifecycle order (mediation's public status changes).
 PUBLIC_STATES = (
     RECEIVED,
@@ -37,13 +38,14 @@ PUBLIC_STATES = (
     "waiting_for_party",
     "follow_up",
     CLOSED,
+    MERGED,
     "confirmation_applied",
     "confirmation_confirmed",
     "confirmation_rejected",
     "archived",
 )
 # States after which a case is no longer "open" (for duplicates and Open311).
-FINAL_STATES = frozenset({CLOSED, "not_accepted", "archived"})
+FINAL_STATES = frozenset({CLOSED, MERGED, "not_accepted", "archived"})
 
 DUPLICATE_WINDOW = timedelta(days=30)
 

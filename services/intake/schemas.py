@@ -110,6 +110,7 @@ class TimelineEntrySchema(StrictSchema):
     session_id = fields.String()
     previous_starts_at = fields.DateTime()
     superseded_by = fields.String()
+    merged_into = fields.String()
 
 
 class CaseStatusSchema(StrictSchema):
@@ -119,6 +120,8 @@ class CaseStatusSchema(StrictSchema):
     category = fields.String()
     community = fields.String()
     received_at = fields.DateTime()
+    # Set when the case was closed as a duplicate: the reference of the case its dispute went to.
+    merged_into = fields.String(allow_none=True)
     timeline = fields.List(fields.Nested(TimelineEntrySchema))
 
 

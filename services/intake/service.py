@@ -131,6 +131,8 @@ def public_status(intake: Intake, reference: str, token: str) -> dict[str, Any] 
         "category": case["category"],
         "community": case["community"],
         "received_at": case["received_at"],
+        # Only the other case's reference: nothing about it (its parties are other residents).
+        "merged_into": case.get("merged_into"),
         "timeline": domain.mark_superseded_sessions(sorted(case["timeline"], key=lambda e: e["at"])),
     }
 
@@ -264,6 +266,22 @@ def on_session_cancelled(intake: Intake, envelope: Envelope) -> None:
         place=data["place"]["name"],
         session_id=data["session_id"],
         sequence=data["sequence"],
+    )
+
+
+def on_case_merged(intake: Intake, envelope: Envelope) -> None:
+    """The case was closed as a duplicate of another: the resident sees that it was merged and the
+    other case's reference (only that: the status change that came with it is not recorded)."""
+    data = envelope.data
+    at = datetime.fromisoformat(data["merged_at"])
+    _record_status(
+        intake,
+        envelope,
+        domain.MERGED,
+        at,
+        None,
+        {"open": False, "merged_into": data["merged_into"], "closed_at": at},
+        merged_into=data["merged_into"],
     )
 
 

@@ -49,6 +49,7 @@ STATE_LABELS = {
     "waiting_for_party": lazy_gettext("Waiting for a party"),
     "follow_up": lazy_gettext("Follow-up of the agreement"),
     "closed": lazy_gettext("Closed"),
+    "merged": lazy_gettext("Merged into another case"),
     "confirmation_applied": lazy_gettext("Judicial confirmation applied for"),
     "confirmation_confirmed": lazy_gettext("Agreement judicially confirmed"),
     "confirmation_rejected": lazy_gettext("Judicial confirmation rejected"),

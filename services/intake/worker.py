@@ -25,6 +25,7 @@ def subscriptions(intake: Intake) -> list[Subscription]:
                 "session.rescheduled": partial(service.on_session_rescheduled, intake),
                 "session.cancelled": partial(service.on_session_cancelled, intake),
                 "case.closed": partial(service.on_case_closed, intake),
+                "case.merged": partial(service.on_case_merged, intake),
             },
         )
     ]

@@ -207,13 +207,19 @@ def upload_scan(mediation: Mediation, reference: str, actor: Actor, upload: Uplo
         "by": actor.user_id,
     }
     previous = (case.get("agreement") or {}).get("scan")
-    db.cases.update_one(
-        {"_id": reference},
+    # Conditional on the scan read above: of two uploads at once (a repeated API call), one is
+    # stored and the other refused with its file removed, so no file is left orphaned and the
+    # replaced one is deleted once.
+    result = db.cases.update_one(
+        {"_id": reference, "agreement.scan.id": previous["id"] if previous else None},
         {
             "$set": {"agreement.scan": scan},
             "$push": {"timeline": {"at": scan["at"], "action": "agreement_scan", "by": actor.user_id}},
         },
     )
+    if result.matched_count != 1:
+        bucket.delete(file_id)
+        raise desk.Conflict("The scan was replaced in the meantime; nothing was changed. Reload the case.")
     if previous:  # a re-upload replaces the scan
         bucket.delete(ObjectId(previous["id"]))
     return scan

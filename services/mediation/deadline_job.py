@@ -6,7 +6,9 @@
   the same transaction as the event: with several replicas, one insert wins, the others skip;
 - returns taken cases nobody has worked on for `desk.UNTOUCHED_TIMEOUT` to the studio's pool;
 - reminds the parties and the mediator that the window to apply for judicial confirmation of a
-  signed written agreement is closing (`agreement.confirmation_due`, claimed the same way).
+  signed written agreement is closing (`agreement.confirmation_due`), on each day of the studio's
+  schedule (`DeadlinePolicy.confirmation_reminder_days`, by default 23 and 30 days after signing),
+  each reminder claimed the same way; none once confirmation was applied for or the case archived.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.client_session import ClientSession
@@ -31,6 +33,17 @@ log = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 60.0
 CLOCK_STATES = (*lc.PAUSABLE_STATES, lc.WAITING_FOR_PARTY)
+# Agreements signed longer ago than this are past their confirmation window (30 local days after
+# the day of signing, with a day's margin for time zones): the job's query leaves them out.
+CONFIRMATION_LOOKBACK = timedelta(days=dl.DeadlinePolicy().confirmation_days + 2)
+_REMINDER_FIELDS = {
+    "status": 1,
+    "studio": 1,
+    "agreement": 1,
+    "mediators": 1,
+    "reminders_sent": 1,
+    "timeline.action": 1,
+}
 
 
 @dataclass
@@ -101,14 +114,19 @@ def escalate(mediation: Mediation, case: dict[str, Any], now: datetime) -> bool:
 
 
 def remind_confirmation(mediation: Mediation, case: dict[str, Any], now: datetime) -> bool:
+    """Send the judicial-confirmation reminder due now for this case, if any; True when this run
+    claimed it (another replica may have claimed it first: then False, and nothing is sent)."""
     db = mediation.db
     agreement = case.get("agreement") or {}
     signed_at = agreement.get("signed_at")
     if not signed_at:
         return False
+    actions = [entry.get("action") for entry in case.get("timeline") or []]
+    if not lc.confirmation_pending(case.get("status", ""), actions):
+        return False  # applied for already (or archived): the parties have acted
     policy = desk.policy_for(db, case.get("studio"))
-    key = dl.confirmation_reminder_due(case["_id"], signed_at, now, policy, case.get("reminders_sent", []))
-    if key is None:
+    due = dl.confirmation_reminder_due(case["_id"], signed_at, now, policy, case.get("reminders_sent", []))
+    if due is None:
         return False
     studio = db.studios.find_one({"_id": case["studio"]})
     event = make_envelope(
@@ -118,6 +136,9 @@ def remind_confirmation(mediation: Mediation, case: dict[str, Any], now: datetim
             "agreement_number": agreement.get("number", ""),
             "signed_at": signed_at.isoformat(),
             "deadline": dl.confirmation_deadline(signed_at, policy).isoformat(),
+            "last_day": due.last_day.isoformat(),
+            "reminder_day": due.day,
+            "final": due.final,
             "studio": registry.studio_ref(studio) if studio else None,
             "mediators": [desk.staff_ref(db, m) for m in case.get("mediators") or []],
         },
@@ -125,9 +146,26 @@ def remind_confirmation(mediation: Mediation, case: dict[str, Any], now: datetim
     )
     return _claim_and_emit(
         mediation,
-        {"_id": key, "kind": "confirmation_reminder", "reference": case["_id"], "at": now},
+        {
+            "_id": due.key,
+            "kind": "confirmation_reminder",
+            "reference": case["_id"],
+            "day": due.day,
+            "at": now,
+        },
         event,
-        {"$addToSet": {"reminders_sent": key}},
+        {
+            "$addToSet": {"reminders_sent": due.key},
+            "$push": {
+                "timeline": {
+                    "at": now,
+                    "action": "confirmation_reminder",
+                    "by": "system",
+                    "day": due.day,
+                    "public": False,
+                }
+            },
+        },
     )
 
 
@@ -168,7 +206,12 @@ def run_once(mediation: Mediation, now: datetime | None = None) -> Report:
             report.released += 1
         except desk.DeskError:
             pass  # someone acted on it meanwhile
-    for case in db.cases.find({"status": lc.AGREEMENT_WRITTEN, "agreement.signed_at": {"$ne": None}}):
+    # Signed written agreements still inside their window, whatever follow-up was recorded since.
+    pending = {
+        "status": {"$in": list(lc.CONFIRMATION_PENDING_STATES)},
+        "agreement.signed_at": {"$gte": now - CONFIRMATION_LOOKBACK},
+    }
+    for case in db.cases.find(pending, _REMINDER_FIELDS):
         try:
             report.reminded += remind_confirmation(mediation, case, now)
         except Exception:

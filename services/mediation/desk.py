@@ -2,10 +2,11 @@
 hand-over and reassignment, merging duplicates, and the access log of personal data.
 
 Every lifecycle change goes through `domain.lifecycle.apply` and is written with its events in one
-transaction (the outbox): `case.status_changed` (with `public`), `case.closed` on an ending, and
-`case.assigned` naming the mediator when one takes or is given the case. The case's update is
-conditional on the state (and owner) it was read in, so a double submit or a concurrent action
-changes nothing the second time.
+transaction (the outbox): `case.status_changed` (with `public`), `case.closed` on an ending,
+`case.merged` when a duplicate is closed as merged into another case, and `case.assigned` naming
+the mediator when one takes or is given the case. The case's update is conditional on the state
+(and owner) it was read in, so a double submit or a concurrent action changes nothing the second
+time.
 
 Who may see what: staff see only their own studio's cases (district admins all); a case of another
 studio answers "not found", never its content. Personal data (phones, ID numbers, exact addresses)
@@ -89,9 +90,17 @@ def on_case(actor: Actor, case: Mapping[str, Any]) -> bool:
     return actor.user_id in (case.get("mediators") or [])
 
 
-def may_see_personal(actor: Actor, case: Mapping[str, Any]) -> bool:
-    """The case's own mediators and their studio lead (PIPL Art 28; PML Art 15)."""
-    return on_case(actor, case) or is_lead_of(actor, case)
+def may_see_personal(actor: Actor, case: Mapping[str, Any], primary: Mapping[str, Any] | None = None) -> bool:
+    """The case's own mediators and their studio lead (PIPL Art 28; PML Art 15). For a duplicate
+    merged into `primary`, the primary's mediators too: they carry its dispute and parties on."""
+    if on_case(actor, case) or is_lead_of(actor, case):
+        return True
+    return (
+        primary is not None
+        and case.get("merged_into") == primary.get("_id")
+        and primary.get("studio") == case.get("studio")
+        and on_case(actor, primary)
+    )
 
 
 def _may_do_casework(actor: Actor, case: Mapping[str, Any], action: str) -> bool:
@@ -139,7 +148,12 @@ def case_view(
 ) -> dict[str, Any]:
     """The case as `actor` may see it: personal data in full (and the view logged) or masked."""
     view = dict(case)
-    full = may_see_personal(actor, case)
+    primary = (
+        db.cases.find_one({"_id": case["merged_into"]}, {"mediators": 1, "studio": 1})
+        if case.get("merged_into")
+        else None
+    )
+    full = may_see_personal(actor, case, primary)
     view["personal_data"] = "full" if full else "masked"
     if full:
         record_access(db, case, actor)
@@ -312,6 +326,8 @@ def _public_note(transition: lc.Transition, language: str = "zh-CN") -> str | No
 
 # Acting -------------------------------------------------------------------------------------------
 Extra = Callable[[ClientSession, dict[str, Any], lc.Transition, datetime], dict[str, Any]]
+# Who may act on the case as read in the transaction: raises a DeskError to refuse.
+Check = Callable[[ClientSession, dict[str, Any]], None]
 
 
 @dataclass
@@ -331,12 +347,14 @@ def act(
     expected_state: str | None = None,
     now: datetime | None = None,
     extra: Extra | None = None,
+    check: Check | None = None,
 ) -> Done:
     """Apply one lifecycle action to a case, atomically with its events.
 
     `expected_state` (what the form showed) makes a double submit harmless: the second finds the
     case moved on and is refused (Conflict) with nothing changed. `extra` adds action-specific
-    fields to the case update inside the same transaction.
+    fields to the case update inside the same transaction. `check` replaces the casework check
+    when an action is decided on another case's page (a merge is the primary's mediators' call).
     """
     db = mediation.db
     published: list[Envelope] = []
@@ -353,7 +371,9 @@ def act(
                 f"The case has moved on (it is {lc.label(state, 'en')} now); nothing was changed.",
                 {"state": state},
             )
-        if lc.rule_for(state, action) is not None and not _may_do_casework(actor, case, action):
+        if check is not None:
+            check(session, case)
+        elif lc.rule_for(state, action) is not None and not _may_do_casework(actor, case, action):
             raise Forbidden("Only the case's own mediators or their studio lead can do this.")
         try:
             transition = lc.apply(state, action, actor.roles, payload, paused_from=case.get("paused_from"))
@@ -397,7 +417,7 @@ def act(
                         "previous_status": state,
                         "changed_at": at.isoformat(),
                         "public": transition.public,
-                        "closing": transition.outcome is not None,
+                        "closing": transition.closes_case,
                     },
                     source=SERVICE,
                 )
@@ -416,8 +436,22 @@ def act(
                     source=SERVICE,
                 )
             )
-            if state in lc.OPEN_STATES:
-                db.studios.update_one({"_id": case["studio"]}, {"$inc": {"open_cases": -1}}, session=session)
+        if transition.to_state == lc.MERGED and transition.changes_state:
+            events.append(
+                make_envelope(
+                    "case.merged",
+                    {
+                        "reference": reference,
+                        "merged_into": transition.payload["into"],
+                        "merged_at": at.isoformat(),
+                        "studio": studio,
+                    },
+                    source=SERVICE,
+                )
+            )
+        if transition.closes_case:
+            # A closed case (merged ones too) no longer counts in the studio's load.
+            db.studios.update_one({"_id": case["studio"]}, {"$inc": {"open_cases": -1}}, session=session)
         new_owner = changes.get("owner")
         if new_owner and new_owner != case.get("owner") and studio:
             events.append(
@@ -478,6 +512,12 @@ def apply_action(
     extra: Extra | None = None
     if action == lc.TAKE:
         return take(mediation, reference, actor, now=now)
+    if action == lc.MERGE:
+        # The generic form names the case this one is merged into; the same use case as the page's.
+        into = str(payload.get("into") or "").strip()
+        if not into:
+            raise Invalid("Say which case this one is merged into.", {"into": ["Required."]})
+        return merge(mediation, into, reference, actor, expected_state=expected_state, now=now)
     if action in (lc.ASSIGN, lc.REASSIGN):
         mediators = [m.strip() for m in payload.get("mediators") or [] if isinstance(m, str) and m.strip()]
         if mediators:
@@ -650,49 +690,123 @@ def hand_over(
 
 
 def merge(
-    mediation: Mediation, reference: str, duplicate: str, actor: Actor, now: datetime | None = None
-) -> dict[str, Any]:
-    """Mark `duplicate` (same studio, not yet worked on) as merged into `reference`: it leaves the
-    queue, both timelines record it. Its parties stay on their own record (nothing is copied)."""
+    mediation: Mediation,
+    reference: str,
+    duplicate: str,
+    actor: Actor,
+    *,
+    expected_state: str | None = None,
+    now: datetime | None = None,
+) -> Done:
+    """Close `duplicate` as merged into `reference` (the primary, which carries the dispute on).
+
+    The lifecycle's `merge` on the duplicate (allowed only before any mediator took it up), in one
+    transaction with the primary's side: the duplicate is closed with `merged_into` (its clock
+    stopped, off the studio's load), the primary lists it in `merged`, both timelines record it,
+    and `case.status_changed` (closing) plus `case.merged` go through the outbox, so intake's
+    tracking page and notify tell the duplicate's parties where their dispute went. Nothing is
+    copied: the duplicate's parties and attachments stay on its own record, linked both ways.
+
+    Refused with nothing changed: merging into itself, into another studio's case (404), into a
+    closed case, a case closed already, and chains — into a case that was itself merged, or a case
+    that others were merged into. `expected_state` is the duplicate's state as a form showed it.
+    Only the primary's mediators and the studio lead merge.
+    """
+    reference, duplicate = reference.strip(), duplicate.strip()
+    if not duplicate:
+        raise Invalid("Say which case is the duplicate.", {"duplicate": ["Required."]})
     if reference == duplicate:
         raise Invalid("A case cannot be merged into itself.", {"duplicate": ["Choose another case."]})
     db = mediation.db
+    # Outside the transaction only to word the refusal: act reads the duplicate again inside it.
+    other = db.cases.find_one({"_id": duplicate}, {"studio": 1})
+    if other is None or not visible(actor, other):
+        raise NotFound(f"There is no case {duplicate} in this studio.", {"duplicate": ["Not found."]})
 
-    def work(session: ClientSession) -> dict[str, Any]:
-        case = db.cases.find_one({"_id": reference}, session=session)
-        other = db.cases.find_one({"_id": duplicate}, session=session)
-        if case is None or not visible(actor, case):
+    def check(session: ClientSession, dup: dict[str, Any]) -> None:
+        primary = db.cases.find_one({"_id": reference}, session=session)
+        if primary is None or not visible(actor, primary):
             raise NotFound(f"No case {reference}.")
-        if other is None or not visible(actor, other) or other.get("studio") != case.get("studio"):
-            raise NotFound(f"No case {duplicate} in this studio.")
-        if not (is_lead_of(actor, case) or on_case(actor, case)):
-            raise Forbidden("Only the case's mediators or the studio lead merge duplicates.")
-        if other.get("merged_into") or other.get("owner") or other.get("status") not in lc.OPEN_STATES:
-            raise Conflict(f"{duplicate} is being worked on, closed or merged already.")
-        at = now or utcnow()
-        result = db.cases.update_one(
-            {"_id": duplicate, "merged_into": None, "owner": None},
+        if dup.get("studio") != primary.get("studio"):
+            raise NotFound(f"There is no case {duplicate} in this studio.", {"duplicate": ["Not found."]})
+        if not (is_lead_of(actor, primary) or on_case(actor, primary)):
+            raise Forbidden(f"Only the mediators of {reference} or the studio lead merge duplicates into it.")
+        if primary.get("merged_into"):
+            raise Conflict(
+                f"{reference} was itself merged into {primary['merged_into']}: merge into that case instead."
+            )
+        if lc.is_closed(primary.get("status", lc.RECEIVED)):
+            raise Conflict(
+                f"{reference} is closed ({lc.label(primary['status'], 'en')}): "
+                "a duplicate is merged into an open case."
+            )
+        if dup.get("merged_into"):
+            raise Conflict(f"{duplicate} is merged into {dup['merged_into']} already; nothing was changed.")
+        if dup.get("merged"):
+            raise Conflict(
+                f"Other cases were merged into {duplicate}: it cannot itself be merged (no chains). "
+                f"Merge {reference} into {duplicate} instead."
+            )
+        dup_state = dup.get("status", lc.RECEIVED)
+        if lc.is_closed(dup_state):
+            raise Conflict(f"{duplicate} is closed already ({lc.label(dup_state, 'en')}); nothing to merge.")
+        if lc.rule_for(dup_state, lc.MERGE) is None:
+            raise Conflict(
+                f"{duplicate} is {lc.label(dup_state, 'en')}: only a case no mediator has taken up yet "
+                "can be merged; end it the ordinary way instead."
+            )
+
+    def extra(session: ClientSession, dup: dict[str, Any], t: lc.Transition, at: datetime) -> dict[str, Any]:
+        # The primary's side, conditional on what `check` saw: a concurrent change refuses the merge.
+        primary_update = db.cases.update_one(
+            {"_id": reference, "merged_into": None, "status": {"$nin": list(lc.CLOSED_STATES)}},
             {
-                "$set": {"merged_into": reference},
+                "$addToSet": {"merged": duplicate},
                 "$push": {
-                    "timeline": {"at": at, "action": "merged_into", "by": actor.user_id, "case": reference}
+                    "timeline": {
+                        "at": at,
+                        "action": "merged",
+                        "by": actor.user_id,
+                        "case": duplicate,
+                        "public": False,  # the primary's parties never learn of the other filing
+                    }
                 },
             },
             session=session,
         )
-        if result.matched_count != 1:
-            raise Conflict(f"{duplicate} changed in the meantime.")
-        db.cases.update_one(
-            {"_id": reference},
-            {
-                "$addToSet": {"merged": duplicate},
-                "$push": {"timeline": {"at": at, "action": "merged", "by": actor.user_id, "case": duplicate}},
-            },
-            session=session,
-        )
-        return db.cases.find_one({"_id": reference}, session=session)
+        if primary_update.matched_count != 1:
+            raise Conflict(f"{reference} changed in the meantime; nothing was changed.")
+        return {"merged_into": reference}
 
-    return in_transaction(db, work)
+    return act(
+        mediation,
+        duplicate,
+        actor,
+        lc.MERGE,
+        {"into": reference},
+        expected_state=expected_state,
+        now=now,
+        extra=extra,
+        check=check,
+    )
+
+
+def merged_cases(db: Database, case: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The duplicates merged into `case`, as its page links them: their parties' names and roles
+    (contacts stay on their own page, masked or logged there) and their attachments."""
+    references = case.get("merged") or []
+    if not references:
+        return []
+    rows = list(
+        db.cases.find(
+            {"_id": {"$in": references}, "studio": case.get("studio")},
+            {"status": 1, "received_at": 1, "parties.name": 1, "parties.role": 1, "attachments": 1},
+        )
+    )
+    for row in rows:  # stored as the event carried it (ISO text)
+        if isinstance(row.get("received_at"), str):
+            row["received_at"] = datetime.fromisoformat(row["received_at"])
+    return sorted(rows, key=lambda c: c["_id"])
 
 
 def studio_mediators(db: Database, studio: str) -> list[dict[str, Any]]:

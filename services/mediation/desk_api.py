@@ -7,12 +7,16 @@ on), 422 invalid fields.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any, cast
 
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
+from flask_smorest.error_handler import ErrorSchema
+from flask_smorest.fields import Upload as FileField
 from marshmallow import Schema, fields, validate
 
 from services.mediation import agreements, desk, hall
@@ -22,6 +26,7 @@ from services.mediation.service import Actor
 from shared.auth import Staff, requires_role
 from shared.schemas import StrictSchema, Text, text
 from shared.taxonomy import RISK_LEVELS
+from shared.uploads import Upload
 
 blp = Blueprint("desk_api", __name__, url_prefix="/api/v1/desk", description="The mediator desk.")
 
@@ -398,3 +403,109 @@ class AgreementSign(MethodView):
     def post(self, reference: str) -> Any:
         """The parties signed: the case ends as a written agreement (`case.closed`)."""
         return _call(lambda: agreements.sign(_mediation(), reference, _actor())).case
+
+
+# Merging duplicates; the signed agreement's scan ----------------------------------------------------
+# (Appended at the end: other routes are being added above by another branch.)
+REFERENCE = validate.Regexp(r"^[A-Z]{2}-\d{4}-\d{6}$", error="Not a case reference (LC-2026-000123).")
+
+
+class MergeInSchema(StrictSchema):
+    duplicate = fields.String(required=True, validate=REFERENCE)
+
+
+class MergedCaseSchema(CaseDeskSchema):
+    """The primary case after a merge: the duplicates merged into it (and, for a duplicate, the
+    case it was merged into)."""
+
+    merged = fields.List(fields.String())
+    merged_into = fields.String(allow_none=True)
+
+
+class ScanInSchema(Schema):
+    scan = FileField(
+        required=True,
+        metadata={
+            "description": "The signed agreement: a PDF or a photo (JPEG, PNG, WebP, HEIC), up to 10 MB."
+        },
+    )
+
+
+class ScanOutSchema(Schema):
+    id = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+    at = fields.DateTime()
+    by = fields.String()
+
+
+def _bearer_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Refuse the staff cookie on a multipart endpoint. `/api/` is outside the CSRF check because a
+    JSON body cannot be sent across sites without a CORS preflight, but a multipart body can, by a
+    plain HTML form; a browser never adds an `Authorization` header by itself, so requiring the
+    bearer token keeps forged uploads out. Browsers upload through the case page (CSRF-checked)."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not request.headers.get("Authorization", "").startswith("Bearer "):
+            abort(
+                401,
+                message="Uploads through the API need the staff token as `Authorization: Bearer <token>`; "
+                "the login cookie is not accepted here (in a browser, use the case page's form).",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@blp.route("/cases/<string:reference>/merge")
+class MergeDuplicate(MethodView):
+    @requires_role(*DESK_ROLES)
+    @blp.arguments(MergeInSchema)
+    @blp.response(200, MergedCaseSchema)
+    @blp.alt_response(403, schema=ErrorSchema, description="Not a mediator of this case nor the studio lead.")
+    @blp.alt_response(404, schema=ErrorSchema, description="Either case is unknown or of another studio.")
+    @blp.alt_response(
+        409,
+        schema=ErrorSchema,
+        description="Not possible: the duplicate is taken up, closed or merged already; this case is "
+        "closed or was itself merged; or cases were merged into the duplicate (no chains).",
+    )
+    def post(self, data: dict[str, Any], reference: str) -> Any:
+        """Close `duplicate` as merged into this case (the lifecycle's `merge`).
+
+        The duplicate is closed (`merged`, its deadline clock stopped) and linked both ways; its
+        parties and attachments stay on its own record. `case.status_changed` and `case.merged`
+        tell intake's tracking page and the duplicate's parties which case carries their dispute
+        on. The same use case as the case page's merge button; a repeated call answers 409 and
+        changes nothing. Merging into itself answers 422.
+        """
+        mediation = _mediation()
+        _call(lambda: desk.merge(mediation, reference, data["duplicate"], _actor()))
+        return _desk_view(_call(lambda: desk.get_case(mediation.db, reference, _actor())))
+
+
+@blp.route("/cases/<string:reference>/agreement/scan")
+class AgreementScan(MethodView):
+    @requires_role(*DESK_ROLES)
+    @_bearer_only
+    @blp.arguments(ScanInSchema, location="files")
+    @blp.response(201, ScanOutSchema)
+    @blp.alt_response(
+        401, schema=ErrorSchema, description="No staff token, or the login cookie instead of a Bearer token."
+    )
+    @blp.alt_response(403, schema=ErrorSchema, description="Not a mediator of this case nor the studio lead.")
+    @blp.alt_response(404, schema=ErrorSchema, description="No such case in your studio.")
+    @blp.alt_response(409, schema=ErrorSchema, description="The agreement is not marked signed yet.")
+    @blp.alt_response(413, schema=ErrorSchema, description="The request is larger than the server takes.")
+    def post(self, files: dict[str, Any], reference: str) -> Any:
+        """Upload the signed agreement's scan (`multipart/form-data`, field `scan`).
+
+        Checked by its content, as on the case page (the same use case): a PDF or a photo whose
+        name's extension matches, at most 10 MB, else 422. A new upload replaces the stored scan.
+        Send the staff token as `Authorization: Bearer`: the login cookie is refused here (401).
+        """
+        file = files["scan"]
+        upload = Upload(file.filename or "", file.read())
+        return _call(lambda: agreements.upload_scan(_mediation(), reference, _actor(), upload))

@@ -65,9 +65,10 @@ def desk_event_label(action: str) -> str:
         "note": gettext("Internal note"),
         "note_shared": gettext("Note shared with the parties"),
         "merged": gettext("Duplicate merged in"),
-        "merged_into": gettext("Merged into another case"),
+        "merged_into": gettext("Merged into another case"),  # merges recorded before `merge` closed the case
         "escalated": gettext("Escalated (overdue)"),
         "agreement_scan": gettext("Signed agreement scan uploaded"),
+        "confirmation_reminder": gettext("Judicial confirmation reminder sent"),
     }
     if action in labels:
         return labels[action]
@@ -161,8 +162,8 @@ def _action_forms(case: dict[str, Any], actor: Actor) -> list[dict[str, Any]]:
     lang = _lang()
     forms = []
     for action in lc.allowed_actions(state, actor.roles):
-        if action in (lc.TAKE, lc.RECORD_SESSION, lc.AGREE_WRITTEN, lc.RELEASE):
-            continue  # their own forms: take (queue), session record, agreement, hand-over
+        if action in (lc.TAKE, lc.RECORD_SESSION, lc.AGREE_WRITTEN, lc.RELEASE, lc.MERGE):
+            continue  # their own forms: take (queue), session record, agreement, hand-over, merge
         if action not in (lc.ASSIGN, lc.REASSIGN, lc.ACCEPT, lc.NOT_ACCEPT, lc.ARCHIVE) and not (
             desk.on_case(actor, case) or desk.is_lead_of(actor, case) or state in desk.SCREENING_STATES
         ):
@@ -196,6 +197,8 @@ FIELD_LABELS = {
     "requested_by": "Which party asked",
     "court": "Court",
     "agreement_number": "Agreement number",
+    "into": "Merged into (case reference)",
+    "duplicate": "Duplicate case",
 }
 
 
@@ -227,8 +230,35 @@ def _render(
         d
         for d in db.cases.find(
             {"_id": {"$in": case.get("possible_duplicates") or []}, "studio": case["studio"]},
-            {"status": 1, "merged_into": 1, "owner": 1, "received_at": 1},
+            {"status": 1, "merged_into": 1, "merged": 1, "owner": 1, "received_at": 1, "mediators": 1},
         )
+    ]
+    # What the merge buttons offer; `desk.merge` decides again (and says why) when one is pressed.
+    can_merge = (
+        (desk.on_case(actor, case) or desk.is_lead_of(actor, case))
+        and not lc.is_closed(case.get("status", lc.RECEIVED))
+        and not case.get("merged_into")
+    )
+    mergeable = [
+        d["_id"]
+        for d in duplicates
+        if can_merge
+        and d.get("status") in lc.MERGEABLE_STATES
+        and not d.get("merged_into")
+        and not d.get("merged")
+    ]
+    # The other way round: intake flags the older cases on the newer one's page, and the newer
+    # filing is usually the duplicate, so this case can also be merged into one listed here.
+    this_mergeable = (
+        case.get("status") in lc.MERGEABLE_STATES and not case.get("merged_into") and not case.get("merged")
+    )
+    merge_into = [
+        d["_id"]
+        for d in duplicates
+        if this_mergeable
+        and (desk.on_case(actor, d) or desk.is_lead_of(actor, case))
+        and not lc.is_closed(d.get("status", lc.RECEIVED))
+        and not d.get("merged_into")
     ]
     studio = db.studios.find_one({"_id": case["studio"]}) or {}
     tz = registry.timezone(db)
@@ -246,6 +276,9 @@ def _render(
         open_form=open_form,
         submitted=submitted or {},
         duplicates=duplicates,
+        mergeable=mergeable,
+        merge_into=merge_into,
+        merged=desk.merged_cases(db, case),
         studio=studio,
         sessions=sessions,
         suggestions=hall.suggestions(m, case),
@@ -347,11 +380,15 @@ def handover(reference: str) -> Any:
 @bp.post("/desk/cases/<reference>/merge")
 @requires_role(*DESK_ROLES)
 def merge(reference: str) -> Any:
+    """Close the posted duplicate as merged into this case (a repeated post is refused: 409)."""
+    duplicate = request.form.get("duplicate", "").strip()
     try:
-        desk.merge(_mediation(), reference, request.form.get("duplicate", ""), _actor())
+        desk.merge(_mediation(), reference, duplicate, _actor())
     except desk.DeskError as err:
         return _refused(reference, err)
-    return _done(reference, gettext("Duplicate merged into this case."))
+    return _done(
+        reference, gettext("Case %(ref)s was closed and merged into this case.", ref=duplicate), "#merged"
+    )
 
 
 def _local(day: str, clock: str) -> datetime | None:

@@ -3,9 +3,9 @@
 Notify owns no case state, so it keeps a small projection (`studio_cases`) from the events it
 already consumes: case.assigned opens a case for a studio (due one month later: Ministry of
 Justice rules on people's mediation, Art 33), case.status_changed follows its status, case.escalated
-may bring an earlier deadline, case.closed closes it. A case "waiting for a party" has its clock
-paused, so it is counted open but never due-soon or overdue. The projection holds references,
-statuses and dates only — no personal data.
+may bring an earlier deadline, case.closed (or case.merged, for a duplicate) closes it. A case
+"waiting for a party" has its clock paused, so it is counted open but never due-soon or overdue.
+The projection holds references, statuses and dates only — no personal data.
 
 Digests are planned once per studio and local day: the delivery id is `digest:<studio>:<date>`,
 so when several worker replicas run the job, one insert wins and the others find it taken.
@@ -29,7 +29,7 @@ from shared.messaging.envelope import Envelope
 
 CASE_DEADLINE = timedelta(days=30)
 PAUSED = frozenset({"waiting_for_party"})
-CLOSED = frozenset({"closed", "archived", "not_accepted", "withdrawn"})
+CLOSED = frozenset({"closed", "merged", "archived", "not_accepted", "withdrawn"})
 
 
 def apply_event(db: Database, envelope: Envelope, session: ClientSession) -> None:
@@ -63,6 +63,10 @@ def apply_event(db: Database, envelope: Envelope, session: ClientSession) -> Non
     elif envelope.type == "case.closed":
         db.studio_cases.update_one(
             {"_id": reference}, {"$set": {"open": False, "status": "closed"}}, upsert=True, session=session
+        )
+    elif envelope.type == "case.merged":
+        db.studio_cases.update_one(
+            {"_id": reference}, {"$set": {"open": False, "status": "merged"}}, upsert=True, session=session
         )
     elif (
         envelope.type

@@ -126,6 +126,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "studio": SAMPLE_STUDIO,
     },
     "case.closed": {"outcome": "agreement_written", "public_note": "", "studio": SAMPLE_STUDIO},
+    "case.merged": {"merged_into": "LC-2026-000002", "studio": SAMPLE_STUDIO},
+    "agreement.confirmation_due": {
+        "agreement_number": "ZHIHE-2026-0001",
+        "signed_at": "2026-11-02T02:00:00+00:00",
+        "deadline": "2026-12-02T16:00:00+00:00",
+        "last_day": "2026-12-02",
+        "reminder_day": 23,
+        "final": False,
+        "studio": SAMPLE_STUDIO,
+    },
 }
 
 

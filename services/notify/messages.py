@@ -8,7 +8,7 @@ Webhook payloads are whitelisted the same way.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +37,7 @@ LABELS: dict[str, dict[str, dict[str, str]]] = {
             "in_mediation": "调解中",
             "waiting_for_party": "等待当事人",
             "closed": "已结案",
+            "merged": "已并入其他案件",
             "follow_up": "回访中",
             "archived": "已归档",
         },
@@ -72,6 +73,7 @@ LABELS: dict[str, dict[str, dict[str, str]]] = {
             "in_mediation": "in mediation",
             "waiting_for_party": "waiting for a party",
             "closed": "closed",
+            "merged": "merged into another case",
             "follow_up": "in follow-up",
             "archived": "archived",
         },
@@ -106,10 +108,21 @@ def format_time(value: str | None, language: str, timezone: str) -> str:
     return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
 
 
-def format_date(value: datetime, language: str) -> str:
+def format_date(value: date | datetime, language: str) -> str:
     if language_of(language) == "en":
         return value.strftime("%d %b %Y")
     return f"{value.year}年{value.month}月{value.day}日"
+
+
+def last_day(data: Mapping[str, Any], language: str, timezone: str) -> str:
+    """The last day to apply for judicial confirmation, as people read it: from `last_day`, or for
+    reminders sent before that field existed, the day before the (exclusive) `deadline`."""
+    if data.get("last_day"):
+        return format_date(date.fromisoformat(data["last_day"]), language)
+    if data.get("deadline"):
+        closes = datetime.fromisoformat(data["deadline"]).astimezone(ZoneInfo(timezone))
+        return format_date((closes - timedelta(microseconds=1)).date(), language)
+    return ""
 
 
 def display_name(ref: Mapping[str, Any] | None, language: str) -> str:
@@ -162,7 +175,11 @@ def build_context(
         "place_address": place.get("address") or "",
         "public_session": bool(data.get("public", False)),
         "agreement_number": data.get("agreement_number") or "",
+        # A merged duplicate's parties learn the other case's reference: nothing else about it.
+        "merged_into": data.get("merged_into") or "",
         "deadline": format_time(data.get("deadline"), lang, timezone),
+        "last_day": last_day(data, lang, timezone),
+        "final": bool(data.get("final", False)),  # the reminder sent on the window's last day
         "preferences_url": preferences_url,
     }
 
@@ -196,6 +213,8 @@ _WEBHOOK_FIELDS = (
     "cancelled_at",
     "sequence",
     "closed_at",
+    "merged_into",
+    "merged_at",
 )
 
 

@@ -136,6 +136,14 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule(FILER, _PARTIES, "case_closed"),
         _WEBHOOK,
     ),
+    "case.merged": (
+        # The duplicate's record is closed: its parties must learn where their dispute went, like
+        # any closing (essential). They hear the other case's reference, nothing else about it.
+        Rule(APPLICANTS, _PARTIES, "case_merged", essential=True),
+        Rule(RESPONDENTS, _PARTIES, "case_merged", essential=True),
+        Rule(FILER, _PARTIES, "case_merged"),
+        _WEBHOOK,
+    ),
 }
 
 # The studio leads' daily digest (planned by services.notify.digest, not by an event).

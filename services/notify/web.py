@@ -43,6 +43,8 @@ TEMPLATE_LABELS = {
     "case_assigned_studio": lazy_gettext("New case (to the studio)"),
     "case_closed": lazy_gettext("Case closed"),
     "case_escalated": lazy_gettext("Case escalated"),
+    "case_merged": lazy_gettext("Case merged into another (to the parties)"),
+    "confirmation_due": lazy_gettext("Judicial confirmation reminder (to the parties and the mediator)"),
     "case_received_filer": lazy_gettext("Request received (to the filer)"),
     "case_status_changed": lazy_gettext("Status update"),
     "patrol_dispatched": lazy_gettext("Patrol task"),

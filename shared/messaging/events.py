@@ -7,7 +7,7 @@ removing or changing one needs a new schema_version.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
@@ -23,6 +23,13 @@ def _iso_datetime(value: str) -> None:
         raise ValidationError("Not an ISO-8601 date-time.") from err
     if parsed.tzinfo is None:
         raise ValidationError("Date-time must carry a UTC offset.")
+
+
+def _iso_date(value: str) -> None:
+    try:
+        date.fromisoformat(value)
+    except ValueError as err:
+        raise ValidationError("Not an ISO-8601 date.") from err
 
 
 class EventData(Schema):
@@ -135,8 +142,9 @@ class CaseStatusChanged(EventData):
     # Public changes appear on the resident's tracking page; others stay internal.
     public = fields.Boolean(load_default=True)
     note = fields.String(load_default=None, allow_none=True)
-    # True when this change ends the case: a `case.closed` with the outcome follows, and that is
-    # what residents are told (so they hear it once).
+    # True when this change ends the case: a `case.closed` with the outcome follows (a
+    # `case.merged` for a duplicate merged into another case), and that is what residents are told
+    # (so they hear it once).
     closing = fields.Boolean(load_default=False)
 
 
@@ -214,6 +222,17 @@ class CaseClosed(EventData):
     studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
 
 
+class CaseMerged(EventData):
+    """A duplicate was closed as merged into another case of the same studio, which carries its
+    dispute on. Residents may be told the other case's reference, never anything else about it
+    (its parties are other residents). Not a `case.closed`: merging is no mediation outcome."""
+
+    reference = Reference  # the duplicate, now closed
+    merged_into = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}-\d{4}-\d{6}$"))
+    merged_at = fields.String(required=True, validate=_iso_datetime)
+    studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
+
+
 class PatrolReported(EventData):
     """A patrol team's visit report (a dispatch, a same-day task or a hot-spot sweep)."""
 
@@ -244,7 +263,8 @@ class CaseRiskChanged(EventData):
 
 class AgreementConfirmationDue(EventData):
     """The window to apply for judicial confirmation of a written agreement (PML Art 33: within 30
-    days of it taking effect) is closing: the parties and their mediator are reminded."""
+    days of it taking effect) is closing: the parties and their mediator are reminded, on each day
+    of the studio's schedule (by default 23 and 30 days after signing)."""
 
     reference = Reference
     agreement_number = fields.String(required=True)
@@ -252,6 +272,10 @@ class AgreementConfirmationDue(EventData):
     deadline = fields.String(required=True, validate=_iso_datetime)  # exclusive: apply before this
     studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
     mediators = fields.List(fields.Nested(StaffRef), load_default=list)
+    # Added with the reminder schedule; older messages lack them (`deadline` then says it all).
+    last_day = fields.String(load_default=None, allow_none=True, validate=_iso_date)  # local, inclusive
+    reminder_day = fields.Integer(load_default=None, allow_none=True)  # days after signing
+    final = fields.Boolean(load_default=False)  # sent on the last day: "the window closes today"
 
 
 class DeliveryDue(EventData):
@@ -270,6 +294,7 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("session.rescheduled", 1): SessionRescheduled,
     ("session.cancelled", 1): SessionCancelled,
     ("case.closed", 1): CaseClosed,
+    ("case.merged", 1): CaseMerged,
     ("patrol.reported", 1): PatrolReported,
     ("case.risk_changed", 1): CaseRiskChanged,
     ("agreement.confirmation_due", 1): AgreementConfirmationDue,

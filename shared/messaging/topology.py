@@ -42,6 +42,7 @@ INTAKE_TRACKING = ConsumerSpec(
         "session.rescheduled",
         "session.cancelled",
         "case.closed",
+        "case.merged",
     ),
 )
 MEDIATION_INTAKE = ConsumerSpec("mediation.intake", ("case.submitted",))
@@ -57,6 +58,7 @@ NOTIFY_EVENTS = ConsumerSpec(
         "case.escalated",
         "patrol.dispatched",
         "case.closed",
+        "case.merged",
         "agreement.confirmation_due",
     ),
 )  # must match services/notify/rules.py RULES (a unit test checks)

@@ -309,3 +309,114 @@ def test_sessions_refuse_the_past_and_double_booking_even_at_once(mediation) -> 
     )
     scheduled = events(mediation, "session.scheduled")[-1]
     assert scheduled["place"]["name"] and scheduled["mediators"][0]["user_id"] == "mediator"
+
+
+# Merging duplicates ---------------------------------------------------------------------------------
+def _snapshot(m: Mediation) -> tuple[list[dict[str, Any]], int, int]:
+    """Every case, the outbox size and the studio's load: what a refused merge must not change."""
+    cases = list(m.db.cases.find({}, {"access": 0}).sort("_id"))
+    return cases, m.db.outbox.count_documents({}), m.db.studios.find_one({"_id": "zhihe"})["open_cases"]
+
+
+def test_merge_closes_the_duplicate_through_the_lifecycle_and_the_outbox(mediation) -> None:
+    primary = accepted_case(mediation)
+    duplicate = accepted_case(
+        mediation, parties=[{"role": "applicant", "name": "王五", "phone": "13700137000"}]
+    )
+    desk.take(mediation, primary, MEDIATOR)
+    open_before = mediation.db.studios.find_one({"_id": "zhihe"})["open_cases"]
+    # Only the primary's mediators (or the lead) merge into it; another studio does not see it.
+    with pytest.raises(desk.Forbidden):
+        desk.merge(mediation, primary, duplicate, ZHOU)
+    with pytest.raises(desk.NotFound):
+        desk.merge(mediation, primary, duplicate, OTHER)
+    done = desk.merge(mediation, primary, duplicate, MEDIATOR, now=T0 + timedelta(hours=1))
+    assert (done.transition.from_state, done.transition.to_state) == ("accepted", "merged")
+
+    dup = mediation.db.cases.find_one({"_id": duplicate})
+    assert (dup["status"], dup["merged_into"]) == ("merged", primary)
+    assert dup["deadline"]["stopped_at"] == T0 + timedelta(hours=1) and dup["due_at"] is None
+    entry = dup["timeline"][-1]
+    assert (entry["action"], entry["details"]["into"], entry["public"]) == ("merge", primary, True)
+    main = mediation.db.cases.find_one({"_id": primary})
+    assert main["merged"] == [duplicate] and main["status"] == "mediator_assigned"
+    assert (main["timeline"][-1]["action"], main["timeline"][-1]["case"]) == ("merged", duplicate)
+    assert main["timeline"][-1]["public"] is False  # the primary's parties never hear of it
+    assert mediation.db.studios.find_one({"_id": "zhihe"})["open_cases"] == open_before - 1
+
+    changed = events(mediation, "case.status_changed", duplicate)[-1]
+    assert (changed["status"], changed["previous_status"]) == ("merged", "accepted")
+    assert changed["closing"] is True and changed["public"] is True
+    [merged] = events(mediation, "case.merged", duplicate)
+    assert merged["merged_into"] == primary and merged["studio"]["code"] == "zhihe"
+    assert events(mediation, "case.closed", duplicate) == []  # no mediation outcome to count
+    assert events(mediation, "case.merged", primary) == []
+    # Not in the queue any more; the primary's mediator sees the duplicate's contacts (they carry
+    # its parties on), a colleague of the studio sees them masked.
+    assert duplicate not in [c["_id"] for c in desk.queue(mediation.db, LEAD).pool]
+    assert desk.case_view(mediation.db, dup, MEDIATOR)["personal_data"] == "full"
+    masked = desk.case_view(mediation.db, dup, ZHOU)
+    assert masked["personal_data"] == "masked" and masked["parties"][0]["phone"] == "137****7000"
+    [listed] = desk.merged_cases(mediation.db, main)
+    assert listed["_id"] == duplicate and listed["parties"][0]["name"] == "王五"
+
+
+def test_refused_merges_say_why_and_change_nothing(mediation) -> None:
+    primary, first, second, taken, other_studio = (accepted_case(mediation) for _ in range(5))
+    desk.take(mediation, primary, MEDIATOR)
+    desk.take(mediation, taken, ZHOU)
+    mediation.db.cases.update_one({"_id": other_studio}, {"$set": {"studio": "heping-rc"}})
+    closed = accepted_case(mediation)
+    desk.apply_action(mediation, closed, LEAD, lc.WITHDRAW, {"withdrawn_by": "张三"})
+    desk.merge(mediation, primary, first, MEDIATOR)
+    before = _snapshot(mediation)
+    refusals: list[tuple[str, str, type[desk.DeskError], str]] = [
+        (primary, primary, desk.Invalid, "itself"),
+        (primary, first, desk.Conflict, "merged into"),  # a double submit
+        (primary, closed, desk.Conflict, "closed already"),
+        (primary, taken, desk.Conflict, "no mediator has taken up"),
+        (primary, other_studio, desk.NotFound, "no case"),
+        (primary, "LC-2026-999999", desk.NotFound, "no case"),
+        (closed, second, desk.Conflict, "is closed"),  # into a closed case
+        (first, second, desk.Conflict, "itself merged"),  # a chain: into a merged case
+        (second, primary, desk.Conflict, "no chains"),  # a chain: cases were merged into primary
+    ]
+    for into, dup, error, words in refusals:
+        with pytest.raises(error) as refused:
+            desk.merge(mediation, into, dup, LEAD)
+        assert words in str(refused.value).lower(), (into, dup, str(refused.value))
+        assert _snapshot(mediation) == before, (into, dup)
+    # The lifecycle's generic action is the same use case (and names the target case).
+    with pytest.raises(desk.Invalid) as missing:
+        desk.apply_action(mediation, second, LEAD, lc.MERGE, {})
+    assert "into" in missing.value.errors
+    assert _snapshot(mediation) == before
+    desk.apply_action(mediation, second, LEAD, lc.MERGE, {"into": primary}, expected_state="accepted")
+    assert mediation.db.cases.find_one({"_id": primary})["merged"] == [first, second]
+
+
+def test_crossing_merges_at_once_merge_only_one_way(mediation) -> None:
+    for _ in range(10):
+        a, b = accepted_case(mediation), accepted_case(mediation)
+        barrier = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def merge(
+            into: str, dup: str, barrier: threading.Barrier = barrier, outcomes: list = outcomes
+        ) -> None:
+            barrier.wait()
+            try:
+                desk.merge(mediation, into, dup, LEAD)
+                outcomes.append("merged")
+            except desk.Conflict:
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=merge, args=pair) for pair in ((a, b), (b, a))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert sorted(outcomes) == ["merged", "refused"]
+        statuses = sorted(mediation.db.cases.find_one({"_id": r})["status"] for r in (a, b))
+        assert statuses == ["accepted", "merged"]
+        assert len(events(mediation, "case.merged", a)) + len(events(mediation, "case.merged", b)) == 1

@@ -129,6 +129,14 @@ def test_preview_renders_each_template_in_both_languages(
         zh.status_code == 200 and "调解会" in zh.json["subject"] and zh.json["html"].startswith("<!DOCTYPE")
     )
     assert en.status_code == 200 and en.json["body"].startswith("Concord:")
+    from services.notify.log import templates
+
+    for template in templates():  # every one has fictional data to preview with
+        for language in ("zh-CN", "en"):
+            shown = client.get(
+                f"/api/v1/templates/preview?template={template}&language={language}", headers=headers
+            )
+            assert shown.status_code == 200 and shown.json["subject"], (template, language)
     assert client.get("/api/v1/templates/preview?template=nope", headers=headers).status_code == 404
     assert (
         client.get(

@@ -175,6 +175,13 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("mediation", "POST", "/api/v1/desk/cases/<string:reference>/sessions/<string:session_id>/record"): DESK,
     ("mediation", "PUT", "/api/v1/desk/cases/<string:reference>/agreement"): DESK,
     ("mediation", "POST", "/api/v1/desk/cases/<string:reference>/agreement/sign"): DESK,
+    # Merging: the route admits DESK roles; `desk.merge` then admits only the primary's mediators
+    # and its studio lead (a district admin with a real duplicate gets 403; the matrix's empty
+    # body is refused first, 422).
+    ("mediation", "POST", "/api/v1/desk/cases/<string:reference>/merge"): DESK,
+    # The scan upload takes the staff token as a Bearer header only (the matrix sends it so for
+    # /api/); `agreements` then admits the case's own mediators and lead, after the file is given.
+    ("mediation", "POST", "/api/v1/desk/cases/<string:reference>/agreement/scan"): DESK,
     # notify ------------------------------------------------------------------------------------
     ("notify", "GET", "/"): PUBLIC,  # a redirect to /admin/deliveries
     ("notify", "GET", "/admin/deliveries"): LEADS,

@@ -115,10 +115,18 @@ def data_for(event_type: str, reference: str = REFERENCE, **extra: Any) -> dict[
             "public_note": "Both parties signed the agreement.",
             "studio": STUDIO,
         },
+        "case.merged": {
+            "merged_into": "LC-2026-000041",
+            "merged_at": "2026-11-21T02:00:00+00:00",
+            "studio": STUDIO,
+        },
         "agreement.confirmation_due": {
             "agreement_number": "ZH-2026-0007",
             "signed_at": "2026-12-01T02:00:00+00:00",
             "deadline": "2026-12-31T16:00:00+00:00",
+            "last_day": "2026-12-31",
+            "reminder_day": 23,
+            "final": False,
             "studio": STUDIO,
             "mediators": [{"user_id": "m1", "name": "赵调解", "email": "zhao@studios.example"}],
         },

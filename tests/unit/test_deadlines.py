@@ -179,19 +179,96 @@ def test_judicial_confirmation_window_is_thirty_days_after_the_agreement() -> No
     signed = local(2026, 3, 6, 16)
     closes = dl.confirmation_deadline(signed, POLICY)
     assert closes == datetime(2026, 4, 6, tzinfo=SH)  # day 30 is 5 April, inclusive
+    assert dl.confirmation_last_day(signed, POLICY) == date(2026, 4, 5)
     assert dl.confirmation_window_open(signed, local(2026, 4, 5, 23, 59), POLICY)
     assert not dl.confirmation_window_open(signed, local(2026, 4, 6, 0, 0), POLICY)
     assert not dl.confirmation_window_open(signed, local(2026, 3, 6, 15), POLICY)  # before signing
-    assert dl.confirmation_reminder_at(signed, POLICY) == datetime(2026, 3, 30, tzinfo=SH)
 
 
-def test_confirmation_reminder_is_due_once_inside_the_window() -> None:
+def test_confirmation_reminders_default_to_days_23_and_30_at_nine_local_time() -> None:
     signed = local(2026, 3, 6, 16)
-    assert dl.confirmation_reminder_due(REF, signed, local(2026, 3, 29, 23), POLICY) is None
-    key = dl.confirmation_reminder_due(REF, signed, local(2026, 3, 30, 9), POLICY)
-    assert key is not None and REF in key
-    assert dl.confirmation_reminder_due(REF, signed, local(2026, 3, 31), POLICY, [key]) is None
-    assert dl.confirmation_reminder_due(REF, signed, local(2026, 4, 6, 1), POLICY) is None  # too late
+    week_left, last_day = dl.confirmation_reminders(REF, signed, POLICY)
+    assert (week_left.day, week_left.final, week_left.due_at) == (23, False, local(2026, 3, 29, 9))
+    assert (last_day.day, last_day.final, last_day.due_at) == (30, True, local(2026, 4, 5, 9))
+    assert week_left.last_day == last_day.last_day == date(2026, 4, 5)
+    assert REF in week_left.key and week_left.key != last_day.key
+    # Signed again (a new agreement taking effect): new keys, so new reminders.
+    assert dl.confirmation_reminders(REF, local(2026, 3, 7, 10), POLICY)[0].key != week_left.key
+
+
+def test_each_confirmation_reminder_is_due_once_and_none_after_the_window() -> None:
+    signed = local(2026, 3, 6, 16)
+    due = dl.confirmation_reminder_due
+    assert due(REF, signed, local(2026, 3, 29, 8, 59), POLICY) is None  # not yet
+    first = due(REF, signed, local(2026, 3, 29, 9), POLICY)
+    assert first is not None and (first.day, first.final) == (23, False)
+    assert due(REF, signed, local(2026, 4, 4, 23), POLICY, [first.key]) is None  # sent: once
+    last = due(REF, signed, local(2026, 4, 5, 9), POLICY, [first.key])
+    assert last is not None and (last.day, last.final) == (30, True)
+    assert due(REF, signed, local(2026, 4, 5, 23, 59), POLICY, [first.key, last.key]) is None
+    # The window has closed: nothing, even what was never sent.
+    assert due(REF, signed, local(2026, 4, 6, 0, 0), POLICY) is None
+    assert due(REF, signed, local(2026, 5, 1), POLICY) is None
+
+
+def test_a_job_that_was_down_sends_only_the_latest_reminder() -> None:
+    signed = local(2026, 3, 6, 16)
+    late = dl.confirmation_reminder_due(REF, signed, local(2026, 4, 5, 20), POLICY)
+    assert late is not None and late.day == 30  # not "a week left" on the last day
+    assert dl.confirmation_reminder_due(REF, signed, local(2026, 4, 2), POLICY).day == 23
+
+
+def test_the_reminder_sent_before_the_schedule_counts_for_the_early_ones() -> None:
+    signed = local(2026, 3, 6, 16)
+    legacy = f"{REF}:confirmation_reminder:{signed:%Y%m%dT%H%M%SZ}"
+    assert dl.confirmation_reminder_due(REF, signed, local(2026, 3, 30, 9), POLICY, [legacy]) is None
+    assert dl.confirmation_reminder_due(REF, signed, local(2026, 4, 5, 9), POLICY, [legacy]).final
+
+
+@pytest.mark.parametrize(
+    ("signed", "last_day", "first_reminder"),
+    [
+        # 00:30 on 6 March in Shanghai is still 5 March in UTC: the local day counts.
+        (local(2026, 3, 6, 0, 30), date(2026, 4, 5), local(2026, 3, 29, 9)),
+        (local(2026, 3, 5, 23, 59), date(2026, 4, 4), local(2026, 3, 28, 9)),
+        # Across the end of a month and a year.
+        (local(2026, 12, 15, 10), date(2027, 1, 14), local(2027, 1, 7, 9)),
+    ],
+)
+def test_confirmation_days_are_local_calendar_days(signed: datetime, last_day: date, first_reminder) -> None:
+    first, last = dl.confirmation_reminders(REF, signed, POLICY)
+    assert first.last_day == last_day and first.due_at == first_reminder
+    assert last.due_at == datetime.combine(last_day, datetime.min.time(), SH).replace(hour=9)
+    assert dl.confirmation_deadline(signed, POLICY) == datetime.combine(
+        last_day + timedelta(days=1), datetime.min.time(), SH
+    )
+
+
+def test_confirmation_reminders_follow_a_zone_with_daylight_saving() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    policy = dl.DeadlinePolicy(timezone="Europe/Berlin")
+    signed = datetime(2026, 3, 20, 12, tzinfo=berlin)  # CET; clocks go forward on 29 March
+    first, last = dl.confirmation_reminders(REF, signed, policy)
+    assert first.due_at == datetime(2026, 4, 12, 7, tzinfo=UTC)  # 09:00 CEST
+    assert last.due_at == datetime(2026, 4, 19, 7, tzinfo=UTC) and last.last_day == date(2026, 4, 19)
+    assert dl.confirmation_deadline(signed, policy) == datetime(2026, 4, 19, 22, tzinfo=UTC)
+
+
+def test_the_reminder_schedule_is_configured_per_studio() -> None:
+    policy = dl.DeadlinePolicy.from_config(
+        {"confirmation_reminder_days": [30, 20, 27, 30], "confirmation_reminder_hour": 10}
+    )
+    assert policy.confirmation_reminder_days == (20, 27, 30) and policy.confirmation_reminder_hour == 10
+    assert [r.day for r in dl.confirmation_reminders(REF, local(2026, 3, 6, 16), policy)] == [20, 27, 30]
+    assert dl.confirmation_reminders(REF, local(2026, 3, 6, 16), policy)[0].due_at == local(2026, 3, 26, 10)
+    assert dl.DeadlinePolicy.from_config({}).confirmation_reminder_days == (23, 30)
+    for bad in ((), (0, 30), (23, 31), (30, 23), (23, 23)):
+        with pytest.raises(dl.DeadlineError):
+            dl.DeadlinePolicy(confirmation_reminder_days=bad)
+    with pytest.raises(dl.DeadlineError):
+        dl.DeadlinePolicy.from_config({"confirmation_reminder_days": [45]})
+    with pytest.raises(dl.DeadlineError):
+        dl.DeadlinePolicy(confirmation_reminder_hour=24)
 
 
 def test_naive_datetimes_are_refused() -> None:

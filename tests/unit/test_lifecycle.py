@@ -21,14 +21,17 @@ BACK = "<paused_from>"
 EXPECTED: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     ("received", "start_screening"): ("screening", W),
     ("received", "withdraw"): ("withdrawn", W),
+    ("received", "merge"): ("merged", W),
     ("screening", "accept"): ("accepted", M),
     ("screening", "not_accept"): ("not_accepted", M),
     ("screening", "withdraw"): ("withdrawn", W),
+    ("screening", "merge"): ("merged", W),
     ("accepted", "assign"): ("mediator_assigned", M),
     ("accepted", "take"): ("mediator_assigned", W),
     ("accepted", "withdraw"): ("withdrawn", W),
     ("accepted", "refer"): ("referred", W),
     ("accepted", "wait_for_party"): ("waiting_for_party", W),
+    ("accepted", "merge"): ("merged", W),
     ("mediator_assigned", "reassign"): (SAME, M),
     ("mediator_assigned", "release"): ("accepted", W),
     ("mediator_assigned", "notify_rights"): ("rights_notified", W),
@@ -86,6 +89,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     ("confirmation_rejected", "archive"): ("archived", M),
     ("performed", "archive"): ("archived", M),
     ("breached", "archive"): ("archived", M),
+    ("merged", "archive"): ("archived", M),
 }
 
 ALL_STATES = (
@@ -108,6 +112,7 @@ ALL_STATES = (
     "confirmation_rejected",
     "performed",
     "breached",
+    "merged",
     "archived",
 )
 
@@ -129,6 +134,7 @@ VALID = {
     "apply_confirmation": {"court": "某区人民法院"},
     "reject_confirmation": {"reason": "协议内容违反法律规定"},
     "record_breached": {"note": "未按期付款"},
+    "merge": {"into": "LC-2026-000001"},
 }
 REQUIRED = {
     "not_accept": {"reason", "referral"},
@@ -147,6 +153,7 @@ REQUIRED = {
     "apply_confirmation": {"court"},
     "reject_confirmation": {"reason"},
     "record_breached": {"note"},
+    "merge": {"into"},
 }
 INTERNAL = {
     "reassign",
@@ -313,6 +320,44 @@ def test_outcomes_of_ending_states_are_the_case_closed_codes() -> None:
             assert result.outcome == target
         else:
             assert result.outcome is None, (state, action)
+
+
+def test_merging_closes_a_duplicate_nobody_has_taken_up_without_an_outcome() -> None:
+    # Only before a mediator has taken the case: after that, its parties have been spoken to.
+    mergeable = {state for (state, action) in EXPECTED if action == "merge"}
+    assert mergeable == {"received", "screening", "accepted"}
+    for state in ALL_STATES:
+        assert ("merge" in lc.allowed_actions(state, {"mediator"})) is (state in mergeable), state
+    done = lc.apply("accepted", "merge", {"mediator"}, {"into": "LC-2026-000001"})
+    assert (done.to_state, done.outcome, done.clock, done.public) == ("merged", None, "stop", True)
+    assert done.closes_case and done.payload["into"] == "LC-2026-000001"
+    assert lc.is_closed("merged") and lc.label("merged", "en") == "Merged into another case"
+    # Closed without a mediation outcome: no `case.closed` code, nothing to follow up but archiving.
+    assert "merged" not in lc.OUTCOME_OF and "merged" not in OUTCOMES
+    assert lc.allowed_actions("merged", ROLES) == ["archive"]
+    with pytest.raises(lc.IllegalTransition) as err:
+        lc.apply("merged", "merge", ROLES, {"into": "LC-2026-000002"})
+    assert err.value.reason == "state"
+
+
+def test_closes_case_is_true_exactly_when_an_open_case_ends() -> None:
+    for (state, action), _ in EXPECTED.items():
+        result = lc.apply(state, action, ROLES, VALID.get(action), paused_from="mediator_assigned")
+        assert result.closes_case is (state in lc.OPEN_STATES and result.to_state in lc.CLOSED_STATES)
+        # Every ending of an open case but a merge carries its `case.closed` outcome.
+        assert result.closes_case is (result.outcome is not None or result.to_state == "merged")
+
+
+def test_confirmation_reminders_stop_once_applied_for_or_archived() -> None:
+    assert lc.confirmation_pending("agreement_written", ["agree_written"])
+    # Performance follow-up does not take the right away (a breached agreement is when it matters).
+    assert lc.confirmation_pending("breached", ["agree_written", "record_breached"])
+    assert lc.confirmation_pending("performed", ["agree_written", "record_performed"])
+    assert not lc.confirmation_pending("performed", ["agree_written", "apply_confirmation", "confirm"])
+    for state in ("confirmation_applied", "confirmation_confirmed", "confirmation_rejected", "archived"):
+        assert not lc.confirmation_pending(state, ["agree_written"]), state
+    assert not lc.confirmation_pending("agreement_oral", ["agree_oral"])  # nothing signed to confirm
+    assert not any(lc.confirmation_pending(state, []) for state in lc.OPEN_STATES)
 
 
 def test_waiting_pauses_and_resume_returns_where_it_paused() -> None:

@@ -71,6 +71,37 @@ def test_english_and_chinese_say_the_same_thing_in_their_own_words() -> None:
     assert "Lianhua Council Hall" in en[1] and "莲花社区议事厅" in zh[1]
 
 
+@pytest.mark.parametrize(
+    ("final", "zh_words", "en_words"),
+    [
+        (False, "申请期限至2026年12月31日（含当日）届满", "ends on 31 Dec 2026"),  # noqa: RUF001
+        (True, "今天（2026年12月31日）", "Today, 31 Dec 2026"),  # noqa: RUF001
+    ],
+)
+def test_confirmation_reminders_say_the_day_the_window_closes(
+    final: bool, zh_words: str, en_words: str
+) -> None:
+    data = event("agreement.confirmation_due", final=final).data
+    for language, words in (("zh-CN", zh_words), ("en", en_words)):
+        context = build_context(data, recipient_name="张三", language=language, timezone="Asia/Shanghai")
+        subject, body = render("confirmation_due", language, context)
+        assert words in body and "2026" in subject, (language, body)
+        sms = render_sms("confirmation_due", language, context, 2)
+        assert ("2026年12月31日" if language == "zh-CN" else "31 Dec 2026") in sms
+    # A reminder queued before `last_day` existed: the day before the (exclusive) deadline.
+    old = {k: v for k, v in data.items() if k not in ("last_day", "final", "reminder_day")}
+    context = build_context(old, recipient_name="张三", language="zh-CN", timezone="Asia/Shanghai")
+    assert "2026年12月31日" in render("confirmation_due", "zh-CN", context)[1]
+
+
+def test_merged_duplicates_parties_hear_the_other_reference_only() -> None:
+    data = event("case.merged").data
+    for language in ("zh-CN", "en"):
+        context = build_context(data, recipient_name="张三", language=language, timezone="Asia/Shanghai")
+        subject, body = render("case_merged", language, context)
+        assert data["merged_into"] in subject and data["merged_into"] in body and data["reference"] in body
+
+
 def test_unknown_language_falls_back_to_chinese() -> None:
     subject, _ = render(
         "case_closed",

@@ -1,6 +1,6 @@
 """Case deadlines: due one month after acceptance (MoJ 2002 Art 33), the clock paused while waiting
 for a party, due-soon / overdue classification, the escalation ladder, and the judicial-confirmation
-window (PML Art 33).
+window (PML Art 33) with its reminders.
 
 Instants are timezone-aware UTC datetimes; calendar arithmetic ("one month later", "the same day")
 is done in the district's local time zone (Asia/Shanghai by default), because a due date is a day on
@@ -10,7 +10,8 @@ day, so the stored instant `due_at` is the start of the next local day and "over
 Escalations are computed, not stored, here: `due_escalation` says which one (if any) is due now given
 the escalations already recorded, each with a unique `key`. A periodic job on several replicas
 claims an escalation by inserting its key under a unique index; the one whose insert succeeds emits
-`case.escalated`, so no escalation is ever sent twice.
+`case.escalated`, so no escalation is ever sent twice. Judicial-confirmation reminders work the same
+way (`confirmation_reminder_due`, one key per case, reminder day and signing).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ STOPPED = "stopped"
 LEAD = "studio_lead"  # the levels of shared.messaging.events.CaseEscalated
 ADMIN = "district_admin"
 
+# Days after the agreement took effect: a week to act, then the window's last day (PML Art 33).
+DEFAULT_CONFIRMATION_REMINDER_DAYS: tuple[int, ...] = (23, 30)
+
 
 class DeadlineError(ValueError):
     """A deadline operation that makes no sense (pausing twice, naive datetimes, time going back)."""
@@ -42,7 +46,12 @@ class DeadlineError(ValueError):
 class DeadlinePolicy:
     """A studio's deadline settings. The period is `months` calendar months (MoJ 2002 Art 33: one
     month) unless `days` is given; `due_soon` is the warning window before the due moment; an
-    overdue case goes to the studio lead at once and to the district admin `admin_after` later."""
+    overdue case goes to the studio lead at once and to the district admin `admin_after` later.
+
+    The parties of a signed written agreement are reminded of judicial confirmation on each of
+    `confirmation_reminder_days` (days after it took effect, counted like the window itself) at
+    `confirmation_reminder_hour` local time: by default a week before the window closes (day 23)
+    and on its last day (day 30, "thirty days after signing", issue 5)."""
 
     months: int = 1
     days: int | None = None
@@ -50,13 +59,26 @@ class DeadlinePolicy:
     admin_after: timedelta = timedelta(days=7)
     timezone: str = DEFAULT_TIMEZONE
     confirmation_days: int = 30  # PML Art 33: apply for judicial confirmation within 30 days
-    confirmation_reminder_before: timedelta = timedelta(days=7)
+    confirmation_reminder_days: tuple[int, ...] = DEFAULT_CONFIRMATION_REMINDER_DAYS
+    confirmation_reminder_hour: int = 9  # local: a text message at 9 in the morning, not at midnight
 
     def __post_init__(self) -> None:
         if self.days is not None and self.days < 1:
             raise DeadlineError("days must be at least 1")
         if self.days is None and self.months < 1:
             raise DeadlineError("months must be at least 1")
+        reminders = self.confirmation_reminder_days
+        if not reminders:
+            raise DeadlineError("at least one judicial-confirmation reminder day is needed")
+        if list(reminders) != sorted(set(reminders)):
+            raise DeadlineError("confirmation_reminder_days must be increasing, without repeats")
+        if not all(1 <= day <= self.confirmation_days for day in reminders):
+            raise DeadlineError(
+                f"confirmation reminders are sent from day 1 to day {self.confirmation_days} "
+                "(the window's last day)"
+            )
+        if not 0 <= self.confirmation_reminder_hour <= 23:
+            raise DeadlineError("confirmation_reminder_hour must be an hour of the day (0-23)")
         ZoneInfo(self.timezone)  # fails early on a misspelt zone
 
     @property
@@ -66,15 +88,23 @@ class DeadlinePolicy:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], timezone: str = DEFAULT_TIMEZONE) -> DeadlinePolicy:
         """A policy from a studio's registry entry, e.g. `{"deadline_months": 1}` or
-        `{"deadline_days": 20, "due_soon_days": 5, "admin_after_days": 3}`; missing keys keep the
-        defaults."""
+        `{"deadline_days": 20, "due_soon_days": 5, "admin_after_days": 3,
+        "confirmation_reminder_days": [20, 27, 30], "confirmation_reminder_hour": 10}`; missing
+        keys keep the defaults. The reminder days may be given in any order."""
         defaults = cls()
+        reminder_days = config.get("confirmation_reminder_days")
         return cls(
             months=int(config.get("deadline_months", defaults.months)),
             days=int(config["deadline_days"]) if config.get("deadline_days") is not None else None,
             due_soon=timedelta(days=float(config.get("due_soon_days", defaults.due_soon.days))),
             admin_after=timedelta(days=float(config.get("admin_after_days", defaults.admin_after.days))),
             timezone=str(config.get("timezone", timezone)),
+            confirmation_reminder_days=tuple(sorted({int(day) for day in reminder_days}))
+            if reminder_days is not None
+            else defaults.confirmation_reminder_days,
+            confirmation_reminder_hour=int(
+                config.get("confirmation_reminder_hour", defaults.confirmation_reminder_hour)
+            ),
         )
 
 
@@ -294,11 +324,53 @@ def confirmation_window_open(effective_at: datetime, now: datetime, policy: Dead
     )
 
 
-def confirmation_reminder_at(effective_at: datetime, policy: DeadlinePolicy) -> datetime:
-    """When to remind the parties (and their mediator) that the confirmation window is closing."""
-    return max(
-        confirmation_deadline(effective_at, policy) - policy.confirmation_reminder_before,
-        _utc(effective_at, "effective_at"),
+def confirmation_last_day(effective_at: datetime, policy: DeadlinePolicy) -> date:
+    """The last local day the parties can apply for judicial confirmation (inclusive)."""
+    return _utc(effective_at, "effective_at").astimezone(policy.tz).date() + timedelta(
+        days=policy.confirmation_days
+    )
+
+
+@dataclass(frozen=True)
+class ConfirmationReminder:
+    """A judicial-confirmation reminder: `day` days after the agreement took effect, due from
+    `due_at`; `key` is unique per case, day and signing (claim it once, like an escalation);
+    `last_day` is the window's last local day, and `final` marks the reminder sent on it."""
+
+    day: int
+    key: str
+    due_at: datetime
+    last_day: date
+    final: bool
+
+
+def _reminder_key(reference: str, effective_at: datetime, day: int | None = None) -> str:
+    signed = f"{_utc(effective_at, 'effective_at'):%Y%m%dT%H%M%SZ}"
+    # Keys without a day are those of the single reminder sent before the schedule existed.
+    return (
+        f"{reference}:confirmation_reminder:{signed}"
+        if day is None
+        else f"{reference}:confirmation_reminder:d{day}:{signed}"
+    )
+
+
+def confirmation_reminders(
+    reference: str, effective_at: datetime, policy: DeadlinePolicy
+) -> tuple[ConfirmationReminder, ...]:
+    """Every reminder of the policy's schedule for an agreement that took effect at `effective_at`."""
+    effective_day = _utc(effective_at, "effective_at").astimezone(policy.tz).date()
+    last_day = confirmation_last_day(effective_at, policy)
+    return tuple(
+        ConfirmationReminder(
+            day=day,
+            key=_reminder_key(reference, effective_at, day),
+            due_at=datetime.combine(
+                effective_day + timedelta(days=day), time(policy.confirmation_reminder_hour), tzinfo=policy.tz
+            ).astimezone(ZoneInfo("UTC")),
+            last_day=last_day,
+            final=day == policy.confirmation_days,
+        )
+        for day in policy.confirmation_reminder_days
     )
 
 
@@ -308,13 +380,22 @@ def confirmation_reminder_due(
     now: datetime,
     policy: DeadlinePolicy,
     sent_keys: Iterable[str] = (),
-) -> str | None:
-    """The key of the confirmation reminder if it is due now and not sent yet (claim it like an
-    escalation); None once the window has closed, before the reminder time, or when sent."""
+) -> ConfirmationReminder | None:
+    """The reminder to send now, if any: the latest of the schedule whose time has come, unless it
+    was sent already (`sent_keys`). Only the latest: a job that was down does not send "a week
+    left" on the last day. None before the first reminder and once the window has closed.
+    Whether the parties may still apply at all (nobody applied, not archived) is the lifecycle's
+    `confirmation_pending`."""
     now = _utc(now, "now")
-    key = f"{reference}:confirmation_reminder:{_utc(effective_at, 'effective_at'):%Y%m%dT%H%M%SZ}"
-    if key in set(sent_keys):
+    if not confirmation_window_open(effective_at, now, policy):
         return None
-    if confirmation_reminder_at(effective_at, policy) <= now < confirmation_deadline(effective_at, policy):
-        return key
-    return None
+    passed = [r for r in confirmation_reminders(reference, effective_at, policy) if r.due_at <= now]
+    if not passed:
+        return None
+    latest = passed[-1]
+    sent = set(sent_keys)
+    # The one reminder sent before the schedule existed (a week before the end) stands for every
+    # reminder before the last day, so an upgrade in the middle of a window repeats nothing.
+    if latest.key in sent or (not latest.final and _reminder_key(reference, effective_at) in sent):
+        return None
+    return latest

@@ -8,7 +8,8 @@ allowed and the payload required), used alike by the desk pages, the API and the
     → investigating → in_mediation (sessions) → agreement_written | agreement_oral | failed | withdrawn
     | referred; a party may withdraw, and a case may be referred or fail, before mediation too.
     agreement → follow-up: performed | breached; judicial confirmation applied → confirmed | rejected
-    every ended / followed-up case → archived (the only terminal state).
+    a duplicate nobody has taken up yet → merged (closed; its dispute continues in another case)
+    every ended / followed-up / merged case → archived (the only terminal state).
 
 Cross-cutting: `wait_for_party` pauses the deadline clock and `resume` returns to the state the case
 paused from; `request_other_mediator` (a party's Art 23 right) sends the case back to `accepted` for a
@@ -52,6 +53,7 @@ CONFIRMATION_CONFIRMED = "confirmation_confirmed"
 CONFIRMATION_REJECTED = "confirmation_rejected"
 PERFORMED = "performed"
 BREACHED = "breached"
+MERGED = "merged"  # closed as a duplicate: its dispute continues in the case named `merged_into`
 ARCHIVED = "archived"
 
 # Where a case is still being worked on; the deadline clock runs from `accepted` on.
@@ -74,6 +76,10 @@ ENDING_STATES: tuple[str, ...] = (
     WITHDRAWN,
     REFERRED,
 )
+# Closed without an outcome of its own: a duplicate merged into the case that carries its dispute
+# on. Merging is no mediation outcome (it must not count in success rates), so it is announced by
+# `case.merged`, not `case.closed`.
+MERGED_STATES: tuple[str, ...] = (MERGED,)
 # Closed cases under follow-up (performance, judicial confirmation): no new outcome, still closed.
 FOLLOW_UP_STATES: tuple[str, ...] = (
     CONFIRMATION_APPLIED,
@@ -83,7 +89,7 @@ FOLLOW_UP_STATES: tuple[str, ...] = (
     BREACHED,
 )
 TERMINAL_STATES: tuple[str, ...] = (ARCHIVED,)
-CLOSED_STATES: tuple[str, ...] = ENDING_STATES + FOLLOW_UP_STATES + TERMINAL_STATES
+CLOSED_STATES: tuple[str, ...] = ENDING_STATES + MERGED_STATES + FOLLOW_UP_STATES + TERMINAL_STATES
 STATES: tuple[str, ...] = OPEN_STATES + CLOSED_STATES
 
 # Where waiting for a party may pause the clock: after acceptance (the clock starts there) and
@@ -91,6 +97,13 @@ STATES: tuple[str, ...] = OPEN_STATES + CLOSED_STATES
 PAUSABLE_STATES: tuple[str, ...] = (ACCEPTED, ASSIGNED, RIGHTS_NOTIFIED, INVESTIGATING, IN_MEDIATION)
 # Where a mediator is on the case (reassignment, a party asking for another mediator).
 MEDIATOR_STATES: tuple[str, ...] = (ASSIGNED, RIGHTS_NOTIFIED, INVESTIGATING, IN_MEDIATION)
+# Where a duplicate may be merged into another case: before any mediator has taken it up, so no
+# mediator has spoken to its parties yet. Later on, the mediators end one of the two cases the
+# ordinary way (withdrawn, referred...), which tells its parties why.
+MERGEABLE_STATES: tuple[str, ...] = (RECEIVED, SCREENING, ACCEPTED)
+# A signed written agreement whose parties may still apply for judicial confirmation (PML Art 33):
+# performance follow-up does not take that right away; applying (or archiving) ends the reminders.
+CONFIRMATION_PENDING_STATES: tuple[str, ...] = (AGREEMENT_WRITTEN, PERFORMED, BREACHED)
 
 # The `case.closed` outcome code (shared/messaging/events.py OUTCOMES) of each ending state.
 OUTCOME_OF: Mapping[str, str] = {
@@ -137,6 +150,7 @@ CONFIRM = "confirm"
 REJECT_CONFIRMATION = "reject_confirmation"
 RECORD_PERFORMED = "record_performed"
 RECORD_BREACHED = "record_breached"
+MERGE = "merge"
 ARCHIVE = "archive"
 
 # Payload vocabularies.
@@ -249,6 +263,9 @@ RULES: tuple[Rule, ...] = (
         (Need("note"),),
         public=False,
     ),
+    # A duplicate is closed as merged into the case that carries its dispute on (`into`: that case's
+    # reference). Public: the resident's tracking page says where their dispute went.
+    Rule(MERGE, MERGEABLE_STATES, MERGED, CASEWORK, (Need("into"),)),
     # Records are archived (PML Art 27); not while a court is still deciding on confirmation.
     Rule(
         ARCHIVE,
@@ -285,6 +302,7 @@ STATE_LABELS: Mapping[str, Mapping[str, str]] = {
     CONFIRMATION_REJECTED: {"zh-CN": "司法确认被驳回", "en": "Judicial confirmation rejected"},
     PERFORMED: {"zh-CN": "协议已履行", "en": "Agreement performed"},
     BREACHED: {"zh-CN": "协议未履行", "en": "Agreement breached"},
+    MERGED: {"zh-CN": "已并入其他案件", "en": "Merged into another case"},
     ARCHIVED: {"zh-CN": "已归档", "en": "Archived"},
 }
 
@@ -313,6 +331,7 @@ ACTION_LABELS: Mapping[str, Mapping[str, str]] = {
     REJECT_CONFIRMATION: {"zh-CN": "司法确认被驳回", "en": "Confirmation rejected"},
     RECORD_PERFORMED: {"zh-CN": "回访：已履行", "en": "Follow-up: performed"},
     RECORD_BREACHED: {"zh-CN": "回访：未履行", "en": "Follow-up: breached"},
+    MERGE: {"zh-CN": "作为重复案件并入其他案件", "en": "Merge into another case (duplicate)"},
     ARCHIVE: {"zh-CN": "归档", "en": "Archive"},
 }
 
@@ -384,6 +403,12 @@ class Transition:
     @property
     def changes_state(self) -> bool:
         return self.from_state != self.to_state
+
+    @property
+    def closes_case(self) -> bool:
+        """The case ends with this change (it was open): `case.closed` follows with `outcome`, or
+        `case.merged` for a duplicate merged into another case."""
+        return self.from_state in OPEN_STATES and self.to_state in CLOSED_STATES
 
 
 def _roles(roles: Iterable[str]) -> frozenset[str]:
@@ -522,5 +547,12 @@ def apply(
 
 
 def is_closed(state: str) -> bool:
-    """Whether a case in `state` has ended (ended, in follow-up or archived)."""
+    """Whether a case in `state` has ended (ended, merged, in follow-up or archived)."""
     return state in CLOSED_STATES
+
+
+def confirmation_pending(state: str, actions_done: Iterable[str]) -> bool:
+    """Whether the parties of a case in `state` whose timeline holds `actions_done` may still be
+    reminded to apply for judicial confirmation: a written agreement (possibly followed up since)
+    for which nobody has applied yet, and not archived."""
+    return state in CONFIRMATION_PENDING_STATES and APPLY_CONFIRMATION not in set(actions_done)
