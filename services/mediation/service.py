@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 # A routed case starts the lifecycle as `received`, with its studio set (`case.assigned` means
 # "routed to a studio"; the lifecycle's `mediator_assigned` comes when a mediator takes it).
 RECEIVED = lc.RECEIVED
-RISK_RANK = {"red": 3, "orange": 2, "yellow": 1, "none": 0}
 CONSUMER = "mediation.intake"
 
 
@@ -228,7 +227,7 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
             **data,
             "status": RECEIVED,
             "risk_level": risk,
-            "risk_rank": RISK_RANK.get(risk, 0),
+            "risk_rank": rank(risk),
             "owner": None,
             "mediators": [],
             "due_at": None,
@@ -377,7 +376,7 @@ def change_risk(
         db.cases.update_one(
             {"_id": reference},
             {
-                "$set": {"risk_level": level, "risk_rank": RISK_RANK.get(level, 0)},
+                "$set": {"risk_level": level, "risk_rank": rank(level)},
                 "$push": {"timeline": {"$each": timeline}},
             },
             session=session,
