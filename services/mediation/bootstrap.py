@@ -34,6 +34,16 @@ def ensure_indexes(db: Database) -> None:
     db.routing_failures.create_index("at")
     # The desk: a studio's open cases (queue), a mediator's own cases, the deadline job's scan.
     db.cases.create_index([("studio", ASCENDING), ("status", ASCENDING), ("owner", ASCENDING)])
+    # Take-next: the pool per risk level, searched by due-date window (`desk.take_next`).
+    db.cases.create_index(
+        [
+            ("studio", ASCENDING),
+            ("status", ASCENDING),
+            ("owner", ASCENDING),
+            ("risk_rank", ASCENDING),
+            ("due_at", ASCENDING),
+        ]
+    )
     db.cases.create_index("mediators")
     db.sessions.create_index([("room", ASCENDING), ("starts_at", ASCENDING)])
     db.sessions.create_index("reference")

@@ -165,6 +165,35 @@ def test_take_next_prefers_red_then_the_earliest_due(mediation) -> None:
     assert desk.take_next(mediation, MEDIATOR) is None
 
 
+def test_take_next_follows_the_queue_pages_order_across_levels_and_due_windows(mediation) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    # (risk level, due in days from now; None: no due date), in the order they must be taken.
+    expected = [
+        ("red", 30),
+        ("yellow", 12),
+        ("yellow", None),
+        ("none", -3),
+        ("none", 1),
+        ("none", 5),
+        ("none", 20),
+        ("none", None),
+    ]
+    references = {}
+    for index, (level, days) in enumerate(reversed(expected)):  # filed in the opposite order
+        reference = accepted_case(mediation, now=T0 + timedelta(minutes=index))
+        due = None if days is None else now + timedelta(days=days)
+        rank = ["none", "yellow", "orange", "red"].index(level)
+        mediation.db.cases.update_one(
+            {"_id": reference}, {"$set": {"risk_level": level, "risk_rank": rank, "due_at": due}}
+        )
+        references[(level, days)] = reference
+    in_order = [references[key] for key in expected]
+
+    assert [c["_id"] for c in desk.queue(mediation.db, LEAD).pool] == in_order
+    assert [desk.take_next(mediation, MEDIATOR).case["_id"] for _ in expected] == in_order
+    assert desk.take_next(mediation, MEDIATOR) is None
+
+
 def test_deadline_pauses_and_resumes_through_the_service(mediation) -> None:
     reference = accepted_case(mediation, now=T0)
     due = mediation.db.cases.find_one({"_id": reference})["due_at"]
