@@ -156,6 +156,7 @@ class Stack:
     web: Sequence[str] = SERVICES
     workers: Sequence[str] = SERVICES
     gunicorn_workers: int = 2
+    worker_replicas: int = 1  # worker processes per service (replicas, as Kubernetes would run them)
     storage: str = "disk"  # "disk" (a temporary WiredTiger folder) or "memory"
     smtp: bool = True
     env: dict[str, str] = field(default_factory=dict)  # extra environment of every process
@@ -232,11 +233,13 @@ class Stack:
         # Workers first: they create the indexes, seed mediation's registry and declare the queues.
         for service in self.workers:
             worker = [sys.executable, "-m", f"services.{service}.worker"]
-            profile = self.tmp / "profile" / f"{service}-worker"
+            profile = self.tmp / "profile" / f"{service}-worker"  # one file per process: summed
             profile.mkdir(parents=True)
             if self.instrument:
                 worker[2:2] = ["bench.instrumented_worker"]
-            self._spawn(f"{service}-worker", worker, self.process_env(BENCH_PROFILE_DIR=str(profile)))
+            for replica in range(1, self.worker_replicas + 1):
+                name = f"{service}-worker" + (f"-{replica}" if replica > 1 else "")
+                self._spawn(name, worker, self.process_env(BENCH_PROFILE_DIR=str(profile)))
         config = "bench/gunicorn_instrumented.conf.py" if self.instrument else "deploy/gunicorn.conf.py"
         for service in self.web:
             profile = self.tmp / "profile" / service
@@ -294,7 +297,9 @@ class Stack:
         """Stop the service's (instrumented) worker and collect its per-queue message split."""
         from bench.instrument import collect
 
-        self.stop_process(f"{service}-worker")
+        replicas = [n for n in self.processes if n.startswith(f"{service}-worker")]
+        for name in replicas:
+            self.stop_process(name)
         return collect(self.tmp / "profile" / f"{service}-worker")
 
     def check_alive(self) -> None:

@@ -572,7 +572,7 @@ def take_next(mediation: Mediation, actor: Actor, now: datetime | None = None) -
     db = mediation.db
     skipped: set[str] = set()
     for _ in range(50):
-        reference = _most_urgent_unclaimed(db, actor.studio, skipped, now or utcnow())
+        reference = most_urgent_unclaimed(db, actor.studio, skipped, now or utcnow())
         if reference is None:
             return None
         try:
@@ -588,7 +588,7 @@ def take_next(mediation: Mediation, actor: Actor, now: datetime | None = None) -
 _TAKE_HORIZONS = (timedelta(days=2), timedelta(days=10), None)
 
 
-def _most_urgent_unclaimed(db: Database, studio: str, skipped: set[str], now: datetime) -> str | None:
+def most_urgent_unclaimed(db: Database, studio: str, skipped: set[str], now: datetime) -> str | None:
     """The pool's first case in the queue page's order: highest risk, then earliest due (a case
     without a due date last), then earliest received. Index studio+status+owner+risk_rank+due_at."""
     pool: dict[str, Any] = {"studio": studio, "status": lc.ACCEPTED, "owner": None}
