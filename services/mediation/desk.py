@@ -774,6 +774,12 @@ def merge(
                 f"{duplicate} is {lc.label(dup_state, 'en')}: only a case no mediator has taken up yet "
                 "can be merged; end it the ordinary way instead."
             )
+        # A case sent back to the pool (a party asked for another mediator) may still hold a
+        # booked session: closing it would keep the hall booked and the invitees uninformed.
+        if db.sessions.find_one({"reference": duplicate, "status": "scheduled"}, {"_id": 1}, session=session):
+            raise Conflict(
+                f"{duplicate} has a session scheduled: cancel it first (its invitees are told), then merge."
+            )
 
     def extra(session: ClientSession, dup: dict[str, Any], t: lc.Transition, at: datetime) -> dict[str, Any]:
         # The primary's side, conditional on what `check` saw: a concurrent change refuses the merge.

@@ -546,3 +546,24 @@ def test_a_refused_booking_is_shown_at_its_field_with_what_was_typed(client, set
     assert refused.status_code == 409 and "The council hall is already booked at that time." in text
     assert 'id="start-error"' in text and 'value="09:15"' in text and 'value="10:45"' in text
     assert mediation.db.sessions.count_documents({"reference": second}) == 0
+
+
+def test_a_case_with_a_booked_session_is_not_merged_until_the_session_is_cancelled(mediation) -> None:
+    primary = accepted_case(mediation, now=NOW)
+    desk.take(mediation, primary, ZHOU, now=NOW)
+    duplicate = in_mediation(mediation)
+    booked = hall.schedule(mediation, duplicate, MEDIATOR, START, START + HOUR, now=NOW)
+    # A party asks for another mediator: the case goes back to the pool, its session still booked.
+    desk.apply_action(
+        mediation, duplicate, MEDIATOR, lc.REQUEST_OTHER_MEDIATOR, {"requested_by": "李四"}, now=NOW
+    )
+    before = snapshot(mediation)
+    with pytest.raises(desk.Conflict) as refused:
+        desk.merge(mediation, primary, duplicate, LEAD, now=NOW)
+    assert "session scheduled" in str(refused.value)
+    assert snapshot(mediation) == before
+
+    hall.cancel(mediation, duplicate, booked["_id"], LEAD, "并入其他案件。", now=NOW)
+    desk.merge(mediation, primary, duplicate, LEAD, now=NOW)
+    assert mediation.db.cases.find_one({"_id": duplicate})["status"] == "merged"
+    assert claims(mediation) == []  # the hall is free again
