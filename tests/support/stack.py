@@ -37,6 +37,10 @@ def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
             "CONNECT_TIMEOUT": str(settings.connect_timeout),
             "SMTP_URL": settings.smtp_url,
             "LOG_LEVEL": "INFO",
+            # No daily digest from the workers' scheduler (hour 24 never comes): at 08:00 in the
+            # district's time zone it would mail every studio lead in whatever test runs then.
+            # Digests are tested by calling the planner at chosen times.
+            "DIGEST_HOUR": "24",
         }
     )
     env.update(overrides)
