@@ -64,6 +64,12 @@ def find(notify: Notify, staff: Staff, delivery_id: str) -> dict[str, Any] | Non
 
 # Fictional data for previews: what a template looks like, with nobody's real details.
 SAMPLE_STUDIO = {"code": "zhihe", "name": "至和调解工作室", "name_en": "Zhihe Mediation Studio"}
+SAMPLE_HALL = {
+    "code": "hall",
+    "name": "莲花社区议事厅",
+    "name_en": "Lianhua Council Hall",
+    "address": "莲花路1号",
+}
 SAMPLES: dict[str, dict[str, Any]] = {
     "case.submitted": {"community": "lianhua", "filed_by": "building_leader"},
     "case.assigned": {"studio": SAMPLE_STUDIO, "rule": "area+category", "risk_level": "orange"},
@@ -72,12 +78,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "session_id": "preview",
         "starts_at": "2026-11-26T01:30:00+00:00",
         "ends_at": "2026-11-26T03:00:00+00:00",
-        "place": {
-            "code": "hall",
-            "name": "莲花社区议事厅",
-            "name_en": "Lianhua Council Hall",
-            "address": "莲花路1号",
-        },
+        "place": SAMPLE_HALL,
         "studio": SAMPLE_STUDIO,
     },
     "session.rescheduled": {
@@ -88,12 +89,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "previous_ends_at": "2026-11-26T03:00:00+00:00",
         "rescheduled_at": "2026-11-25T01:00:00+00:00",
         "sequence": 1,
-        "place": {
-            "code": "hall",
-            "name": "莲花社区议事厅",
-            "name_en": "Lianhua Council Hall",
-            "address": "莲花路1号",
-        },
+        "place": SAMPLE_HALL,
         "studio": SAMPLE_STUDIO,
     },
     "session.cancelled": {
@@ -103,12 +99,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "reason": "议事厅临时维修",
         "cancelled_at": "2026-11-25T01:00:00+00:00",
         "sequence": 1,
-        "place": {
-            "code": "hall",
-            "name": "莲花社区议事厅",
-            "name_en": "Lianhua Council Hall",
-            "address": "莲花路1号",
-        },
+        "place": SAMPLE_HALL,
         "studio": SAMPLE_STUDIO,
     },
     "case.escalated": {
