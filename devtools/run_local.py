@@ -117,7 +117,10 @@ def main() -> int:
         print(f"  logs       {logs}")
         # Demo staff accounts (one per role) for the staff pages at mediation; prints them.
         subprocess.run(
-            [sys.executable, "-m", "services.mediation.users", "seed-demo"], cwd=ROOT, env=env, check=False
+            [sys.executable, "-m", "services.mediation.staff_accounts", "seed-demo"],
+            cwd=ROOT,
+            env=env,
+            check=False,
         )
         print("Press Ctrl-C to stop.")
         while all(child.poll() is None for child in children):

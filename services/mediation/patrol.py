@@ -18,8 +18,8 @@ from pymongo.database import Database
 from services.mediation import registry
 from services.mediation.bootstrap import SERVICE, Mediation
 from services.mediation.domain import lifecycle, patrol
+from services.mediation.domain.actor import Actor
 from services.mediation.domain.risk import end_of_day
-from services.mediation.service import Actor
 from shared.db import in_transaction
 from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
 from shared.uploads import PHOTOS, Upload, UploadError, check_uploads, sniff

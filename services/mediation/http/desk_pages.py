@@ -9,23 +9,24 @@ Every refusal is shown on the page with the reason and the HTTP status of the AP
 from __future__ import annotations
 
 from datetime import datetime, time
+from pathlib import Path
 from typing import Any, cast
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext
 from flask_login import current_user
 
-from services.mediation import agreements, desk, hall, registry
+from services.mediation import agreements, desk, registry, sessions
 from services.mediation.bootstrap import Mediation
 from services.mediation.domain import deadlines as dl
 from services.mediation.domain import lifecycle as lc
 from services.mediation.domain import sessions as ss
-from services.mediation.service import Actor
+from services.mediation.domain.actor import Actor
 from shared.auth import Staff, requires_role
 from shared.taxonomy import CATEGORIES, RISK_LEVELS, communities
 from shared.uploads import Upload
 
-bp = Blueprint("desk", __name__, template_folder="templates")
+bp = Blueprint("desk", __name__, template_folder=str(Path(__file__).resolve().parents[1] / "templates"))
 
 DESK_ROLES = ("mediator", "studio_lead", "district_admin")
 
@@ -72,7 +73,7 @@ def desk_event_label(action: str) -> str:
     }
     if action in labels:
         return labels[action]
-    from services.mediation.web import action_label
+    from services.mediation.http.pages import action_label
 
     return action_label(action)
 
@@ -262,7 +263,7 @@ def _render(
     ]
     studio = db.studios.find_one({"_id": case["studio"]}) or {}
     tz = registry.timezone(db)
-    sessions = [_with_local_times(s, tz) for s in hall.case_sessions(m, reference)]
+    booked = [_with_local_times(s, tz) for s in sessions.case_sessions(m, reference)]
     lang = "zh" if _lang() == "zh-CN" else "en"
     community_view = registry.community_view(db, case["community"]) or {}
     body = render_template(
@@ -280,11 +281,11 @@ def _render(
         merge_into=merge_into,
         merged=desk.merged_cases(db, case),
         studio=studio,
-        sessions=sessions,
-        suggestions=hall.suggestions(m, case),
+        sessions=booked,
+        suggestions=sessions.suggestions(m, case),
         hall=community_view.get("hall") or {},
         tz=tz,
-        schedulable=case.get("status") in hall.SCHEDULABLE,
+        schedulable=case.get("status") in sessions.SCHEDULABLE,
         agreement=case.get("agreement") or {},
         access=desk.access_log(db, reference) if desk.is_lead_of(actor, case) or desk.is_admin(actor) else [],
         mediators=desk.studio_mediators(db, case["studio"]),
@@ -296,7 +297,7 @@ def _render(
         category_name=next(
             (c.name(lang) for c in CATEGORIES if c.code == case.get("category")), case.get("category")
         ),
-        results=hall.RESULTS,
+        results=sessions.RESULTS,
         session_status_label=session_status_label,
     )
     return body, status
@@ -513,7 +514,7 @@ def schedule(reference: str) -> Any:
         )
         return _refused(reference, err)
     try:
-        hall.schedule(
+        sessions.schedule(
             _mediation(), reference, _actor(), starts, ends, public=request.form.get("public") == "yes"
         )
     except desk.DeskError as err:
@@ -531,7 +532,7 @@ def move_session(reference: str, session_id: str) -> Any:
         err = desk.Invalid(gettext("Give the day and the start and end times."), {"day": ["Required."]})
         return _session_refused(reference, err, "move", session_id)
     try:
-        hall.move(
+        sessions.move(
             _mediation(),
             reference,
             session_id,
@@ -551,7 +552,7 @@ def move_session(reference: str, session_id: str) -> Any:
 @requires_role(*DESK_ROLES)
 def cancel_session(reference: str, session_id: str) -> Any:
     try:
-        hall.cancel(
+        sessions.cancel(
             _mediation(),
             reference,
             session_id,
@@ -572,7 +573,7 @@ def cancel_session(reference: str, session_id: str) -> Any:
 @requires_role(*DESK_ROLES)
 def record_session(reference: str, session_id: str) -> Any:
     try:
-        hall.record(
+        sessions.record(
             _mediation(),
             reference,
             session_id,

@@ -26,10 +26,11 @@ from flask_babel import get_locale, gettext
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from services.intake import apikeys, domain, service
+from services.intake import apikeys, filing
 from services.intake.bootstrap import Intake
-from services.intake.schemas import CaseCreateSchema
-from services.intake.web import OUTCOME_LABELS, STATE_LABELS
+from services.intake.domain import case_rules
+from services.intake.http.resident_pages import OUTCOME_LABELS, STATE_LABELS
+from services.intake.http.schemas import CaseCreateSchema
 from shared.taxonomy import CATEGORIES, CATEGORY_CODES, communities
 from shared.web.i18n import html_lang
 
@@ -352,7 +353,7 @@ def create_request(fmt: str) -> Response:
         messages = err.messages if isinstance(err.messages, dict) else {"request": err.messages}
         raise Open311Error(400, "; ".join(_describe(messages))) from err
     token = secrets.token_urlsafe(12)
-    created = service.submit_case(
+    created = filing.submit_case(
         intake, data, channel="open311", organisation=organisation, open311_token=token
     )
     notice = gettext("A mediator will contact the applicant. Free of charge.")
@@ -377,7 +378,7 @@ def _public(case: dict[str, Any]) -> dict[str, Any]:
     community = next((c.name(_language()) for c in communities() if c.code == case["community"]), "")
     return {
         "service_request_id": case["_id"],
-        "status": domain.open311_status(case["status"]),
+        "status": case_rules.open311_status(case["status"]),
         "status_notes": note,
         "service_name": _category_name(case["category"]),
         "service_code": case["category"],
@@ -424,7 +425,7 @@ def list_requests(fmt: str) -> Response:
     query: dict[str, Any]
     if ids:
         # The spec: with service_request_id every other filter is ignored.
-        query = {"_id": {"$in": [i for i in ids[:MAX_RESULTS] if domain.is_reference(i)]}}
+        query = {"_id": {"$in": [i for i in ids[:MAX_RESULTS] if case_rules.is_reference(i)]}}
     else:
         query = {}
         codes = [c.strip() for c in request.args.get("service_code", "").split(",") if c.strip()]
@@ -439,9 +440,9 @@ def list_requests(fmt: str) -> Response:
         if statuses - {"open", "closed"}:
             raise Open311Error(400, "status must be open, closed or both.")
         if statuses == {"open"}:
-            query["status"] = {"$nin": sorted(domain.FINAL_STATES)}
+            query["status"] = {"$nin": sorted(case_rules.FINAL_STATES)}
         elif statuses == {"closed"}:
-            query["status"] = {"$in": sorted(domain.FINAL_STATES)}
+            query["status"] = {"$in": sorted(case_rules.FINAL_STATES)}
     rows = _intake().db.cases.find(query, _PUBLIC_FIELDS).sort("received_at", -1).limit(MAX_RESULTS)
     return respond(fmt, [_public(row) for row in rows], "service_requests", "request")
 
@@ -451,7 +452,7 @@ def get_request(request_id: str, fmt: str) -> Response:
     fmt = _format(fmt)
     case = (
         _intake().db.cases.find_one({"_id": request_id}, _PUBLIC_FIELDS)
-        if domain.is_reference(request_id)
+        if case_rules.is_reference(request_id)
         else None
     )
     if case is None:

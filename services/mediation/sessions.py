@@ -31,7 +31,7 @@ from services.mediation import desk, registry
 from services.mediation.bootstrap import SERVICE, Mediation
 from services.mediation.domain import lifecycle as lc
 from services.mediation.domain import sessions as ss
-from services.mediation.service import Actor
+from services.mediation.domain.actor import Actor
 from shared.db import in_transaction
 from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
 

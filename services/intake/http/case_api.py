@@ -8,9 +8,9 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from services.intake import service
+from services.intake import filing, tracking
 from services.intake.bootstrap import Intake
-from services.intake.schemas import (
+from services.intake.http.schemas import (
     CaseCreatedSchema,
     CaseCreateSchema,
     CaseStatusSchema,
@@ -41,7 +41,7 @@ class Cases(MethodView):
         intake = _intake()
         if not intake.limiter.hit("api-create"):
             abort(429, message="Too many cases filed from this client; try again later.")
-        return service.submit_case(intake, data, channel="api")
+        return filing.submit_case(intake, data, channel="api")
 
 
 @blp.route("/cases/<string:reference>")
@@ -51,7 +51,7 @@ class CaseStatus(MethodView):
     @blp.alt_response(404, description="No case with this reference and token.")
     def get(self, query: dict[str, str], reference: str) -> dict[str, Any]:
         """The public status and timeline of a case (reference + tracking token)."""
-        status = service.public_status(_intake(), reference, query["token"])
+        status = tracking.public_status(_intake(), reference, query["token"])
         if status is None:
             abort(404, message="No case matches this reference and token.")
         return status

@@ -8,7 +8,6 @@ published after commit.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +17,7 @@ from pymongo.database import Database
 from services.mediation import registry
 from services.mediation.bootstrap import SERVICE, Mediation
 from services.mediation.domain import lifecycle as lc
+from services.mediation.domain.actor import Actor
 from services.mediation.domain.patrol import (
     ACTIVE_STATUSES,
     OPEN,
@@ -45,15 +45,6 @@ class CaseError(Exception):
 
 class CaseNotFound(CaseError):
     pass
-
-
-@dataclass
-class Actor:
-    """Who acts: a member of staff (user id) or the system."""
-
-    user_id: str
-    roles: frozenset[str] = frozenset()
-    studio: str | None = None
 
 
 # Patrol planning, shared by intake of a case and a lead's change of its risk level -------------

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from services.notify.rules import CHANNELS
-from services.notify.service import STATUSES
-from services.notify.templates import LANGUAGES
+from services.notify.delivery import STATUSES
+from services.notify.domain.rules import CHANNELS
+from services.notify.rendering import LANGUAGES
 from shared.schemas import StrictSchema, Text
 
 

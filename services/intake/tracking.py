@@ -1,128 +1,24 @@
-"""Intake's use cases: submit a case, read its public status, follow events from mediation."""
+"""Intake's tracking use cases: the resident's view of a case, kept current from mediation's events."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.client_session import ClientSession
 
-from services.intake import domain
-from services.intake.attachments import Attachment, discard_attachments, store_attachments
-from services.intake.bootstrap import SERVICE, Intake
-from shared.db import retry_transient, upsert_retrying
+from services.intake.bootstrap import Intake
+from services.intake.domain import case_rules
+from shared.db import retry_transient
 from shared.idempotency import process_once
-from shared.messaging.envelope import Envelope, make_envelope, utcnow
-
-log = logging.getLogger(__name__)
-
-
-def next_reference(intake: Intake, now: datetime) -> str:
-    """Allocate the next reference of the year (outside the case's transaction: a gap after a
-    failed insert is harmless, a counter inside every transaction would serialise them)."""
-    counter = upsert_retrying(
-        lambda: intake.db.counters.find_one_and_update(
-            {"_id": f"case-reference-{now.year}"},
-            {"$inc": {"value": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-    )
-    return domain.format_reference(now.year, counter["value"])
-
-
-def possible_duplicates(intake: Intake, data: dict[str, Any], now: datetime) -> list[str]:
-    """References of open cases the new one may duplicate (newest first, at most 5)."""
-    query = domain.duplicate_query(data["community"], data["building"], data["category"], now)
-    rows = intake.db.cases.find(query, {"_id": 1}).limit(5)
-    return sorted((row["_id"] for row in rows), reverse=True)
-
-
-def submit_case(
-    intake: Intake,
-    data: dict[str, Any],
-    attachments: Sequence[Attachment] = (),
-    *,
-    channel: str = "api",
-    organisation: str | None = None,
-    open311_token: str | None = None,
-) -> dict[str, Any]:
-    """Store a validated case, its attachments and its `case.submitted` event atomically, then
-    publish. `channel` is web, api or open311; `organisation` is the Open311 key's owner."""
-    now = utcnow()
-    reference = next_reference(intake, now)
-    token = domain.new_tracking_token()
-    duplicates = possible_duplicates(intake, data, now)
-    parties = [{"role": "applicant", **applicant} for applicant in data["applicants"]] + [
-        {"role": "respondent", **respondent} for respondent in data["respondents"]
-    ]
-    details = {k: v for k, v in data.items() if k not in {"applicants", "respondents", "consent", "filer"}}
-    # Whoever filed for the residents is personal data: stored with the case and sent to notify,
-    # never logged and never on the public tracking page.
-    filer = data.get("filer")
-    case = {
-        "_id": reference,
-        "reference": reference,
-        "token_hash": domain.hash_token(token),
-        "status": domain.RECEIVED,
-        "status_at": now,
-        "received_at": now,
-        "updated_at": now,
-        "consent_at": now,
-        "open": True,
-        "channel": channel,
-        "organisation": organisation,
-        "possible_duplicates": duplicates,
-        "timeline": [domain.timeline_entry(domain.RECEIVED, now)],
-        **details,
-        "parties": parties,
-        "filer": filer,
-    }
-    if open311_token:
-        case["open311_token"] = open311_token
-    files = store_attachments(intake.db, reference, list(attachments)) if attachments else []
-    case["attachments"] = files
-    event = make_envelope(
-        "case.submitted",
-        {
-            "reference": reference,
-            "received_at": now.isoformat(),
-            **details,
-            "parties": [{**p, "language": data["language"]} for p in parties],
-            "channel": channel,
-            "possible_duplicates": duplicates,
-            "attachments": files,
-            "filer": {**filer, "language": data["language"]} if filer else None,
-        },
-        source=SERVICE,
-    )
-    events = intake.outbox.embed(case, [event])  # one insert stores the case and its event
-    try:
-        intake.db.cases.insert_one(case)
-    except Exception:
-        discard_attachments(intake.db, files)
-        raise
-    intake.outbox.flush_embedded("cases", reference, events)
-    log.info(
-        "case submitted",
-        extra={"reference": reference, "category": data["category"], "channel": channel},
-    )
-    return {
-        "reference": reference,
-        "tracking_token": token,
-        "status": domain.RECEIVED,
-        "related_case_exists": bool(duplicates),
-    }
+from shared.messaging.envelope import Envelope
 
 
 def public_status(intake: Intake, reference: str, token: str) -> dict[str, Any] | None:
     """The resident's view of a case, or None when the reference or the token is wrong
     (deliberately indistinguishable)."""
     case = intake.db.cases.find_one({"_id": reference})
-    if case is None or not domain.token_matches(token, case["token_hash"]):
+    if case is None or not case_rules.token_matches(token, case["token_hash"]):
         return None
     return {
         "reference": case["reference"],
@@ -133,7 +29,7 @@ def public_status(intake: Intake, reference: str, token: str) -> dict[str, Any] 
         "received_at": case["received_at"],
         # Only the other case's reference: nothing about it (its parties are other residents).
         "merged_into": case.get("merged_into"),
-        "timeline": domain.mark_superseded_sessions(sorted(case["timeline"], key=lambda e: e["at"])),
+        "timeline": case_rules.mark_superseded_sessions(sorted(case["timeline"], key=lambda e: e["at"])),
     }
 
 
@@ -159,10 +55,10 @@ def _record_status(
         if case is None:
             # Intake wrote the case before publishing its first event, so this is a real fault.
             raise LookupError(f"event for unknown case {reference}")
-        entry = domain.timeline_entry(entry_status, at, note, **details)
+        entry = case_rules.timeline_entry(entry_status, at, note, **details)
         update: dict[str, Any] = {"$push": {"timeline": entry}, "$max": {"updated_at": at}}
         new_values = dict(changes or {})
-        if status and domain.is_newer(at, case.get("status_at")):
+        if status and case_rules.is_newer(at, case.get("status_at")):
             new_values.update({"status": status, "status_at": at})
         if new_values:
             update["$set"] = new_values
@@ -201,7 +97,9 @@ def on_case_assigned(intake: Intake, envelope: Envelope) -> None:
         retry_transient(lambda: process_once(intake.db, "intake.tracking", envelope, effect))
         return
     studio = envelope.data["studio"]["name"]
-    _record_status(intake, envelope, domain.ASSIGNED, at, studio, {"studio_name": studio}, studio_code=code)
+    _record_status(
+        intake, envelope, case_rules.ASSIGNED, at, studio, {"studio_name": studio}, studio_code=code
+    )
 
 
 def on_case_status_changed(intake: Intake, envelope: Envelope) -> None:
@@ -210,7 +108,7 @@ def on_case_status_changed(intake: Intake, envelope: Envelope) -> None:
         return  # internal; or an ending, which case.closed records with its outcome
     at = datetime.fromisoformat(envelope.data["changed_at"])
     status = envelope.data["status"]
-    changes = {"open": False} if status in domain.FINAL_STATES else None
+    changes = {"open": False} if status in case_rules.FINAL_STATES else None
     _record_status(intake, envelope, status, at, envelope.data.get("note"), changes)
 
 
@@ -224,7 +122,7 @@ def on_session_scheduled(intake: Intake, envelope: Envelope) -> None:
         None,
         at,
         None,
-        entry_status=domain.SESSION_SCHEDULED,
+        entry_status=case_rules.SESSION_SCHEDULED,
         starts_at=datetime.fromisoformat(data["starts_at"]),
         place=data["place"]["name"],
         session_id=data["session_id"],
@@ -242,7 +140,7 @@ def on_session_rescheduled(intake: Intake, envelope: Envelope) -> None:
         None,
         datetime.fromisoformat(data["rescheduled_at"]),
         None,
-        entry_status=domain.SESSION_RESCHEDULED,
+        entry_status=case_rules.SESSION_RESCHEDULED,
         starts_at=datetime.fromisoformat(data["starts_at"]),
         previous_starts_at=datetime.fromisoformat(data["previous_starts_at"]),
         place=data["place"]["name"],
@@ -261,7 +159,7 @@ def on_session_cancelled(intake: Intake, envelope: Envelope) -> None:
         None,
         datetime.fromisoformat(data["cancelled_at"]),
         data["reason"],
-        entry_status=domain.SESSION_CANCELLED,
+        entry_status=case_rules.SESSION_CANCELLED,
         starts_at=datetime.fromisoformat(data["starts_at"]),
         place=data["place"]["name"],
         session_id=data["session_id"],
@@ -277,7 +175,7 @@ def on_case_merged(intake: Intake, envelope: Envelope) -> None:
     _record_status(
         intake,
         envelope,
-        domain.MERGED,
+        case_rules.MERGED,
         at,
         None,
         {"open": False, "merged_into": data["merged_into"], "closed_at": at},
@@ -292,7 +190,7 @@ def on_case_closed(intake: Intake, envelope: Envelope) -> None:
     _record_status(
         intake,
         envelope,
-        domain.CLOSED,
+        case_rules.CLOSED,
         at,
         data.get("public_note"),
         {"open": False, "outcome": data["outcome"], "closed_at": at},

@@ -8,11 +8,12 @@ from typing import Any
 
 from pymongo import DESCENDING
 
-from services.notify import digest, rules
-from services.notify.audiences import Recipient
+from services.notify import digest
 from services.notify.bootstrap import Notify
+from services.notify.domain import rules
+from services.notify.domain.audiences import Recipient
 from services.notify.planning import render_content
-from services.notify.templates import has_template
+from services.notify.rendering import has_template
 from shared.auth import Staff
 from shared.masking import mask_address
 from shared.messaging.envelope import Envelope

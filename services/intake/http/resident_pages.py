@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import get_locale, gettext, lazy_gettext
 from marshmallow import ValidationError
 
-from services.intake import forms, service
+from services.intake import filing, tracking
 from services.intake.attachments import (
     MAX_FILE_BYTES,
     MAX_FILES,
@@ -26,11 +27,12 @@ from services.intake.attachments import (
     check_attachments,
 )
 from services.intake.bootstrap import Intake
-from services.intake.schemas import FILER_REFUSED, FILER_REQUIRED, CaseCreateSchema
+from services.intake.http import forms
+from services.intake.http.schemas import FILER_REFUSED, FILER_REQUIRED, CaseCreateSchema
 from shared.taxonomy import CATEGORIES, communities
 from shared.web.i18n import html_lang
 
-bp = Blueprint("pages", __name__, template_folder="templates")
+bp = Blueprint("pages", __name__, template_folder=str(Path(__file__).resolve().parents[1] / "templates"))
 
 # Machine labels of the public states, translated for the tracking page.
 STATE_LABELS = {
@@ -226,7 +228,7 @@ def file_case() -> Any:
         errors["attachments"] = [gettext(err.message, **err.params)]
     if errors:
         return _render_form(values, errors, status=422)
-    created = service.submit_case(intake, data, attachments, channel="web")
+    created = filing.submit_case(intake, data, attachments, channel="web")
     session["submitted"] = {
         "reference": created["reference"],
         "token": created["tracking_token"],
@@ -274,7 +276,7 @@ def track_case(reference: str) -> Any:
     token = request.args.get("token", "")
     status = None
     if token and len(token) <= 100:
-        status = service.public_status(_intake(), reference, token)
+        status = tracking.public_status(_intake(), reference, token)
     if status is None:
         # The same answer for an unknown case and a wrong token.
         labels = {"reference": gettext("Case reference"), "token": gettext("Tracking code")}

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.notify import rules as r
+from services.notify.domain import rules as r
 
 
 class ContactsNotYetKnown(Exception):

@@ -1,5 +1,5 @@
-"""Notify's pages: the delivery log for staff (search, one delivery, resend), template previews,
-and residents' notification preferences (reached through the signed link in their messages).
+"""Notify's pages: the blueprint they share (`notify_web`), the delivery log for staff (search, one
+delivery, resend) and template previews. Residents' preferences are in `preference_pages`.
 
 Every page works without JavaScript: searches are GET forms, changes are POST forms with CSRF
 tokens answered by a redirect.
@@ -8,6 +8,7 @@ tokens answered by a redirect.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -15,20 +16,20 @@ from flask import Blueprint, abort, current_app, make_response, redirect, render
 from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 
-from services.notify import log, service
+from services.notify import delivery as delivery_cases
+from services.notify import delivery_log
 from services.notify.bootstrap import Notify
-from services.notify.preferences import read_token
-from services.notify.rules import RESIDENT_CHANNELS
-from services.notify.service import STATUSES
-from services.notify.templates import LANGUAGES
+from services.notify.delivery import STATUSES
+from services.notify.rendering import LANGUAGES
 from shared.auth import Staff, requires_role
-from shared.masking import mask_address
+
+SERVICE_DIR = Path(__file__).resolve().parents[1]
 
 bp = Blueprint(
     "notify_web",
     __name__,
-    template_folder="web_templates",
-    static_folder="static",
+    template_folder=str(SERVICE_DIR / "web_templates"),
+    static_folder=str(SERVICE_DIR / "static"),
     static_url_path="/static/notify",
 )
 
@@ -66,11 +67,11 @@ def template_label(name: str) -> str:
 @bp.app_template_filter()
 def local_time(value: datetime, seconds: bool = False) -> str:
     """A stored UTC time as the district's clock shows it."""
-    zone = ZoneInfo(_notify().settings.notify_timezone)
+    zone = ZoneInfo(current_notify().settings.notify_timezone)
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
-def _notify() -> Notify:
+def current_notify() -> Notify:
     return current_app.extensions["notify"]
 
 
@@ -84,7 +85,7 @@ def home() -> Any:
 
 
 @bp.get("/admin/deliveries")
-@requires_role(*log.ADMIN_ROLES)
+@requires_role(*delivery_log.ADMIN_ROLES)
 def deliveries() -> Any:
     """Search the delivery log by case, recipient, status and channel."""
     filters = {
@@ -101,7 +102,7 @@ def deliveries() -> Any:
         page = 1
     result = {"items": [], "total": 0, "page": 1, "per_page": 50}
     if not errors:
-        result = log.search(_notify(), _staff(), {**filters, "page": page, "per_page": 50})
+        result = delivery_log.search(current_notify(), _staff(), {**filters, "page": page, "per_page": 50})
     body = render_template(
         "notify/deliveries.html", filters=filters, result=result, statuses=STATUSES, errors=errors
     )
@@ -109,35 +110,35 @@ def deliveries() -> Any:
 
 
 @bp.get("/admin/deliveries/<string:delivery_id>")
-@requires_role(*log.ADMIN_ROLES)
+@requires_role(*delivery_log.ADMIN_ROLES)
 def delivery(delivery_id: str) -> Any:
     """One delivery: content, every attempt with the provider's answer, and a resend button."""
-    found = log.find(_notify(), _staff(), delivery_id)
+    found = delivery_log.find(current_notify(), _staff(), delivery_id)
     if found is None:
         abort(404)
     return render_template("notify/delivery.html", d=found, resent=request.args.get("resent")), 200, NO_STORE
 
 
 @bp.post("/admin/deliveries/<string:delivery_id>/resend")
-@requires_role(*log.ADMIN_ROLES)
+@requires_role(*delivery_log.ADMIN_ROLES)
 def resend(delivery_id: str) -> Any:
-    if log.find(_notify(), _staff(), delivery_id) is None:
+    if delivery_log.find(current_notify(), _staff(), delivery_id) is None:
         abort(404)
-    copy = service.resend(_notify(), delivery_id, requested_by=_staff().user_id)
+    copy = delivery_cases.resend(current_notify(), delivery_id, requested_by=_staff().user_id)
     return redirect(url_for("notify_web.delivery", delivery_id=copy["_id"], resent=delivery_id), code=303)
 
 
 @bp.get("/admin/templates")
-@requires_role(*log.ADMIN_ROLES)
+@requires_role(*delivery_log.ADMIN_ROLES)
 def templates() -> Any:
     """Preview any message in either language, as each channel sends it."""
-    names = log.templates()
+    names = delivery_log.templates()
     template = request.args.get("template") or names[0]
     language = request.args.get("language") or "zh-CN"
     channel = request.args.get("channel") or "email"
     if template not in names or language not in LANGUAGES or channel not in ("email", "sms", "wechat_work"):
         abort(400)
-    rendered = log.preview(_notify(), template, language, channel)
+    rendered = delivery_log.preview(current_notify(), template, language, channel)
     body = render_template(
         "notify/templates.html",
         names=names,
@@ -151,11 +152,11 @@ def templates() -> Any:
 
 
 @bp.get("/admin/templates/email.html")
-@requires_role(*log.ADMIN_ROLES)
+@requires_role(*delivery_log.ADMIN_ROLES)
 def email_html() -> Any:
     """The HTML part of an email preview, on its own page."""
-    rendered = log.preview(
-        _notify(), request.args.get("template", ""), request.args.get("language", "zh-CN"), "email"
+    rendered = delivery_log.preview(
+        current_notify(), request.args.get("template", ""), request.args.get("language", "zh-CN"), "email"
     )
     if rendered is None or request.args.get("language", "zh-CN") not in LANGUAGES:
         abort(404)
@@ -163,53 +164,3 @@ def email_html() -> Any:
     response.headers["Content-Security-Policy"] = EMAIL_PREVIEW_CSP
     response.headers.update(NO_STORE)
     return response
-
-
-def _preference_key(token: str) -> str:
-    key = read_token(_notify().settings.secret_key, token)
-    if key is None or key.count(":") < 2:
-        abort(404)
-    return key
-
-
-@bp.route("/preferences/<string:token>", methods=["GET", "POST"])
-def preferences(token: str) -> Any:
-    """A resident's channels and opt-out for one case, reached by the signed link."""
-    key = _preference_key(token)
-    reference, recipient_key = key.split(":", 1)
-    notify = _notify()
-    contacts = notify.db.contacts.find_one({"_id": reference}) or {}
-    person: dict[str, Any] = {}
-    if recipient_key == "filer":
-        person = contacts.get("filer") or {}
-    else:
-        role, _, index = recipient_key.partition(":")
-        parties = contacts.get("parties", [])
-        if index.isdigit() and int(index) < len(parties) and parties[int(index)].get("role") == role:
-            person = parties[int(index)]
-    addresses = {"email": person.get("email"), "sms": person.get("phone")}
-    channels = [c for c in RESIDENT_CHANNELS if addresses.get(c)]
-    current = notify.db.preferences.find_one({"_id": key}) or {"channels": channels, "opt_out": False}
-    errors: dict[str, list[str]] = {}
-    saved = request.args.get("saved") == "1"
-    if request.method == "POST":
-        chosen = [c for c in request.form.getlist("channels") if c in channels]
-        opt_out = request.form.get("opt_out") == "1"
-        if not chosen and channels:
-            errors["channels"] = [gettext("Choose at least one way to reach you.")]
-            current = {"channels": chosen, "opt_out": opt_out}
-        else:
-            service.save_preferences(notify, key, chosen, opt_out)
-            return redirect(url_for("notify_web.preferences", token=token, saved="1"), code=303)
-    masked = {c: mask_address(c, addresses[c]) for c in channels}
-    body = render_template(
-        "notify/preferences.html",
-        reference=reference,
-        channels=channels,
-        masked=masked,
-        current=current,
-        errors=errors,
-        saved=saved,
-    )
-    # The link itself is the key: never cache the page or leak it onwards.
-    return body, (422 if errors else 200), NO_STORE

@@ -19,10 +19,10 @@ from flask_smorest.error_handler import ErrorSchema
 from flask_smorest.fields import Upload as FileField
 from marshmallow import Schema, fields, validate
 
-from services.mediation import agreements, desk, hall
+from services.mediation import agreements, desk, sessions
 from services.mediation.bootstrap import Mediation
 from services.mediation.domain import lifecycle as lc
-from services.mediation.service import Actor
+from services.mediation.domain.actor import Actor
 from shared.auth import Staff, requires_role
 from shared.schemas import StrictSchema, Text, text
 from shared.taxonomy import RISK_LEVELS
@@ -154,7 +154,7 @@ class SessionCancelSchema(StrictSchema):
 class SessionRecordInSchema(StrictSchema):
     attended = fields.List(Text(validate=validate.Length(min=1, max=200)), load_default=list)
     statements = text(20000)
-    result = fields.String(required=True, validate=validate.OneOf(hall.RESULTS))
+    result = fields.String(required=True, validate=validate.OneOf(sessions.RESULTS))
     rights_notice_given = fields.Boolean(required=True)
     expected_state = fields.String(load_default=None)
 
@@ -304,7 +304,7 @@ class Sessions(MethodView):
     def get(self, reference: str) -> Any:
         """The case's sessions."""
         _call(lambda: desk.get_case(_mediation().db, reference, _actor()))
-        return hall.case_sessions(_mediation(), reference)
+        return sessions.case_sessions(_mediation(), reference)
 
     @requires_role(*DESK_ROLES)
     @blp.arguments(SessionInSchema)
@@ -312,7 +312,7 @@ class Sessions(MethodView):
     def post(self, data: dict[str, Any], reference: str) -> Any:
         """Book the community's council hall (never in the past, never double-booked: 409)."""
         return _call(
-            lambda: hall.schedule(
+            lambda: sessions.schedule(
                 _mediation(), reference, _actor(), data["starts_at"], data["ends_at"], public=data["public"]
             )
         )
@@ -328,7 +328,7 @@ class SessionMove(MethodView):
         new ones claimed at once; the past (422), a booked hall or a held or cancelled session (409)
         are refused with the old booking intact. The invitees get the updated invitation."""
         return _call(
-            lambda: hall.move(
+            lambda: sessions.move(
                 _mediation(),
                 reference,
                 session_id,
@@ -349,7 +349,7 @@ class SessionCancel(MethodView):
         """Cancel a scheduled session with a reason: the hall is free again and the invitees get the
         cancellation (.ics METHOD:CANCEL). A held or already cancelled session answers 409."""
         return _call(
-            lambda: hall.cancel(
+            lambda: sessions.cancel(
                 _mediation(),
                 reference,
                 session_id,
@@ -370,7 +370,7 @@ class SessionRecord(MethodView):
         a cancelled or already recorded session answers 409."""
         m = _mediation()
         _call(
-            lambda: hall.record(
+            lambda: sessions.record(
                 m,
                 reference,
                 session_id,
@@ -382,7 +382,7 @@ class SessionRecord(MethodView):
                 expected_state=data["expected_state"],
             )
         )
-        return hall.get_session(m, reference, session_id)
+        return sessions.get_session(m, reference, session_id)
 
 
 @blp.route("/cases/<string:reference>/agreement")

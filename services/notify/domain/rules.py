@@ -1,6 +1,6 @@
 """Who is told what, kept as data: event type → rules (audience, channels, template).
 
-A rule names an audience (resolved to recipients by `services.notify.audiences`), the channels it
+A rule names an audience (resolved to recipients by `services.notify.domain.audiences`), the channels it
 may use in order of preference, and the template. A recipient without an address for a channel,
 or a channel that is not configured, simply yields no delivery. `essential` messages (legal
 notices such as session invitations and the closing of a case, and all staff work messages) are

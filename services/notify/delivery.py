@@ -20,7 +20,6 @@ from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from services.notify import digest
-from services.notify.audiences import ContactsNotYetKnown
 from services.notify.bootstrap import SERVICE, Notify
 from services.notify.channels import (
     Attachment,
@@ -28,6 +27,7 @@ from services.notify.channels import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
+from services.notify.domain.audiences import ContactsNotYetKnown
 from services.notify.planning import PENDING, delivery_id, plan
 from shared.db import transaction
 from shared.idempotency import process_once

@@ -1,8 +1,8 @@
 """Staff accounts (mediation owns them): argon2 hashes, login with throttling, a command line.
 
-    python -m services.mediation.users create --username wang --role studio_lead --studio zhihe \
+    python -m services.mediation.staff_accounts create --username wang --role studio_lead --studio zhihe \
         --name 王立 [--team ...] [--email ...]          # password prompted, or read from stdin
-    python -m services.mediation.users seed-demo      # development only: one demo user per role
+    python -m services.mediation.staff_accounts seed-demo      # development only: one demo user per role
 
 Throttling counts failed logins per username and address: after 5 within 15 minutes that pair is
 locked until the oldest of them is 15 minutes old. Nothing here logs a password or a name.
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     from services.mediation.bootstrap import bootstrap, ensure_indexes
     from services.mediation.registry import seed_registry
 
-    parser = argparse.ArgumentParser(prog="python -m services.mediation.users")
+    parser = argparse.ArgumentParser(prog="python -m services.mediation.staff_accounts")
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="create a staff account (password prompted or from stdin)")
     create.add_argument("--username", required=True)

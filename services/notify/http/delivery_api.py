@@ -9,9 +9,9 @@ from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
-from services.notify import log, service
+from services.notify import delivery, delivery_log
 from services.notify.bootstrap import Notify
-from services.notify.schemas import (
+from services.notify.http.schemas import (
     DeliveryDetailSchema,
     DeliveryPageSchema,
     DeliveryQuerySchema,
@@ -35,7 +35,7 @@ def _staff() -> Staff:
 
 @blp.route("/deliveries")
 class Deliveries(MethodView):
-    decorators = [requires_role(*log.ADMIN_ROLES)]
+    decorators = [requires_role(*delivery_log.ADMIN_ROLES)]
 
     @blp.arguments(DeliveryQuerySchema, location="query")
     @blp.response(200, DeliveryPageSchema)
@@ -44,18 +44,18 @@ class Deliveries(MethodView):
 
         Addresses are masked. Studio leads see their studio's deliveries; district admins all.
         """
-        return log.search(_notify(), _staff(), query)
+        return delivery_log.search(_notify(), _staff(), query)
 
 
 @blp.route("/deliveries/<string:delivery_id>")
 class Delivery(MethodView):
-    decorators = [requires_role(*log.ADMIN_ROLES)]
+    decorators = [requires_role(*delivery_log.ADMIN_ROLES)]
 
     @blp.response(200, DeliveryDetailSchema)
     @blp.alt_response(404, description="No such delivery (or not yours to see).")
     def get(self, delivery_id: str) -> dict[str, Any]:
         """One delivery with its content, every attempt and the provider's answers."""
-        delivery = log.find(_notify(), _staff(), delivery_id)
+        delivery = delivery_log.find(_notify(), _staff(), delivery_id)
         if delivery is None:
             abort(404, message="No such delivery.")
         return delivery
@@ -63,28 +63,28 @@ class Delivery(MethodView):
 
 @blp.route("/deliveries/<string:delivery_id>/resend")
 class Resend(MethodView):
-    decorators = [requires_role(*log.ADMIN_ROLES)]
+    decorators = [requires_role(*delivery_log.ADMIN_ROLES)]
 
     @blp.response(202, DeliveryDetailSchema)
     @blp.alt_response(404, description="No such delivery (or not yours to see).")
     def post(self, delivery_id: str) -> dict[str, Any]:
         """Send a delivery again: a new delivery with the same content, linked by `resend_of`."""
-        if log.find(_notify(), _staff(), delivery_id) is None:
+        if delivery_log.find(_notify(), _staff(), delivery_id) is None:
             abort(404, message="No such delivery.")
-        copy = service.resend(_notify(), delivery_id, requested_by=_staff().user_id)
-        return log.with_mask(copy)  # type: ignore[arg-type]
+        copy = delivery.resend(_notify(), delivery_id, requested_by=_staff().user_id)
+        return delivery_log.with_mask(copy)  # type: ignore[arg-type]
 
 
 @blp.route("/templates/preview")
 class TemplatePreview(MethodView):
-    decorators = [requires_role(*log.ADMIN_ROLES)]
+    decorators = [requires_role(*delivery_log.ADMIN_ROLES)]
 
     @blp.arguments(PreviewQuerySchema, location="query")
     @blp.response(200, PreviewSchema)
     @blp.alt_response(404, description="No such template.")
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """A template rendered with fictional data, as one channel would send it."""
-        rendered = log.preview(_notify(), query["template"], query["language"], query["channel"])
+        rendered = delivery_log.preview(_notify(), query["template"], query["language"], query["channel"])
         if rendered is None:
             abort(404, message="No such template.")
         return rendered
