@@ -32,6 +32,11 @@ def ensure_indexes(db: Database) -> None:
     # Counting owners and a building leader's list read one community's flats, by building.
     db.flats.create_index([("community", ASCENDING), ("owner_key", ASCENDING)])
     db.access_log.create_index([("flat_id", ASCENDING), ("at", ASCENDING)])
+    db.register_changes.create_index([("flat_id", ASCENDING), ("at", ASCENDING)])
+    # A previewed file (its rows hold names and phones) is dropped when it was never confirmed.
+    db.register_imports.create_index(
+        "expires_at", expireAfterSeconds=0, partialFilterExpression={"status": "previewed"}
+    )
 
 
 def bootstrap(settings: Settings | None = None) -> Council:
