@@ -395,3 +395,16 @@ def test_the_demo_register_loads_once(settings: Settings) -> None:
 
 def council_of(settings: Settings) -> Council:
     return bootstrap(settings)
+
+
+def test_metrics_count_flats_and_the_openapi_document_names_the_register(
+    app: Flask, settings: Settings
+) -> None:
+    imported(app, settings)
+    client = client_as(app, settings, None)
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert f'concord_register_flats{{community="{COMMUNITY}"}} {float(len(CLEAN))}' in metrics
+    assert 'concord_outbox_pending{service="council"} 0.0' in metrics
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    assert "/api/v1/communities/{community}/register/import" in paths
+    assert "patch" in paths["/api/v1/communities/{community}/register/flats/{flat_id}"]
