@@ -44,6 +44,7 @@ from shared.taxonomy import community_codes
 PREVIEW_LIFETIME = timedelta(hours=2)
 EDITABLE = ("area", "owner_names", "phones", "owner_key", "occupancy", "developer_held")
 PERSONAL = ("owner_names", "phones")
+DUPLICATE_KEY = 11000
 
 
 class NotAllowed(Exception):
@@ -206,7 +207,12 @@ def insert_rows(
 
     try:
         return in_transaction(council.db, work)
-    except (DuplicateKeyError, BulkWriteError) as err:
+    except BulkWriteError as err:
+        if any(error.get("code") != DUPLICATE_KEY for error in err.details.get("writeErrors", [])):
+            raise
+        taken = existing_identities(council, community, [row.identity for row in rows])
+        raise Refused(against_register(rows, taken) or [RowError(0, "flat", "in_register")]) from err
+    except DuplicateKeyError as err:
         taken = existing_identities(council, community, [row.identity for row in rows])
         errors = against_register(rows, taken) or [RowError(0, "flat", "in_register")]
         raise Refused(errors) from err

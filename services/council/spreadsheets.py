@@ -20,12 +20,12 @@ MAX_COLUMNS = 40  # a register has ten or so; more is a wrong sheet, not a regis
 def read_table(filename: str, data: bytes) -> list[list[str]]:
     """The file's rows as strings; RegisterFileError when it is neither a readable CSV nor XLSX."""
     if not data:
-        raise RegisterFileError("the file is empty")
+        raise RegisterFileError("empty")
     name = (filename or "").lower()
     if data[:4] == b"PK\x03\x04" or name.endswith(".xlsx"):
         return read_xlsx(data)
     if name.endswith(".xls"):
-        raise RegisterFileError("old .xls files cannot be read: save the sheet as .xlsx or CSV")
+        raise RegisterFileError("xls")
     return read_csv(data)
 
 
@@ -38,13 +38,13 @@ def decode_csv(data: bytes) -> str:
     try:
         return data.decode("gb18030")
     except UnicodeDecodeError as err:
-        raise RegisterFileError("the file is neither UTF-8 nor GB18030 text") from err
+        raise RegisterFileError("encoding") from err
 
 
 def read_csv(data: bytes) -> list[list[str]]:
     text = decode_csv(data)
     if "\x00" in text:
-        raise RegisterFileError("the file is not a CSV table")
+        raise RegisterFileError("not_csv")
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
@@ -59,7 +59,7 @@ def read_xlsx(data: bytes) -> list[list[str]]:
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as err:
-        raise RegisterFileError("the file is not a readable XLSX workbook") from err
+        raise RegisterFileError("not_xlsx") from err
     try:
         sheet = workbook.worksheets[0]
         return [

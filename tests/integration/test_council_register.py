@@ -408,3 +408,59 @@ def test_metrics_count_flats_and_the_openapi_document_names_the_register(
     paths = client.get("/api/v1/openapi.json").json["paths"]
     assert "/api/v1/communities/{community}/register/import" in paths
     assert "patch" in paths["/api/v1/communities/{community}/register/flats/{flat_id}"]
+
+
+def test_a_file_that_is_no_register_is_explained_in_the_readers_language(
+    app: Flask, settings: Settings
+) -> None:
+    client = client_as(app, settings, committee())
+    base = f"/communities/{COMMUNITY}/register/import"
+    token = csrf_token(client, base)
+    no_area = "楼栋,单元,房号,业主姓名,居住情况\r\n1,1,101,王芳,自住\r\n".encode()
+    page = upload(client, f"{base}?lang=zh-CN", no_area, token=token)
+    assert page.status_code == 422
+    # Full-width colon and brackets, as the Chinese catalog writes them.
+    assert "表头缺少以下列\uff1a专有部分面积\uff08平方米\uff09。" in page.get_data(as_text=True)
+    english = upload(client, f"{base}?lang=en", b"PK\x03\x04broken", "register.xlsx", token=token)
+    assert "The file is not a readable XLSX workbook." in english.get_data(as_text=True)
+    api_answer = upload(client, f"{api()}/import", no_area)
+    assert api_answer.status_code == 422 and api_answer.json["errors"]["file"] == [
+        "the header row lacks the columns: area"
+    ]
+    assert flats(settings).count_documents({}) == 0
+
+
+def test_council_staff_log_in_at_mediation_and_their_token_opens_councils_pages(
+    app: Flask, settings: Settings
+) -> None:
+    from services.mediation.bootstrap import bootstrap as mediation_bootstrap
+    from services.mediation.registry import seed_registry
+    from services.mediation.users import (
+        DEMO_USERS,
+        NewUser,
+        UserError,
+        authenticate,
+        create_user,
+        seed_demo_users,
+    )
+
+    db = mediation_bootstrap(settings).db
+    seed_registry(db)
+    seed_demo_users(db, settings)
+    leader_demo = next(u for u in DEMO_USERS if u["role"] == "building_leader")
+    staff = authenticate(
+        db, leader_demo["username"], leader_demo["password"], "127.0.0.1", settings.secret_key
+    )
+    assert staff is not None
+    assert (staff.community, staff.buildings, staff.roles) == (
+        "lianhua",
+        ("1", "2"),
+        frozenset({"building_leader"}),
+    )
+    imported(app, settings)
+    listed = client_as(app, settings, staff).get(f"{api()}/flats").json
+    assert {f["building"] for f in listed} == {"1", "2"}
+    with pytest.raises(UserError):  # a council role needs a known community
+        create_user(db, NewUser("nowhere", "long-enough-pw", "committee_member", community="atlantis"))
+    with pytest.raises(UserError):  # a building leader needs buildings
+        create_user(db, NewUser("nobuild", "long-enough-pw", "building_leader", community="lianhua"))

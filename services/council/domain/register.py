@@ -91,8 +91,25 @@ MESSAGES: Mapping[str, str] = {
 }
 
 
+# Why a whole file cannot be read as a register: code → English text (pages translate the codes).
+FILE_MESSAGES: Mapping[str, str] = {
+    "empty": "the file is empty",
+    "xls": "old .xls files cannot be read: save the sheet as .xlsx or CSV",
+    "encoding": "the file is neither UTF-8 nor GB18030 text",
+    "not_csv": "the file is not a CSV table",
+    "not_xlsx": "the file is not a readable XLSX workbook",
+    "columns": "the header row lacks the columns: %(columns)s",
+    "too_many_rows": "the file has more than %(limit)s rows; split it by building",
+}
+
+
 class RegisterFileError(ValueError):
     """A file that is not a register table at all (no header, missing columns, unreadable)."""
+
+    def __init__(self, code: str, **params: object) -> None:
+        self.code = code
+        self.params = {key: str(value) for key, value in params.items()}
+        super().__init__(FILE_MESSAGES[code] % self.params)
 
 
 class Problem(ValueError):
@@ -332,20 +349,20 @@ def map_columns(header: Sequence[str]) -> dict[str, int]:
             found[name] = index
     missing = [name for name in REQUIRED_COLUMNS if name not in found]
     if missing:
-        raise RegisterFileError(f"the header row lacks the columns: {', '.join(missing)}")
+        raise RegisterFileError("columns", columns=", ".join(missing))
     return found
 
 
 def parse_table(table: Sequence[Sequence[str]], max_rows: int = 5000) -> ParsedTable:
     """Validate a whole table (header first). Blank rows are skipped; row numbers are the file's."""
     if not table:
-        raise RegisterFileError("the file is empty")
+        raise RegisterFileError("empty")
     columns = map_columns(table[0])
     result = ParsedTable()
     seen: dict[tuple[str, str, str], int] = {}
     data = [(number, cells) for number, cells in enumerate(table[1:], start=2) if any(fold(c) for c in cells)]
     if len(data) > max_rows:
-        raise RegisterFileError(f"the file has more than {max_rows} rows; split it by building")
+        raise RegisterFileError("too_many_rows", limit=max_rows)
     for number, cells in data:
         values = {name: (cells[index] if index < len(cells) else "") for name, index in columns.items()}
         flat, errors = validate_flat(values, number)

@@ -152,7 +152,7 @@ def import_preview(community: str) -> Any:
         table = read_table(upload.filename, upload.read())
         preview = _call(lambda: register.preview(council, community, table, staff))
     except RegisterFileError as err:
-        errors = {"file": [file_problem(str(err))]}
+        errors = {"file": [file_problem(err)]}
         return render_template("council/register_import.html", community=community, errors=errors), 422
     return (
         render_template(

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from flask_babel import gettext, lazy_gettext
 
-from services.council.domain.register import RowError
+from services.council.domain.register import RegisterFileError, RowError
 
 FIELD_LABELS: Mapping[str, object] = {
     "building": lazy_gettext("Building"),
@@ -70,7 +70,23 @@ def occupancy_label(value: str) -> str:
     return str(OCCUPANCY_LABELS.get(value, value))
 
 
-def file_problem(message: str) -> str:
-    """A whole-file problem (RegisterFileError); its text names columns, so it is shown as a
-    sentence around the English detail."""
-    return gettext("This file cannot be read as a register: %(detail)s", detail=message)
+FILE_REASONS: Mapping[str, object] = {
+    "empty": lazy_gettext("The file is empty."),
+    "xls": lazy_gettext("Old .xls files cannot be read: save the sheet as .xlsx or CSV."),
+    "encoding": lazy_gettext("The file is neither UTF-8 nor GB18030 text."),
+    "not_csv": lazy_gettext("The file is not a CSV table."),
+    "not_xlsx": lazy_gettext("The file is not a readable XLSX workbook."),
+    "columns": lazy_gettext("The header row lacks the columns: %(columns)s."),
+    "too_many_rows": lazy_gettext("The file has more than %(limit)s rows: split it by building."),
+}
+
+
+def file_problem(error: RegisterFileError) -> str:
+    """Why a whole file cannot be read, in the reader's language (column names as the header
+    row would name them in that language)."""
+    params = dict(error.params)
+    if "columns" in params:
+        params["columns"] = "、".join(field_label(name) for name in params["columns"].split(", "))
+    template = FILE_REASONS.get(error.code)
+    detail = str(template) % params if template is not None else str(error)
+    return gettext("This file cannot be read as a register: %(detail)s", detail=detail)
