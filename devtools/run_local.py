@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 VAR = Path(os.environ.get("CONCORD_VAR", ROOT / "var"))  # data, mail and logs of local runs
 MONGO_PORT = 27018
 SMTP_PORT = 8025
-# Ports can be moved with INTAKE_PORT, MEDIATION_PORT, NOTIFY_PORT (e.g. to run two stacks).
+# Ports can be moved with INTAKE_PORT, MEDIATION_PORT, NOTIFY_PORT, COUNCIL_PORT (e.g. to run two stacks).
 SERVICES = {
     name: int(os.environ.get(f"{name.upper()}_PORT", default))
-    for name, default in (("intake", 8001), ("mediation", 8002), ("notify", 8003))
+    for name, default in (("intake", 8001), ("mediation", 8002), ("notify", 8003), ("council", 8004))
 }
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
@@ -111,6 +111,7 @@ def main() -> int:
         print(f"  intake     http://127.0.0.1:{SERVICES['intake']}/   (API docs: /api/v1/openapi.json)")
         print(f"  mediation  http://127.0.0.1:{SERVICES['mediation']}/")
         print(f"  notify     http://127.0.0.1:{SERVICES['notify']}/")
+        print(f"  council    http://127.0.0.1:{SERVICES['council']}/")
         print(f"  database   {env['MONGO_URL']}")
         print(f"  broker     {env['BROKER_URL'].split('@')[-1]}")
         print(f"  mail       {env['SMTP_URL']} -> {VAR / 'mail'}")
@@ -122,6 +123,8 @@ def main() -> int:
             env=env,
             check=False,
         )
+        # The seed community's household register for council's pages (loaded once).
+        subprocess.run([sys.executable, "-m", "services.council.demo"], cwd=ROOT, env=env, check=False)
         print("Press Ctrl-C to stop.")
         while all(child.poll() is None for child in children):
             time.sleep(0.5)

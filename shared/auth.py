@@ -24,7 +24,11 @@ from shared.config import Settings
 
 COOKIE_NAME = "concord_staff"
 TOKEN_MAX_AGE = 12 * 3600  # one working day; staff log in again the next morning
-ROLES = ("mediator", "studio_lead", "patrol_member", "district_admin")
+# Mediation's staff, who work cases (the case lifecycle knows exactly these), and council's, who
+# serve one community (`Staff.community`; building leaders also `Staff.buildings`).
+CASE_ROLES = ("mediator", "studio_lead", "patrol_member", "district_admin")
+COUNCIL_ONLY_ROLES = ("committee_member", "building_leader")
+ROLES = CASE_ROLES + COUNCIL_ONLY_ROLES
 
 _hasher = PasswordHasher()
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,6 +55,10 @@ class Staff(UserMixin):
     studio: str | None = None
     team: str | None = None
     language: str = "zh-CN"
+    # Council: the community a committee member or building leader serves, and a building
+    # leader's buildings (labels as in the household register). Absent in older tokens.
+    community: str | None = None
+    buildings: tuple[str, ...] = ()
 
     def get_id(self) -> str:
         return self.user_id
@@ -66,6 +74,8 @@ class Staff(UserMixin):
             "studio": self.studio,
             "team": self.team,
             "lang": self.language,
+            "community": self.community,
+            "buildings": list(self.buildings),
         }
 
     @classmethod
@@ -77,6 +87,8 @@ class Staff(UserMixin):
             studio=claims.get("studio"),
             team=claims.get("team"),
             language=claims.get("lang", "zh-CN"),
+            community=claims.get("community"),
+            buildings=tuple(claims.get("buildings") or ()),
         )
 
 

@@ -56,6 +56,9 @@ class Settings:
     notify_sending_lease: float = 30.0
     notify_public_url: str = "http://127.0.0.1:8003"  # base of preference links in messages
     intake_public_url: str = "http://127.0.0.1:8001"  # base of attachment links on the desk
+    # Staff log in at mediation; council's pages send anonymous staff to its login page.
+    mediation_public_url: str = "http://127.0.0.1:8002"
+    council_public_url: str = "http://127.0.0.1:8004"  # base of links to council's pages (slips, board)
     digest_hour: int = 8  # local hour after which the studio leads' daily digest goes out
     notify_timezone: str = "Asia/Shanghai"  # how times read in messages; when digests go out
     digest_due_soon_days: int = 3

@@ -7,12 +7,13 @@ from dataclasses import replace
 import pytest
 
 from devtools.secantus import free_port
+from services.council.app import create_app as council_app
 from services.intake.app import create_app as intake_app
 from services.mediation.app import create_app as mediation_app
 from services.notify.app import create_app as notify_app
 from shared.config import Settings
 
-FACTORIES = {"intake": intake_app, "mediation": mediation_app, "notify": notify_app}
+FACTORIES = {"intake": intake_app, "mediation": mediation_app, "notify": notify_app, "council": council_app}
 
 
 @pytest.mark.parametrize("service", FACTORIES)

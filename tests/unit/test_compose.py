@@ -25,8 +25,8 @@ DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
 
-APPS = ("intake", "mediation", "notify")
-HOST_PORTS = {"intake": "8001", "mediation": "8002", "notify": "8003"}
+APPS = ("intake", "mediation", "notify", "council")
+HOST_PORTS = {"intake": "8001", "mediation": "8002", "notify": "8003", "council": "8004"}
 WORKERS = tuple(f"{app}-worker" for app in APPS)
 INFRA = ("mongo", "mongo-init", "rabbitmq", "mailpit")
 CONCORD_SERVICES = APPS + WORKERS

@@ -33,7 +33,7 @@ DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
 HTTP_SOURCE = ROOT / "shared" / "http.py"
 
-APPS = ("intake", "mediation", "notify")
+APPS = ("intake", "mediation", "notify", "council")
 SECRET_NAME = "concord-secrets"
 # Settings whose values are credentials, or URLs that carry them: only ever from the Secret.
 SECRET_SETTINGS = {

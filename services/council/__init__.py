@@ -1,0 +1,1 @@
+"""Council: the owners' collective matters — the household register, consultations and votes."""

@@ -1,0 +1,57 @@
+"""Council's app factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from prometheus_client.core import Metric
+
+from services.council.bootstrap import SERVICE, Council, bootstrap, ensure_indexes
+from services.council.http import home_pages, register_api, register_pages
+from shared.auth import init_auth
+from shared.config import Settings
+from shared.http import create_base_app, register_operations
+from shared.metrics import add_metrics_source, gauge
+from shared.web import init_web
+
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+# A register spreadsheet of a big compound (a few thousand rows of XLSX) fits well within this.
+MAX_UPLOAD = 8 * 1024 * 1024
+
+log = logging.getLogger(__name__)
+
+
+def flats_by_community(council: Council) -> Iterable[Metric]:
+    """Flats in the household register by community, counted in the database when scraped."""
+    rows = council.db.flats.aggregate([{"$group": {"_id": "$community", "n": {"$sum": 1}}}])
+    values = [([row["_id"] or ""], row["n"]) for row in rows]
+    yield gauge(
+        "concord_register_flats", "Flats in the household register by community.", ["community"], values
+    )
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
+    """Build the council app; `config` is ready settings or overrides by field name (tests)."""
+    settings = Settings.resolve(config)
+    app, rest = create_base_app(__name__, SERVICE, settings, api_title="Concord council")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD
+    init_web(app, settings, translations=TRANSLATIONS)
+    init_auth(app, settings)  # staff token from mediation's login
+    council = bootstrap(settings)
+    app.extensions["council"] = council
+    app.register_blueprint(home_pages.bp)
+    app.register_blueprint(register_pages.bp)
+    rest.register_blueprint(register_api.blp)
+    home_pages.init_app(app, settings)
+    register_operations(app, SERVICE, settings, council, [])
+    add_metrics_source(app, partial(flats_by_community, council))
+    try:
+        ensure_indexes(council.db)
+    except Exception:  # the database may come up after us; the worker creates them too
+        log.warning("could not create indexes at start-up", exc_info=True)
+    return app

@@ -1,0 +1,1 @@
+"""Council's entrypoints: pages with their forms, JSON resources with their schemas, one module per area."""

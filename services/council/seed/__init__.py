@@ -1,0 +1,1 @@
+"""Council's demo data for local runs: a household register for the seed community."""

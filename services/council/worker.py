@@ -1,0 +1,31 @@
+"""Council's worker process: relays the outbox (consumers of other services' events come later).
+
+Run with `python -m services.council.worker`.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from services.council.bootstrap import SERVICE, Council, bootstrap, ensure_indexes
+from shared.messaging.consumer import Subscription
+from shared.worker import run_worker
+
+
+def subscriptions(council: Council) -> list[Subscription]:
+    """What council consumes: nothing yet (the read model of mediation's events is part 2)."""
+    return []
+
+
+def startup(council: Council) -> None:
+    """Indexes first, so the app's unique flat index exists even if the app could not create it."""
+    ensure_indexes(council.db)
+
+
+def main() -> None:
+    council = bootstrap()
+    run_worker(SERVICE, council.settings, subscriptions(council), council.outbox, partial(startup, council))
+
+
+if __name__ == "__main__":
+    main()
