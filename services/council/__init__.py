@@ -1,0 +1,1 @@
+"""Council: the owners' collective matters (register, consultations, votes, meetings, plan, board)."""

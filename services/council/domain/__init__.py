@@ -1,0 +1,1 @@
+"""Pure rules and tables of the council, no I/O: no database, broker, web framework, or other layers."""
