@@ -31,6 +31,13 @@ is necessary but not sufficient (e.g. a row "1, 5" with total 6: hiding both cel
 because the 5 is known to be at least 5). `recover_by_lines` is the classic line-by-line solver (one
 unknown in a line with a shown total), kept as an independent second check.
 
+Linked tables (a caller's duty): this protects one two-dimensional table with its margins. Figures
+published in two tables (a street's total that is also the sum of its communities' totals on another
+page; a quarter that is the sum of three published months) can be differenced across tables. Publish
+such figures as the rows and margins of ONE table (rows = communities or months, margins = the street
+or the quarter) and take every published number from that table's `Published`; a figure that is a
+margin of two different published tables is not protected by this module.
+
 Pure: no I/O.
 """
 
