@@ -368,3 +368,15 @@ def test_lead_pages_change_risk_and_move_without_javascript(client, settings, me
     )
     assert moved.status_code == 302 and moved.headers["Location"] == "/lead"
     assert mediation.db.cases.find_one({"_id": reference})["studio"] == "heping-rc"
+
+
+def test_council_staff_land_on_council_after_logging_in(client, settings, mediation) -> None:
+    seed_demo_users(mediation.db, settings)
+    token = csrf(client, "/login")
+    for role in ("committee_member", "building_leader"):
+        demo = next(u for u in DEMO_USERS if u["role"] == role)
+        ok = client.post(
+            "/login", data={"csrf_token": token, "username": demo["username"], "password": demo["password"]}
+        )
+        assert ok.status_code == 302
+        assert ok.headers["Location"] == settings.council_public_url.rstrip("/") + "/"

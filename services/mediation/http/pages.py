@@ -138,6 +138,9 @@ def _home_for(staff: Staff) -> str:
         return url_for("pages.lead_home")
     if staff.has_role("mediator"):
         return url_for("desk.queue_page")
+    if staff.has_role("committee_member", "building_leader"):
+        # Their work is in council; the staff token is valid there too.
+        return current_mediation().settings.council_public_url.rstrip("/") + "/"
     return url_for("pages.home")
 
 
