@@ -1,11 +1,11 @@
-"""Reading council's HTML forms (which work without JavaScript; CSRF is checked for every POST by
-shared/web's Flask-WTF protection): a flat's answers, a question typed by a committee member, and
-local date-times."""
+"""Council's page forms as data (they work without JavaScript; CSRF is checked for every POST by
+shared/web's Flask-WTF protection): the register's posted fields and refusals, a flat's answers to a
+consultation, a question typed by a committee member, and local date-times. No I/O here."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,6 +13,28 @@ from zoneinfo import ZoneInfo
 from werkzeug.datastructures import MultiDict
 
 from services.council.domain import questions as qs
+from services.council.domain.register import RowError
+from services.council.http.register_text import reason
+
+FLAT_FIELDS = ("area", "owner_names", "phones", "owner_key", "occupancy", "developer_held")
+UPLOAD_FIELD = "file"
+ALLOWED_SUFFIXES = (".csv", ".xlsx", ".txt")
+
+
+def flat_values(form: Mapping[str, str]) -> dict[str, str]:
+    """The edit form's fields; an unticked developer box means "no"."""
+    values = {name: form.get(name, "") for name in FLAT_FIELDS if name != "developer_held"}
+    values["developer_held"] = "yes" if form.get("developer_held") == "yes" else "no"
+    return values
+
+
+def errors_by_field(errors: Sequence[RowError]) -> dict[str, list[str]]:
+    """Field id → its messages, in the reader's language."""
+    out: dict[str, list[str]] = {}
+    for error in errors:
+        out.setdefault(error.field or "file", []).append(reason(error))
+    return out
+
 
 LOCAL = ZoneInfo("Asia/Shanghai")  # the district's time: what committee members type and residents read
 
