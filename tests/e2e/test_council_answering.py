@@ -165,3 +165,30 @@ def test_answering_in_english_with_javascript_and_changing_the_answer(
     page.click("text=Send me a code")
     assert "If this flat has a registered phone" in page.inner_text("[role=status]")
     axe(page, "SMS code asked")
+
+
+def test_staff_pages_of_a_consultation_pass_axe(
+    served: tuple, settings: Settings, new_context: Callable[..., Any], axe: Callable[[Any, str], None]
+) -> None:
+    from shared.auth import COOKIE_NAME, issue_token
+
+    url, council, doc, _codes = served
+    draft = new_questionnaire(council, title={"zh-CN": "公共场地收益", "en": "Income of the shared venue"})
+    context = phone_context(new_context, javascript=True, locale="zh-CN")
+    context.add_cookies([{"name": COOKIE_NAME, "value": issue_token(settings, committee()), "url": url}])
+    page = context.new_page()
+    page.goto(f"{url}/consultations?community=lianhua")
+    assert "公共场地收益" in page.inner_text("main")
+    axe(page, "list of consultations")
+    page.goto(f"{url}/consultations/{draft['_id']}")
+    page.fill("#prompt", "收益用于哪方面？")
+    page.fill("#options", "维修基金\n公共设施")
+    page.click("button:has-text('添加问题')")
+    assert "问题已添加" in page.inner_text("[role=status]")
+    axe(page, "draft with the question editor")
+    screenshot(page, "council-staff-draft-zh", full_page=True)
+    page.goto(f"{url}/consultations/{doc['_id']}/paper")
+    page.click("button:has-text('录入纸质答复单')")  # empty: errors at the fields
+    assert page.get_attribute("#building", "aria-invalid") == "true"
+    axe(page, "paper entry with errors")
+    screenshot(page, "council-staff-paper-zh", full_page=True)
