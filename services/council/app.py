@@ -12,7 +12,14 @@ from flask import Flask
 from prometheus_client.core import Metric
 
 from services.council.bootstrap import SERVICE, Council, bootstrap, ensure_indexes
-from services.council.http import home_pages, register_api, register_pages
+from services.council.http import (
+    answer_pages,
+    consultation_api,
+    consultation_pages,
+    home_pages,
+    register_api,
+    register_pages,
+)
 from shared.auth import init_auth
 from shared.config import Settings
 from shared.http import create_base_app, register_operations
@@ -45,6 +52,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     council = bootstrap(settings)
     app.extensions["council"] = council
     app.register_blueprint(home_pages.bp)
+    app.register_blueprint(answer_pages.bp)
+    app.register_blueprint(consultation_pages.bp)
+    rest.register_blueprint(consultation_api.blp)
     app.register_blueprint(register_pages.bp)
     rest.register_blueprint(register_api.blp)
     home_pages.init_app(app, settings)

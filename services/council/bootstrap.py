@@ -9,6 +9,7 @@ from pymongo.database import Database
 
 from shared.config import Settings
 from shared.service import ServiceContext, ensure_messaging_indexes
+from shared.web.ratelimit import ensure_rate_limit_indexes
 
 SERVICE = "council"
 
@@ -32,6 +33,13 @@ def ensure_indexes(db: Database) -> None:
     # Counting owners and a building leader's list read one community's flats, by building.
     db.flats.create_index([("community", ASCENDING), ("owner_key", ASCENDING)])
     db.access_log.create_index([("flat_id", ASCENDING), ("at", ASCENDING)])
+    # Consultations: a community's list; ballots (one per flat: _id "<consultation>:<flat>") and
+    # answer codes read per consultation; rate-limit windows expire by themselves.
+    db.consultations.create_index([("community", ASCENDING), ("created_at", ASCENDING)])
+    db.consultations.create_index([("status", ASCENDING), ("closes_at", ASCENDING)])
+    db.ballots.create_index([("consultation_id", ASCENDING), ("building", ASCENDING)])
+    db.answer_codes.create_index([("consultation_id", ASCENDING), ("flat_id", ASCENDING)])
+    ensure_rate_limit_indexes(db.rate_limits)
     db.register_changes.create_index([("flat_id", ASCENDING), ("at", ASCENDING)])
     # A previewed file (its rows hold names and phones) is dropped when it was never confirmed.
     db.register_imports.create_index(

@@ -284,6 +284,77 @@ class DeliveryDue(EventData):
     delivery_id = fields.String(required=True)
 
 
+# Council: consultations (questionnaires and Art 278 votes) ---------------------------------------
+LocalisedText = fields.Dict(
+    keys=fields.String(validate=validate.OneOf(["zh-CN", "en"])), values=fields.String()
+)
+
+
+class HouseholdRef(EventData):
+    """A flat to be told something: its registered phones and language (never how it answered)."""
+
+    flat_id = fields.String(required=True)
+    building = fields.String(required=True)
+    label = fields.String(required=True)  # "3-2-401": building-unit-flat, for the message
+    phones = fields.List(fields.String(), load_default=list)
+    language = fields.String(load_default="zh-CN")
+
+
+class BuildingGroupRef(EventData):
+    """A building's WeChat Work group robot (its webhook URL), kept with council's register."""
+
+    building = fields.String(required=True)
+    webhook_url = fields.String(required=True)
+
+
+class ConsultationNotice(EventData):
+    """What every consultation event carries: which consultation, where to answer or read it, and
+    who is to be told (households by SMS, building groups by WeChat Work)."""
+
+    consultation_id = fields.String(required=True)
+    community = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["questionnaire", "vote"]))
+    title = LocalisedText
+    vote_item = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=9))
+    closes_at = fields.String(required=True, validate=_iso_datetime)
+    url = fields.String(required=True)  # the public answering page (opened, reminder) or result page (closed)
+    households = fields.List(fields.Nested(HouseholdRef), load_default=list)
+    building_groups = fields.List(fields.Nested(BuildingGroupRef), load_default=list)
+
+
+class ConsultationOpened(ConsultationNotice):
+    opens_at = fields.String(required=True, validate=_iso_datetime)
+
+
+class ConsultationClosed(ConsultationNotice):
+    """Closed and its result frozen: participation, and for a vote its Art 278 outcome."""
+
+    answered = fields.Integer(required=True, validate=validate.Range(min=0))
+    eligible = fields.Integer(required=True, validate=validate.Range(min=0))
+    outcome = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(["passed", "failed", "no_quorum"])
+    )
+    reason = LocalisedText
+
+
+class ConsultationReminder(ConsultationNotice):
+    """Households that have not answered yet (and their building groups) are reminded."""
+
+
+class ConsultationCodeRequested(EventData):
+    """A one-time answering code for a flat, to be sent by SMS to the flat's registered phone.
+    Notify redacts `code` from everything it stores or shows (the delivery log, previews)."""
+
+    consultation_id = fields.String(required=True)
+    community = fields.String(required=True)
+    title = LocalisedText
+    flat_label = fields.String(required=True)
+    phone = fields.String(required=True)
+    language = fields.String(load_default="zh-CN")
+    code = fields.String(required=True, validate=validate.Length(min=6, max=12))
+    expires_at = fields.String(required=True, validate=_iso_datetime)
+
+
 SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("case.submitted", 1): CaseSubmitted,
     ("case.assigned", 1): CaseAssigned,
@@ -299,6 +370,10 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("case.risk_changed", 1): CaseRiskChanged,
     ("agreement.confirmation_due", 1): AgreementConfirmationDue,
     ("notify.delivery_due", 1): DeliveryDue,
+    ("consultation.opened", 1): ConsultationOpened,
+    ("consultation.closed", 1): ConsultationClosed,
+    ("consultation.reminder", 1): ConsultationReminder,
+    ("consultation.code_requested", 1): ConsultationCodeRequested,
 }
 
 
