@@ -3,10 +3,9 @@
 reportlab embeds TrueType outlines only; Debian's Noto CJK fonts (fonts-noto-cjk) are CFF-based and
 it refuses them. So PDFs use AR PL UMing (fonts-arphic-uming, a Ming/Song face, the usual look of an
 official document) for the text and WenQuanYi Micro Hei (fonts-wqy-microhei) for headings; both are
-installed by devtools/install_system_deps.sh and the Dockerfile. Both faces also carry Latin glyphs.
-
-The same approach as mediation's agreement PDFs (services/mediation/agreement/fonts.py), moved here so
-council's answer slips do not copy it; mediation can import it from here in a later change.
+installed by devtools/install_system_deps.sh and the Dockerfile. Both faces also carry Latin glyphs,
+so English renderings (which still print Chinese names) use them too. Used by mediation's agreement
+PDFs and council's answer slips.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from services.mediation.agreement_pdf import (
     find_font,
     render_pdf,
 )
-from services.mediation.agreement_pdf.fonts import BODY
+from shared.pdf_fonts import BODY
 
 DATA = AgreementData(
     number="至和调字〔2026〕第012号",

@@ -4,9 +4,9 @@ from services.mediation.agreement_pdf import AgreementData, Party, render_pdf
 pdf_bytes = render_pdf(data, "zh-CN")
 """
 
-from services.mediation.agreement_pdf.fonts import FontNotFound, find_font, register_fonts
 from services.mediation.agreement_pdf.model import Agent, AgreementData, InvalidAgreement, Party
 from services.mediation.agreement_pdf.render import LANGUAGES, format_date, render_pdf
+from shared.pdf_fonts import FontNotFound, find_font, register_fonts
 
 __all__ = [
     "LANGUAGES",

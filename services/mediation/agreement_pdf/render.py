@@ -23,8 +23,8 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from services.mediation.agreement_pdf.fonts import register_fonts
 from services.mediation.agreement_pdf.model import AgreementData, Party
+from shared.pdf_fonts import register_fonts
 
 LANGUAGES = ("zh-CN", "en")
 
