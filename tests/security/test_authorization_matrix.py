@@ -71,6 +71,9 @@ CASE_OWNERS = frozenset({MEDIATOR, LEAD})
 # admins everywhere; only the committee and admins keep the register (`services.council.access`).
 COUNCIL = frozenset({COMMITTEE, BUILDING, ADMIN})
 REGISTER_KEEPERS = frozenset({COMMITTEE, ADMIN})
+# Consultations are written by the committee and admins; building leaders read them and enter paper
+# slips of their buildings. Routes admitting COUNCIL leave the finer refusal to `consultations`.
+CONSULTATION_KEEPERS = frozenset({COMMITTEE, ADMIN})
 
 # Endpoints deliberately not in the table: static files, no data behind them.
 NOT_IN_TABLE = {"static", "swagger_assets.static"}
@@ -227,6 +230,34 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ): REGISTER_KEEPERS,
     ("council", "POST", "/api/v1/communities/<community>/register/preview"): REGISTER_KEEPERS,
     ("council", "POST", "/api/v1/communities/<community>/register/import"): REGISTER_KEEPERS,
+    # council: consultations (staff) and the resident's answering pages (a code, not staff) ------
+    ("council", "GET", "/consultations"): COUNCIL,
+    ("council", "GET", "/consultations/new"): CONSULTATION_KEEPERS,
+    ("council", "POST", "/consultations/new"): CONSULTATION_KEEPERS,
+    ("council", "GET", "/consultations/<consultation_id>"): COUNCIL,
+    ("council", "POST", "/consultations/<consultation_id>/questions"): COUNCIL,
+    ("council", "POST", "/consultations/<consultation_id>/questions/<key>/remove"): COUNCIL,
+    ("council", "POST", "/consultations/<consultation_id>/open"): COUNCIL,
+    ("council", "POST", "/consultations/<consultation_id>/extend"): COUNCIL,
+    ("council", "POST", "/consultations/<consultation_id>/close"): COUNCIL,
+    ("council", "POST", "/consultations/<consultation_id>/slips"): COUNCIL,
+    ("council", "GET", "/consultations/<consultation_id>/paper"): COUNCIL,
+    ("council", "POST", "/consultations/<consultation_id>/paper"): COUNCIL,
+    ("council", "GET", "/api/v1/consultations"): COUNCIL,
+    ("council", "POST", "/api/v1/consultations"): COUNCIL,
+    ("council", "GET", "/api/v1/consultations/<consultation_id>"): COUNCIL,
+    ("council", "PATCH", "/api/v1/consultations/<consultation_id>"): COUNCIL,
+    ("council", "POST", "/api/v1/consultations/<consultation_id>/open"): COUNCIL,
+    ("council", "POST", "/api/v1/consultations/<consultation_id>/extend"): COUNCIL,
+    ("council", "POST", "/api/v1/consultations/<consultation_id>/close"): COUNCIL,
+    ("council", "POST", "/api/v1/consultations/<consultation_id>/paper"): COUNCIL,
+    ("council", "GET", "/c/<consultation_id>"): PUBLIC,  # answering: the flat's one-time code
+    ("council", "POST", "/c/<consultation_id>/code"): PUBLIC,
+    ("council", "POST", "/c/<consultation_id>/sms"): PUBLIC,
+    ("council", "GET", "/c/<consultation_id>/answer"): PUBLIC,
+    ("council", "POST", "/c/<consultation_id>/answer"): PUBLIC,
+    ("council", "GET", "/c/<consultation_id>/done"): PUBLIC,
+    ("council", "POST", "/c/<consultation_id>/leave"): PUBLIC,
     ("council", "GET", "/api/v1/docs"): PUBLIC,
     ("council", "GET", "/api/v1/openapi.json"): PUBLIC,
     ("council", "GET", "/static/council/<path:filename>"): PUBLIC,
@@ -332,10 +363,14 @@ PARAMS = {
     "community": "lianhua",
     "flat_id": "000000000000000000000000",
     "import_id": "000000000000000000000000",
+    "consultation_id": "000000000000000000000000",
+    "key": "q1",
 }
 
 
 CODES = {"communities": "lianhua", "patrol-teams": "lianhua-patrol", "services": "neighbours"}
+# Query strings a route needs to reach its role check (the page names the community it is for).
+QUERIES = {"/consultations/new": {"community": "lianhua"}}
 
 
 def _path(app: Flask, method: str, rule_text: str, reference: str) -> str:
@@ -367,6 +402,8 @@ def _request(client: FlaskClient, method: str, path: str, who: str, settings: Se
         else:
             client.set_cookie(COOKIE_NAME, token)
     kwargs: dict[str, Any] = {"headers": headers, "follow_redirects": False}
+    if path in QUERIES:
+        kwargs["query_string"] = QUERIES[path]
     if path.startswith("/open311/"):
         if method == "GET":
             kwargs["query_string"] = {"api_key": OPEN311_KEY}
