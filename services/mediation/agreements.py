@@ -170,7 +170,10 @@ def sign(
         reference,
         actor,
         lc.AGREE_WRITTEN,
-        {**{k: v for k, v in (prevention or {}).items() if k in desk.PREVENTION_FIELDS}, "agreement_number": draft["number"]},
+        {
+            **{k: v for k, v in (prevention or {}).items() if k in desk.PREVENTION_FIELDS},
+            "agreement_number": draft["number"],
+        },
         expected_state=expected_state,
         now=now,
         extra=extra,
