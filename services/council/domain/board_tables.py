@@ -188,7 +188,8 @@ def links(tables: Mapping[str, Mapping[str, Any]]) -> list[tuple[tuple[str, tupl
 
 def harmonise(tables: dict[str, dict[str, Any]]) -> None:
     """Hide in every table a figure that any table publishing it hides (in place, until stable)."""
-    groups = links(tables)
+    # A withheld table publishes nothing, so it links nothing.
+    groups = [tuple((t, e) for t, e in g if not tables[t]["published"]["withheld"]) for g in links(tables)]
     changed = True
     while changed:
         changed = False
