@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-ROW = 28  # px per bar
-LABEL_WIDTH = 150
-BAR_WIDTH = 170
+ROW = 44  # px per bar: its label on one line, the bar under it (long labels need the whole width)
+WIDTH = 360
 VALUE_WIDTH = 40
 
 
@@ -23,40 +22,32 @@ def bar_chart(title: str, bars: Sequence[tuple[str, int | str]], chart_id: str) 
     """An SVG of horizontal bars; `bars` are (label, value) with value a count, "<5" or "x"."""
     numbers = [v for _, v in bars if isinstance(v, int)]
     top = max([*numbers, 1])
-    width = LABEL_WIDTH + BAR_WIDTH + VALUE_WIDTH
-    height = ROW * max(len(bars), 1) + 8
+    bar_width = WIDTH - VALUE_WIDTH
+    height = ROW * max(len(bars), 1) + 4
+    cid = escape(chart_id)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="100%" '
-        f'viewBox="0 0 {width} {height}" aria-labelledby="{escape(chart_id)}-title" '
-        f'preserveAspectRatio="xMinYMin meet">',
-        f'<title id="{escape(chart_id)}-title">{escape(title)}</title>',
-        f'<defs><pattern id="{escape(chart_id)}-hatch" width="4" height="4" patternUnits="userSpaceOnUse" '
+        f'viewBox="0 0 {WIDTH} {height}" aria-labelledby="{cid}-title" preserveAspectRatio="xMinYMin meet">',
+        f'<title id="{cid}-title">{escape(title)}</title>',
+        f'<defs><pattern id="{cid}-hatch" width="4" height="4" patternUnits="userSpaceOnUse" '
         'patternTransform="rotate(45)"><rect width="2" height="4" fill="#1d5b8f"/></pattern></defs>',
     ]
     for i, (label, value) in enumerate(bars):
-        y = i * ROW + 4
-        parts.append(
-            f'<text x="{LABEL_WIDTH - 6}" y="{y + 17}" text-anchor="end" font-size="13" '
-            f'fill="#0b0c0c">{escape(label)}</text>'
-        )
+        y = i * ROW + 2
+        parts.append(f'<text x="0" y="{y + 14}" font-size="14" fill="#0b0c0c">{escape(label)}</text>')
         if isinstance(value, int):
-            length = round(BAR_WIDTH * value / top)
-            if length:
-                parts.append(
-                    f'<rect x="{LABEL_WIDTH}" y="{y + 4}" width="{length}" height="18" fill="#1d5b8f"/>'
-                )
-            shown = str(value)
+            length = round(bar_width * value / top)
+            fill = "#1d5b8f"
         else:
-            length = 8 if value == "<5" else 0
-            if length:
-                parts.append(
-                    f'<rect x="{LABEL_WIDTH}" y="{y + 4}" width="{length}" height="18" '
-                    f'fill="url(#{escape(chart_id)}-hatch)" stroke="#1d5b8f"/>'
-                )
-            shown = str(value)
+            # The true size of a suppressed count is unknown to the reader: a stub for "<5", none for "x".
+            length = 10 if value == "<5" else 0
+            fill = f"url(#{cid}-hatch)"
+        if length:
+            parts.append(
+                f'<rect x="0" y="{y + 20}" width="{length}" height="18" fill="{fill}" stroke="#1d5b8f"/>'
+            )
         parts.append(
-            f'<text x="{LABEL_WIDTH + length + 4}" y="{y + 17}" font-size="13" fill="#0b0c0c">'
-            f"{escape(shown)}</text>"
+            f'<text x="{length + 4}" y="{y + 34}" font-size="14" fill="#0b0c0c">{escape(str(value))}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
