@@ -14,6 +14,8 @@ from prometheus_client.core import Metric
 from services.council.bootstrap import SERVICE, Council, bootstrap, ensure_indexes
 from services.council.http import (
     answer_pages,
+    board_api,
+    board_pages,
     consultation_api,
     consultation_pages,
     home_pages,
@@ -57,6 +59,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     rest.register_blueprint(consultation_api.blp)
     app.register_blueprint(register_pages.bp)
     rest.register_blueprint(register_api.blp)
+    app.register_blueprint(board_pages.bp)  # public: no login
+    rest.register_blueprint(board_api.blp)
     home_pages.init_app(app, settings)
     register_operations(app, SERVICE, settings, council, [])
     add_metrics_source(app, partial(flats_by_community, council))

@@ -41,6 +41,8 @@ def ensure_indexes(db: Database) -> None:
     db.answer_codes.create_index([("consultation_id", ASCENDING), ("flat_id", ASCENDING)])
     ensure_rate_limit_indexes(db.rate_limits)
     db.register_changes.create_index([("flat_id", ASCENDING), ("at", ASCENDING)])
+    # The board's read model: a case's facts are found together (by the hash of its reference).
+    db.mediation_facts.create_index([("case", ASCENDING)])
     # A previewed file (its rows hold names and phones) is dropped when it was never confirmed.
     db.register_imports.create_index(
         "expires_at", expireAfterSeconds=0, partialFilterExpression={"status": "previewed"}

@@ -1,27 +1,33 @@
-"""Council's worker process: relays the outbox (consumers of other services' events come later).
+"""Council's worker process: relays the outbox, consumes mediation's events into the board's
+statistics (a read model) and rebuilds the board's quarters when their facts change.
 
 Run with `python -m services.council.worker`.
 """
 
 from __future__ import annotations
 
+import os
 from functools import partial
 
+from services.council import statistics
 from services.council.bootstrap import SERVICE, Council, bootstrap, ensure_indexes
 from services.council.closing_job import ClosingJob
 from shared.messaging.consumer import Subscription
+from shared.messaging.topology import COUNCIL_STATISTICS
 from shared.worker import run_worker
 
 
 def subscriptions(council: Council) -> list[Subscription]:
-    """What council consumes: nothing yet (the read model of mediation's events is part 2)."""
-    return []
+    """What council consumes: mediation's events for the board's statistics."""
+    on_event = partial(statistics.on_event, council)
+    return [Subscription(COUNCIL_STATISTICS, dict.fromkeys(statistics.EVENTS, on_event))]
 
 
 def startup(council: Council) -> None:
     """Indexes first, so the app's unique flat index exists even if the app could not create it."""
     ensure_indexes(council.db)
     ClosingJob(council).start()  # consultations whose window has ended are closed and frozen
+    statistics.BoardRefresher(council, float(os.environ.get("BOARD_REFRESH_INTERVAL", "2"))).start()
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ and its signed scan uploaded (checked by content, stored in mediation's GridFS b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -147,8 +148,10 @@ def sign(
     signed_on: date | None = None,
     expected_state: str | None = None,
     now: datetime | None = None,
+    prevention: Mapping[str, Any] | None = None,
 ) -> desk.Done:
-    """The parties signed: the agreement takes effect and the case ends as a written agreement."""
+    """The parties signed: the agreement takes effect and the case ends as a written agreement.
+    `prevention`: the optional counts of `desk.PREVENTION_FIELDS` the mediator records at closing."""
     db = mediation.db
     case = desk.get_case(db, reference, actor)
     draft = case.get("agreement") or {}
@@ -167,7 +170,10 @@ def sign(
         reference,
         actor,
         lc.AGREE_WRITTEN,
-        {"agreement_number": draft["number"]},
+        {
+            **{k: v for k, v in (prevention or {}).items() if k in desk.PREVENTION_FIELDS},
+            "agreement_number": draft["number"],
+        },
         expected_state=expected_state,
         now=now,
         extra=extra,

@@ -338,6 +338,36 @@ class Done:
     events: list[Envelope]
 
 
+# Recorded by the mediator when a case ends (optional): the persons concerned when the dispute was
+# kept from becoming a criminal case, and when a group petition was prevented (0 or absent: not so).
+PREVENTION_FIELDS: tuple[str, ...] = ("criminal_prevented_persons", "petition_prevented_persons")
+MAX_PREVENTION_PERSONS = 9999
+
+
+def prevention_counts(payload: Mapping[str, Any]) -> dict[str, int]:
+    """The two prevention counts from an ending action's payload (a form's text or JSON integers);
+    blank means 0. Raises Invalid naming each field that is not a whole number 0..9999."""
+    counts: dict[str, int] = {}
+    errors: dict[str, list[str]] = {}
+    for name in PREVENTION_FIELDS:
+        raw = payload.get(name)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            counts[name] = 0
+            continue
+        value: int | None = None
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            value = raw
+        elif isinstance(raw, str) and raw.strip().isdigit():
+            value = int(raw.strip())
+        if value is None or not 0 <= value <= MAX_PREVENTION_PERSONS:
+            errors[name] = [f"A whole number of persons from 0 to {MAX_PREVENTION_PERSONS}."]
+        else:
+            counts[name] = value
+    if errors:
+        raise Invalid("The prevention counts must be whole numbers of persons.", errors)
+    return counts
+
+
 def act(
     mediation: Mediation,
     reference: str,
@@ -386,6 +416,9 @@ def act(
             raise Conflict(str(err)) from err
         at = now or utcnow()
         changes: dict[str, Any] = {"status": transition.to_state, "paused_from": transition.paused_from}
+        prevention = prevention_counts(payload) if transition.outcome else {}
+        if transition.outcome:
+            changes["prevention"] = prevention
         changes.update(_clock(db, session, case, transition.clock, at))
         if extra is not None:
             changes.update(extra(session, case, transition, at))
@@ -433,6 +466,7 @@ def act(
                         "closed_at": at.isoformat(),
                         "public_note": _public_note(transition, case.get("language") or "zh-CN"),
                         "studio": studio,
+                        **prevention,
                     },
                     source=SERVICE,
                 )

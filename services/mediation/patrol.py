@@ -205,8 +205,10 @@ def report(
     people_met: str,
     calmed: bool,
     photos: list[Photo] | None = None,
+    found_early: bool = False,
 ) -> dict[str, Any]:
-    """Report the visit: attached to the case's timeline and published as `patrol.reported`."""
+    """Report the visit: attached to the case's timeline and published as `patrol.reported`.
+    `found_early`: the visit uncovered a dispute before anyone filed it (counted on council's board)."""
     photos = photos or []
     problems = check_photos(photos)
     if problems:
@@ -216,6 +218,7 @@ def report(
         "people_met": people_met,
         "calmed": calmed,
         "photos": len(photos),
+        "found_early": found_early,
         "by": actor.user_id,
     }
 
@@ -243,6 +246,7 @@ def report(
                     "photos": len(photos),
                     "reported_at": at.isoformat(),
                     "studio": registry.studio_ref(studio) if studio else None,
+                    "found_early": found_early,
                 },
                 source=SERVICE,
             )

@@ -65,6 +65,19 @@ class AttachmentRef(EventData):
     size = fields.Integer(required=True)
 
 
+# Where a case came from: on application; the mediators' own initiative (patrol or grid discovery,
+# a reception day); referred by a court, the police or the petition office.
+CASE_SOURCES = (
+    "application",
+    "own_initiative",
+    "patrol_discovery",
+    "reception_day",
+    "referred_court",
+    "referred_police",
+    "referred_petition",
+)
+
+
 class CaseSubmitted(EventData):
     reference = Reference
     received_at = fields.String(required=True, validate=_iso_datetime)
@@ -90,6 +103,9 @@ class CaseSubmitted(EventData):
     attachments = fields.List(fields.Nested(AttachmentRef), load_default=list)
     # Optional: set when filed_by is "building_leader" (or a clerk) and they gave a contact.
     filer = fields.Nested(FilerRef, load_default=None, allow_none=True)
+    # How the case came in (the MoJ table's source split; council's board counts it). Older messages
+    # and intake's public forms lack it: a resident filing is an application.
+    source = fields.String(load_default="application", validate=validate.OneOf(CASE_SOURCES))
 
 
 class StudioRef(EventData):
@@ -220,6 +236,11 @@ class CaseClosed(EventData):
     # What the parties are told (e.g. their routes onward after a failure); never internal notes.
     public_note = fields.String(load_default=None, allow_none=True)
     studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
+    # Recorded by the mediator at closing (older messages lack them: 0). Persons concerned when the
+    # dispute was kept from becoming a criminal case (防止民转刑) / a group petition was prevented
+    # (防止群体性上访); 0 when it was not. Counts only: the board's statistics need nothing more.
+    criminal_prevented_persons = fields.Integer(load_default=0, validate=validate.Range(min=0, max=9999))
+    petition_prevented_persons = fields.Integer(load_default=0, validate=validate.Range(min=0, max=9999))
 
 
 class CaseMerged(EventData):
@@ -247,6 +268,8 @@ class PatrolReported(EventData):
     photos = fields.Integer(load_default=0)
     reported_at = fields.String(required=True, validate=_iso_datetime)
     studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
+    # The visit uncovered a dispute before anyone filed it (older messages lack it).
+    found_early = fields.Boolean(load_default=False)
 
 
 class CaseRiskChanged(EventData):

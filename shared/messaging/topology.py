@@ -63,11 +63,16 @@ NOTIFY_EVENTS = ConsumerSpec(
     ),
 )  # must match services/notify/domain/rules.py RULES (a unit test checks)
 NOTIFY_DELIVERIES = ConsumerSpec("notify.deliveries", ("notify.delivery_due",))
+# Council's read model of mediation (the public board's statistics): facts only, never the case file.
+COUNCIL_STATISTICS = ConsumerSpec(
+    "council.statistics", ("case.submitted", "case.status_changed", "case.closed", "patrol.reported")
+)
 ALL_CONSUMERS: tuple[ConsumerSpec, ...] = (
     INTAKE_TRACKING,
     MEDIATION_INTAKE,
     NOTIFY_EVENTS,
     NOTIFY_DELIVERIES,
+    COUNCIL_STATISTICS,
 )
 
 

@@ -265,6 +265,16 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("council", "GET", "/healthz"): PUBLIC,
     ("council", "GET", "/readyz"): PUBLIC,
     ("council", "GET", "/metrics"): PUBLIC,
+    # The public board: aggregated, suppressed figures for everyone (issue 13 item 5).
+    ("council", "GET", "/board/district"): PUBLIC,
+    ("council", "GET", "/board/district/figures.csv"): PUBLIC,
+    ("council", "GET", "/board/street/<street>"): PUBLIC,
+    ("council", "GET", "/board/street/<street>/figures.csv"): PUBLIC,
+    ("council", "GET", "/board/<community>"): PUBLIC,
+    ("council", "GET", "/board/<community>/figures.csv"): PUBLIC,
+    ("council", "GET", "/api/v1/board/district"): PUBLIC,
+    ("council", "GET", "/api/v1/board/street/<street>"): PUBLIC,
+    ("council", "GET", "/api/v1/board/<community>"): PUBLIC,
 }
 
 FACTORIES = {
@@ -365,6 +375,7 @@ PARAMS = {
     "import_id": "000000000000000000000000",
     "consultation_id": "000000000000000000000000",
     "key": "q1",
+    "street": "qinghe",
 }
 
 

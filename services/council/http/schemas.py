@@ -171,3 +171,53 @@ class BallotReceiptSchema(Schema):
     version = fields.Integer()
     slip_number = fields.String()
     answers = fields.Dict()
+
+
+# The public board ---------------------------------------------------------------------------------
+SHOWN = 'a count, or "<5" (1 to 4), or "x" (hidden so that no small count can be worked out)'
+
+
+class BoardQuerySchema(StrictSchema):
+    period = fields.String(
+        load_default=None,
+        validate=validate.Regexp(r"^\d{4}-Q[1-4]$", error="A quarter like 2026-Q4."),
+        metadata={"description": "The quarter (YYYY-Qn); the newest by default."},
+    )
+
+
+class BoardLineSchema(Schema):
+    area = fields.String(metadata={"description": "A community code (or the pooled row of small ones)."})
+    cells = fields.List(fields.Raw(), metadata={"description": f"One per column: {SHOWN}."})
+    total = fields.Raw(metadata={"description": SHOWN})
+
+
+class BoardTableSchema(Schema):
+    key = fields.String()
+    columns = fields.List(fields.String())
+    rows = fields.List(fields.Nested(BoardLineSchema))
+    total = fields.Nested(BoardLineSchema, allow_none=True, metadata={"description": "Street or district."})
+    show_row_totals = fields.Boolean()
+    withheld = fields.Boolean(metadata={"description": "Too small to publish at all."})
+    not_shown = fields.Boolean(metadata={"description": "A community's breakdown needs 10 cases."})
+
+
+class BoardConsultationSchema(Schema):
+    id = fields.String()
+    community = fields.String()
+    kind = fields.String(allow_none=True)
+    title = fields.Dict(keys=fields.String(), values=fields.String())
+    closed_month = fields.String(allow_none=True)
+    answered = fields.Integer(allow_none=True)
+    eligible = fields.Integer(allow_none=True)
+    vote_outcome = fields.String(allow_none=True)
+
+
+class BoardSchema(Schema):
+    level = fields.String(metadata={"enum": ["community", "street", "district"]})
+    code = fields.String()
+    street = fields.String(allow_none=True)
+    quarter = fields.String(allow_none=True)
+    quarters = fields.List(fields.String())
+    tables = fields.List(fields.Nested(BoardTableSchema))
+    rates = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True))
+    consultations = fields.List(fields.Nested(BoardConsultationSchema))

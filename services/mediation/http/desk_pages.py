@@ -200,6 +200,8 @@ FIELD_LABELS = {
     "agreement_number": "Agreement number",
     "into": "Merged into (case reference)",
     "duplicate": "Duplicate case",
+    "criminal_prevented_persons": "Kept from becoming a criminal case: persons concerned (0 if not)",
+    "petition_prevented_persons": "Group petition prevented: persons concerned (0 if not)",
 }
 
 
@@ -335,6 +337,9 @@ def case_action(reference: str, action: str) -> Any:
         for need in lc.required_fields(action):
             raw = request.form.get(need.name, "")
             payload[need.name] = _list(raw) if need.kind == "list" else raw.strip()
+    for name in desk.PREVENTION_FIELDS:  # optional, on the ending forms; desk checks them
+        if name in request.form:
+            payload[name] = request.form.get(name, "")
     try:
         desk.apply_action(
             _mediation(),
@@ -621,7 +626,13 @@ def agreement_pdf(reference: str) -> Any:
 @requires_role(*DESK_ROLES)
 def sign_agreement(reference: str) -> Any:
     try:
-        agreements.sign(_mediation(), reference, _actor(), expected_state=request.form.get("expected_state"))
+        agreements.sign(
+            _mediation(),
+            reference,
+            _actor(),
+            expected_state=request.form.get("expected_state"),
+            prevention={k: request.form.get(k, "") for k in desk.PREVENTION_FIELDS if k in request.form},
+        )
     except desk.DeskError as err:
         return _refused(reference, err)
     return _done(

@@ -120,6 +120,7 @@ def patrol_task_report(task_id: str) -> Any:
             people_met,
             calmed_raw == "yes",
             photos,
+            found_early=request.form.get("found_early") == "yes",
         )
     except patrol.TaskForbidden:
         abort(403)

@@ -1,0 +1,170 @@
+"""The public board's content: the stored (already suppressed) quarter tables cut for one community,
+one street or the district, the rates computed from published numbers only, and the closed
+consultations' results. No request objects here; pages, JSON and CSV are built from `view`.
+
+Nothing is computed from raw facts per request: the tables were suppressed when the facts changed
+(services/council/statistics.py). A page only picks rows out of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.council.bootstrap import Council
+from services.council.domain import board_tables as bt
+from shared.taxonomy import communities
+
+DISTRICT = "district"
+# Tables whose row total is no figure of its own (cases + persons) or equals the one cell.
+NO_TOTAL = frozenset({"criminal_prevented", "petitions_prevented", "persons", "accepted", "performed"})
+
+
+class NotFound(Exception):
+    """No such community, street or quarter."""
+
+
+def streets() -> dict[str, list[str]]:
+    """Street code -> its communities' codes, in the reference data's order."""
+    out: dict[str, list[str]] = {}
+    for c in communities():
+        out.setdefault(c.street, []).append(c.code)
+    return out
+
+
+def quarters(council: Council) -> list[str]:
+    """The quarters the board has, newest first."""
+    return sorted((d["_id"] for d in council.db.board_quarters.find({}, {"_id": 1})), reverse=True)
+
+
+def _area_rows(level: str, code: str) -> list[str] | None:
+    if level == "community":
+        return [code] if code in {c.code for c in communities()} else None
+    if level == "street":
+        return streets().get(code)
+    return None  # the district: every row
+
+
+def _cut(level: str, members: list[str] | None, table: dict[str, Any]) -> dict[str, Any]:
+    pub = table["published"]
+    rows = []
+    for i, area in enumerate(table["rows"]):
+        if members is None or area in members:
+            rows.append({"area": area, "cells": pub["cells"][i], "total": pub["row_totals"][i]})
+    total: dict[str, Any] | None = None
+    if level == "street":
+        summed = bt.street_total([[*r["cells"], r["total"]] for r in rows])
+        total = {"cells": summed[:-1], "total": summed[-1]} if summed else None
+    elif level == DISTRICT:
+        total = {"cells": pub["col_totals"], "total": pub["grand_total"]}
+    return {"rows": rows, "total": total}
+
+
+def _figure_row(level: str, cut: dict[str, Any]) -> dict[str, Any] | None:
+    """The area's own figures in a cut: the community's row, or the street's/district's total."""
+    if level == "community":
+        return cut["rows"][0] if cut["rows"] else None
+    return cut["total"]
+
+
+def view(council: Council, level: str, code: str, quarter: str | None = None) -> dict[str, Any]:
+    """Everything the board shows for an area ("community" | "street" | "district") in a quarter
+    (the newest by default). Raises NotFound for an unknown area or quarter."""
+    members = _area_rows(level, code)
+    if level != DISTRICT and members is None:
+        raise NotFound(f"no {level} {code!r}")
+    available = quarters(council)
+    quarter = quarter or (available[0] if available else None)
+    doc = council.db.board_quarters.find_one({"_id": quarter}) if quarter else None
+    if quarter is not None and doc is None and available:
+        raise NotFound(f"no figures for {quarter!r}")
+    tables: list[dict[str, Any]] = []
+    rates: dict[str, str | None] = {"success_rate": None, "closed_within_month": None, "median_days": None}
+    if doc is not None:
+        for family in bt.FAMILIES:
+            table = doc["tables"][family.key]
+            cut = _cut(level, members, table)
+            allowed = bool(cut["rows"]) or level == DISTRICT
+            tables.append(
+                {
+                    "key": family.key,
+                    "columns": table["columns"],
+                    "rows": cut["rows"],
+                    "total": cut["total"],
+                    "show_row_totals": family.key not in NO_TOTAL,
+                    "withheld": bool(table["published"]["withheld"]),
+                    # A community's category breakdown needs 10 cases in the quarter.
+                    "not_shown": not allowed,
+                }
+            )
+        by_key = {t["key"]: t for t in tables}
+        outcome = _figure_row(level, by_key["ended_by_outcome"])
+        timing = _figure_row(level, by_key["ended_by_time"])
+        if outcome:
+            rate = bt.ratio(outcome["cells"][0], outcome["cells"][:2])
+            rates["success_rate"] = None if rate is None else f"{float(rate) * 100:.0f}%"
+        if timing:
+            share = bt.ratio(timing["cells"][0], timing["cells"])
+            rates["closed_within_month"] = None if share is None else f"{float(share) * 100:.0f}%"
+        median_key = code if level == "community" else f"street:{code}" if level == "street" else DISTRICT
+        rates["median_days"] = doc["medians"].get(median_key)
+    street = next((c.street for c in communities() if c.code == code), None) if level == "community" else None
+    return {
+        "level": level,
+        "code": code,
+        "street": street,
+        "quarter": quarter,
+        "quarters": available,
+        "tables": tables,
+        "rates": rates,
+        "consultations": consultation_results(council, members if level != DISTRICT else None),
+    }
+
+
+def _text(value: Any) -> dict[str, str]:
+    if isinstance(value, dict):
+        return {k: str(v) for k, v in value.items() if isinstance(v, str)}
+    return {"zh-CN": str(value), "en": str(value)} if value else {}
+
+
+def consultation_results(council: Council, members: list[str] | None) -> list[dict[str, Any]]:
+    """Closed consultations with a frozen result (read defensively: another part of council writes
+    them; see /work/briefs/council-contract.md). Only aggregate figures, never a ballot."""
+    query: dict[str, Any] = {"status": {"$in": ["closed", "published"]}, "result": {"$type": "object"}}
+    if members is not None:
+        query["community"] = {"$in": members}
+    out = []
+    for c in council.db.consultations.find(query).sort("closed_at", -1).limit(20):
+        result = c.get("result") or {}
+        vote = result.get("vote") if isinstance(result.get("vote"), dict) else None
+        outcome = vote.get("outcome") if vote else None
+        closed = c.get("closed_at")
+        out.append(
+            {
+                "id": str(c["_id"]),
+                "community": c.get("community"),
+                "kind": c.get("kind"),
+                "title": _text(c.get("title")),
+                "closed_month": closed.strftime("%Y-%m") if hasattr(closed, "strftime") else None,
+                "answered": result.get("answered") if isinstance(result.get("answered"), int) else None,
+                "eligible": result.get("eligible") if isinstance(result.get("eligible"), int) else None,
+                "vote_outcome": outcome if outcome in ("passed", "failed", "no_quorum") else None,
+            }
+        )
+    return out
+
+
+def csv_rows(v: dict[str, Any], label: Any) -> list[list[str]]:
+    """The board's tables as CSV rows: table, area, column, value (values as shown: "<5", "x")."""
+    out = [["quarter", "table", "area", "column", "value"]]
+    for t in v["tables"]:
+        if t["not_shown"]:
+            continue
+        lines = [(label(r["area"]), r) for r in t["rows"]]
+        if t["total"]:
+            lines.append((label("total"), t["total"]))
+        for name, line in lines:
+            for column, value in zip(t["columns"], line["cells"], strict=True):
+                out.append([v["quarter"] or "", label(t["key"]), name, label(column), str(value)])
+            if t["show_row_totals"] and len(t["columns"]) > 1:
+                out.append([v["quarter"] or "", label(t["key"]), name, label("total"), str(line["total"])])
+    return out
