@@ -284,6 +284,38 @@ class DeliveryDue(EventData):
     delivery_id = fields.String(required=True)
 
 
+# Council: the plan (H7) ------------------------------------------------------------------------------
+# Households and building groups have the same shape as the consultation events' (HouseholdRef,
+# BuildingGroupRef on branch council-events); named apart here so both branches merge cleanly.
+class PlanHouseholdRef(EventData):
+    """A flat of the community to be told: its registered phones and language."""
+
+    flat_id = fields.String(required=True)
+    building = fields.String(required=True)
+    label = fields.String(required=True)  # "3-2-401"
+    phones = fields.List(fields.String(), load_default=list)
+    language = fields.String(load_default="zh-CN")
+
+
+class PlanBuildingGroupRef(EventData):
+    """A building's WeChat Work group robot, kept by council (collection `building_groups`)."""
+
+    building = fields.String(required=True)
+    webhook_url = fields.String(required=True)
+
+
+class PlanItemFinished(EventData):
+    """An item of a community's plan is done ("the gate is replaced"): residents are told where to see it."""
+
+    item_id = fields.String(required=True)
+    community = fields.String(required=True)
+    title = fields.Dict(keys=fields.String(validate=validate.OneOf(["zh-CN", "en"])), values=fields.String())
+    finished_at = fields.String(required=True, validate=_iso_datetime)
+    url = fields.String(required=True)  # the public plan page
+    households = fields.List(fields.Nested(PlanHouseholdRef), load_default=list)
+    building_groups = fields.List(fields.Nested(PlanBuildingGroupRef), load_default=list)
+
+
 SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("case.submitted", 1): CaseSubmitted,
     ("case.assigned", 1): CaseAssigned,
@@ -299,6 +331,7 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("case.risk_changed", 1): CaseRiskChanged,
     ("agreement.confirmation_due", 1): AgreementConfirmationDue,
     ("notify.delivery_due", 1): DeliveryDue,
+    ("plan.item_finished", 1): PlanItemFinished,
 }
 
 
