@@ -46,8 +46,9 @@ from shared.web.ratelimit import RateLimit, RateLimiter
 BUCKET = "account_vouchers"
 CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"  # no look-alikes (0/O, 1/I/L, 2/Z, 5/S, 8/B)
 CODE_LENGTH = 10
-# Wrong codes per flat: a household mistyping gets several tries; guessing 25^10 codes is hopeless.
-FLAT_TRIES = RateLimit(5, 3600)
+# Code checks per flat and hour: a household mistyping (or asking twice) has room; guessing one of
+# 25^10 codes at this pace is hopeless.
+FLAT_TRIES = RateLimit(8, 3600)
 TEXT_MAX = 1000
 NOTE_MAX = 500
 ENTRY_FIELDS = ("day", "kind", "category", "amount", "counterparty", "counterparty_private", "note")
@@ -381,22 +382,21 @@ def verify_flat(
     council: Council, community: str, building: str, unit: str, flat: str, code: str
 ) -> str | None:
     """The flat's id when (building, unit, flat) and its resident code match, else None. Raises
-    TooManyTries when the flat had too many wrong codes this hour. An unknown flat costs the same
-    hash and comparison as a known one, and answers the same "no"."""
+    TooManyTries once a flat has had FLAT_TRIES checks this hour: every check counts, before the
+    comparison, so a guesser who is over the limit learns nothing even from the right code. An
+    unknown flat costs the same hash and comparison as a known one, and answers the same "no"."""
     doc = council.db.flats.find_one(
         {"community": community, "building": building.strip(), "unit": unit.strip(), "flat": flat.strip()},
         {"_id": 1},
     )
     flat_id = str(doc["_id"]) if doc else "no-such-flat"
-    row = council.db.resident_codes.find_one({"_id": flat_id}) if doc else None
-    stored = row["hash"] if row else "0" * 64
-    ok = hmac.compare_digest(code_hash(council.settings.secret_key, flat_id, normalise_code(code)), stored)
-    if ok and doc is not None and row is not None:
-        return flat_id
     limiter = RateLimiter(council.db.rate_limits, FLAT_TRIES, council.settings.secret_key)
     if not limiter.hit(f"resident-code:{community}", address=f"flat:{flat_id}"):
         raise TooManyTries()
-    return None
+    row = council.db.resident_codes.find_one({"_id": flat_id}) if doc else None
+    stored = row["hash"] if row else "0" * 64
+    ok = hmac.compare_digest(code_hash(council.settings.secret_key, flat_id, normalise_code(code)), stored)
+    return flat_id if ok and doc is not None and row is not None else None
 
 
 # Questions -----------------------------------------------------------------------------------------------

@@ -472,8 +472,13 @@ def _check_and_events(
     problems = rules.plan_problems(as_plan_item(d) for d in after)
     if problems:
         errors: dict[str, list[str]] = {}
+        changed = next(d for d in after if d["_id"] == item_id)
         for p in problems:
-            field = PROBLEM_FIELDS.get(p.code, "plan") if p.item_id == item_id else "plan"
+            # Mixed weights are the parent's problem, but the item just added or changed caused it.
+            ours = p.item_id == item_id or (
+                p.code == "partial_weights" and p.item_id == changed.get("parent_id")
+            )
+            field = PROBLEM_FIELDS.get(p.code, "plan") if ours else "plan"
             if p.code not in errors.get(field, []):
                 errors.setdefault(field, []).append(p.code)
         raise Refused(errors)
