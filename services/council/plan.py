@@ -23,6 +23,7 @@ are written in one transaction (shared/outbox.py).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -159,6 +160,8 @@ def parse_decimal(text: str, places: int) -> Decimal | None:
     None when it is not one with at most `places` decimals. Never a float."""
     folded = "".join(chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else c for c in text.strip())
     folded = folded.replace(",", "").replace(" ", "").replace("¥", "").replace("元", "")
+    if not re.fullmatch(r"[+-]?\d+(\.\d+)?", folded):  # no "1e3", "NaN" or "Infinity"
+        return None
     try:
         value = Decimal(folded)
     except InvalidOperation:
@@ -239,7 +242,7 @@ def parse_fields(values: Mapping[str, str], *, creating: bool) -> tuple[dict[str
         else:
             budget = parse_decimal(given["budget"], 2)
             if budget is None or budget < 0:
-                err("budget", "bad_amount")
+                err("budget", "bad_budget")
             else:
                 out["budget_fen"] = fen(budget)
     for name in ("start", "end"):

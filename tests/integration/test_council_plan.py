@@ -181,6 +181,7 @@ def test_an_unsound_plan_is_refused_whole_and_nothing_changes(
         ({"status": "done", "progress": "60"}, "progress"),
         ({"start": "2026-05-09", "end": "2026-05-01"}, "end"),
         ({"budget": "12.345"}, "budget"),
+        ({"budget": "1e3"}, "budget"),
         ({"weight": "0"}, "weight"),
         ({"colour": "red"}, "colour"),
     ):

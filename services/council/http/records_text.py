@@ -20,10 +20,7 @@ CODES: Mapping[str, tuple[str, str]] = {
     "not_editable": ("此项不能修改。", "This cannot be changed."),
     "bad_date": ("日期格式应为 年-月-日，如 2026-05-06。", "A date looks like 2026-05-06."),
     "end_before_start": ("结束日期早于开始日期。", "The end date is before the start date."),
-    "bad_amount": (
-        "金额须为不小于0的数，最多两位小数。",
-        "An amount of 0 or more with at most two decimals.",
-    ),
+    "bad_budget": ("预算须为不小于0的数，最多两位小数。", "A budget of 0 or more with at most two decimals."),
     "not_a_decision": (
         "找不到这项决定：须为本小区已通过的表决或已采纳的议事会建议。",
         "No such decision: a passed vote or an adopted recommendation of this community.",
