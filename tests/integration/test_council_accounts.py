@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import io
 import re
-from itertools import pairwise
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import pytest
