@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -270,6 +270,12 @@ def public_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "voucher": (doc.get("voucher") or {}).get("content_type"),
         "published_at": approved_at,
         "questions_until": rules.question_deadline(_aware(approved_at)) if approved_at else None,
+        # The last whole day residents may ask on, as they read dates (the deadline is the next midnight).
+        "questions_last_day": (
+            (rules.question_deadline(_aware(approved_at)) - timedelta(microseconds=1)).date().isoformat()
+            if approved_at
+            else None
+        ),
     }
 
 

@@ -294,6 +294,8 @@ def test_questions_are_taken_for_15_beijing_days_after_publication(
             council, COMMUNITY, entry_id, flat, codes["1-1-101"], "?", published_at - timedelta(seconds=1)
         )
     assert early.value.errors == {"entry": ["not_published"]}
+    shown = accounts.public_view(db.account_entries.find_one({"_id": entry_id}))
+    assert shown["questions_last_day"] == "2026-11-16"  # what the page tells residents
     last = accounts.ask(
         council, COMMUNITY, entry_id, flat, codes["1-1-101"], "最后一天", deadline - timedelta(seconds=1)
     )

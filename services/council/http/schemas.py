@@ -173,7 +173,10 @@ class PublicEntrySchema(Schema):
     note = fields.String()
     voucher = fields.String(allow_none=True, metadata={"description": "The voucher scan's media type."})
     published_at = fields.DateTime(allow_none=True)
-    questions_until = fields.DateTime(allow_none=True)
+    questions_until = fields.DateTime(
+        allow_none=True, metadata={"description": "Exclusive end of the window."}
+    )
+    questions_last_day = fields.String(allow_none=True, metadata={"description": "Last day, Beijing time."})
     questions = fields.List(fields.Nested(AnsweredSchema))
 
 
