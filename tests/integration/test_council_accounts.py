@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
@@ -387,3 +388,28 @@ def test_pages_enter_approve_ask_and_answer(app: Flask, settings: Settings, db: 
     )
     assert answered.status_code == 302
     assert "用于公共设施维修。" in resident.get(entry_page).get_data(as_text=True)
+
+
+def test_two_members_approving_at_once_publish_the_entry_once(
+    app: Flask, settings: Settings, db: Database, council: Council
+) -> None:
+    entry_id = enter(client_as(app, settings, WEI)).get_json()["id"]
+    third = Staff("qian", "钱进", frozenset({"committee_member"}), community=COMMUNITY)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def approve_as(staff: Staff) -> None:
+        barrier.wait()
+        try:
+            accounts.approve(council, COMMUNITY, entry_id, staff)
+            outcomes.append("approved")
+        except accounts.Refused as err:
+            outcomes.append(err.errors["entry"][0])
+
+    threads = [threading.Thread(target=approve_as, args=(s,)) for s in (LIU, third)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["already_approved", "approved"]
+    assert db.account_entries.find_one({"_id": entry_id})["approved_by"] in {"liu", "qian"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
@@ -16,7 +17,9 @@ from flask.testing import FlaskClient
 from PIL import Image
 from pymongo.database import Database
 
+from services.council import plan
 from services.council.app import create_app
+from services.council.bootstrap import bootstrap
 from shared.auth import COOKIE_NAME, Staff, issue_token
 from shared.config import Settings
 from shared.db import get_database
@@ -363,3 +366,36 @@ def test_the_committee_adds_and_edits_items_on_pages_and_the_public_reads_them(
     assert "Replace the gate" in en and "In progress" in en and "75.0 % done" in en
     # Without the CSRF token the form is refused.
     assert client.post(item_url, data={"title": "x"}).status_code == 400
+
+
+def test_two_edits_that_together_would_make_a_cycle_cannot_both_win(settings: Settings, db: Database) -> None:
+    """Each edit alone is sound (a under b, or b under a); together they would be a cycle. The plan's
+    revision counter makes the two transactions conflict, so the second sees the first."""
+    seed(db)
+    council = bootstrap(settings)
+    wei = committee()
+    a = plan.create_item(
+        council, COMMUNITY, {"title": "a", "decision_kind": "vote", "decision_id": "vote-gate"}, wei
+    )
+    b = plan.create_item(
+        council, COMMUNITY, {"title": "b", "decision_kind": "vote", "decision_id": "vote-gate"}, wei
+    )
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def move(item: str, under: str) -> None:
+        barrier.wait()
+        try:
+            plan.update_item(council, COMMUNITY, item, {"parent_id": under}, wei)
+            outcomes.append("moved")
+        except plan.Refused as err:
+            outcomes.append(",".join(err.errors.get("parent_id", [])))
+
+    threads = [threading.Thread(target=move, args=pair) for pair in ((a["id"], b["id"]), (b["id"], a["id"]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["cycle", "moved"]
+    parents = {d["_id"]: d["parent_id"] for d in db.plan_items.find({})}
+    assert sum(p is not None for p in parents.values()) == 1
