@@ -13,12 +13,16 @@ from prometheus_client.core import Metric
 
 from services.council.bootstrap import SERVICE, Council, bootstrap, ensure_indexes
 from services.council.http import (
+    account_api,
+    account_pages,
     answer_pages,
     board_api,
     board_pages,
     consultation_api,
     consultation_pages,
     home_pages,
+    plan_api,
+    plan_pages,
     register_api,
     register_pages,
 )
@@ -61,6 +65,10 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     rest.register_blueprint(register_api.blp)
     app.register_blueprint(board_pages.bp)  # public: no login
     rest.register_blueprint(board_api.blp)
+    app.register_blueprint(plan_pages.bp)
+    app.register_blueprint(account_pages.bp)
+    rest.register_blueprint(plan_api.blp)
+    rest.register_blueprint(account_api.blp)
     home_pages.init_app(app, settings)
     register_operations(app, SERVICE, settings, council, [])
     add_metrics_source(app, partial(flats_by_community, council))

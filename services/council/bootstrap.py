@@ -47,6 +47,13 @@ def ensure_indexes(db: Database) -> None:
     db.register_imports.create_index(
         "expires_at", expireAfterSeconds=0, partialFilterExpression={"status": "previewed"}
     )
+    # The plan and the public accounts are read per community (public pages, the board).
+    db.plan_items.create_index([("community", ASCENDING), ("position", ASCENDING)])
+    db.plan_timeline.create_index([("community", ASCENDING), ("at", ASCENDING)])
+    db.account_entries.create_index([("community", ASCENDING), ("day", ASCENDING)])
+    db.account_questions.create_index([("community", ASCENDING), ("entry_id", ASCENDING)])
+    db.resident_codes.create_index([("community", ASCENDING)])
+    ensure_rate_limit_indexes(db.rate_limits)
 
 
 def bootstrap(settings: Settings | None = None) -> Council:

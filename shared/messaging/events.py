@@ -378,6 +378,19 @@ class ConsultationCodeRequested(EventData):
     expires_at = fields.String(required=True, validate=_iso_datetime)
 
 
+# Council: the plan --------------------------------------------------------------------------------
+class PlanItemFinished(EventData):
+    """An item of a community's plan is done ("the gate is replaced"): residents are told where to see it."""
+
+    item_id = fields.String(required=True)
+    community = fields.String(required=True)
+    title = LocalisedText
+    finished_at = fields.String(required=True, validate=_iso_datetime)
+    url = fields.String(required=True)  # the public plan page
+    households = fields.List(fields.Nested(HouseholdRef), load_default=list)
+    building_groups = fields.List(fields.Nested(BuildingGroupRef), load_default=list)
+
+
 SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("case.submitted", 1): CaseSubmitted,
     ("case.assigned", 1): CaseAssigned,
@@ -397,6 +410,7 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("consultation.closed", 1): ConsultationClosed,
     ("consultation.reminder", 1): ConsultationReminder,
     ("consultation.code_requested", 1): ConsultationCodeRequested,
+    ("plan.item_finished", 1): PlanItemFinished,
 }
 
 

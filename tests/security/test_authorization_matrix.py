@@ -74,6 +74,10 @@ REGISTER_KEEPERS = frozenset({COMMITTEE, ADMIN})
 # Consultations are written by the committee and admins; building leaders read them and enter paper
 # slips of their buildings. Routes admitting COUNCIL leave the finer refusal to `consultations`.
 CONSULTATION_KEEPERS = frozenset({COMMITTEE, ADMIN})
+# The plan and the public accounts are kept by the community's committee members only; district
+# admins read the committee's list of entries (`services.council.plan`, `services.council.accounts`).
+COMMITTEE_ONLY = frozenset({COMMITTEE})
+ACCOUNT_READERS = frozenset({COMMITTEE, ADMIN})
 
 # Endpoints deliberately not in the table: static files, no data behind them.
 NOT_IN_TABLE = {"static", "swagger_assets.static"}
@@ -258,6 +262,43 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("council", "POST", "/c/<consultation_id>/answer"): PUBLIC,
     ("council", "GET", "/c/<consultation_id>/done"): PUBLIC,
     ("council", "POST", "/c/<consultation_id>/leave"): PUBLIC,
+    # council: the plan and the public accounts (public pages and JSON need no login) ------------
+    ("council", "GET", "/plan/<community>"): PUBLIC,
+    ("council", "GET", "/plan/<community>/photos/<photo_id>"): PUBLIC,
+    ("council", "GET", "/communities/<community>/plan"): COMMITTEE_ONLY,
+    ("council", "POST", "/communities/<community>/plan"): COMMITTEE_ONLY,
+    ("council", "GET", "/communities/<community>/plan/items/<item_id>"): COMMITTEE_ONLY,
+    ("council", "POST", "/communities/<community>/plan/items/<item_id>"): COMMITTEE_ONLY,
+    ("council", "POST", "/communities/<community>/plan/items/<item_id>/timeline"): COMMITTEE_ONLY,
+    ("council", "GET", "/api/v1/plan/<community>"): PUBLIC,
+    ("council", "POST", "/api/v1/communities/<community>/plan/items"): COMMITTEE_ONLY,
+    ("council", "PATCH", "/api/v1/communities/<community>/plan/items/<item_id>"): COMMITTEE_ONLY,
+    ("council", "POST", "/api/v1/communities/<community>/plan/items/<item_id>/timeline"): COMMITTEE_ONLY,
+    ("council", "GET", "/accounts/<community>"): PUBLIC,
+    ("council", "GET", "/accounts/<community>/entries/<entry_id>"): PUBLIC,
+    ("council", "POST", "/accounts/<community>/entries/<entry_id>"): PUBLIC,  # the flat's resident code
+    ("council", "GET", "/accounts/<community>/entries/<entry_id>/voucher"): PUBLIC,  # once approved
+    ("council", "GET", "/communities/<community>/accounts"): COMMITTEE_ONLY,
+    ("council", "POST", "/communities/<community>/accounts"): COMMITTEE_ONLY,
+    ("council", "POST", "/communities/<community>/accounts/entries/<entry_id>/approve"): COMMITTEE_ONLY,
+    ("council", "POST", "/communities/<community>/accounts/questions/<question_id>/answer"): COMMITTEE_ONLY,
+    ("council", "POST", "/communities/<community>/accounts/codes"): COMMITTEE_ONLY,
+    ("council", "GET", "/api/v1/accounts/<community>"): PUBLIC,
+    ("council", "POST", "/api/v1/accounts/<community>/entries/<entry_id>/questions"): PUBLIC,  # resident code
+    ("council", "GET", "/api/v1/communities/<community>/accounts/entries"): ACCOUNT_READERS,
+    ("council", "POST", "/api/v1/communities/<community>/accounts/entries"): COMMITTEE_ONLY,
+    (
+        "council",
+        "POST",
+        "/api/v1/communities/<community>/accounts/entries/<entry_id>/approve",
+    ): COMMITTEE_ONLY,
+    ("council", "GET", "/api/v1/communities/<community>/accounts/questions"): COMMITTEE_ONLY,
+    (
+        "council",
+        "POST",
+        "/api/v1/communities/<community>/accounts/questions/<question_id>/answer",
+    ): COMMITTEE_ONLY,
+    ("council", "POST", "/api/v1/communities/<community>/accounts/codes"): COMMITTEE_ONLY,
     ("council", "GET", "/api/v1/docs"): PUBLIC,
     ("council", "GET", "/api/v1/openapi.json"): PUBLIC,
     ("council", "GET", "/static/council/<path:filename>"): PUBLIC,
@@ -376,6 +417,10 @@ PARAMS = {
     "consultation_id": "000000000000000000000000",
     "key": "q1",
     "street": "qinghe",
+    "item_id": "000000000000000000000000",
+    "photo_id": "000000000000000000000000",
+    "entry_id": "000000000000000000000000",
+    "question_id": "000000000000000000000000",
 }
 
 
