@@ -1,3 +1,5 @@
+# Full-width digits are what a Chinese phone keyboard may type.
+# ruff: noqa: RUF001
 """Pure rules of council meetings: times, states, quorum, recommendations, codes, minutes."""
 
 from __future__ import annotations

@@ -134,10 +134,8 @@ def quorum(present: int, invited: int, threshold: Threshold = Threshold()) -> Qu
     if present < 0 or invited < 0 or present > invited:
         raise ValueError("present must be between 0 and the number invited")
     exact = threshold.share * invited
-    if threshold.strict:
-        needed = int(exact) + 1  # more than: 10 invited, half → 6
-    else:
-        needed = -(-exact.numerator // exact.denominator)  # at least: the ceiling
+    # "More than" half of 10 is 6 (floor + 1); "at least" two thirds of 9 is 6 (the ceiling).
+    needed = int(exact) + 1 if threshold.strict else -(-exact.numerator // exact.denominator)
     needed = max(needed, 1)
     return Quorum(present, invited, needed, invited > 0 and present >= needed)
 
