@@ -105,15 +105,27 @@ def on_booking_requested(mediation: Mediation, envelope: Envelope, now: datetime
         status = CONFIRMED if reason is None else REFUSED
         db.hall_bookings.replace_one(
             {"_id": meeting_id},
-            {"_id": meeting_id, "request": request, "room": room, "starts_at": start, "ends_at": end,
-             "status": status, "reason": reason, "updated_at": at},
+            {
+                "_id": meeting_id,
+                "request": request,
+                "room": room,
+                "starts_at": start,
+                "ends_at": end,
+                "status": status,
+                "reason": reason,
+                "updated_at": at,
+            },
             upsert=True,
             session=session,
-        )  # fmt: skip
+        )
         answer: dict[str, Any] = {"meeting_id": meeting_id, "request": request, "room": room}
         if reason is None:
-            answer |= {"starts_at": data["starts_at"], "ends_at": data["ends_at"], "place": place,
-                       "confirmed_at": at.isoformat()}  # fmt: skip
+            answer |= {
+                "starts_at": data["starts_at"],
+                "ends_at": data["ends_at"],
+                "place": place,
+                "confirmed_at": at.isoformat(),
+            }
             kind = "hall.booking_confirmed"
         else:
             answer |= {"reason": reason, "message": message, "refused_at": at.isoformat()}
@@ -153,10 +165,16 @@ def on_booking_released(mediation: Mediation, envelope: Envelope, now: datetime 
         db.room_slots.delete_many({"meeting_id": meeting_id}, session=session)
         db.hall_bookings.update_one(
             {"_id": meeting_id},
-            {"$set": {"request": request, "room": data["room"], "status": RELEASED,
-                      "updated_at": now or utcnow()}},
+            {
+                "$set": {
+                    "request": request,
+                    "room": data["room"],
+                    "status": RELEASED,
+                    "updated_at": now or utcnow(),
+                }
+            },
             upsert=True,
             session=session,
-        )  # fmt: skip
+        )
 
     process_once(db, CONSUMER, envelope, effect)
