@@ -26,7 +26,7 @@ from services.council import access
 from services.council.bootstrap import SERVICE, Council
 from services.council.domain import meetings as mt
 from shared.auth import Staff
-from shared.db import in_transaction
+from shared.db import in_transaction, retry_transient
 from shared.idempotency import process_once
 from shared.masking import mask_email, mask_name, mask_phone
 from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
@@ -336,7 +336,7 @@ def on_hall_answer(council: Council, envelope: Envelope) -> None:
                 session=session,
             )
 
-    if process_once(council.db, HALL_CONSUMER, envelope, effect):
+    if retry_transient(lambda: process_once(council.db, HALL_CONSUMER, envelope, effect)):
         council.outbox.flush(published)
         log.info("hall answer applied", extra={"meeting_id": meeting_id, "event": envelope.type})
 

@@ -22,12 +22,13 @@ from datetime import datetime
 from typing import Any
 
 from pymongo.client_session import ClientSession
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.mediation import registry
 from services.mediation.bootstrap import SERVICE, Mediation
 from services.mediation.domain import sessions as ss
 from services.mediation.sessions import MAX_LENGTH, SLOT, room_of
+from shared.db import retry_transient
 from shared.idempotency import process_once
 from shared.messaging.envelope import Envelope, make_envelope, utcnow
 
@@ -139,9 +140,10 @@ def on_booking_requested(mediation: Mediation, envelope: Envelope, now: datetime
 
     for attempt in range(3):
         try:
-            process_once(db, CONSUMER, envelope, effect)
+            # A write conflict with a concurrent session (or another delivery) is run again at once.
+            retry_transient(lambda: process_once(db, CONSUMER, envelope, effect))
             break
-        except DuplicateKeyError:
+        except (DuplicateKeyError, BulkWriteError):
             # A session committed one of our slots after our snapshot was taken: read again, and
             # the claim is seen and the meeting refused. Only bounded retries: a third duplicate
             # would mean a stale index, which the consumer's retry tiers handle.
@@ -177,4 +179,4 @@ def on_booking_released(mediation: Mediation, envelope: Envelope, now: datetime 
             session=session,
         )
 
-    process_once(db, CONSUMER, envelope, effect)
+    retry_transient(lambda: process_once(db, CONSUMER, envelope, effect))
