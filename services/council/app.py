@@ -12,7 +12,14 @@ from flask import Flask
 from prometheus_client.core import Metric
 
 from services.council.bootstrap import SERVICE, Council, bootstrap, ensure_indexes
-from services.council.http import home_pages, register_api, register_pages
+from services.council.http import (
+    checkin_pages,
+    home_pages,
+    meeting_api,
+    meeting_pages,
+    register_api,
+    register_pages,
+)
 from shared.auth import init_auth
 from shared.config import Settings
 from shared.http import create_base_app, register_operations
@@ -47,6 +54,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(home_pages.bp)
     app.register_blueprint(register_pages.bp)
     rest.register_blueprint(register_api.blp)
+    app.register_blueprint(meeting_pages.bp)
+    app.register_blueprint(checkin_pages.bp)
+    rest.register_blueprint(meeting_api.blp)
     home_pages.init_app(app, settings)
     register_operations(app, SERVICE, settings, council, [])
     add_metrics_source(app, partial(flats_by_community, council))

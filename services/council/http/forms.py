@@ -5,6 +5,8 @@ CSRF is checked for every POST by `shared.web` (the forms carry `csrf_token()`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from services.council.domain.register import RowError
 from services.council.http.register_text import reason
@@ -27,3 +29,31 @@ def errors_by_field(errors: Sequence[RowError]) -> dict[str, list[str]]:
     for error in errors:
         out.setdefault(error.field or "file", []).append(reason(error))
     return out
+
+
+# Meetings -----------------------------------------------------------------------------------------
+LOCAL_TZ = "Asia/Shanghai"  # the district's time: forms take local dates and times
+
+
+def meeting_times(form: Mapping[str, str]) -> tuple[datetime, datetime]:
+    """The form's day (YYYY-MM-DD) and start/end (HH:MM, local time) as aware datetimes; ValueError
+    names the field that cannot be read."""
+    try:
+        day = date.fromisoformat((form.get("day") or "").strip())
+    except ValueError as err:
+        raise ValueError("day") from err
+    zone = ZoneInfo(LOCAL_TZ)
+    out = []
+    for name in ("starts_at", "ends_at"):
+        try:
+            at = time.fromisoformat((form.get(name) or "").strip())
+        except ValueError as err:
+            raise ValueError(name) from err
+        out.append(datetime.combine(day, at, tzinfo=zone))
+    return out[0], out[1]
+
+
+def count(form: Mapping[str, str], name: str) -> int:
+    """A vote count as typed; -1 (refused by the rules with a clear message) when not a number."""
+    text = (form.get(name) or "").strip()
+    return int(text) if text.isdigit() else -1
