@@ -130,16 +130,19 @@ def decide_amendment(
         mt.check_decision(minutes.get("status"), amendment["status"], decision)
     except mt.MinutesError as err:
         raise meetings.refused(err) from err
+    # Conditional on the list as it was read: a concurrent decision or proposal makes this one stale
+    # (the whole list is written back; the positional operator on a nested array is not portable).
+    before = minutes.get("amendments", [])
+    after = [
+        a | {"status": decision, "decided_by": staff.user_id} if a["id"] == amendment_id else a
+        for a in before
+    ]
     done = council.db.meetings.update_one(
-        {
-            "_id": meeting_id,
-            "minutes.status": mt.AMENDING,
-            "minutes.amendments": {"$elemMatch": {"id": amendment_id, "status": mt.PROPOSED}},
-        },
-        {"$set": {"minutes.amendments.$.status": decision, "minutes.amendments.$.decided_by": staff.user_id}},
+        {"_id": meeting_id, "minutes.status": mt.AMENDING, "minutes.amendments": before},
+        {"$set": {"minutes.amendments": after}},
     )
     if done.matched_count != 1:
-        raise meetings.Refused("decided", "This amendment was decided already.")
+        raise meetings.Refused("stale", "The amendments changed in the meantime; nothing was changed.")
 
 
 def adopt(
