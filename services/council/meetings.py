@@ -161,8 +161,11 @@ def create_meeting(
         raise Refused("bad_quorum", str(err), "quorum") from err
     if not isinstance(amendment_days, int) or not 1 <= amendment_days <= 30:
         raise Refused("bad_window", "Amendments are open 1 to 30 days.", "amendment_days")
+    meeting_id = new_id()
     doc = {
-        "_id": new_id(),
+        "_id": meeting_id,
+        # What invitations and notify call the meeting (议事会 = YS): short enough to read out.
+        "reference": f"YS-{meeting_id[:8].upper()}",
         "community": community,
         "title": title,
         "starts_at": starts_at,
@@ -485,6 +488,7 @@ def _invitation(council: Council, meeting: Mapping[str, Any]) -> dict[str, Any]:
     base = council.settings.council_public_url.rstrip("/")
     return {
         "meeting_id": meeting["_id"],
+        "reference": meeting.get("reference") or f"YS-{meeting['_id'][:8].upper()}",
         "community": meeting["community"],
         "title": meeting["title"],
         "starts_at": meeting["starts_at"].isoformat(),

@@ -192,7 +192,10 @@ def publish(
             session=session,
         )
         invitation = meetings._invitation(council, found)
-        data = {k: invitation[k] for k in ("meeting_id", "community", "title", "starts_at", "invitees")}
+        data = {
+            k: invitation[k]
+            for k in ("meeting_id", "reference", "community", "title", "starts_at", "invitees")
+        }
         meetings._emit(
             council, session, out, "minutes.published", data | {"url": url, "published_at": at.isoformat()}
         )

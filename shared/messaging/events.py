@@ -349,6 +349,7 @@ class MeetingInvited(EventData):
     when it moves (`meeting.rescheduled`) and with METHOD:CANCEL when cancelled."""
 
     meeting_id = fields.String(required=True)
+    reference = fields.String(required=True)  # the meeting's short reference, e.g. "YS-3F2A9C1B"
     community = fields.String(required=True)
     title = fields.String(required=True)
     starts_at = fields.String(required=True, validate=_iso_datetime)
@@ -374,6 +375,7 @@ class MinutesPublished(EventData):
     """A meeting's minutes were adopted and published: the invitees get the public link."""
 
     meeting_id = fields.String(required=True)
+    reference = fields.String(required=True)
     community = fields.String(required=True)
     title = fields.String(required=True)
     starts_at = fields.String(required=True, validate=_iso_datetime)
