@@ -335,3 +335,17 @@ def test_the_json_api_creates_and_refuses_in_the_one_error_shape(council, app, s
     listed = api.get("/api/v1/communities/lianhua/meetings")
     assert [m["id"] for m in listed.json] == [made.json["id"]]
     assert client_as(app, settings, STRANGER).get("/api/v1/communities/lianhua/meetings").status_code == 403
+
+
+def test_the_pages_speak_chinese_and_english(council, app, settings) -> None:
+    meeting = confirmed(council)
+    clerk = client_as(app, settings, CLERK)
+    zh = clerk.get(f"/communities/lianhua/meetings/{meeting['_id']}?lang=zh-CN").get_data(as_text=True)
+    assert "议程" in zh and "尚未达到法定人数" in zh and "Agenda" not in zh
+    en = clerk.get(f"/communities/lianhua/meetings/{meeting['_id']}?lang=en").get_data(as_text=True)
+    assert "Agenda" in en and "No quorum yet" in en
+    assert "业主议事会" in clerk.get("/?lang=zh-CN").get_data(as_text=True)
+    listing = clerk.get("/communities/lianhua/meetings?lang=zh-CN").get_data(as_text=True)
+    assert "新建议事会" in listing and "已确认" in listing
+    check_in = client_as(app, settings, None).get(f"/m/{meeting['_id']}/check-in?lang=zh-CN")
+    assert "签到码" in check_in.get_data(as_text=True)
