@@ -349,3 +349,31 @@ def test_the_pages_speak_chinese_and_english(council, app, settings) -> None:
     assert "新建议事会" in listing and "已确认" in listing
     check_in = client_as(app, settings, None).get(f"/m/{meeting['_id']}/check-in?lang=zh-CN")
     assert "签到码" in check_in.get_data(as_text=True)
+
+
+def test_notify_plans_the_invitation_council_emits_once(council, settings) -> None:
+    """Council's real `meeting.invited` handed to notify's consumer: one email (with the .ics) per
+    invitee, and a redelivery plans nothing more."""
+    from services.notify import delivery
+    from services.notify.bootstrap import bootstrap as notify_bootstrap
+    from services.notify.bootstrap import ensure_indexes as notify_indexes
+    from shared.messaging.envelope import Envelope
+
+    notify = notify_bootstrap(settings)
+    notify_indexes(notify.db)
+    meeting = confirmed(council)
+    meetings.add_agenda_item(council, "lianhua", meeting["_id"], CLERK, "加装电梯方案")
+    meetings.send_invitations(council, "lianhua", meeting["_id"], CLERK)
+    [row] = council.db.outbox.find({"envelope.type": "meeting.invited"})
+    envelope = Envelope(**row["envelope"])
+    delivery.handle_event(notify, envelope)
+    delivery.handle_event(notify, envelope)
+    planned = list(notify.db.deliveries.find())
+    emails = sorted(d["recipient"]["address"] for d in planned if d["channel"] == "email")
+    assert emails == ["p0@example.cn", "p1@example.cn", "p2@example.cn"]  # once each (SMS: if configured)
+    mail = next(d for d in planned if d["recipient"]["address"] == "p0@example.cn")
+    assert "王建国" in mail["content"]["body"] and "加装电梯方案" in mail["content"]["body"]
+    ics = mail["content"]["attachments"][0]["data"]
+    assert f"UID:{meeting['_id']}@concord.local" in ics and "METHOD:REQUEST" in ics
+    # Nobody else's contact is in this invitee's message.
+    assert "李秀英" not in mail["content"]["body"] and "13800138001" not in str(mail["content"])
