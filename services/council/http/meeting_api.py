@@ -73,17 +73,17 @@ def _details(community: str, meeting_id: str) -> dict[str, Any]:
 
 
 @blp.route("/communities/<community>/meetings", methods=["GET"])
-@blp.response(200, MeetingSchema(many=True))
 @requires_role(*access.COUNCIL_ROLES)
+@blp.response(200, MeetingSchema(many=True))
 def list_meetings(community: str) -> Any:
     """The community's meetings, newest first."""
     return _call(lambda: meetings.list_meetings(_council(), community, _staff()))
 
 
 @blp.route("/communities/<community>/meetings", methods=["POST"])
+@requires_role(*CLERKS)
 @blp.arguments(MeetingCreateSchema)
 @blp.response(201, MeetingSchema)
-@requires_role(*CLERKS)
 def create_meeting(body: dict[str, Any], community: str) -> Any:
     """A new meeting, "requested" until mediation confirms or refuses the council hall."""
     made = _call(lambda: meetings.create_meeting(_council(), community, _staff(), **body))
@@ -91,17 +91,17 @@ def create_meeting(body: dict[str, Any], community: str) -> Any:
 
 
 @blp.route("/communities/<community>/meetings/<meeting_id>", methods=["GET"])
-@blp.response(200, MeetingSchema)
 @requires_role(*access.COUNCIL_ROLES)
+@blp.response(200, MeetingSchema)
 def get_meeting(community: str, meeting_id: str) -> Any:
     """One meeting with its agenda (linked consultations' results) and invitees (masked)."""
     return _details(community, meeting_id)
 
 
 @blp.route("/communities/<community>/meetings/<meeting_id>/move", methods=["POST"])
+@requires_role(*CLERKS)
 @blp.arguments(MeetingMoveSchema)
 @blp.response(200, MeetingSchema)
-@requires_role(*CLERKS)
 def move_meeting(body: dict[str, Any], community: str, meeting_id: str) -> Any:
     """Ask for the hall at another time."""
     _call(lambda: meetings.move_meeting(_council(), community, meeting_id, _staff(), **body))
@@ -109,9 +109,9 @@ def move_meeting(body: dict[str, Any], community: str, meeting_id: str) -> Any:
 
 
 @blp.route("/communities/<community>/meetings/<meeting_id>/cancel", methods=["POST"])
+@requires_role(*CLERKS)
 @blp.arguments(MeetingCancelSchema)
 @blp.response(200, MeetingSchema)
-@requires_role(*CLERKS)
 def cancel_meeting(body: dict[str, Any], community: str, meeting_id: str) -> Any:
     """Cancel; the hall is released and invitees told."""
     _call(lambda: meetings.cancel_meeting(_council(), community, meeting_id, _staff(), body["reason"]))
@@ -119,9 +119,9 @@ def cancel_meeting(body: dict[str, Any], community: str, meeting_id: str) -> Any
 
 
 @blp.route("/communities/<community>/meetings/<meeting_id>/agenda", methods=["POST"])
+@requires_role(*CLERKS)
 @blp.arguments(AgendaItemInSchema)
 @blp.response(201, MeetingSchema)
-@requires_role(*CLERKS)
 def add_agenda_item(body: dict[str, Any], community: str, meeting_id: str) -> Any:
     """An agenda item, optionally linked to a consultation of the community."""
     _call(lambda: meetings.add_agenda_item(_council(), community, meeting_id, _staff(), **body))
@@ -129,9 +129,9 @@ def add_agenda_item(body: dict[str, Any], community: str, meeting_id: str) -> An
 
 
 @blp.route("/communities/<community>/meetings/<meeting_id>/invitees", methods=["POST"])
+@requires_role(*CLERKS)
 @blp.arguments(InviteeInSchema)
 @blp.response(201, MeetingSchema)
-@requires_role(*CLERKS)
 def add_invitee(body: dict[str, Any], community: str, meeting_id: str) -> Any:
     """Invite a representative or a council member."""
     _call(lambda: meetings.add_invitee(_council(), community, meeting_id, _staff(), **body))
@@ -139,8 +139,8 @@ def add_invitee(body: dict[str, Any], community: str, meeting_id: str) -> Any:
 
 
 @blp.route("/communities/<community>/meetings/<meeting_id>/invitations", methods=["POST"])
-@blp.response(200, MeetingSchema)
 @requires_role(*CLERKS)
+@blp.response(200, MeetingSchema)
 def send_invitations(community: str, meeting_id: str) -> Any:
     """Send the invitations (with the .ics) through notify; the hall must be confirmed."""
     _call(lambda: meetings.send_invitations(_council(), community, meeting_id, _staff()))
@@ -148,9 +148,9 @@ def send_invitations(community: str, meeting_id: str) -> Any:
 
 
 @blp.route("/communities/<community>/meetings/<meeting_id>/attendance/<key>", methods=["POST"])
+@requires_role(*CLERKS)
 @blp.arguments(AttendanceSchema)
 @blp.response(200, QuorumSchema)
-@requires_role(*CLERKS)
 def attendance_by_hand(body: dict[str, Any], community: str, meeting_id: str, key: str) -> Any:
     """The clerk checks an invitee in (or out) by hand; returns the quorum."""
     q = _call(
@@ -160,9 +160,9 @@ def attendance_by_hand(body: dict[str, Any], community: str, meeting_id: str, ke
 
 
 @blp.route("/communities/<community>/meetings/<meeting_id>/agenda/<item_id>/vote", methods=["POST"])
+@requires_role(*CLERKS)
 @blp.arguments(VoteInSchema)
 @blp.response(200, MeetingSchema)
-@requires_role(*CLERKS)
 def record_vote(body: dict[str, Any], community: str, meeting_id: str, item_id: str) -> Any:
     """The representatives' recommendation on one item: for, against, abstaining."""
     _call(lambda: meetings.record_vote(_council(), community, meeting_id, item_id, _staff(), **body))
@@ -170,17 +170,17 @@ def record_vote(body: dict[str, Any], community: str, meeting_id: str, item_id: 
 
 
 @blp.route("/communities/<community>/meetings/<meeting_id>/minutes", methods=["PUT"])
+@requires_role(*CLERKS)
 @blp.arguments(MinutesTextSchema)
 @blp.response(204)
-@requires_role(*CLERKS)
 def save_draft(body: dict[str, Any], community: str, meeting_id: str) -> None:
     """Write the draft of the minutes."""
     _call(lambda: minutes.save_draft(_council(), community, meeting_id, _staff(), body["text"]))
 
 
 @blp.route("/communities/<community>/meetings/<meeting_id>/minutes/circulate", methods=["POST"])
-@blp.response(204)
 @requires_role(*CLERKS)
+@blp.response(204)
 def circulate(community: str, meeting_id: str) -> None:
     """Open the attendees' amendment window."""
     _call(lambda: minutes.circulate(_council(), community, meeting_id, _staff()))
@@ -189,9 +189,9 @@ def circulate(community: str, meeting_id: str) -> None:
 @blp.route(
     "/communities/<community>/meetings/<meeting_id>/minutes/amendments/<amendment_id>", methods=["POST"]
 )
+@requires_role(*CLERKS)
 @blp.arguments(DecisionSchema)
 @blp.response(204)
-@requires_role(*CLERKS)
 def decide(body: dict[str, Any], community: str, meeting_id: str, amendment_id: str) -> None:
     """Accept or reject an amendment."""
     _call(
@@ -202,17 +202,17 @@ def decide(body: dict[str, Any], community: str, meeting_id: str, amendment_id: 
 
 
 @blp.route("/communities/<community>/meetings/<meeting_id>/minutes/adopt", methods=["POST"])
+@requires_role(*CLERKS)
 @blp.arguments(AdoptSchema)
 @blp.response(204)
-@requires_role(*CLERKS)
 def adopt(body: dict[str, Any], community: str, meeting_id: str) -> None:
     """Adopt the minutes once the amendment window has ended."""
     _call(lambda: minutes.adopt(_council(), community, meeting_id, _staff(), body.get("text")))
 
 
 @blp.route("/communities/<community>/meetings/<meeting_id>/minutes/publish", methods=["POST"])
-@blp.response(200)
 @requires_role(*CLERKS)
+@blp.response(200)
 def publish(community: str, meeting_id: str) -> Any:
     """Publish adopted minutes; returns the public page's address."""
     return {"url": _call(lambda: minutes.publish(_council(), community, meeting_id, _staff()))}
