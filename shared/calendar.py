@@ -54,6 +54,9 @@ class SessionInvite:
     mediators: tuple[Person, ...] = ()
     public: bool = False
     sequence: int = 0  # raised on each move and on cancelling, so calendars replace the old event
+    # A council meeting says what it is itself (a session's wording is fixed below).
+    summary: str | None = None
+    description: str | None = None
 
 
 _TEXT = {
@@ -100,7 +103,7 @@ def _calendar(invite: SessionInvite, recipient: Person, stamp: datetime, method:
     text = _TEXT["zh-CN" if recipient.language.lower().startswith("zh") else "en"]
     visibility = text["public"] if invite.public else text["private"]
     cancelled = method == "CANCEL"
-    summary = text["summary"].format(reference=invite.reference)
+    summary = invite.summary or text["summary"].format(reference=invite.reference)
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -113,7 +116,8 @@ def _calendar(invite: SessionInvite, recipient: Person, stamp: datetime, method:
     event.add("sequence", invite.sequence)
     event.add("summary", text["cancelled"].format(summary=summary) if cancelled else summary)
     event.add("location", ", ".join(part for part in (invite.place_name, invite.place_address) if part))
-    event.add("description", text["body"].format(reference=invite.reference, visibility=visibility))
+    description = invite.description or text["body"].format(reference=invite.reference, visibility=visibility)
+    event.add("description", description)
     event.add("class", "PUBLIC" if invite.public else "PRIVATE")
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     if invite.organizer.email:
@@ -164,4 +168,40 @@ def invite_from_event(data: Mapping[str, Any], language: str) -> SessionInvite:
         ),
         public=bool(data.get("public", False)),
         sequence=int(data.get("sequence") or 0),
+    )
+
+
+_MEETING_TEXT = {
+    "zh-CN": {
+        "summary": "业主议事会：{title}",
+        "body": "议事会编号：{reference}\n议程：\n{agenda}\n签到页面：{url}",
+    },
+    "en": {
+        "summary": "Owners' council meeting: {title}",
+        "body": "Meeting {reference}\nAgenda:\n{agenda}\nCheck in: {url}",
+    },
+}
+
+
+def meeting_invite_from_event(data: Mapping[str, Any], language: str) -> SessionInvite:
+    """A council `meeting.*` event's data as an invitation (the meeting's id is its UID, its
+    `sequence` the event's). Council meetings are public: minutes are published."""
+    english = not language.lower().startswith("zh")
+    text = _MEETING_TEXT["en" if english else "zh-CN"]
+    place = data.get("place") or {}
+    agenda = "\n".join(f"{i}. {item}" for i, item in enumerate(data.get("agenda") or [], 1)) or "-"
+    return SessionInvite(
+        session_id=data["meeting_id"],
+        reference=data.get("reference") or data["meeting_id"],
+        starts_at=datetime.fromisoformat(data["starts_at"]),
+        ends_at=datetime.fromisoformat(data["ends_at"]),
+        place_name=str((place.get("name_en") if english else None) or place.get("name") or ""),
+        place_address=place.get("address") or "",
+        organizer=Person("Owners' council" if english else "业主委员会", ""),
+        public=True,
+        sequence=int(data.get("sequence") or 0),
+        summary=text["summary"].format(title=data.get("title") or ""),
+        description=text["body"].format(
+            reference=data.get("reference") or "", agenda=agenda, url=data.get("url") or ""
+        ),
     )

@@ -49,3 +49,9 @@ def visible_buildings(staff: Staff, community: str) -> frozenset[str] | None:
 def may_view_unmasked(staff: Staff, community: str) -> bool:
     """Names and phones in full: only those who keep the register (building leaders see them masked)."""
     return may_edit_register(staff, community)
+
+
+def may_keep_meetings(staff: Staff, community: str) -> bool:
+    """Schedule meetings, invite, check people in, count votes, draft minutes: the community's
+    committee members (the clerk is one of them) and district admins."""
+    return may_edit_register(staff, community)

@@ -18,9 +18,12 @@ from services.council.http import (
     answer_pages,
     board_api,
     board_pages,
+    checkin_pages,
     consultation_api,
     consultation_pages,
     home_pages,
+    meeting_api,
+    meeting_pages,
     plan_api,
     plan_pages,
     register_api,
@@ -69,6 +72,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(account_pages.bp)
     rest.register_blueprint(plan_api.blp)
     rest.register_blueprint(account_api.blp)
+    app.register_blueprint(meeting_pages.bp)
+    app.register_blueprint(checkin_pages.bp)
+    rest.register_blueprint(meeting_api.blp)
     home_pages.init_app(app, settings)
     register_operations(app, SERVICE, settings, council, [])
     add_metrics_source(app, partial(flats_by_community, council))

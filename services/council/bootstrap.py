@@ -54,6 +54,11 @@ def ensure_indexes(db: Database) -> None:
     db.account_questions.create_index([("community", ASCENDING), ("entry_id", ASCENDING)])
     db.resident_codes.create_index([("community", ASCENDING)])
     ensure_rate_limit_indexes(db.rate_limits)
+    # Meetings: a community's list by time; wrong check-in codes are counted per client for a
+    # short window (the rate limit), then forgotten.
+    db.meetings.create_index([("community", ASCENDING), ("starts_at", ASCENDING)])
+    db.checkin_failures.create_index([("meeting_id", ASCENDING), ("client", ASCENDING)])
+    db.checkin_failures.create_index("at", expireAfterSeconds=3600)
 
 
 def bootstrap(settings: Settings | None = None) -> Council:

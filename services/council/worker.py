@@ -1,5 +1,6 @@
 """Council's worker process: relays the outbox, consumes mediation's events into the board's
-statistics (a read model) and rebuilds the board's quarters when their facts change.
+statistics (a read model) and rebuilds the board's quarters when their facts change, takes
+mediation's answers about the council hall, and closes consultations whose window has ended.
 
 Run with `python -m services.council.worker`.
 """
@@ -9,18 +10,28 @@ from __future__ import annotations
 import os
 from functools import partial
 
-from services.council import statistics
+from services.council import meetings, statistics
 from services.council.bootstrap import SERVICE, Council, bootstrap, ensure_indexes
 from services.council.closing_job import ClosingJob
 from shared.messaging.consumer import Subscription
-from shared.messaging.topology import COUNCIL_STATISTICS
+from shared.messaging.topology import COUNCIL_HALL, COUNCIL_STATISTICS
 from shared.worker import run_worker
 
 
 def subscriptions(council: Council) -> list[Subscription]:
-    """What council consumes: mediation's events for the board's statistics."""
+    """What council consumes: mediation's events for the board's statistics, and mediation's
+    answers about the council hall (docs/council-hall.md)."""
     on_event = partial(statistics.on_event, council)
-    return [Subscription(COUNCIL_STATISTICS, dict.fromkeys(statistics.EVENTS, on_event))]
+    return [
+        Subscription(COUNCIL_STATISTICS, dict.fromkeys(statistics.EVENTS, on_event)),
+        Subscription(
+            COUNCIL_HALL,
+            {
+                "hall.booking_confirmed": partial(meetings.on_hall_answer, council),
+                "hall.booking_refused": partial(meetings.on_hall_answer, council),
+            },
+        ),
+    ]
 
 
 def startup(council: Council) -> None:

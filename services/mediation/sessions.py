@@ -25,7 +25,7 @@ from typing import Any
 
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.mediation import desk, registry
 from services.mediation.bootstrap import SERVICE, Mediation
@@ -97,6 +97,12 @@ def _hall_taken() -> desk.Conflict:
         "The council hall is already booked at that time.",
         {"room": ["The council hall is already booked at that time."], "code": "double_booked"},
     )
+
+
+def _duplicate_claim(err: BulkWriteError) -> bool:
+    """Whether a bulk insert of claims failed only because a slot is claimed already."""
+    errors = err.details.get("writeErrors", [])
+    return bool(errors) and all(error.get("code") == 11000 for error in errors)
 
 
 def _bookings(
@@ -232,6 +238,12 @@ def schedule(
     try:
         doc = in_transaction(db, work)
     except DuplicateKeyError as err:
+        raise _hall_taken() from err
+    except BulkWriteError as err:
+        # insert_many reports a taken claim (e.g. a council meeting's, which the session rules do
+        # not read) as a bulk error: the hall is taken all the same.
+        if not _duplicate_claim(err):
+            raise
         raise _hall_taken() from err
     mediation.outbox.flush(published)
     log.info("session scheduled", extra={"reference": reference, "session_id": doc["_id"]})
@@ -388,6 +400,12 @@ def move(
     try:
         doc = in_transaction(db, work)
     except DuplicateKeyError as err:
+        raise _hall_taken() from err
+    except BulkWriteError as err:
+        # insert_many reports a taken claim (e.g. a council meeting's, which the session rules do
+        # not read) as a bulk error: the hall is taken all the same.
+        if not _duplicate_claim(err):
+            raise
         raise _hall_taken() from err
     mediation.outbox.flush(published)
     log.info("session moved", extra={"reference": reference, "session_id": session_id})

@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 from functools import partial
 
-from services.mediation import routing
+from services.mediation import hall_bookings, routing
 from services.mediation.bootstrap import SERVICE, Mediation, bootstrap, ensure_indexes
 from services.mediation.deadlines import INTERVAL_SECONDS, DeadlineJob
 from services.mediation.registry import seed_registry
 from shared.messaging.consumer import Subscription
-from shared.messaging.topology import MEDIATION_INTAKE
+from shared.messaging.topology import MEDIATION_HALL, MEDIATION_INTAKE
 from shared.worker import run_worker
 
 
@@ -25,7 +25,15 @@ def subscriptions(mediation: Mediation) -> list[Subscription]:
             {"case.submitted": partial(routing.on_case_submitted, mediation)},
             # A case that cannot be routed is parked with its reason and listed on the admin page.
             on_dead_letter=partial(routing.record_routing_failure, mediation),
-        )
+        ),
+        # The council hall's calendar: council's meetings ask for it (docs/council-hall.md).
+        Subscription(
+            MEDIATION_HALL,
+            {
+                "hall.booking_requested": partial(hall_bookings.on_booking_requested, mediation),
+                "hall.booking_released": partial(hall_bookings.on_booking_released, mediation),
+            },
+        ),
     ]
 
 

@@ -131,6 +131,30 @@ SAMPLES: dict[str, dict[str, Any]] = {
 }
 
 
+SAMPLE_MEETING = {
+    "meeting_id": "preview",
+    "community": "lianhua",
+    "title": "加装电梯",
+    "starts_at": "2026-12-06T11:00:00+00:00",
+    "ends_at": "2026-12-06T13:00:00+00:00",
+    "place": {"code": "hall:lianhua", "name": "莲花小区议事厅", "name_en": "Lianhua Council Hall"},
+    "agenda": ["加装电梯方案"],
+    "url": "https://council.example/m/preview/check-in",
+}
+SAMPLES.update(
+    {
+        "meeting.invited": SAMPLE_MEETING,
+        "meeting.rescheduled": {
+            **SAMPLE_MEETING,
+            "previous_starts_at": "2026-12-05T11:00:00+00:00",
+            "sequence": 1,
+        },
+        "meeting.cancelled": {**SAMPLE_MEETING, "reason": "议事厅临时维修", "sequence": 2},
+        "minutes.published": {**SAMPLE_MEETING, "url": "https://council.example/m/preview/minutes"},
+    }
+)
+
+
 def templates() -> list[str]:
     """Every template a rule uses (and the digest), in a stable order."""
     names = {rule.template for rs in rules.RULES.values() for rule in rs} - {rules.WEBHOOK_TEMPLATE}

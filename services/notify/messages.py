@@ -181,6 +181,10 @@ def build_context(
         "last_day": last_day(data, lang, timezone),
         "final": bool(data.get("final", False)),  # the reminder sent on the window's last day
         "preferences_url": preferences_url,
+        # Council meetings: the meeting's title, agenda and public page (check-in or minutes).
+        "title": data.get("title") or "",
+        "agenda": list(data.get("agenda") or []),
+        "url": data.get("url") or "",
     }
 
 

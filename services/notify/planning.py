@@ -21,7 +21,13 @@ from services.notify.domain.audiences import Directory, Recipient, resolve
 from services.notify.messages import build_context, webhook_payload
 from services.notify.preferences import choose_channels, make_token, preference_key
 from services.notify.rendering import render, render_footer, render_html, render_markdown, render_sms
-from shared.calendar import Person, build_cancellation, build_invitation, invite_from_event
+from shared.calendar import (
+    Person,
+    build_cancellation,
+    build_invitation,
+    invite_from_event,
+    meeting_invite_from_event,
+)
 from shared.messaging.envelope import Envelope
 
 PENDING = "pending"
@@ -31,6 +37,9 @@ CALENDAR_METHODS = {
     "session.scheduled": "REQUEST",
     "session.rescheduled": "REQUEST",
     "session.cancelled": "CANCEL",
+    "meeting.invited": "REQUEST",
+    "meeting.rescheduled": "REQUEST",
+    "meeting.cancelled": "CANCEL",
 }
 
 PreferencesLookup = Callable[[str], Mapping[str, Any] | None]
@@ -100,12 +109,14 @@ def render_content(
     method = CALENDAR_METHODS.get(envelope.type)
     if method:
         build = build_cancellation if method == "CANCEL" else build_invitation
+        meeting = envelope.type.startswith("meeting.")
+        read = meeting_invite_from_event if meeting else invite_from_event
         content["attachments"] = [
             {
-                "filename": "session.ics",
+                "filename": "meeting.ics" if meeting else "session.ics",
                 "content_type": f"text/calendar; method={method}",
                 "data": build(
-                    invite_from_event(data, recipient.language),
+                    read(data, recipient.language),
                     Person(recipient.name, recipient.addresses.get("email", ""), recipient.language),
                     datetime.fromisoformat(envelope.occurred_at),
                 ).decode("utf-8"),

@@ -391,6 +391,106 @@ class PlanItemFinished(EventData):
     building_groups = fields.List(fields.Nested(BuildingGroupRef), load_default=list)
 
 
+# The council hall, shared by mediation's sessions and council's meetings (docs/council-hall.md):
+# mediation owns the hall's calendar (its `room_slots` claims); council asks it through events.
+class HallBookingRequested(EventData):
+    """Council asks for the hall for a meeting. `request` rises with every request and release of
+    the meeting, so mediation can tell a stale message from the latest one."""
+
+    meeting_id = fields.String(required=True)
+    request = fields.Integer(required=True, validate=validate.Range(min=1))
+    community = fields.String(required=True)
+    room = fields.String(required=True)  # "hall:<community>", the hall's code in mediation
+    starts_at = fields.String(required=True, validate=_iso_datetime)
+    ends_at = fields.String(required=True, validate=_iso_datetime)
+    title = fields.String(load_default="")  # what the hall is booked for (no personal data)
+
+
+class HallBookingReleased(EventData):
+    """Council cancelled a meeting (or no longer wants its time): mediation frees its claims."""
+
+    meeting_id = fields.String(required=True)
+    request = fields.Integer(required=True, validate=validate.Range(min=1))
+    room = fields.String(required=True)
+
+
+class HallBookingConfirmed(EventData):
+    """Mediation claimed the hall's quarter hours for the meeting's `request`."""
+
+    meeting_id = fields.String(required=True)
+    request = fields.Integer(required=True, validate=validate.Range(min=1))
+    room = fields.String(required=True)
+    starts_at = fields.String(required=True, validate=_iso_datetime)
+    ends_at = fields.String(required=True, validate=_iso_datetime)
+    place = fields.Nested(PlaceRef, load_default=None, allow_none=True)
+    confirmed_at = fields.String(required=True, validate=_iso_datetime)
+
+
+HALL_REFUSALS = ("double_booked", "past", "invalid_times", "unknown_hall")
+
+
+class HallBookingRefused(EventData):
+    """Mediation could not give the hall for the meeting's `request`; `reason` is a code the pages
+    translate, `message` the same in English for logs and the API."""
+
+    meeting_id = fields.String(required=True)
+    request = fields.Integer(required=True, validate=validate.Range(min=1))
+    room = fields.String(required=True)
+    reason = fields.String(required=True, validate=validate.OneOf(HALL_REFUSALS))
+    message = fields.String(load_default="")
+    refused_at = fields.String(required=True, validate=_iso_datetime)
+
+
+class InviteeRef(EventData):
+    """An invitee of a council meeting as notify needs them: how to reach them, nothing more."""
+
+    key = fields.String(required=True)  # stable within the meeting
+    name = fields.String(required=True)
+    phone = fields.String(load_default=None, allow_none=True)
+    email = fields.String(load_default=None, allow_none=True)
+    language = fields.String(load_default="zh-CN")
+
+
+class MeetingInvited(EventData):
+    """A council meeting's invitation (its hall confirmed), sent again with a higher `sequence`
+    when it moves (`meeting.rescheduled`) and with METHOD:CANCEL when cancelled."""
+
+    meeting_id = fields.String(required=True)
+    reference = fields.String(required=True)  # the meeting's short reference, e.g. "YS-3F2A9C1B"
+    community = fields.String(required=True)
+    title = fields.String(required=True)
+    starts_at = fields.String(required=True, validate=_iso_datetime)
+    ends_at = fields.String(required=True, validate=_iso_datetime)
+    place = fields.Nested(PlaceRef, required=True)
+    invitees = fields.List(fields.Nested(InviteeRef), load_default=list)
+    agenda = fields.List(fields.String(), load_default=list)
+    sequence = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    url = fields.String(load_default=None, allow_none=True)
+
+
+class MeetingRescheduled(MeetingInvited):
+    previous_starts_at = fields.String(required=True, validate=_iso_datetime)
+    sequence = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class MeetingCancelled(MeetingInvited):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    sequence = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class MinutesPublished(EventData):
+    """A meeting's minutes were adopted and published: the invitees get the public link."""
+
+    meeting_id = fields.String(required=True)
+    reference = fields.String(required=True)
+    community = fields.String(required=True)
+    title = fields.String(required=True)
+    starts_at = fields.String(required=True, validate=_iso_datetime)
+    invitees = fields.List(fields.Nested(InviteeRef), load_default=list)
+    url = fields.String(required=True)
+    published_at = fields.String(required=True, validate=_iso_datetime)
+
+
 SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("case.submitted", 1): CaseSubmitted,
     ("case.assigned", 1): CaseAssigned,
@@ -411,6 +511,14 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("consultation.reminder", 1): ConsultationReminder,
     ("consultation.code_requested", 1): ConsultationCodeRequested,
     ("plan.item_finished", 1): PlanItemFinished,
+    ("hall.booking_requested", 1): HallBookingRequested,
+    ("hall.booking_released", 1): HallBookingReleased,
+    ("hall.booking_confirmed", 1): HallBookingConfirmed,
+    ("hall.booking_refused", 1): HallBookingRefused,
+    ("meeting.invited", 1): MeetingInvited,
+    ("meeting.rescheduled", 1): MeetingRescheduled,
+    ("meeting.cancelled", 1): MeetingCancelled,
+    ("minutes.published", 1): MinutesPublished,
 }
 
 

@@ -46,6 +46,9 @@ INTAKE_TRACKING = ConsumerSpec(
     ),
 )
 MEDIATION_INTAKE = ConsumerSpec("mediation.intake", ("case.submitted",))
+# The council hall's calendar is mediation's: council asks for it and is answered (docs/council-hall.md).
+MEDIATION_HALL = ConsumerSpec("mediation.hall", ("hall.booking_requested", "hall.booking_released"))
+COUNCIL_HALL = ConsumerSpec("council.hall", ("hall.booking_confirmed", "hall.booking_refused"))
 NOTIFY_EVENTS = ConsumerSpec(
     "notify.events",
     (
@@ -60,6 +63,10 @@ NOTIFY_EVENTS = ConsumerSpec(
         "case.closed",
         "case.merged",
         "agreement.confirmation_due",
+        "meeting.invited",
+        "meeting.rescheduled",
+        "meeting.cancelled",
+        "minutes.published",
     ),
 )  # must match services/notify/domain/rules.py RULES (a unit test checks)
 NOTIFY_DELIVERIES = ConsumerSpec("notify.deliveries", ("notify.delivery_due",))
@@ -73,6 +80,8 @@ ALL_CONSUMERS: tuple[ConsumerSpec, ...] = (
     NOTIFY_EVENTS,
     NOTIFY_DELIVERIES,
     COUNCIL_STATISTICS,
+    MEDIATION_HALL,
+    COUNCIL_HALL,
 )
 
 

@@ -20,6 +20,31 @@ RESPONDENT = {"role": "respondent", "name": "李四", "phone": "13900139000", "e
 FILER = {"name": "王楼长", "phone": "13600136000", "email": "wang@example.com"}
 
 
+# Council meetings carry their invitees' contacts (the meeting's `reference` is filled in below).
+INVITEE = {"key": "inv-1", "name": "王建国", "phone": "13500135000", "email": "wang.jg@example.com"}
+_MEETING = {
+    "meeting_id": "m-1",
+    "community": "lianhua",
+    "title": "加装电梯",
+    "starts_at": "2026-12-06T11:00:00+00:00",
+    "ends_at": "2026-12-06T13:00:00+00:00",
+    "place": {"code": "hall:lianhua", "name": "莲花小区议事厅", "name_en": "Lianhua Council Hall"},
+    "invitees": [INVITEE],
+    "agenda": ["加装电梯方案", "维修资金使用"],
+    "url": "https://council.example/m/m-1/check-in",
+}
+MEETINGS: dict[str, dict[str, Any]] = {
+    "meeting.invited": _MEETING,
+    "meeting.rescheduled": {**_MEETING, "previous_starts_at": "2026-12-05T11:00:00+00:00", "sequence": 1},
+    "meeting.cancelled": {**_MEETING, "reason": "议事厅临时维修", "sequence": 2},
+    "minutes.published": {
+        **{k: _MEETING[k] for k in ("meeting_id", "community", "title", "starts_at", "invitees")},
+        "url": "https://council.example/m/m-1/minutes",
+        "published_at": "2026-12-10T02:00:00+00:00",
+    },
+}
+
+
 def data_for(event_type: str, reference: str = REFERENCE, **extra: Any) -> dict[str, Any]:
     """Valid event data of `event_type` about case `reference`."""
     base: dict[str, dict[str, Any]] = {
@@ -131,6 +156,7 @@ def data_for(event_type: str, reference: str = REFERENCE, **extra: Any) -> dict[
             "mediators": [{"user_id": "m1", "name": "赵调解", "email": "zhao@studios.example"}],
         },
     }
+    base.update(MEETINGS)
     return {"reference": reference, **base[event_type], **extra}
 
 

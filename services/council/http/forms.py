@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -135,3 +135,31 @@ def question_from_form(form: MultiDict, existing: Sequence[dict[str, Any]]) -> d
     if kind in qs.TEXT_KINDS:
         doc["max_length"] = _int_or_none(form.get("max_length"))
     return {k: v for k, v in doc.items() if v is not None}
+
+
+# Meetings -----------------------------------------------------------------------------------------
+LOCAL_TZ = "Asia/Shanghai"  # the district's time: forms take local dates and times
+
+
+def meeting_times(form: Mapping[str, str]) -> tuple[datetime, datetime]:
+    """The form's day (YYYY-MM-DD) and start/end (HH:MM, local time) as aware datetimes; ValueError
+    names the field that cannot be read."""
+    try:
+        day = date.fromisoformat((form.get("day") or "").strip())
+    except ValueError as err:
+        raise ValueError("day") from err
+    zone = ZoneInfo(LOCAL_TZ)
+    out = []
+    for name in ("starts_at", "ends_at"):
+        try:
+            at = time.fromisoformat((form.get(name) or "").strip())
+        except ValueError as err:
+            raise ValueError(name) from err
+        out.append(datetime.combine(day, at, tzinfo=zone))
+    return out[0], out[1]
+
+
+def count(form: Mapping[str, str], name: str) -> int:
+    """A vote count as typed; -1 (refused by the rules with a clear message) when not a number."""
+    text = (form.get(name) or "").strip()
+    return int(text) if text.isdigit() else -1

@@ -400,3 +400,86 @@ class IssuedCodeSchema(Schema):
     flat_id = fields.String()
     flat = fields.String()
     code = fields.String()
+
+
+# Meetings -------------------------------------------------------------------------------------------
+class MeetingCreateSchema(StrictSchema):
+    title = Text(required=True)
+    starts_at = fields.AwareDateTime(required=True, metadata={"description": "With its UTC offset."})
+    ends_at = fields.AwareDateTime(required=True)
+    quorum = Text(load_default="1/2", metadata={"description": '"1/2" more than half; ">=2/3" at least.'})
+    amendment_days = fields.Integer(load_default=3)
+
+
+class MeetingMoveSchema(StrictSchema):
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(required=True)
+
+
+class MeetingCancelSchema(StrictSchema):
+    reason = Text(required=True)
+
+
+class AgendaItemInSchema(StrictSchema):
+    title = Text(required=True)
+    consultation_id = Text(load_default="")
+
+
+class InviteeInSchema(StrictSchema):
+    kind = Text(required=True, metadata={"enum": ["representative", "council_member"]})
+    name = Text(required=True)
+    phone = Text(load_default="")
+    email = Text(load_default="")
+    language = Text(load_default="zh-CN")
+
+
+class AttendanceSchema(StrictSchema):
+    present = fields.Boolean(load_default=True)
+
+
+class VoteInSchema(StrictSchema):
+    for_ = fields.Integer(required=True, data_key="for")
+    against = fields.Integer(required=True)
+    abstain = fields.Integer(required=True)
+
+
+class MinutesTextSchema(StrictSchema):
+    text = Text(required=True)
+
+
+class AdoptSchema(StrictSchema):
+    text = Text(load_default=None)
+
+
+class DecisionSchema(StrictSchema):
+    decision = Text(required=True, metadata={"enum": ["accepted", "rejected"]})
+
+
+class CheckInSchema(StrictSchema):
+    code = Text(required=True)
+
+
+class QuorumSchema(Schema):
+    present = fields.Integer()
+    invited = fields.Integer()
+    needed = fields.Integer()
+    reached = fields.Boolean()
+    threshold = fields.String()
+
+
+class MeetingSchema(Schema):
+    """A meeting; invitees' names, phones and emails masked."""
+
+    id = fields.String()
+    community = fields.String()
+    title = fields.String()
+    starts_at = fields.DateTime()
+    ends_at = fields.DateTime()
+    status = fields.String(metadata={"enum": ["requested", "confirmed", "refused", "cancelled"]})
+    hall = fields.Dict()
+    sequence = fields.Integer()
+    invited = fields.Boolean()
+    quorum = fields.Nested(QuorumSchema)
+    minutes_status = fields.String()
+    agenda = fields.List(fields.Dict())
+    invitees = fields.List(fields.Dict())

@@ -76,6 +76,12 @@ def resolve(
 ) -> list[Recipient]:
     """The recipients of `audience` for an event's `data` (maybe none)."""
     staff_language = directory.default_language
+    if audience == r.INVITEES:
+        # A council meeting's event carries its invitees' contacts (council owns them).
+        return [
+            _resident(f"invitee:{person['key']}", person, person.get("language") or "zh-CN")
+            for person in data.get("invitees") or []
+        ]
     if audience in (r.APPLICANTS, r.RESPONDENTS, r.FILER):
         if contacts is None:
             raise ContactsNotYetKnown(data.get("reference", "?"))

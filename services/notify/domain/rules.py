@@ -25,6 +25,7 @@ PATROL_TEAM = "patrol_team"
 DUTY_GROUP = "duty_group"  # the district's duty group (WECHAT_WORK_WEBHOOK_URL)
 DISTRICT_ADMIN = "district_admin"
 SYSTEMS = "systems"  # other systems, by signed webhook (WEBHOOK_URLS)
+INVITEES = "invitees"  # a council meeting's invitees, whose contacts the event carries
 AUDIENCES = (
     APPLICANTS,
     RESPONDENTS,
@@ -36,8 +37,9 @@ AUDIENCES = (
     DUTY_GROUP,
     DISTRICT_ADMIN,
     SYSTEMS,
+    INVITEES,
 )
-RESIDENT_AUDIENCES = frozenset({APPLICANTS, RESPONDENTS, FILER})
+RESIDENT_AUDIENCES = frozenset({APPLICANTS, RESPONDENTS, FILER, INVITEES})
 
 CHANNELS = ("email", "sms", "wechat_work", "webhook")
 RESIDENT_CHANNELS = ("email", "sms")
@@ -145,6 +147,19 @@ RULES: dict[str, tuple[Rule, ...]] = {
         _WEBHOOK,
     ),
 }
+
+# Council's representatives' meetings: each invitee is told by email (with the .ics: same UID,
+# rising SEQUENCE, METHOD:CANCEL) and SMS; an invitation, its change and its cancellation are
+# essential to the person invited, the published minutes are not.
+_INVITEE_CHANNELS = ("email", "sms")
+RULES.update(
+    {
+        "meeting.invited": (Rule(INVITEES, _INVITEE_CHANNELS, "meeting_invitation", essential=True),),
+        "meeting.rescheduled": (Rule(INVITEES, _INVITEE_CHANNELS, "meeting_rescheduled", essential=True),),
+        "meeting.cancelled": (Rule(INVITEES, _INVITEE_CHANNELS, "meeting_cancelled", essential=True),),
+        "minutes.published": (Rule(INVITEES, _INVITEE_CHANNELS, "minutes_published"),),
+    }
+)
 
 # The studio leads' daily digest (planned by services.notify.digest, not by an event).
 DIGEST_TEMPLATE = "studio_digest"
