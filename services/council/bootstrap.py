@@ -53,7 +53,6 @@ def ensure_indexes(db: Database) -> None:
     db.account_entries.create_index([("community", ASCENDING), ("day", ASCENDING)])
     db.account_questions.create_index([("community", ASCENDING), ("entry_id", ASCENDING)])
     db.resident_codes.create_index([("community", ASCENDING)])
-    ensure_rate_limit_indexes(db.rate_limits)
     # Meetings: a community's list by time; wrong check-in codes are counted per client for a
     # short window (the rate limit), then forgotten.
     db.meetings.create_index([("community", ASCENDING), ("starts_at", ASCENDING)])

@@ -18,9 +18,9 @@ from services.council.http.checkin_pages import client_key
 from services.council.http.schemas import (
     AdoptSchema,
     AgendaItemInSchema,
+    AmendmentDecisionSchema,
     AttendanceSchema,
     CheckInSchema,
-    DecisionSchema,
     InviteeInSchema,
     MeetingCancelSchema,
     MeetingCreateSchema,
@@ -190,7 +190,7 @@ def circulate(community: str, meeting_id: str) -> None:
     "/communities/<community>/meetings/<meeting_id>/minutes/amendments/<amendment_id>", methods=["POST"]
 )
 @requires_role(*CLERKS)
-@blp.arguments(DecisionSchema)
+@blp.arguments(AmendmentDecisionSchema)
 @blp.response(204)
 def decide(body: dict[str, Any], community: str, meeting_id: str, amendment_id: str) -> None:
     """Accept or reject an amendment."""

@@ -224,7 +224,9 @@ class BoardSchema(Schema):
 
 
 # The plan (plan_api) ---------------------------------------------------------------------------------
-class DecisionSchema(Schema):
+class PlanDecisionSchema(Schema):
+    """The decision a plan item carries out: a passed vote or an adopted recommendation."""
+
     kind = fields.String(metadata={"enum": ["vote", "recommendation"]})
     id = fields.String()
     title = fields.String()
@@ -246,7 +248,7 @@ class PlanItemSchema(Schema):
     community = fields.String()
     title = fields.String()
     title_en = fields.String()
-    decision = fields.Nested(DecisionSchema, allow_none=True)
+    decision = fields.Nested(PlanDecisionSchema, allow_none=True)
     parent_id = fields.String(allow_none=True)
     weight = fields.String(allow_none=True, metadata={"description": "An exact decimal, or null."})
     depth = fields.Integer()
@@ -451,7 +453,9 @@ class AdoptSchema(StrictSchema):
     text = Text(load_default=None)
 
 
-class DecisionSchema(StrictSchema):
+class AmendmentDecisionSchema(StrictSchema):
+    """The minutes' author accepts or rejects a proposed amendment."""
+
     decision = Text(required=True, metadata={"enum": ["accepted", "rejected"]})
 
 
