@@ -1,1 +1,1 @@
-"""Council's pure rules and tables (no I/O): register rows, and later the Art 278 vote rule."""
+"""Council's pure rules and tables, no I/O (no database, broker, web framework or other layers): register rows, votes, questions, tallies."""
