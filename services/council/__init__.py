@@ -1,1 +1,1 @@
-"""Council: the owners' collective matters — the household register, consultations, votes, meetings, plan, board."""
+"""Council: the owners' collective matters (register, consultations, votes, meetings, plan, board)."""

@@ -12,7 +12,7 @@ from flask import Flask
 from prometheus_client.core import Metric
 
 from services.council.bootstrap import SERVICE, Council, bootstrap, ensure_indexes
-from services.council.http import home_pages
+from services.council.http import home_pages, participation_pages, results_api, results_pages
 from shared.auth import init_auth
 from shared.config import Settings
 from shared.http import create_base_app, register_operations
@@ -45,6 +45,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     council = bootstrap(settings)
     app.extensions["council"] = council
     app.register_blueprint(home_pages.bp)
+    app.register_blueprint(results_pages.bp)
+    app.register_blueprint(participation_pages.bp)
+    _rest.register_blueprint(results_api.blp)
     home_pages.init_app(app, settings)
     register_operations(app, SERVICE, settings, council, [])
     add_metrics_source(app, partial(flats_by_community, council))

@@ -32,6 +32,11 @@ def ensure_indexes(db: Database) -> None:
     # Counting owners and a building leader's list read one community's flats, by building.
     db.flats.create_index([("community", ASCENDING), ("owner_key", ASCENDING)])
     db.access_log.create_index([("flat_id", ASCENDING), ("at", ASCENDING)])
+    # Results and participation read one consultation's ballots (by flat) and reviews.
+    db.ballots.create_index([("consultation_id", ASCENDING), ("flat_id", ASCENDING)])
+    db.result_reviews.create_index([("consultation_id", ASCENDING)])
+    db.reminders.create_index([("consultation_id", ASCENDING)])
+    db.building_groups.create_index([("community", ASCENDING), ("building", ASCENDING)])
 
 
 def bootstrap(settings: Settings | None = None) -> Council:

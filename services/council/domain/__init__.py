@@ -1,1 +1,1 @@
-"""Council's pure rules and tables, no I/O (no database, broker, web framework or other layers): register rows, votes, questions, tallies."""
+"""Council's pure rules and tables, no I/O (no database, broker, web framework or other layers)."""
