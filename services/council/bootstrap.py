@@ -9,6 +9,7 @@ from pymongo.database import Database
 
 from shared.config import Settings
 from shared.service import ServiceContext, ensure_messaging_indexes
+from shared.web.ratelimit import ensure_rate_limit_indexes
 
 SERVICE = "council"
 
@@ -33,10 +34,16 @@ def ensure_indexes(db: Database) -> None:
     db.flats.create_index([("community", ASCENDING), ("owner_key", ASCENDING)])
     db.access_log.create_index([("flat_id", ASCENDING), ("at", ASCENDING)])
     # Results and participation read one consultation's ballots (by flat) and reviews.
-    db.ballots.create_index([("consultation_id", ASCENDING), ("flat_id", ASCENDING)])
     db.result_reviews.create_index([("consultation_id", ASCENDING)])
     db.reminders.create_index([("consultation_id", ASCENDING)])
     db.building_groups.create_index([("community", ASCENDING), ("building", ASCENDING)])
+    # Consultations: a community's list; ballots (one per flat: _id "<consultation>:<flat>") and
+    # answer codes read per consultation; rate-limit windows expire by themselves.
+    db.consultations.create_index([("community", ASCENDING), ("created_at", ASCENDING)])
+    db.consultations.create_index([("status", ASCENDING), ("closes_at", ASCENDING)])
+    db.ballots.create_index([("consultation_id", ASCENDING), ("building", ASCENDING)])
+    db.answer_codes.create_index([("consultation_id", ASCENDING), ("flat_id", ASCENDING)])
+    ensure_rate_limit_indexes(db.rate_limits)
 
 
 def bootstrap(settings: Settings | None = None) -> Council:

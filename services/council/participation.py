@@ -117,11 +117,8 @@ def unanswered(council: Council, consultation_id: str, staff: Staff, building: s
     answered = _answered_flats(council, consultation_id)
     flats = [
         f
-        for f in council.db.flats.find(
-            {"_id": {"$in": [f["_id"] for f in eligible_flats(council, consultation)]}, "building": building},
-            {"building": 1, "unit": 1, "flat": 1},
-        )
-        if f["_id"] not in answered
+        for f in eligible_flats(council, consultation)
+        if f["building"] == building and f["_id"] not in answered
     ]
     return sorted((flat_label(f) for f in flats), key=lambda s: [_natural(p) for p in s.split("-")])
 

@@ -101,15 +101,26 @@ def questions_of(consultation: Mapping[str, Any], language: str = "zh-CN") -> li
 def eligible_flats(
     council: Council, consultation: Mapping[str, Any], session: ClientSession | None = None
 ) -> list[dict[str, Any]]:
-    """The register's flats entitled to answer: the community's flats at opening.
+    """The flats entitled to answer: the electorate snapshotted at opening (`electorates`, written by
+    `consultations.open_`), as {_id, building, unit, flat, area_hundredths, owner_key, developer_held}.
 
-    A flat registered after the consultation opened is left out (it was not counted in `eligible`);
-    flats carry `created_at` when the register wrote one, and those without one are taken as old."""
+    Without a snapshot (a consultation opened before snapshots existed) the register's flats of the
+    community registered by the opening are taken."""
+    row = council.db.electorates.find_one({"_id": consultation["_id"]}, session=session)
+    if row is not None:
+        return [{**f, "_id": f["flat_id"]} for f in row["flats"]]
     query: dict[str, Any] = {"community": consultation["community"]}
     opened_at = consultation.get("opened_at")
     if opened_at is not None:
         query["$or"] = [{"created_at": {"$exists": False}}, {"created_at": {"$lte": opened_at}}]
-    projection = {"building": 1, "area_hundredths": 1, "owner_key": 1, "developer_held": 1}
+    projection = {
+        "building": 1,
+        "unit": 1,
+        "flat": 1,
+        "area_hundredths": 1,
+        "owner_key": 1,
+        "developer_held": 1,
+    }
     return list(council.db.flats.find(query, projection, session=session))
 
 
@@ -173,7 +184,8 @@ def freeze(
     {"frozen_at", "eligible", "answered", "by_building": {building: {"eligible", "answered"}},
      "questions": {question key: tally (free text counted only)}, "vote": Art 278 result or None,
      "excluded_ballots": ballots of flats not in the register at opening (not counted)}."""
-    now = utcnow()
+    closed_at = consultation.get("closed_at")
+    now = closed_at if isinstance(closed_at, datetime) and closed_at.tzinfo else utcnow()
     flats = eligible_flats(council, consultation, session)
     ids = {f["_id"] for f in flats}
     all_ballots = latest_ballots(council, consultation["_id"], session)

@@ -155,7 +155,24 @@ def seed(
     """Write the register, the consultation (with its eligible count) and the ballots."""
     if flats:
         db.flats.insert_many(flats)
-    cons["eligible"] = sum(1 for f in flats if f["created_at"] <= cons["opened_at"])
+    electorate = [f for f in flats if f["created_at"] <= cons["opened_at"]]
+    cons["eligible"] = len(electorate)
     db.consultations.insert_one(cons)
+    # The electorate as `consultations.open_` snapshots it at opening.
+    snapshot = [
+        {
+            "flat_id": f["_id"],
+            "building": f["building"],
+            "unit": f["unit"],
+            "flat": f["flat"],
+            "label": f"{f['building']}-{f['unit']}-{f['flat']}",
+            "area_hundredths": f["area_hundredths"],
+            "owner_key": f["owner_key"],
+            "developer_held": f["developer_held"],
+            "slip_number": f"{i:05d}",
+        }
+        for i, f in enumerate(electorate, start=1)
+    ]
+    db.electorates.insert_one({"_id": cons["_id"], "community": cons["community"], "flats": snapshot})
     if ballots:
         db.ballots.insert_many(ballots)

@@ -297,3 +297,10 @@ def test_export_csv_and_xlsx_are_anonymous_for_the_committee_only(
     assert all(isinstance(v[2], int) for v in values if v[2] is not None)  # numbers stay numbers
     assert any(v[7] == "[not reviewed]" for v in values)
     assert council.db.access_log.count_documents({"kind": "consultation_export"}) == 2
+
+
+def test_without_an_electorate_snapshot_the_register_at_opening_counts(council: Council) -> None:
+    questionnaire(council)
+    council.db.electorates.delete_many({})
+    eligible = results.eligible_flats(council, council.db.consultations.find_one({"_id": "c1"}))
+    assert len(eligible) == 8 and "f-2-1-203" not in {f["_id"] for f in eligible}
