@@ -25,6 +25,11 @@ PATROL_TEAM = "patrol_team"
 DUTY_GROUP = "duty_group"  # the district's duty group (WECHAT_WORK_WEBHOOK_URL)
 DISTRICT_ADMIN = "district_admin"
 SYSTEMS = "systems"  # other systems, by signed webhook (WEBHOOK_URLS)
+# Council's consultations: the households (flats) and building groups the event names, and the one
+# phone a one-time answering code goes to.
+HOUSEHOLDS = "households"
+BUILDING_GROUPS = "building_groups"
+CODE_RECIPIENT = "code_recipient"
 AUDIENCES = (
     APPLICANTS,
     RESPONDENTS,
@@ -36,6 +41,9 @@ AUDIENCES = (
     DUTY_GROUP,
     DISTRICT_ADMIN,
     SYSTEMS,
+    HOUSEHOLDS,
+    BUILDING_GROUPS,
+    CODE_RECIPIENT,
 )
 RESIDENT_AUDIENCES = frozenset({APPLICANTS, RESPONDENTS, FILER})
 
@@ -144,6 +152,23 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule(FILER, _PARTIES, "case_merged"),
         _WEBHOOK,
     ),
+    # Council's consultations. Households are reached by SMS at the phones the register holds (they
+    # have no preferences in notify: the owners' committee, not a case, decides whom to tell), the
+    # building's WeChat Work group by its robot. Residents cannot answer without hearing of it:
+    # essential. The code's SMS carries a one-time code that notify never stores in the delivery.
+    "consultation.opened": (
+        Rule(HOUSEHOLDS, ("sms",), "consultation_opened", essential=True),
+        Rule(BUILDING_GROUPS, ("wechat_work",), "consultation_opened", essential=True),
+    ),
+    "consultation.reminder": (
+        Rule(HOUSEHOLDS, ("sms",), "consultation_reminder", essential=True),
+        Rule(BUILDING_GROUPS, ("wechat_work",), "consultation_reminder", essential=True),
+    ),
+    "consultation.closed": (
+        Rule(HOUSEHOLDS, ("sms",), "consultation_closed", essential=True),
+        Rule(BUILDING_GROUPS, ("wechat_work",), "consultation_closed", essential=True),
+    ),
+    "consultation.code_requested": (Rule(CODE_RECIPIENT, ("sms",), "consultation_code", essential=True),),
 }
 
 # The studio leads' daily digest (planned by services.notify.digest, not by an event).

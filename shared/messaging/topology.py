@@ -60,6 +60,10 @@ NOTIFY_EVENTS = ConsumerSpec(
         "case.closed",
         "case.merged",
         "agreement.confirmation_due",
+        "consultation.opened",
+        "consultation.closed",
+        "consultation.reminder",
+        "consultation.code_requested",
     ),
 )  # must match services/notify/rules.py RULES (a unit test checks)
 NOTIFY_DELIVERIES = ConsumerSpec("notify.deliveries", ("notify.delivery_due",))
