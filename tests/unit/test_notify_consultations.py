@@ -85,7 +85,12 @@ def test_previews_of_consultation_messages_show_no_code() -> None:
     from services.notify import log
 
     notify: Any = SimpleNamespace(plan_config=CONFIG)
-    for template in ("consultation_opened", "consultation_reminder", "consultation_closed", "consultation_code"):
+    for template in (
+        "consultation_opened",
+        "consultation_reminder",
+        "consultation_closed",
+        "consultation_code",
+    ):
         assert template in log.templates()
         for language in ("zh-CN", "en"):
             shown = log.preview(notify, template, language, "sms")
