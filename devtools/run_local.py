@@ -120,6 +120,8 @@ def main() -> int:
         subprocess.run(
             [sys.executable, "-m", "services.mediation.users", "seed-demo"], cwd=ROOT, env=env, check=False
         )
+        # The seed community's household register for council's pages (loaded once).
+        subprocess.run([sys.executable, "-m", "services.council.demo"], cwd=ROOT, env=env, check=False)
         print("Press Ctrl-C to stop.")
         while all(child.poll() is None for child in children):
             time.sleep(0.5)

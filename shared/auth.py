@@ -24,7 +24,11 @@ from shared.config import Settings
 
 COOKIE_NAME = "concord_staff"
 TOKEN_MAX_AGE = 12 * 3600  # one working day; staff log in again the next morning
-ROLES = ("mediator", "studio_lead", "patrol_member", "district_admin", "committee_member", "building_leader")
+# Mediation's staff, who work cases (the case lifecycle knows exactly these), and council's, who
+# serve one community (`Staff.community`; building leaders also `Staff.buildings`).
+CASE_ROLES = ("mediator", "studio_lead", "patrol_member", "district_admin")
+COUNCIL_ONLY_ROLES = ("committee_member", "building_leader")
+ROLES = CASE_ROLES + COUNCIL_ONLY_ROLES
 
 _hasher = PasswordHasher()
 F = TypeVar("F", bound=Callable[..., Any])

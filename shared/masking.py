@@ -1,6 +1,7 @@
 """Personal data as lists and queues show it: enough to tell entries apart, not enough to contact or
 find anyone (PIPL Art 28: phones, ID numbers and exact addresses are masked outside the case's own
-mediators). Used by notify's delivery log and mediation's desk."""
+mediators). Used by notify's delivery log, mediation's desk and council's
+household register."""
 
 from __future__ import annotations
 
@@ -13,6 +14,14 @@ def mask_phone(phone: str | None) -> str:
     if not digits:
         return ""
     return f"{digits[:3]}****{digits[-4:]}" if len(digits) >= 8 else "****"
+
+
+def mask_name(name: str | None) -> str:
+    """A person's name keeps its first character: `王**` (surname shown, given name hidden)."""
+    value = (name or "").strip()
+    if not value:
+        return ""
+    return f"{value[0]}{'*' * min(max(len(value) - 1, 1), 3)}"
 
 
 def mask_email(email: str | None) -> str:

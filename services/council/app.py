@@ -12,7 +12,17 @@ from flask import Flask
 from prometheus_client.core import Metric
 
 from services.council.bootstrap import SERVICE, Council, bootstrap, ensure_indexes
-from services.council.http import home_pages, participation_pages, results_api, results_pages
+from services.council.http import (
+    answer_pages,
+    consultation_api,
+    consultation_pages,
+    home_pages,
+    participation_pages,
+    register_api,
+    register_pages,
+    results_api,
+    results_pages,
+)
 from shared.auth import init_auth
 from shared.config import Settings
 from shared.http import create_base_app, register_operations
@@ -38,16 +48,21 @@ def flats_by_community(council: Council) -> Iterable[Metric]:
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     """Build the council app; `config` is ready settings or overrides by field name (tests)."""
     settings = Settings.resolve(config)
-    app, _rest = create_base_app(__name__, SERVICE, settings, api_title="Concord council")
+    app, rest = create_base_app(__name__, SERVICE, settings, api_title="Concord council")
     app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD
     init_web(app, settings, translations=TRANSLATIONS)
     init_auth(app, settings)  # staff token from mediation's login
     council = bootstrap(settings)
     app.extensions["council"] = council
     app.register_blueprint(home_pages.bp)
+    app.register_blueprint(answer_pages.bp)
+    app.register_blueprint(consultation_pages.bp)
+    rest.register_blueprint(consultation_api.blp)
+    app.register_blueprint(register_pages.bp)
+    rest.register_blueprint(register_api.blp)
     app.register_blueprint(results_pages.bp)
     app.register_blueprint(participation_pages.bp)
-    _rest.register_blueprint(results_api.blp)
+    rest.register_blueprint(results_api.blp)
     home_pages.init_app(app, settings)
     register_operations(app, SERVICE, settings, council, [])
     add_metrics_source(app, partial(flats_by_community, council))

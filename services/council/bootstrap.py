@@ -44,6 +44,11 @@ def ensure_indexes(db: Database) -> None:
     db.ballots.create_index([("consultation_id", ASCENDING), ("building", ASCENDING)])
     db.answer_codes.create_index([("consultation_id", ASCENDING), ("flat_id", ASCENDING)])
     ensure_rate_limit_indexes(db.rate_limits)
+    db.register_changes.create_index([("flat_id", ASCENDING), ("at", ASCENDING)])
+    # A previewed file (its rows hold names and phones) is dropped when it was never confirmed.
+    db.register_imports.create_index(
+        "expires_at", expireAfterSeconds=0, partialFilterExpression={"status": "previewed"}
+    )
 
 
 def bootstrap(settings: Settings | None = None) -> Council:

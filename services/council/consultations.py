@@ -33,6 +33,7 @@ from services.council.errors import Refused, forbidden, not_found
 from shared.auth import Staff
 from shared.db import in_transaction
 from shared.messaging.envelope import make_envelope
+from shared.taxonomy import community_codes
 
 KINDS = ("questionnaire", "vote")
 LANGS = ("zh-CN", "en")
@@ -207,7 +208,10 @@ def create(council: Council, staff: Staff, data: Mapping[str, Any], now: datetim
     ({"zh-CN", "en"}), questions (questionnaire; may be empty in a draft) or vote_item (vote), opens_at,
     closes_at (timezone-aware)."""
     community = str(data.get("community") or "")
-    if not community or not may_manage(staff, community):
+    if community not in community_codes():
+        msg = ("没有这个小区。", "No such community.")
+        raise Refused(422, "unknown_community", *msg, {"community": [msg]})
+    if not may_manage(staff, community):
         raise forbidden()
     kind = data.get("kind")
     if kind not in KINDS:

@@ -27,6 +27,7 @@ from services.mediation.domain import throttle
 from shared.auth import ROLES, Staff, hash_password, verify_password
 from shared.config import Settings
 from shared.messaging.envelope import utcnow
+from shared.taxonomy import community_codes
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,22 @@ DEMO_USERS: tuple[dict[str, Any], ...] = (
         "name": "马军",
     },
     {"username": "admin", "password": "admin-demo-1234", "role": "district_admin", "name": "郑华"},
+    # Council (services/council): the seed community's committee and the leader of buildings 1 and 2.
+    {
+        "username": "committee",
+        "password": "committee-demo-1",
+        "role": "committee_member",
+        "community": "lianhua",
+        "name": "魏芳",
+    },
+    {
+        "username": "building",
+        "password": "building-demo-1",
+        "role": "building_leader",
+        "community": "lianhua",
+        "buildings": ("1", "2"),
+        "name": "赵强",
+    },
 )
 
 
@@ -81,6 +98,8 @@ class NewUser:
     team: str | None = None
     email: str | None = None
     language: str = "zh-CN"
+    community: str | None = None  # council's committee members and building leaders
+    buildings: tuple[str, ...] = ()  # a building leader's buildings
 
 
 def ensure_user_indexes(db: Database) -> None:
@@ -104,6 +123,10 @@ def create_user(db: Database, user: NewUser) -> dict[str, Any]:
         raise UserError(f"No studio {user.studio}.")
     if user.team and db.patrol_teams.find_one({"_id": user.team}, {"_id": 1}) is None:
         raise UserError(f"No patrol team {user.team}.")
+    if user.role in ("committee_member", "building_leader") and user.community not in community_codes():
+        raise UserError("Committee members and building leaders serve a community (--community).")
+    if user.role == "building_leader" and not user.buildings:
+        raise UserError("Building leaders lead one or more buildings (--buildings 1,2).")
     doc = {
         "_id": username,
         "name": user.name or username,
@@ -113,6 +136,8 @@ def create_user(db: Database, user: NewUser) -> dict[str, Any]:
         "team": user.team,
         "email": user.email,
         "language": user.language,
+        "community": user.community,
+        "buildings": list(user.buildings),
         "active": True,
         "created_at": utcnow(),
     }
@@ -131,6 +156,8 @@ def staff_of(user: dict[str, Any]) -> Staff:
         studio=user.get("studio"),
         team=user.get("team"),
         language=user.get("language", "zh-CN"),
+        community=user.get("community"),
+        buildings=tuple(user.get("buildings") or ()),
     )
 
 
@@ -202,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--team")
     create.add_argument("--email")
     create.add_argument("--language", default="zh-CN", choices=["zh-CN", "en"])
+    create.add_argument("--community", help="council roles: the community served")
+    create.add_argument("--buildings", default="", help="building leaders: comma-separated buildings")
     commands.add_parser("seed-demo", help="create the demo accounts (development only) and print them")
     args = parser.parse_args(argv)
 
@@ -222,13 +251,17 @@ def main(argv: list[str] | None = None) -> int:
                     team=args.team,
                     email=args.email,
                     language=args.language,
+                    community=args.community,
+                    buildings=tuple(b.strip() for b in args.buildings.split(",") if b.strip()),
                 ),
             )
             print(f"created {user['_id']} ({args.role})")
         else:
             print("Demo staff accounts (development only):")
             for demo in seed_demo_users(db, mediation.settings):
-                where = demo.get("studio") or demo.get("team") or "district"
+                where = demo.get("studio") or demo.get("team") or demo.get("community") or "district"
+                if demo.get("buildings"):
+                    where += f", buildings {','.join(demo['buildings'])}"
                 print(f"  {demo['role']:<15} {demo['username']:<10} {demo['password']:<18} ({where})")
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

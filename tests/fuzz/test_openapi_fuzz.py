@@ -21,6 +21,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 from schemathesis.generation import GenerationMode
 
+from services.council.app import create_app as create_council
 from services.intake.app import create_app as create_intake
 from services.mediation.app import create_app as create_mediation
 from services.mediation.registry import seed_registry
@@ -38,6 +39,7 @@ FACTORIES: dict[str, Callable[[Settings], Flask]] = {
     "intake": create_intake,
     "mediation": create_mediation,
     "notify": create_notify,
+    "council": create_council,
 }
 
 ADMIN = Staff(user_id="fuzz-admin", name="Fuzz Admin", roles=frozenset({"district_admin"}))

@@ -25,7 +25,7 @@ def get(url: str) -> int:
         return 0
 
 
-@pytest.mark.parametrize("service", ["intake", "mediation", "notify"])
+@pytest.mark.parametrize("service", ["intake", "mediation", "notify", "council"])
 def test_service_serves_under_gunicorn(settings: Settings, service: str, tmp_path) -> None:
     port = free_port()
     env = service_env(settings, GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="2")

@@ -12,14 +12,14 @@ from tests.support.stack import Workers
 
 def test_worker_stops_on_sigterm_while_broker_is_away(workers: Workers) -> None:
     dead_broker = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
-    for service in ("intake", "mediation", "notify"):
+    for service in ("intake", "mediation", "notify", "council"):
         workers.start(service, BROKER_URL=dead_broker, CONNECT_TIMEOUT="0.5")
     time.sleep(3)  # they are now in their reconnect loops
     started = time.monotonic()
     codes = {
         service: workers.stop(service, signal.SIGTERM, timeout=15)
-        for service in ("intake", "mediation", "notify")
+        for service in ("intake", "mediation", "notify", "council")
     }
-    assert codes == {"intake": 0, "mediation": 0, "notify": 0}
+    assert codes == {"intake": 0, "mediation": 0, "notify": 0, "council": 0}
     assert time.monotonic() - started < 15
     assert "broker connection lost" in workers.log("intake")

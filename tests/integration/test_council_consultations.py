@@ -70,6 +70,7 @@ def test_a_vote_gets_its_one_for_against_abstain_question(council: Council) -> N
     ("change", "code"),
     [
         ({"kind": "poll"}, "bad_kind"),
+        ({"community": "nowhere"}, "unknown_community"),
         ({"title": {"zh-CN": " ", "en": ""}}, "bad_field"),
         ({"closes_at": NOW - timedelta(days=1)}, "bad_window"),
         ({"kind": "vote", "vote_item": 10, "questions": None}, "bad_vote_item"),

@@ -13,6 +13,7 @@ from pathlib import Path
 from devtools.secantus import free_port
 from devtools.smtp_sink import CapturingHandler
 from shared.config import Settings
+from shared.db import get_database
 from tests.integration.conftest import CASE
 from tests.support.stack import ROOT, service_env, wait_for
 
@@ -20,7 +21,7 @@ from tests.support.stack import ROOT, service_env, wait_for
 def test_run_local_serves_the_stack_and_stops_on_ctrl_c(
     stack_settings: Settings, mailbox: CapturingHandler, tmp_path: Path
 ) -> None:
-    ports = {name: free_port() for name in ("intake", "mediation", "notify")}
+    ports = {name: free_port() for name in ("intake", "mediation", "notify", "council")}
     env = service_env(
         stack_settings,
         CONCORD_VAR=str(tmp_path),
@@ -54,10 +55,16 @@ def test_run_local_serves_the_stack_and_stops_on_ctrl_c(
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 201
         wait_for(lambda: len(mailbox.messages) == 2, timeout=30, what="the stack to route and notify")
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['council']}/readyz", timeout=10) as response:
+            assert response.status == 200
+        # The demo accounts include council's roles; the seed community's register is loaded.
+        assert "committee_member" in banner and "building_leader" in banner, banner
+        assert "Demo household register of lianhua: 60 flats added" in banner, banner
+        assert get_database(stack_settings, "council").flats.count_documents({"community": "lianhua"}) == 60
     finally:
         runner.send_signal(signal.SIGINT)
         output, _ = runner.communicate(timeout=60)
     assert runner.returncode == 0, output
     assert "Stopping" in output
-    for log in ("intake", "intake-worker", "mediation-worker", "notify-worker"):
+    for log in ("intake", "intake-worker", "mediation-worker", "notify-worker", "council", "council-worker"):
         assert (tmp_path / "log" / f"{log}.log").exists()

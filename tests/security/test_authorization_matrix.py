@@ -10,7 +10,7 @@ UI assets (`swagger_assets.static`) are left out, and they are named in `NOT_IN_
 Each cell makes a real request (Flask test client, real SecantusDB and RabbitMQ). Allowed
 identities must not get 401/403 or the login redirect (a 404 for a dummy id, a 409 or a 422 for an
 empty body are fine: they come after the role check); forbidden ones must get exactly that.
-Anonymous callers get 401 on the API and in intake and notify (no login page there), and a
+Anonymous callers get 401 on the API and in intake, notify and council (no login page there), and a
 redirect to mediation's `/login` on mediation's pages (`shared.auth.requires_role`).
 
 CSRF: the matrix apps run without the CSRF check on forms (the `protect_forms` before-request
@@ -31,6 +31,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pymongo import MongoClient
 
+from services.council.app import create_app as create_council_app
 from services.intake.app import create_app as create_intake_app
 from services.mediation.app import create_app as create_mediation_app
 from services.notify.app import create_app as create_notify_app
@@ -47,7 +48,9 @@ MEDIATOR = "mediator"
 LEAD = "studio_lead"
 PATROL = "patrol_member"
 ADMIN = "district_admin"
-IDENTITIES = (ANON, MEDIATOR, LEAD, PATROL, ADMIN)
+COMMITTEE = "committee_member"
+BUILDING = "building_leader"
+IDENTITIES = (ANON, MEDIATOR, LEAD, PATROL, ADMIN, COMMITTEE, BUILDING)
 
 STAFF = frozenset({MEDIATOR, LEAD, PATROL, ADMIN})
 LEADS = frozenset({LEAD, ADMIN})
@@ -64,6 +67,10 @@ PATROL_AND_LEADS = frozenset({PATROL, LEAD, ADMIN})
 # decides, the table says DESK; the service's own refusal of the district admin (403) is tested
 # in tests/integration/test_mediation_sessions.py.
 CASE_OWNERS = frozenset({MEDIATOR, LEAD})
+# Council: committee members and building leaders of the matrix community (lianhua), district
+# admins everywhere; only the committee and admins keep the register (`services.council.access`).
+COUNCIL = frozenset({COMMITTEE, BUILDING, ADMIN})
+REGISTER_KEEPERS = frozenset({COMMITTEE, ADMIN})
 
 # Endpoints deliberately not in the table: static files, no data behind them.
 NOT_IN_TABLE = {"static", "swagger_assets.static"}
@@ -202,12 +209,38 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("notify", "GET", "/healthz"): PUBLIC,
     ("notify", "GET", "/readyz"): PUBLIC,
     ("notify", "GET", "/metrics"): PUBLIC,
+    # council -----------------------------------------------------------------------------------
+    ("council", "GET", "/"): COUNCIL,
+    ("council", "GET", "/communities/<community>/register"): COUNCIL,
+    ("council", "GET", "/communities/<community>/register/flats/<flat_id>"): COUNCIL,  # masked for leaders
+    ("council", "POST", "/communities/<community>/register/flats/<flat_id>"): REGISTER_KEEPERS,
+    ("council", "GET", "/communities/<community>/register/import"): REGISTER_KEEPERS,
+    ("council", "POST", "/communities/<community>/register/import"): REGISTER_KEEPERS,
+    ("council", "POST", "/communities/<community>/register/import/<import_id>"): REGISTER_KEEPERS,
+    ("council", "GET", "/api/v1/communities/<community>/register/flats"): COUNCIL,
+    ("council", "GET", "/api/v1/communities/<community>/register/flats/<flat_id>"): COUNCIL,
+    ("council", "PATCH", "/api/v1/communities/<community>/register/flats/<flat_id>"): REGISTER_KEEPERS,
+    (
+        "council",
+        "GET",
+        "/api/v1/communities/<community>/register/flats/<flat_id>/access-log",
+    ): REGISTER_KEEPERS,
+    ("council", "POST", "/api/v1/communities/<community>/register/preview"): REGISTER_KEEPERS,
+    ("council", "POST", "/api/v1/communities/<community>/register/import"): REGISTER_KEEPERS,
+    ("council", "GET", "/api/v1/docs"): PUBLIC,
+    ("council", "GET", "/api/v1/openapi.json"): PUBLIC,
+    ("council", "GET", "/static/council/<path:filename>"): PUBLIC,
+    ("council", "GET", "/static/web/<path:filename>"): PUBLIC,
+    ("council", "GET", "/healthz"): PUBLIC,
+    ("council", "GET", "/readyz"): PUBLIC,
+    ("council", "GET", "/metrics"): PUBLIC,
 }
 
 FACTORIES = {
     "intake": create_intake_app,
     "mediation": create_mediation_app,
     "notify": create_notify_app,
+    "council": create_council_app,
 }
 OPEN311_KEY = "matrix-open311-key"
 
@@ -277,6 +310,8 @@ def _staff(role: str) -> Staff:
         roles=frozenset({role}),
         studio=None if role == PATROL else "zhihe",
         team="lianhua-patrol" if role == PATROL else None,
+        community="lianhua" if role in (COMMITTEE, BUILDING) else None,
+        buildings=("1",) if role == BUILDING else (),
     )
 
 
@@ -294,6 +329,9 @@ PARAMS = {
     "filename": "missing.css",
     "delivery_id": "000000000000000000000000",
     "file_id": "000000000000000000000000",
+    "community": "lianhua",
+    "flat_id": "000000000000000000000000",
+    "import_id": "000000000000000000000000",
 }
 
 

@@ -9,7 +9,7 @@ from collections import deque
 import pytest
 
 from services.mediation.domain import lifecycle as lc
-from shared.auth import ROLES
+from shared.auth import CASE_ROLES as ROLES  # council's roles never act on cases
 from shared.messaging.events import OUTCOMES
 
 W = frozenset({"mediator", "studio_lead"})  # casework: the case's mediators and their lead
