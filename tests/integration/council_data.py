@@ -113,11 +113,14 @@ def consultation(
                 ],
             }
         ]
+    title = {"zh-CN": "小区改造意见征集", "en": "Renovation questionnaire"}
+    if kind == "vote":
+        title = {"zh-CN": "更换小区大门表决", "en": "Vote on replacing the gate"}
     return {
         "_id": cid,
         "community": COMMUNITY,
         "kind": kind,
-        "title": {"zh-CN": "小区改造意见征集", "en": "Renovation questionnaire"},
+        "title": title,
         "description": {"zh-CN": "", "en": ""},
         "questions": questions,
         "vote_item": vote_item,
