@@ -18,10 +18,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from services.notify.audiences import Directory
+from services.notify.delivery import _contacts_from
+from services.notify.domain.audiences import Directory
+from services.notify.domain.rules import CHANNELS, RULES
 from services.notify.planning import PlanConfig, plan
-from services.notify.rules import CHANNELS, RULES
-from services.notify.service import _contacts_from
 from tests.support.notify_events import event
 
 RESULTS = Path(__file__).resolve().parent / "results" / "notify_planning.json"

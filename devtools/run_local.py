@@ -118,7 +118,10 @@ def main() -> int:
         print(f"  logs       {logs}")
         # Demo staff accounts (one per role) for the staff pages at mediation; prints them.
         subprocess.run(
-            [sys.executable, "-m", "services.mediation.users", "seed-demo"], cwd=ROOT, env=env, check=False
+            [sys.executable, "-m", "services.mediation.staff_accounts", "seed-demo"],
+            cwd=ROOT,
+            env=env,
+            check=False,
         )
         # The seed community's household register for council's pages (loaded once).
         subprocess.run([sys.executable, "-m", "services.council.demo"], cwd=ROOT, env=env, check=False)

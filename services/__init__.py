@@ -1,1 +1,1 @@
-"""The three Concord services: intake, mediation and notify."""
+"""The Concord services: intake, mediation, notify and council; each a package of the same shape."""

@@ -1,1 +1,1 @@
-"""Intake: residents file disputes (JSON API now; web form and Open311 to come) and follow them."""
+"""Intake: residents file disputes (web form, JSON API, Open311) and follow them on a tracking page."""

@@ -9,8 +9,8 @@ from typing import Any
 
 from flask import Flask
 
-from services.intake import admin, api, open311, staff, web
 from services.intake.bootstrap import SERVICE, bootstrap, ensure_indexes
+from services.intake.http import admin_pages, attachment_pages, case_api, open311_api, resident_pages
 from shared.auth import init_auth
 from shared.config import Settings
 from shared.http import create_base_app, register_operations
@@ -35,12 +35,12 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     )
     intake = bootstrap(settings)
     app.extensions["intake"] = intake
-    rest.register_blueprint(api.blp)
-    app.register_blueprint(web.bp)
-    app.register_blueprint(open311.bp)
+    rest.register_blueprint(case_api.blp)
+    app.register_blueprint(resident_pages.bp)
+    app.register_blueprint(open311_api.bp)
     init_auth(app, settings)  # staff token from mediation's login: the admin page
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(staff.bp)  # staff downloads of a case's attachments
+    app.register_blueprint(admin_pages.bp)
+    app.register_blueprint(attachment_pages.bp)  # staff downloads of a case's attachments
     register_operations(app, SERVICE, settings, intake, [INTAKE_TRACKING])
     try:
         ensure_indexes(intake.db)

@@ -5,7 +5,7 @@ of a type recognised from the file's first bytes (JPEG, PNG, WebP, PDF) — the 
 must agree with the content, so a script renamed `photo.jpg` is refused. Stored files get a
 generated name; the resident's file name is not kept (it can carry personal data). Intake has no
 public route that serves them: staff of the case's studio and district admins download them from
-`services.intake.staff` (linked from mediation's case page).
+`services.intake.http.attachment_pages` (linked from mediation's case page).
 """
 
 from __future__ import annotations

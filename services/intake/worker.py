@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from services.intake import service
+from services.intake import tracking
 from services.intake.bootstrap import SERVICE, Intake, bootstrap, ensure_indexes
 from shared.messaging.consumer import Subscription
 from shared.messaging.topology import INTAKE_TRACKING as TRACKING
@@ -19,13 +19,13 @@ def subscriptions(intake: Intake) -> list[Subscription]:
         Subscription(
             TRACKING,
             {
-                "case.assigned": partial(service.on_case_assigned, intake),
-                "case.status_changed": partial(service.on_case_status_changed, intake),
-                "session.scheduled": partial(service.on_session_scheduled, intake),
-                "session.rescheduled": partial(service.on_session_rescheduled, intake),
-                "session.cancelled": partial(service.on_session_cancelled, intake),
-                "case.closed": partial(service.on_case_closed, intake),
-                "case.merged": partial(service.on_case_merged, intake),
+                "case.assigned": partial(tracking.on_case_assigned, intake),
+                "case.status_changed": partial(tracking.on_case_status_changed, intake),
+                "session.scheduled": partial(tracking.on_session_scheduled, intake),
+                "session.rescheduled": partial(tracking.on_session_rescheduled, intake),
+                "session.cancelled": partial(tracking.on_session_cancelled, intake),
+                "case.closed": partial(tracking.on_case_closed, intake),
+                "case.merged": partial(tracking.on_case_merged, intake),
             },
         )
     ]

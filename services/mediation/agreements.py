@@ -1,5 +1,5 @@
 """The written agreement of a case: drafted on the desk, rendered to PDF (zh-CN or en) from the
-case by `agreement.render_pdf`, marked signed (the lifecycle's `agree_written`, which ends the case),
+case by `agreement_pdf.render_pdf`, marked signed (the lifecycle's `agree_written`, which ends the case),
 and its signed scan uploaded (checked by content, stored in mediation's GridFS bucket `agreements`).
 """
 
@@ -15,10 +15,10 @@ from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
 from services.mediation import desk, registry
-from services.mediation.agreement import AgreementData, InvalidAgreement, Party, render_pdf
+from services.mediation.agreement_pdf import AgreementData, InvalidAgreement, Party, render_pdf
 from services.mediation.bootstrap import Mediation
 from services.mediation.domain import lifecycle as lc
-from services.mediation.service import Actor
+from services.mediation.domain.actor import Actor
 from shared.messaging.envelope import utcnow
 from shared.taxonomy import communities
 from shared.uploads import MB, PDF, PHOTOS, Upload, UploadError, check_uploads

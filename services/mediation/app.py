@@ -11,8 +11,20 @@ from typing import Any
 from flask import Flask
 from prometheus_client.core import Metric
 
-from services.mediation import api, desk_api, desk_web, web
 from services.mediation.bootstrap import SERVICE, Mediation, bootstrap, ensure_indexes
+
+# The patrol, lead and admin pages add their routes to `pages.bp` when imported.
+from services.mediation.http import (  # noqa: F401
+    admin_pages,
+    case_api,
+    desk_api,
+    desk_pages,
+    lead_pages,
+    pages,
+    patrol_api,
+    patrol_pages,
+    registry_api,
+)
 from shared.auth import init_auth
 from shared.config import Settings
 from shared.http import create_base_app, register_operations
@@ -21,7 +33,7 @@ from shared.metrics import add_metrics_source, gauge
 from shared.web import init_web
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
-# A visit report carries up to three phone photos (5 MB each, checked in `tasks`); a signed
+# A visit report carries up to three phone photos (5 MB each, checked in `patrol`); a signed
 # agreement's scan is up to 10 MB (checked in `agreements`).
 MAX_UPLOAD = 16 * 1024 * 1024
 
@@ -48,11 +60,11 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.extensions["mediation"] = mediation
     # The case page links each attachment to intake, which keeps the files.
     app.jinja_env.globals["intake_public_url"] = settings.intake_public_url.rstrip("/")
-    rest.register_blueprint(api.blp)
-    rest.register_blueprint(api.cases_blp)
-    rest.register_blueprint(api.patrol_blp)
-    app.register_blueprint(web.bp)
-    app.register_blueprint(desk_web.bp)
+    rest.register_blueprint(registry_api.blp)
+    rest.register_blueprint(case_api.blp)
+    rest.register_blueprint(patrol_api.blp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(desk_pages.bp)
     rest.register_blueprint(desk_api.blp)
     register_operations(app, SERVICE, settings, mediation, [MEDIATION_INTAKE])
     add_metrics_source(app, partial(cases_by_state, mediation))

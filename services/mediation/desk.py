@@ -29,8 +29,8 @@ from services.mediation import registry
 from services.mediation.bootstrap import SERVICE, Mediation
 from services.mediation.domain import deadlines as dl
 from services.mediation.domain import lifecycle as lc
+from services.mediation.domain.actor import Actor
 from services.mediation.domain.risk import rank
-from services.mediation.service import Actor
 from shared.db import in_transaction
 from shared.masking import mask_email, mask_id_number, mask_phone, mask_unit
 from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow

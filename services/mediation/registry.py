@@ -1,5 +1,5 @@
 """The registry: studios, patrol teams, council halls and reception days; seeded from YAML, changed
-by district admins through the API (validated by `schemas`, audited), read as routing snapshots."""
+by district admins through the API (validated by `http.schemas`, audited), read as routing snapshots."""
 
 from __future__ import annotations
 

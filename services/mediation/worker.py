@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from functools import partial
 
-from services.mediation import service
+from services.mediation import routing
 from services.mediation.bootstrap import SERVICE, Mediation, bootstrap, ensure_indexes
-from services.mediation.deadline_job import INTERVAL_SECONDS, DeadlineJob
+from services.mediation.deadlines import INTERVAL_SECONDS, DeadlineJob
 from services.mediation.registry import seed_registry
 from shared.messaging.consumer import Subscription
 from shared.messaging.topology import MEDIATION_INTAKE
@@ -22,9 +22,9 @@ def subscriptions(mediation: Mediation) -> list[Subscription]:
     return [
         Subscription(
             MEDIATION_INTAKE,
-            {"case.submitted": partial(service.on_case_submitted, mediation)},
+            {"case.submitted": partial(routing.on_case_submitted, mediation)},
             # A case that cannot be routed is parked with its reason and listed on the admin page.
-            on_dead_letter=partial(service.record_routing_failure, mediation),
+            on_dead_letter=partial(routing.record_routing_failure, mediation),
         )
     ]
 

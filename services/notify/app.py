@@ -11,8 +11,14 @@ from typing import Any
 from flask import Flask
 from prometheus_client.core import Metric
 
-from services.notify import api, web
 from services.notify.bootstrap import SERVICE, Notify, bootstrap, ensure_indexes
+
+# Residents' preference pages add their routes to `pages.bp` when imported.
+from services.notify.http import (
+    delivery_api,
+    pages,
+    preference_pages,  # noqa: F401
+)
 from shared.auth import init_auth
 from shared.config import Settings
 from shared.http import create_base_app, register_operations
@@ -42,8 +48,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     notify = bootstrap(settings)
     app.extensions["notify"] = notify
     init_auth(app, settings)  # staff token from mediation's login
-    rest.register_blueprint(api.blp)
-    app.register_blueprint(web.bp)
+    rest.register_blueprint(delivery_api.blp)
+    app.register_blueprint(pages.bp)
     register_operations(app, SERVICE, settings, notify, [NOTIFY_EVENTS, NOTIFY_DELIVERIES])
     add_metrics_source(app, partial(deliveries_by_channel_and_status, notify))
     try:

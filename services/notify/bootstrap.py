@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
-from services.notify.audiences import Directory
 from services.notify.channels import Channel
 from services.notify.channels.email import EmailChannel
 from services.notify.channels.sms import SmsChannel
 from services.notify.channels.webhook import WebhookChannel
 from services.notify.channels.wechat_work import WeChatWorkChannel
+from services.notify.domain.audiences import Directory
 from services.notify.planning import PlanConfig
 from shared.config import Settings
 from shared.service import ServiceContext, ensure_messaging_indexes

@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
+from services.notify.domain.rules import DIGEST_TEMPLATE
 from services.notify.messages import display_name, format_date, label
-from services.notify.rules import DIGEST_TEMPLATE
-from services.notify.templates import render, render_html
+from services.notify.rendering import render, render_html
 from shared.messaging.envelope import Envelope
 
 CASE_DEADLINE = timedelta(days=30)

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.notify.templates import language_of
+from services.notify.rendering import language_of
 from shared.taxonomy import communities
 
 # A one-time answering code never enters a stored delivery: templates render this in its place, and

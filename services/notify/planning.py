@@ -1,6 +1,6 @@
 """Turn one event into the deliveries it causes. Pure: the caller reads contacts and preferences.
 
-For each rule of the event (services.notify.rules) that applies, each recipient of its audience,
+For each rule of the event (services.notify.domain.rules) that applies, each recipient of its audience,
 and each channel the recipient can and wants to be reached on, one delivery is planned with its
 content fully rendered, so what is sent (and resent) is exactly what was planned. Delivery ids are
 derived from the event, recipient and channel: the same event can never plan the same delivery
@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.notify import rules as r
-from services.notify.audiences import Directory, Recipient, resolve
+from services.notify.domain import rules as r
+from services.notify.domain.audiences import Directory, Recipient, resolve
 from services.notify.messages import build_context, webhook_payload
 from services.notify.preferences import choose_channels, make_token, preference_key
-from services.notify.templates import render, render_footer, render_html, render_markdown, render_sms
+from services.notify.rendering import render, render_footer, render_html, render_markdown, render_sms
 from shared.calendar import Person, build_cancellation, build_invitation, invite_from_event
 from shared.messaging.envelope import Envelope
 

@@ -9,9 +9,9 @@ import logging
 import threading
 from functools import partial
 
-from services.notify import service
+from services.notify import delivery
 from services.notify.bootstrap import SERVICE, Notify, bootstrap, ensure_indexes
-from services.notify.rules import RULES
+from services.notify.domain.rules import RULES
 from shared.messaging.consumer import Subscription
 from shared.messaging.topology import NOTIFY_DELIVERIES, NOTIFY_EVENTS
 from shared.worker import run_worker
@@ -23,13 +23,13 @@ DIGEST_CHECK_SECONDS = 60.0
 
 def subscriptions(notify: Notify) -> list[Subscription]:
     """The two queues: case events (planning) and delivery commands (sending)."""
-    plan = partial(service.handle_event, notify)
+    plan = partial(delivery.handle_event, notify)
     return [
         Subscription(NOTIFY_EVENTS, dict.fromkeys(RULES, plan)),
         Subscription(
             NOTIFY_DELIVERIES,
-            {"notify.delivery_due": partial(service.send_delivery, notify)},
-            on_dead_letter=partial(service.on_delivery_dead, notify),
+            {"notify.delivery_due": partial(delivery.send_delivery, notify)},
+            on_dead_letter=partial(delivery.on_delivery_dead, notify),
         ),
     ]
 
@@ -46,7 +46,7 @@ class DigestScheduler(threading.Thread):
     def run(self) -> None:
         while not self.stopping.wait(self.interval):
             try:
-                service.plan_digests(self.notify)
+                delivery.plan_digests(self.notify)
             except Exception:  # database down: try again next round
                 log.warning("digest pass failed", exc_info=True)
 

@@ -65,7 +65,7 @@ NOTIFY_EVENTS = ConsumerSpec(
         "consultation.reminder",
         "consultation.code_requested",
     ),
-)  # must match services/notify/rules.py RULES (a unit test checks)
+)  # must match services/notify/domain/rules.py RULES (a unit test checks)
 NOTIFY_DELIVERIES = ConsumerSpec("notify.deliveries", ("notify.delivery_due",))
 ALL_CONSUMERS: tuple[ConsumerSpec, ...] = (
     INTAKE_TRACKING,

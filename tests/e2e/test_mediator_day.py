@@ -18,7 +18,7 @@ from services.mediation.app import create_app
 from services.mediation.bootstrap import bootstrap, ensure_indexes
 from services.mediation.domain import lifecycle as lc
 from services.mediation.registry import seed_registry
-from services.mediation.users import DEMO_USERS, seed_demo_users
+from services.mediation.staff_accounts import DEMO_USERS, seed_demo_users
 from tests.e2e.conftest import screenshot
 from tests.integration.conftest import CASE, mailbox, stack_settings, workers  # noqa: F401 (fixtures)
 from tests.integration.test_mediation_desk import LEAD

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
-from services.notify import service
+from services.notify import delivery
 from services.notify.app import create_app
 from services.notify.planning import preferences_url
 from services.notify.preferences import preference_key
@@ -26,8 +26,8 @@ ADMIN = Staff("u-admin", "Admin", frozenset({"district_admin"}), language="en")
 def notify_app(settings: Settings) -> Flask:
     app = create_app(settings)
     notify = app.extensions["notify"]
-    service.handle_event(notify, event("case.submitted"))
-    service.handle_event(notify, event("case.assigned"))
+    delivery.handle_event(notify, event("case.submitted"))
+    delivery.handle_event(notify, event("case.assigned"))
     # One delivery that failed for good, as the log shows it.
     failed = notify.db.deliveries.find_one({"recipient.audience": "filer"})
     notify.db.deliveries.update_one(

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from services.mediation import service
+from services.mediation import routing
 from services.mediation.app import create_app
 from services.mediation.bootstrap import bootstrap, ensure_indexes
 from services.mediation.registry import seed_registry
-from services.mediation.users import DEMO_USERS, seed_demo_users
+from services.mediation.staff_accounts import DEMO_USERS, seed_demo_users
 from shared.config import Settings
 from tests.e2e.conftest import screenshot
 from tests.integration.test_mediation_routing import WEDNESDAY_10AM, submitted
@@ -29,7 +29,7 @@ def test_patrol_member_handles_a_dispatch_on_a_phone(
     seed_registry(mediation.db)
     seed_demo_users(mediation.db, settings)
     event = submitted(threat_of_violence=True, building="7")
-    service.on_case_submitted(mediation, event, now=WEDNESDAY_10AM)
+    routing.on_case_submitted(mediation, event, now=WEDNESDAY_10AM)
     reference = event.data["reference"]
     url = serve_app(create_app(settings))
     patrol = next(u for u in DEMO_USERS if u["role"] == "patrol_member")

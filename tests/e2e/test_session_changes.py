@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.mediation import desk, hall
+from services.mediation import desk, sessions
 from services.mediation.app import create_app
 from services.mediation.bootstrap import bootstrap, ensure_indexes
 from services.mediation.domain import lifecycle as lc
 from services.mediation.registry import seed_registry
-from services.mediation.users import DEMO_USERS, seed_demo_users
+from services.mediation.staff_accounts import DEMO_USERS, seed_demo_users
 from tests.e2e.conftest import SCREENSHOTS
 from tests.integration.test_mediation_desk import MEDIATOR, accepted_case
 
@@ -36,8 +36,8 @@ def test_move_and_cancel_a_session_on_a_phone(settings, serve_app, phone) -> Non
     desk.apply_action(mediation, reference, MEDIATOR, lc.NOTIFY_RIGHTS, {"acknowledged_by": ["张三"]})
     day = datetime.now(SHANGHAI).date() + timedelta(days=3)
     nine = datetime.combine(day, time(9), tzinfo=SHANGHAI)
-    first = hall.schedule(mediation, reference, MEDIATOR, nine, nine + timedelta(hours=1))["_id"]
-    second = hall.schedule(
+    first = sessions.schedule(mediation, reference, MEDIATOR, nine, nine + timedelta(hours=1))["_id"]
+    second = sessions.schedule(
         mediation, reference, MEDIATOR, nine + timedelta(hours=4), nine + timedelta(hours=5)
     )["_id"]
     url = serve_app(create_app(settings))
@@ -56,8 +56,8 @@ def test_move_and_cancel_a_session_on_a_phone(settings, serve_app, phone) -> Non
     panel.locator("summary", has_text="取消本次调解会").click()
     assert panel.get_by_label("新日期").input_value() == day.isoformat()
     assert panel.get_by_label("开始").input_value() == "09:00"
-    sessions = page.locator("#sessions")
-    sessions.screenshot(path=str(_shot("zh")))
+    session_list = page.locator("#sessions")
+    session_list.screenshot(path=str(_shot("zh")))
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
 
     # The past is refused at the field, and the form stays open with what was typed.

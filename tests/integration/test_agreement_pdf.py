@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from services.mediation.agreement import (
+from services.mediation.agreement_pdf import (
     Agent,
     AgreementData,
     FontNotFound,
@@ -22,7 +22,7 @@ from services.mediation.agreement import (
     find_font,
     render_pdf,
 )
-from services.mediation.agreement.fonts import BODY
+from services.mediation.agreement_pdf.fonts import BODY
 
 DATA = AgreementData(
     number="至和调字〔2026〕第012号",

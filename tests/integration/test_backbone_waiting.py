@@ -15,7 +15,7 @@ from datetime import timedelta
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
 from services.notify.bootstrap import bootstrap as notify_bootstrap
-from services.notify.service import DeliveryBusy, send_delivery
+from services.notify.delivery import DeliveryBusy, send_delivery
 from shared.config import Settings
 from shared.messaging.consumer import ATTEMPT_HEADER, DEFERRALS_HEADER, RetryLater
 from shared.messaging.envelope import Envelope, make_envelope, utcnow

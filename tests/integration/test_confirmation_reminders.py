@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from devtools.smtp_sink import CapturingHandler
-from services.mediation import agreements, deadline_job, desk
+from services.mediation import agreements, deadlines, desk
 from services.mediation.bootstrap import Mediation, bootstrap
 from services.mediation.domain import lifecycle as lc
 from shared.config import Settings
@@ -73,7 +73,7 @@ def _run_in_threads(m: Mediation, now: datetime, count: int = 2) -> list[int]:
 
     def run() -> None:
         barrier.wait()
-        claimed.append(deadline_job.run_once(m, now=now).reminded)
+        claimed.append(deadlines.run_once(m, now=now).reminded)
 
     threads = [threading.Thread(target=run) for _ in range(count)]
     for t in threads:
@@ -88,7 +88,7 @@ def _job_replica(settings: Settings, now: datetime, start: Any, results: Any) ->
     clients (as in a second worker pod)."""
     replica = bootstrap(settings)
     start.wait(timeout=60)
-    results.put(deadline_job.run_once(replica, now=now).reminded)
+    results.put(deadlines.run_once(replica, now=now).reminded)
 
 
 def _run_in_processes(settings: Settings, now: datetime, count: int = 2) -> list[int]:
@@ -140,20 +140,20 @@ def _reminder_path(
     # Signed in the past: the 30 days of the window are run through with the job's `now`.
     mediation.db.cases.update_one({"_id": reference}, {"$set": {"agreement.signed_at": SIGNED}})
 
-    assert deadline_job.run_once(mediation, now=local(2026, 3, 29, 8, 59)).reminded == 0
+    assert deadlines.run_once(mediation, now=local(2026, 3, 29, 8, 59)).reminded == 0
     # Day 23: two replicas at once, then the job again, twice.
     assert sorted(_run_in_threads(mediation, local(2026, 3, 29, 10))) == [0, 1]
-    assert deadline_job.run_once(mediation, now=local(2026, 3, 29, 10, 1)).reminded == 0
-    assert deadline_job.run_once(mediation, now=local(2026, 4, 4, 23)).reminded == 0
+    assert deadlines.run_once(mediation, now=local(2026, 3, 29, 10, 1)).reminded == 0
+    assert deadlines.run_once(mediation, now=local(2026, 4, 4, 23)).reminded == 0
     [first] = reminders(mediation, reference)
     assert (first["reminder_day"], first["final"], first["last_day"]) == (23, False, "2026-04-05")
     assert datetime.fromisoformat(first["deadline"]) == local(2026, 4, 6)  # exclusive
     assert [m["user_id"] for m in first["mediators"]] == ["zhou"] and first["mediators"][0]["email"]
     # Day 30, the window's last day: two replicas in two processes, then once more.
     assert sorted(_run_in_processes(settings, local(2026, 4, 5, 12))) == [0, 1]
-    assert deadline_job.run_once(mediation, now=local(2026, 4, 5, 12, 1)).reminded == 0
+    assert deadlines.run_once(mediation, now=local(2026, 4, 5, 12, 1)).reminded == 0
     # The window has closed: nothing more.
-    assert deadline_job.run_once(mediation, now=local(2026, 4, 6, 0, 30)).reminded == 0
+    assert deadlines.run_once(mediation, now=local(2026, 4, 6, 0, 30)).reminded == 0
     first, last = reminders(mediation, reference)
     assert (last["reminder_day"], last["final"], last["last_day"]) == (30, True, "2026-04-05")
     assert mediation.db.escalations.count_documents({"kind": "confirmation_reminder"}) == 2
@@ -193,13 +193,13 @@ def test_no_reminder_once_confirmation_is_applied_for_or_the_case_archived(media
     desk.apply_action(mediation, archived, LEAD, lc.ARCHIVE)
     # A breached agreement is when confirmation matters most: follow-up does not stop reminders.
     desk.apply_action(mediation, breached, MEDIATOR, lc.RECORD_BREACHED, {"note": "未按期付款"})
-    assert deadline_job.run_once(mediation, now=local(2026, 3, 29, 10)).reminded == 2
+    assert deadlines.run_once(mediation, now=local(2026, 3, 29, 10)).reminded == 2
     assert reminders(mediation, applied) == [] and reminders(mediation, archived) == []
     assert [r["reminder_day"] for r in reminders(mediation, breached)] == [23]
     assert [r["reminder_day"] for r in reminders(mediation, plain)] == [23]
     # The parties of `plain` apply before the last day: no day-30 reminder for them.
     desk.apply_action(mediation, plain, MEDIATOR, lc.APPLY_CONFIRMATION, {"court": "某区人民法院"})
-    assert deadline_job.run_once(mediation, now=local(2026, 4, 5, 10)).reminded == 1
+    assert deadlines.run_once(mediation, now=local(2026, 4, 5, 10)).reminded == 1
     assert [r["reminder_day"] for r in reminders(mediation, breached)] == [23, 30]
     assert [r["reminder_day"] for r in reminders(mediation, plain)] == [23]
 
@@ -211,7 +211,7 @@ def test_the_studio_reminder_schedule_is_followed(mediation) -> None:
     )
     reference = signed_case(mediation)
     sent = [
-        deadline_job.run_once(mediation, now=now).reminded
+        deadlines.run_once(mediation, now=now).reminded
         for now in (
             local(2026, 3, 26, 9, 59),  # day 20, before 10:00
             local(2026, 3, 26, 10),  # day 20

@@ -435,7 +435,7 @@ def test_council_staff_log_in_at_mediation_and_their_token_opens_councils_pages(
 ) -> None:
     from services.mediation.bootstrap import bootstrap as mediation_bootstrap
     from services.mediation.registry import seed_registry
-    from services.mediation.users import (
+    from services.mediation.staff_accounts import (
         DEMO_USERS,
         NewUser,
         UserError,

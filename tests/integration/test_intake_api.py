@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask.testing import FlaskClient
 
-from services.intake import service
+from services.intake import tracking
 from services.intake.app import create_app
 from services.intake.bootstrap import bootstrap
 from shared.auth import COOKIE_NAME, Staff, issue_token
@@ -172,11 +172,11 @@ def test_timeline_follows_public_events_once_each(
         },
         source="mediation",
     )
-    service.on_case_assigned(intake, assigned)
-    service.on_case_assigned(intake, assigned)  # redelivered: no second entry
-    service.on_case_status_changed(intake, internal)
-    service.on_session_scheduled(intake, session)
-    service.on_case_closed(intake, closed)
+    tracking.on_case_assigned(intake, assigned)
+    tracking.on_case_assigned(intake, assigned)  # redelivered: no second entry
+    tracking.on_case_status_changed(intake, internal)
+    tracking.on_session_scheduled(intake, session)
+    tracking.on_case_closed(intake, closed)
 
     status = intake_client.get(f"/api/v1/cases/{reference}?token={token}").json
     assert [e["status"] for e in status["timeline"]] == [

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from services.intake import service as intake_service
+from services.intake import tracking as intake_tracking
 from services.intake.bootstrap import bootstrap as bootstrap_intake
-from services.mediation import service as mediation_service
+from services.mediation import routing as mediation_service
 from services.mediation.bootstrap import bootstrap as bootstrap_mediation
 from services.mediation.bootstrap import ensure_indexes as ensure_mediation_indexes
+from services.mediation.domain.actor import Actor
 from services.mediation.registry import seed_registry
-from services.mediation.service import Actor
 from shared.auth import COOKIE_NAME, Staff, issue_token
 from shared.config import Settings
 from shared.messaging.envelope import make_envelope, parse_envelope
@@ -48,7 +48,7 @@ def _assign_through_mediation(settings: Settings) -> tuple[str, dict[str, Any]]:
     mediation_service.on_case_submitted(mediation, submitted)
     row = mediation.db.outbox.find_one({"envelope.type": "case.assigned"})
     assigned = parse_envelope(row["envelope"])
-    intake_service.on_case_assigned(bootstrap_intake(settings), assigned)
+    intake_tracking.on_case_assigned(bootstrap_intake(settings), assigned)
     return assigned.data["studio"]["code"], assigned.data
 
 
@@ -89,13 +89,13 @@ def test_newest_assignment_wins_whatever_the_order(
         {"envelope.type": "case.assigned", "envelope.data.rule": "moved by lead"}
     )
     moved = parse_envelope(row["envelope"])
-    intake_service.on_case_assigned(intake, moved)
+    intake_tracking.on_case_assigned(intake, moved)
     assert intake.db.cases.find_one({"_id": reference})["studio_code"] == target
 
     # The first assignment delivered again late (a retry, a new message id) does not take the
     # case back to its old studio.
     late = make_envelope("case.assigned", assigned_case["event"], source="mediation")
-    intake_service.on_case_assigned(intake, late)
+    intake_tracking.on_case_assigned(intake, late)
     assert intake.db.cases.find_one({"_id": reference})["studio_code"] == target
 
     # A mediator taking the case later names the same studio: recorded, no public timeline entry.
@@ -104,7 +104,7 @@ def test_newest_assignment_wins_whatever_the_order(
     taken = dict(
         moved.data, mediator={"user_id": "m-1", "name": "Mediator"}, assigned_at=taken_at.isoformat()
     )
-    intake_service.on_case_assigned(intake, make_envelope("case.assigned", taken, source="mediation"))
+    intake_tracking.on_case_assigned(intake, make_envelope("case.assigned", taken, source="mediation"))
     case = intake.db.cases.find_one({"_id": reference})
     assert case["studio_code"] == target
     assert len(case["timeline"]) == entries

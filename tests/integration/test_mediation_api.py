@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from services.mediation import service, tasks
+from services.mediation import patrol, routing
 from services.mediation.app import create_app
 from services.mediation.bootstrap import Mediation, bootstrap, ensure_indexes
+from services.mediation.domain.actor import Actor
 from services.mediation.registry import seed_registry
-from services.mediation.users import DEMO_USERS, seed_demo_users
+from services.mediation.staff_accounts import DEMO_USERS, seed_demo_users
 from shared.auth import COOKIE_NAME, Staff, issue_token, read_token
 from shared.config import Settings
 from tests.integration.test_mediation_routing import WEDNESDAY_10AM, submitted
@@ -124,7 +125,7 @@ def test_community_hall_and_reception_days(client, settings) -> None:
 # Lead actions ---------------------------------------------------------------------------------------
 def _case(mediation: Mediation, **data: Any) -> str:
     event = submitted(**data)
-    service.on_case_submitted(mediation, event, now=WEDNESDAY_10AM)
+    routing.on_case_submitted(mediation, event, now=WEDNESDAY_10AM)
     return event.data["reference"]
 
 
@@ -262,10 +263,10 @@ def test_hot_spots_and_periodic_sweep(client, settings, mediation) -> None:
     as_staff(client, settings, PATROL)
     task_id = sweep.json["id"]
     client.post(f"/api/v1/patrol/tasks/{task_id}/accept")
-    tasks.report(
+    patrol.report(
         mediation,
         task_id,
-        service.Actor("patrol", frozenset({"patrol_member"})),
+        Actor("patrol", frozenset({"patrol_member"})),
         "qinghe-patrol",
         "Quiet",
         "",
@@ -315,7 +316,7 @@ def test_users_command_creates_an_account(settings, mediation) -> None:
     command = [
         sys.executable,
         "-m",
-        "services.mediation.users",
+        "services.mediation.staff_accounts",
         "create",
         "--username",
         "Zhou",
@@ -367,3 +368,15 @@ def test_lead_pages_change_risk_and_move_without_javascript(client, settings, me
     )
     assert moved.status_code == 302 and moved.headers["Location"] == "/lead"
     assert mediation.db.cases.find_one({"_id": reference})["studio"] == "heping-rc"
+
+
+def test_council_staff_land_on_council_after_logging_in(client, settings, mediation) -> None:
+    seed_demo_users(mediation.db, settings)
+    token = csrf(client, "/login")
+    for role in ("committee_member", "building_leader"):
+        demo = next(u for u in DEMO_USERS if u["role"] == role)
+        ok = client.post(
+            "/login", data={"csrf_token": token, "username": demo["username"], "password": demo["password"]}
+        )
+        assert ok.status_code == 302
+        assert ok.headers["Location"] == settings.council_public_url.rstrip("/") + "/"

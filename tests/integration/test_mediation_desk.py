@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from services.mediation import deadline_job, desk, hall, service
+from services.mediation import deadlines, desk, routing, sessions
 from services.mediation.bootstrap import Mediation, bootstrap, ensure_indexes
 from services.mediation.domain import lifecycle as lc
+from services.mediation.domain.actor import Actor
 from services.mediation.registry import seed_registry
-from services.mediation.service import Actor
-from services.mediation.users import NewUser, create_user, seed_demo_users
+from services.mediation.staff_accounts import NewUser, create_user, seed_demo_users
 from shared.config import Settings
 from tests.integration.test_mediation_routing import WEDNESDAY_10AM, submitted
 
@@ -42,7 +42,7 @@ def mediation(settings: Settings) -> Mediation:
 def accepted_case(m: Mediation, now: datetime = T0, **data: Any) -> str:
     """A routed case (zhihe) screened and accepted by the lead."""
     event = submitted(**data)
-    service.on_case_submitted(m, event, now=now)
+    routing.on_case_submitted(m, event, now=now)
     reference = event.data["reference"]
     desk.apply_action(m, reference, LEAD, lc.START_SCREENING, now=now)
     desk.apply_action(m, reference, LEAD, lc.ACCEPT, now=now)
@@ -58,7 +58,7 @@ def events(m: Mediation, event_type: str, reference: str | None = None) -> list[
 
 def test_routed_case_starts_received_with_its_studio(mediation) -> None:
     event = submitted()
-    service.on_case_submitted(mediation, event, now=T0)
+    routing.on_case_submitted(mediation, event, now=T0)
     case = mediation.db.cases.find_one({"_id": event.data["reference"]})
     assert (case["status"], case["studio"], case["owner"]) == ("received", "zhihe", None)
     [assigned] = events(mediation, "case.assigned")
@@ -214,7 +214,7 @@ def test_deadline_pauses_and_resumes_through_the_service(mediation) -> None:
     assert resumed["status"] == "mediator_assigned"  # back where it paused from
     assert resumed["due_at"] == due + timedelta(days=2)
     # Overdue by the old date, not by the new one: no escalation at the old due moment.
-    report = deadline_job.run_once(mediation, now=due + timedelta(hours=1))
+    report = deadlines.run_once(mediation, now=due + timedelta(hours=1))
     assert report.escalated == 0
 
 
@@ -227,7 +227,7 @@ def test_escalation_job_run_twice_at_once_escalates_once(mediation) -> None:
 
     def run() -> None:
         barrier.wait()
-        reports.append(deadline_job.run_once(mediation, now=late))
+        reports.append(deadlines.run_once(mediation, now=late))
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     for t in threads:
@@ -241,8 +241,8 @@ def test_escalation_job_run_twice_at_once_escalates_once(mediation) -> None:
     assert case["deadline_status"] == "overdue" and len(case["escalations"]) == 1
     # A week after the lead was told: the district admin, once.
     later = late + timedelta(days=8)
-    assert deadline_job.run_once(mediation, now=later).escalated == 1
-    assert deadline_job.run_once(mediation, now=later).escalated == 0
+    assert deadlines.run_once(mediation, now=later).escalated == 1
+    assert deadlines.run_once(mediation, now=later).escalated == 0
     admin = events(mediation, "case.escalated", reference)[-1]
     assert admin["level"] == "district_admin" and admin["admin_email"]
 
@@ -250,9 +250,9 @@ def test_escalation_job_run_twice_at_once_escalates_once(mediation) -> None:
 def test_untouched_taken_case_returns_to_the_pool(mediation) -> None:
     reference = accepted_case(mediation, now=T0)
     desk.take(mediation, reference, MEDIATOR, now=T0)
-    deadline_job.run_once(mediation, now=T0 + timedelta(hours=47))
+    deadlines.run_once(mediation, now=T0 + timedelta(hours=47))
     assert mediation.db.cases.find_one({"_id": reference})["owner"] == "mediator"
-    deadline_job.run_once(mediation, now=T0 + timedelta(hours=49))
+    deadlines.run_once(mediation, now=T0 + timedelta(hours=49))
     case = mediation.db.cases.find_one({"_id": reference})
     assert (case["status"], case["owner"], case["mediators"]) == ("accepted", None, [])
     assert case["timeline"][-1]["action"] == "release" and case["timeline"][-1]["by"] == "system:desk"
@@ -304,9 +304,9 @@ def test_sessions_refuse_the_past_and_double_booking_even_at_once(mediation) -> 
     now = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
     start = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
     with pytest.raises(desk.Invalid):
-        hall.schedule(mediation, first, MEDIATOR, now - timedelta(hours=1), now, now=now)
+        sessions.schedule(mediation, first, MEDIATOR, now - timedelta(hours=1), now, now=now)
     with pytest.raises(desk.Invalid):
-        hall.schedule(
+        sessions.schedule(
             mediation, first, MEDIATOR, start + timedelta(minutes=7), start + timedelta(hours=1), now=now
         )
     barrier = threading.Barrier(2)
@@ -315,7 +315,7 @@ def test_sessions_refuse_the_past_and_double_booking_even_at_once(mediation) -> 
     def book(reference: str) -> None:
         barrier.wait()
         try:
-            hall.schedule(mediation, reference, MEDIATOR, start, start + timedelta(hours=1), now=now)
+            sessions.schedule(mediation, reference, MEDIATOR, start, start + timedelta(hours=1), now=now)
             outcomes.append("booked")
         except desk.Conflict:
             outcomes.append("refused")
@@ -330,10 +330,10 @@ def test_sessions_refuse_the_past_and_double_booking_even_at_once(mediation) -> 
     assert len(events(mediation, "session.scheduled")) == 1
     # Overlapping by a quarter of an hour is refused too; back to back is fine.
     with pytest.raises(desk.Conflict):
-        hall.schedule(
+        sessions.schedule(
             mediation, second, MEDIATOR, start + timedelta(minutes=45), start + timedelta(hours=2), now=now
         )
-    hall.schedule(
+    sessions.schedule(
         mediation, second, MEDIATOR, start + timedelta(hours=1), start + timedelta(hours=2), now=now
     )
     scheduled = events(mediation, "session.scheduled")[-1]

@@ -247,7 +247,7 @@ def test_shared_notes_reach_the_tracking_page_internal_never(
 def test_long_pool_shows_its_most_urgent_rows_first_and_the_rest_on_request(
     client, settings, mediation
 ) -> None:
-    from services.mediation.desk_web import QUEUE_PAGE_ROWS
+    from services.mediation.http.desk_pages import QUEUE_PAGE_ROWS
 
     for _ in range(QUEUE_PAGE_ROWS + 5):
         accepted_case(mediation)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kombu import Connection
 
-from services.mediation import registry, service
+from services.mediation import registry, routing
 from services.mediation.bootstrap import Mediation, bootstrap, ensure_indexes
 from services.mediation.registry import seed_registry
 from shared.config import Settings
@@ -59,7 +59,7 @@ def outbox_events(m: Mediation, event_type: str) -> list[dict[str, Any]]:
 
 def test_red_case_dispatches_the_team_on_shift_and_alerts_the_lead(mediation: Mediation) -> None:
     event = submitted(threat_of_violence=True)
-    service.on_case_submitted(mediation, event, now=WEDNESDAY_10AM)
+    routing.on_case_submitted(mediation, event, now=WEDNESDAY_10AM)
 
     case = mediation.db.cases.find_one({"_id": event.data["reference"]})
     assert case["studio"] == "zhihe" and case["risk_level"] == "red"
@@ -78,13 +78,13 @@ def test_red_case_dispatches_the_team_on_shift_and_alerts_the_lead(mediation: Me
 
 def test_red_case_at_night_goes_to_the_on_call_team(mediation: Mediation) -> None:
     event = submitted(threat_of_violence=True)
-    service.on_case_submitted(mediation, event, now=WEDNESDAY_11PM)
+    routing.on_case_submitted(mediation, event, now=WEDNESDAY_11PM)
     [task] = mediation.db.patrol_tasks.find({})
     assert task["team"] == "district-oncall" and task["team_rule"].startswith("district on-call")
 
 
 def test_orange_case_gets_a_task_due_the_same_day_and_no_alert(mediation: Mediation) -> None:
-    service.on_case_submitted(mediation, submitted(danger_to_safety=True), now=WEDNESDAY_10AM)
+    routing.on_case_submitted(mediation, submitted(danger_to_safety=True), now=WEDNESDAY_10AM)
     [task] = mediation.db.patrol_tasks.find({})
     assert task["kind"] == "same_day"
     due_local = task["due_by"].astimezone(registry.timezone(mediation.db))
@@ -94,7 +94,7 @@ def test_orange_case_gets_a_task_due_the_same_day_and_no_alert(mediation: Mediat
 
 
 def test_no_risk_no_patrol(mediation: Mediation) -> None:
-    service.on_case_submitted(mediation, submitted(people_affected=3), now=WEDNESDAY_10AM)
+    routing.on_case_submitted(mediation, submitted(people_affected=3), now=WEDNESDAY_10AM)
     assert mediation.db.patrol_tasks.count_documents({}) == 0
     assert outbox_events(mediation, "patrol.dispatched") == []
 
@@ -102,7 +102,7 @@ def test_no_risk_no_patrol(mediation: Mediation) -> None:
 def test_duplicates_never_assign_or_dispatch_twice(mediation: Mediation) -> None:
     event = submitted(threat_of_violence=True)
     for again in (event, event, replace(event, message_id=new_id())):
-        service.on_case_submitted(mediation, again, now=WEDNESDAY_10AM)
+        routing.on_case_submitted(mediation, again, now=WEDNESDAY_10AM)
     assert mediation.db.cases.count_documents({}) == 1
     assert mediation.db.patrol_tasks.count_documents({}) == 1
     assert len(outbox_events(mediation, "case.assigned")) == 1
@@ -111,7 +111,7 @@ def test_duplicates_never_assign_or_dispatch_twice(mediation: Mediation) -> None
 
 
 def test_no_eligible_studio_goes_to_the_default_flagged(mediation: Mediation) -> None:
-    service.on_case_submitted(mediation, submitted(category="medical"), now=WEDNESDAY_10AM)
+    routing.on_case_submitted(mediation, submitted(category="medical"), now=WEDNESDAY_10AM)
     case = mediation.db.cases.find_one({})
     assert case["studio"] == "district-centre"
     assert case["routing"]["needs_manual_routing"] is True
@@ -121,14 +121,14 @@ def test_no_eligible_studio_goes_to_the_default_flagged(mediation: Mediation) ->
 def test_capacity_and_leave_changes_steer_the_next_decisions(mediation: Mediation) -> None:
     # binhe (Nanhu street) is covered by nanhu-a and nanhu-b, equal capacity: they alternate.
     first, second = submitted(community="binhe"), submitted(community="binhe")
-    service.on_case_submitted(mediation, first, now=WEDNESDAY_10AM)
-    service.on_case_submitted(mediation, second, now=WEDNESDAY_10AM)
+    routing.on_case_submitted(mediation, first, now=WEDNESDAY_10AM)
+    routing.on_case_submitted(mediation, second, now=WEDNESDAY_10AM)
     studios = {mediation.db.cases.find_one({"_id": e.data["reference"]})["studio"] for e in (first, second)}
     assert studios == {"nanhu-a", "nanhu-b"}
 
     registry.update(mediation.db, "studio", "nanhu-a", {"capacity": 0}, "admin")
     for _ in range(3):
-        service.on_case_submitted(mediation, submitted(community="binhe"), now=WEDNESDAY_10AM)
+        routing.on_case_submitted(mediation, submitted(community="binhe"), now=WEDNESDAY_10AM)
     assert mediation.db.studios.find_one({"_id": "nanhu-a"})["open_cases"] == 1
     last = mediation.db.cases.find_one({}, sort=[("_id", -1)])
     assert last["routing"]["excluded"] == {"nanhu-a": "no capacity (capacity 0 or every member on leave)"}
@@ -143,14 +143,14 @@ def test_capacity_and_leave_changes_steer_the_next_decisions(mediation: Mediatio
         }
     ]
     registry.update(mediation.db, "studio", "nanhu-b", {"members": leave}, "admin")
-    service.on_case_submitted(mediation, submitted(community="binhe"), now=WEDNESDAY_10AM)
+    routing.on_case_submitted(mediation, submitted(community="binhe"), now=WEDNESDAY_10AM)
     assert mediation.db.cases.find_one({}, sort=[("_id", -1)])["studio"] == "nanhu-a"
     assert mediation.db.audit.count_documents({"entity": "studio"}) == 3
 
 
 def test_unknown_community_is_a_permanent_error(mediation: Mediation) -> None:
     with pytest.raises(PermanentError, match="unknown community"):
-        service.on_case_submitted(mediation, submitted(community="atlantis"))
+        routing.on_case_submitted(mediation, submitted(community="atlantis"))
     assert mediation.db.cases.count_documents({}) == 0
 
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
-from services.mediation import desk, hall
+from services.mediation import desk, sessions
 from services.mediation.bootstrap import Mediation
 from services.mediation.domain import lifecycle as lc
 from tests.integration.conftest import CASE
@@ -66,15 +66,15 @@ def snapshot(m: Mediation) -> dict[str, Any]:
 # The service layer ------------------------------------------------------------------------------
 def test_cancel_frees_the_hall_and_tells_the_invitees_once(mediation) -> None:
     first, second = in_mediation(mediation), in_mediation(mediation)
-    booked = hall.schedule(mediation, first, MEDIATOR, START, START + HOUR, now=NOW)
+    booked = sessions.schedule(mediation, first, MEDIATOR, START, START + HOUR, now=NOW)
     assert len(claims(mediation, booked["_id"])) == 4  # four quarter hours
     with pytest.raises(desk.Conflict):
-        hall.schedule(mediation, second, MEDIATOR, START, START + HOUR, now=NOW)
+        sessions.schedule(mediation, second, MEDIATOR, START, START + HOUR, now=NOW)
 
     with pytest.raises(desk.Invalid) as no_reason:
-        hall.cancel(mediation, first, booked["_id"], MEDIATOR, "   ", now=NOW)
+        sessions.cancel(mediation, first, booked["_id"], MEDIATOR, "   ", now=NOW)
     assert "reason" in no_reason.value.errors
-    cancelled = hall.cancel(mediation, first, booked["_id"], MEDIATOR, "议事厅临时维修。", now=NOW)
+    cancelled = sessions.cancel(mediation, first, booked["_id"], MEDIATOR, "议事厅临时维修。", now=NOW)
     assert cancelled["status"] == "cancelled" and cancelled["sequence"] == 1
     stored = mediation.db.sessions.find_one({"_id": booked["_id"]})
     assert stored["status"] == "cancelled" and stored["cancellation"]["reason"] == "议事厅临时维修。"
@@ -86,19 +86,19 @@ def test_cancel_frees_the_hall_and_tells_the_invitees_once(mediation) -> None:
     assert case["timeline"][-1]["action"] == "session_cancelled"
 
     # The same room at the same time is bookable again, by another case.
-    again = hall.schedule(mediation, second, MEDIATOR, START, START + HOUR, now=NOW)
+    again = sessions.schedule(mediation, second, MEDIATOR, START, START + HOUR, now=NOW)
     assert len(claims(mediation, again["_id"])) == 4
 
     # A cancelled session is neither cancelled again, moved nor recorded; nothing changes.
     before = snapshot(mediation)
     with pytest.raises(desk.Conflict) as twice:
-        hall.cancel(mediation, first, booked["_id"], MEDIATOR, "again", now=NOW)
+        sessions.cancel(mediation, first, booked["_id"], MEDIATOR, "again", now=NOW)
     assert twice.value.errors["code"] == "cancelled"
     with pytest.raises(desk.Conflict):
-        hall.move(mediation, first, booked["_id"], MEDIATOR, START + 3 * HOUR, START + 4 * HOUR, now=NOW)
+        sessions.move(mediation, first, booked["_id"], MEDIATOR, START + 3 * HOUR, START + 4 * HOUR, now=NOW)
     desk.apply_action(mediation, first, MEDIATOR, lc.START_MEDIATION, now=NOW)
     with pytest.raises(desk.Conflict) as record:
-        hall.record(
+        sessions.record(
             mediation,
             first,
             booked["_id"],
@@ -116,9 +116,11 @@ def test_cancel_frees_the_hall_and_tells_the_invitees_once(mediation) -> None:
 
 def test_move_frees_the_old_slots_and_claims_the_new_ones(mediation) -> None:
     first, second = in_mediation(mediation), in_mediation(mediation)
-    booked = hall.schedule(mediation, first, MEDIATOR, START, START + HOUR, now=NOW)
+    booked = sessions.schedule(mediation, first, MEDIATOR, START, START + HOUR, now=NOW)
     old_slots = claims(mediation, booked["_id"])
-    moved = hall.move(mediation, first, booked["_id"], MEDIATOR, START + 2 * HOUR, START + 3 * HOUR, now=NOW)
+    moved = sessions.move(
+        mediation, first, booked["_id"], MEDIATOR, START + 2 * HOUR, START + 3 * HOUR, now=NOW
+    )
     assert (moved["starts_at"], moved["sequence"]) == (START + 2 * HOUR, 1)
     new_slots = claims(mediation, booked["_id"])
     assert len(new_slots) == 4 and not set(new_slots) & set(old_slots)
@@ -128,11 +130,11 @@ def test_move_frees_the_old_slots_and_claims_the_new_ones(mediation) -> None:
     assert event["previous_starts_at"] == START.isoformat() and event["sequence"] == 1
     assert mediation.db.cases.find_one({"_id": first})["timeline"][-1]["action"] == "session_rescheduled"
     # The old time is free for another case now.
-    other = hall.schedule(mediation, second, MEDIATOR, START, START + HOUR, now=NOW)
+    other = sessions.schedule(mediation, second, MEDIATOR, START, START + HOUR, now=NOW)
     assert claims(mediation, other["_id"]) == old_slots
 
     # A move overlapping its own time keeps the shared slots, frees one and claims one.
-    shifted = hall.move(
+    shifted = sessions.move(
         mediation,
         first,
         booked["_id"],
@@ -147,13 +149,13 @@ def test_move_frees_the_old_slots_and_claims_the_new_ones(mediation) -> None:
 
 def test_refused_moves_leave_the_old_booking_intact(mediation) -> None:
     first, second = in_mediation(mediation), in_mediation(mediation)
-    mine = hall.schedule(mediation, first, MEDIATOR, START, START + HOUR, now=NOW)
-    theirs = hall.schedule(mediation, second, MEDIATOR, START + 2 * HOUR, START + 3 * HOUR, now=NOW)
+    mine = sessions.schedule(mediation, first, MEDIATOR, START, START + HOUR, now=NOW)
+    theirs = sessions.schedule(mediation, second, MEDIATOR, START + 2 * HOUR, START + 3 * HOUR, now=NOW)
     before = snapshot(mediation)
 
     def refused(kind: type[desk.DeskError], starts: datetime, ends: datetime, **kw: Any) -> desk.DeskError:
         with pytest.raises(kind) as err:
-            hall.move(mediation, first, mine["_id"], MEDIATOR, starts, ends, now=NOW, **kw)
+            sessions.move(mediation, first, mine["_id"], MEDIATOR, starts, ends, now=NOW, **kw)
         after = snapshot(mediation)
         assert after == before, "a refused move changed something"
         return err.value
@@ -171,9 +173,9 @@ def test_refused_moves_leave_the_old_booking_intact(mediation) -> None:
 
 def test_held_sessions_keep_their_record(mediation) -> None:
     reference = in_mediation(mediation)
-    booked = hall.schedule(mediation, reference, MEDIATOR, START, START + HOUR, now=NOW)
+    booked = sessions.schedule(mediation, reference, MEDIATOR, START, START + HOUR, now=NOW)
     desk.apply_action(mediation, reference, MEDIATOR, lc.START_MEDIATION, now=NOW)
-    hall.record(
+    sessions.record(
         mediation,
         reference,
         booked["_id"],
@@ -185,39 +187,42 @@ def test_held_sessions_keep_their_record(mediation) -> None:
     )
     before = snapshot(mediation)
     with pytest.raises(desk.Conflict) as cancel:
-        hall.cancel(mediation, reference, booked["_id"], MEDIATOR, "too late", now=NOW)
+        sessions.cancel(mediation, reference, booked["_id"], MEDIATOR, "too late", now=NOW)
     assert cancel.value.errors["code"] == "held"
     with pytest.raises(desk.Conflict) as move:
-        hall.move(mediation, reference, booked["_id"], MEDIATOR, START + 5 * HOUR, START + 6 * HOUR, now=NOW)
+        sessions.move(
+            mediation, reference, booked["_id"], MEDIATOR, START + 5 * HOUR, START + 6 * HOUR, now=NOW
+        )
     assert move.value.errors["code"] == "held"
     assert snapshot(mediation) == before
 
 
 def test_only_who_schedules_may_move_or_cancel(mediation) -> None:
     reference = in_mediation(mediation)
-    booked = hall.schedule(mediation, reference, MEDIATOR, START, START + HOUR, now=NOW)
+    booked = sessions.schedule(mediation, reference, MEDIATOR, START, START + HOUR, now=NOW)
     before = snapshot(mediation)
     with pytest.raises(desk.Forbidden):  # a colleague of the studio not on the case
-        hall.cancel(mediation, reference, booked["_id"], ZHOU, "not mine", now=NOW)
+        sessions.cancel(mediation, reference, booked["_id"], ZHOU, "not mine", now=NOW)
     with pytest.raises(desk.Forbidden):
-        hall.move(mediation, reference, booked["_id"], ZHOU, START + 3 * HOUR, START + 4 * HOUR, now=NOW)
+        sessions.move(mediation, reference, booked["_id"], ZHOU, START + 3 * HOUR, START + 4 * HOUR, now=NOW)
     with pytest.raises(desk.NotFound):  # another studio: the case does not exist for them
-        hall.cancel(mediation, reference, booked["_id"], OTHER, "not ours", now=NOW)
+        sessions.cancel(mediation, reference, booked["_id"], OTHER, "not ours", now=NOW)
     with pytest.raises(desk.NotFound):
-        hall.move(mediation, reference, booked["_id"], OTHER, START + 3 * HOUR, START + 4 * HOUR, now=NOW)
+        sessions.move(mediation, reference, booked["_id"], OTHER, START + 3 * HOUR, START + 4 * HOUR, now=NOW)
     with pytest.raises(desk.NotFound):  # a session of another case by its id
-        hall.cancel(mediation, in_mediation(mediation), booked["_id"], MEDIATOR, "wrong case", now=NOW)
+        sessions.cancel(mediation, in_mediation(mediation), booked["_id"], MEDIATOR, "wrong case", now=NOW)
     after = snapshot(mediation)
     assert (after["slots"], after["sessions"]) == (before["slots"], before["sessions"])
     # The studio lead may, as for scheduling.
     assert (
-        hall.move(mediation, reference, booked["_id"], LEAD, START + 3 * HOUR, START + 4 * HOUR, now=NOW)[
+        sessions.move(mediation, reference, booked["_id"], LEAD, START + 3 * HOUR, START + 4 * HOUR, now=NOW)[
             "sequence"
         ]
         == 1
     )
     assert (
-        hall.cancel(mediation, reference, booked["_id"], LEAD, "改期另议", now=NOW)["status"] == "cancelled"
+        sessions.cancel(mediation, reference, booked["_id"], LEAD, "改期另议", now=NOW)["status"]
+        == "cancelled"
     )
 
 
@@ -225,7 +230,7 @@ def test_a_move_and_a_booking_of_the_same_hour_at_once_never_share_the_hall(medi
     first, second = in_mediation(mediation), in_mediation(mediation)
     for round_ in range(8):
         target = START + timedelta(days=round_ + 1)
-        mine = hall.schedule(mediation, first, MEDIATOR, target - 3 * HOUR, target - 2 * HOUR, now=NOW)
+        mine = sessions.schedule(mediation, first, MEDIATOR, target - 3 * HOUR, target - 2 * HOUR, now=NOW)
         barrier = threading.Barrier(2)
         outcomes: dict[str, str] = {}
 
@@ -240,10 +245,10 @@ def test_a_move_and_a_booking_of_the_same_hour_at_once_never_share_the_hall(medi
                 outcomes[name] = "refused"
 
         def move(target: datetime = target, session_id: str = mine["_id"]) -> None:
-            hall.move(mediation, first, session_id, MEDIATOR, target, target + HOUR, now=NOW)
+            sessions.move(mediation, first, session_id, MEDIATOR, target, target + HOUR, now=NOW)
 
         def book(target: datetime = target) -> None:
-            hall.schedule(mediation, second, MEDIATOR, target, target + HOUR, now=NOW)
+            sessions.schedule(mediation, second, MEDIATOR, target, target + HOUR, now=NOW)
 
         threads = [threading.Thread(target=run, args=a) for a in (("move", move), ("book", book))]
         for t in threads:
@@ -346,7 +351,7 @@ def test_api_moves_cancels_and_records(client, settings, mediation) -> None:
 def test_page_forms_move_and_cancel_with_csrf_and_refuse_repeats(client, settings, mediation) -> None:
     reference = in_mediation(mediation, datetime.now(UTC))
     start = _future()
-    sid = hall.schedule(mediation, reference, MEDIATOR, start, start + HOUR)["_id"]
+    sid = sessions.schedule(mediation, reference, MEDIATOR, start, start + HOUR)["_id"]
     login(client, settings, S_MEDIATOR)
     path = f"/desk/cases/{reference}"
     page = client.get(path).get_data(as_text=True)
@@ -407,7 +412,7 @@ def test_page_forms_move_and_cancel_with_csrf_and_refuse_repeats(client, setting
     login(client, settings, S_OTHER)
     assert client.post(f"{path}/sessions/{sid}/move", data=form).status_code == 404
     login(client, settings, S_ZHOU)
-    sid2 = hall.schedule(mediation, reference, MEDIATOR, start + 5 * HOUR, start + 6 * HOUR)["_id"]
+    sid2 = sessions.schedule(mediation, reference, MEDIATOR, start + 5 * HOUR, start + 6 * HOUR)["_id"]
     refused = client.post(f"{path}/sessions/{sid2}/cancel", data={"csrf_token": token, "reason": "x"})
     assert (
         refused.status_code == 403 and mediation.db.sessions.find_one({"_id": sid2})["status"] == "scheduled"
@@ -446,7 +451,7 @@ def test_moves_and_cancellations_reach_the_invitees_and_the_tracking_page(
     desk.take(mediation, reference, MEDIATOR)
     desk.apply_action(mediation, reference, MEDIATOR, lc.NOTIFY_RIGHTS, {"acknowledged_by": ["张三"]})
     start = _future()
-    sid = hall.schedule(mediation, reference, MEDIATOR, start, start + HOUR)["_id"]
+    sid = sessions.schedule(mediation, reference, MEDIATOR, start, start + HOUR)["_id"]
 
     def mails(kind: str) -> list[Any]:
         return [m for m in mailbox.to("zhang@example.com") if kind in str(m["Subject"])]
@@ -454,7 +459,7 @@ def test_moves_and_cancellations_reach_the_invitees_and_the_tracking_page(
     [invitation] = wait_for(lambda: mails("调解会通知"), timeout=20, what="the invitation")
     wait_for(lambda: sessions_on_page(1), timeout=20, what="the session on the tracking page")
 
-    hall.move(mediation, reference, sid, MEDIATOR, start + 2 * HOUR, start + 3 * HOUR)
+    sessions.move(mediation, reference, sid, MEDIATOR, start + 2 * HOUR, start + 3 * HOUR)
     [update] = wait_for(lambda: mails("调解会改期通知"), timeout=20, what="the updated invitation")
     entries = wait_for(lambda: sessions_on_page(2), timeout=20, what="the move on the tracking page")
     assert [e["status"] for e in entries] == ["session_scheduled", "session_rescheduled"]
@@ -462,7 +467,7 @@ def test_moves_and_cancellations_reach_the_invitees_and_the_tracking_page(
     assert datetime.fromisoformat(entries[1]["starts_at"]) == start + 2 * HOUR
     assert datetime.fromisoformat(entries[1]["previous_starts_at"]) == start
 
-    hall.cancel(mediation, reference, sid, MEDIATOR, "被申请人出差，待其返回后另行安排。")
+    sessions.cancel(mediation, reference, sid, MEDIATOR, "被申请人出差，待其返回后另行安排。")
     [cancellation] = wait_for(lambda: mails("调解会取消通知"), timeout=20, what="the cancellation")
     entries = wait_for(lambda: sessions_on_page(3), timeout=20, what="the cancel on the tracking page")
     assert [e.get("superseded_by") for e in entries] == ["session_cancelled", "session_cancelled", None]
@@ -496,7 +501,7 @@ def test_moves_and_cancellations_reach_the_invitees_and_the_tracking_page(
 def test_tracking_page_is_right_whatever_order_the_session_events_arrive_in(
     intake_client, stack_settings
 ) -> None:
-    from services.intake import service as intake_service
+    from services.intake import tracking as intake_tracking
     from services.intake.bootstrap import bootstrap as intake_bootstrap
     from shared.messaging.envelope import make_envelope
     from tests.support.notify_events import data_for
@@ -514,11 +519,11 @@ def test_tracking_page_is_right_whatever_order_the_session_events_arrive_in(
     cancelled = envelope("session.cancelled", cancelled_at=(now + timedelta(minutes=2)).isoformat())
     # The cancellation overtook the move (a retry), and everything is delivered twice.
     for handler, event in (
-        (intake_service.on_session_cancelled, cancelled),
-        (intake_service.on_session_scheduled, scheduled),
-        (intake_service.on_session_rescheduled, moved),
-        (intake_service.on_session_cancelled, cancelled),
-        (intake_service.on_session_scheduled, scheduled),
+        (intake_tracking.on_session_cancelled, cancelled),
+        (intake_tracking.on_session_scheduled, scheduled),
+        (intake_tracking.on_session_rescheduled, moved),
+        (intake_tracking.on_session_cancelled, cancelled),
+        (intake_tracking.on_session_scheduled, scheduled),
     ):
         handler(intake, event)
     timeline = intake_client.get(f"/api/v1/cases/{reference}?token={token}").json["timeline"]
@@ -536,7 +541,7 @@ def test_tracking_page_is_right_whatever_order_the_session_events_arrive_in(
 def test_a_refused_booking_is_shown_at_its_field_with_what_was_typed(client, settings, mediation) -> None:
     first, second = in_mediation(mediation, datetime.now(UTC)), in_mediation(mediation, datetime.now(UTC))
     start = _future()
-    hall.schedule(mediation, first, MEDIATOR, start, start + HOUR)
+    sessions.schedule(mediation, first, MEDIATOR, start, start + HOUR)
     login(client, settings, S_MEDIATOR)
     path = f"/desk/cases/{second}"
     local = start.astimezone(SHANGHAI)
@@ -552,7 +557,7 @@ def test_a_case_with_a_booked_session_is_not_merged_until_the_session_is_cancell
     primary = accepted_case(mediation, now=NOW)
     desk.take(mediation, primary, ZHOU, now=NOW)
     duplicate = in_mediation(mediation)
-    booked = hall.schedule(mediation, duplicate, MEDIATOR, START, START + HOUR, now=NOW)
+    booked = sessions.schedule(mediation, duplicate, MEDIATOR, START, START + HOUR, now=NOW)
     # A party asks for another mediator: the case goes back to the pool, its session still booked.
     desk.apply_action(
         mediation, duplicate, MEDIATOR, lc.REQUEST_OTHER_MEDIATOR, {"requested_by": "李四"}, now=NOW
@@ -563,7 +568,7 @@ def test_a_case_with_a_booked_session_is_not_merged_until_the_session_is_cancell
     assert "session scheduled" in str(refused.value)
     assert snapshot(mediation) == before
 
-    hall.cancel(mediation, duplicate, booked["_id"], LEAD, "并入其他案件。", now=NOW)
+    sessions.cancel(mediation, duplicate, booked["_id"], LEAD, "并入其他案件。", now=NOW)
     desk.merge(mediation, primary, duplicate, LEAD, now=NOW)
     assert mediation.db.cases.find_one({"_id": duplicate})["status"] == "merged"
     assert claims(mediation) == []  # the hall is free again

@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from devtools.smtp_sink import CapturingHandler
-from services.notify import service
+from services.notify import delivery
 from services.notify.app import create_app
 from services.notify.bootstrap import Notify
 from services.notify.planning import preferences_url
@@ -41,9 +41,9 @@ def auth(settings: Settings, staff: Staff) -> dict[str, str]:
 
 
 def planned(notify: Notify) -> list[dict]:
-    service.handle_event(notify, event("case.submitted", filer=None, filed_by="resident"))
-    service.handle_event(notify, event("case.assigned"))
-    service.handle_event(notify, event("case.status_changed", reference="LC-2026-000043"))  # no contacts
+    delivery.handle_event(notify, event("case.submitted", filer=None, filed_by="resident"))
+    delivery.handle_event(notify, event("case.assigned"))
+    delivery.handle_event(notify, event("case.status_changed", reference="LC-2026-000043"))  # no contacts
     return list(notify.db.deliveries.find())
 
 
@@ -73,8 +73,8 @@ def test_api_searches_by_case_recipient_and_status_with_masked_addresses(
 def test_only_admins_and_their_own_studio_see_the_log(
     client: FlaskClient, notify: Notify, stack_settings
 ) -> None:
-    service.handle_event(notify, event("case.submitted", filer=None, filed_by="resident"))
-    service.handle_event(notify, event("case.assigned"))
+    delivery.handle_event(notify, event("case.submitted", filer=None, filed_by="resident"))
+    delivery.handle_event(notify, event("case.assigned"))
     assert client.get("/api/v1/deliveries").status_code == 401
     assert client.get("/api/v1/deliveries", headers=auth(stack_settings, MEDIATOR)).status_code == 403
     other = client.get("/api/v1/deliveries", headers=auth(stack_settings, LEAD_OTHER))
@@ -94,8 +94,8 @@ def test_only_admins_and_their_own_studio_see_the_log(
 def test_resend_from_the_page_sends_a_new_copy_once(
     client: FlaskClient, notify: Notify, stack_settings: Settings, workers: Workers, mailbox: CapturingHandler
 ) -> None:
-    service.handle_event(notify, event("case.submitted", filer=None, filed_by="resident"))
-    service.handle_event(notify, event("case.assigned"))
+    delivery.handle_event(notify, event("case.submitted", filer=None, filed_by="resident"))
+    delivery.handle_event(notify, event("case.assigned"))
     workers.start("notify")
     wait_for(lambda: len(mailbox.messages) == 2, what="first two emails")
     original = notify.db.deliveries.find_one({"recipient.audience": "applicants"})
@@ -129,7 +129,7 @@ def test_preview_renders_each_template_in_both_languages(
         zh.status_code == 200 and "调解会" in zh.json["subject"] and zh.json["html"].startswith("<!DOCTYPE")
     )
     assert en.status_code == 200 and en.json["body"].startswith("Concord:")
-    from services.notify.log import templates
+    from services.notify.delivery_log import templates
 
     for template in templates():  # every one has fictional data to preview with
         for language in ("zh-CN", "en"):
@@ -156,7 +156,7 @@ def test_preferences_link_lets_a_resident_opt_out_but_legal_notices_still_go(
     # SMS on (the gateway is never called here: only planning is looked at).
     client = create_app(replace(stack_settings, sms_gateway_url="http://127.0.0.1:9/sms")).test_client()
     notify = client.application.extensions["notify"]
-    service.handle_event(notify, event("case.submitted", filer=None, filed_by="resident"))
+    delivery.handle_event(notify, event("case.submitted", filer=None, filed_by="resident"))
     url = preferences_url(notify.plan_config, preference_key(REFERENCE, "applicant:0"))
     path = url.split("127.0.0.1:8003", 1)[1]
     page = client.get(path)
@@ -172,8 +172,8 @@ def test_preferences_link_lets_a_resident_opt_out_but_legal_notices_still_go(
     assert saved.status_code == 303
     assert notify.db.preferences.find_one()["channels"] == ["sms"]
 
-    service.handle_event(notify, event("case.status_changed"))  # not essential: nothing for them
-    service.handle_event(notify, event("case.closed"))  # essential: by the chosen channel only
+    delivery.handle_event(notify, event("case.status_changed"))  # not essential: nothing for them
+    delivery.handle_event(notify, event("case.closed"))  # essential: by the chosen channel only
     to_applicant = list(notify.db.deliveries.find({"recipient.key": "applicant:0"}))
     assert [(d["event_type"], d["channel"]) for d in to_applicant] == [("case.closed", "sms")]
 
@@ -182,30 +182,30 @@ def test_daily_digest_goes_once_per_studio_and_day_even_with_two_replicas(
     notify: Notify, stack_settings: Settings
 ) -> None:
     assigned_long_ago = (datetime.now(UTC) - timedelta(days=29, hours=12)).isoformat()
-    service.handle_event(notify, event("case.submitted", filer=None, filed_by="resident"))
-    service.handle_event(notify, event("case.assigned", assigned_at=assigned_long_ago))
-    service.handle_event(
+    delivery.handle_event(notify, event("case.submitted", filer=None, filed_by="resident"))
+    delivery.handle_event(notify, event("case.assigned", assigned_at=assigned_long_ago))
+    delivery.handle_event(
         notify, event("case.submitted", reference="LC-2026-000050", filer=None, filed_by="resident")
     )
-    service.handle_event(
+    delivery.handle_event(
         notify, event("case.assigned", reference="LC-2026-000050", assigned_at="2026-01-01T00:00:00+00:00")
     )
-    service.handle_event(
+    delivery.handle_event(
         notify, event("case.submitted", reference="LC-2026-000051", filer=None, filed_by="resident")
     )
-    service.handle_event(notify, event("case.assigned", reference="LC-2026-000051"))
-    service.handle_event(notify, event("case.closed", reference="LC-2026-000051"))
+    delivery.handle_event(notify, event("case.assigned", reference="LC-2026-000051"))
+    delivery.handle_event(notify, event("case.closed", reference="LC-2026-000051"))
     other_replica = Notify(stack_settings)
 
     early = datetime.now(UTC).replace(hour=23, minute=0)  # 07:00 in Shanghai, before 08:00
-    assert service.plan_digests(notify, early - timedelta(days=1)) == 0
+    assert delivery.plan_digests(notify, early - timedelta(days=1)) == 0
     now = datetime.now(UTC).replace(hour=2)  # 10:00 in Shanghai
-    assert service.plan_digests(notify, now) + service.plan_digests(other_replica, now) == 1
-    assert service.plan_digests(other_replica, now + timedelta(hours=3)) == 0
+    assert delivery.plan_digests(notify, now) + delivery.plan_digests(other_replica, now) == 1
+    assert delivery.plan_digests(other_replica, now + timedelta(hours=3)) == 0
     digest = notify.db.deliveries.find_one({"event_type": "digest.daily"})
     assert digest["recipient"]["address"] == STUDIO["lead_email"]
     body = digest["content"]["body"]
     assert "在办案件 2 件" in body and "LC-2026-000050" in body and REFERENCE in body
     assert "LC-2026-000051" not in body
     assert notify.db.outbox.count_documents({"envelope.data.delivery_id": digest["_id"]}) == 1
-    assert service.plan_digests(notify, now + timedelta(days=1)) == 1  # the next day, a new one
+    assert delivery.plan_digests(notify, now + timedelta(days=1)) == 1  # the next day, a new one

@@ -63,7 +63,7 @@ PATROL_AND_LEADS = frozenset({PATROL, LEAD, ADMIN})
 # mediators and its studio lead, so a district admin gets 403 there (by design: it holds the
 # parties' personal data). The matrix mediator owns the case (see `case_reference`).
 # Sessions likewise: scheduling, moving and cancelling are the case's own mediators' and their
-# studio lead's (`hall`). Where a cell's empty body is refused as invalid (422) before the service
+# studio lead's (`sessions`). Where a cell's empty body is refused as invalid (422) before the service
 # decides, the table says DESK; the service's own refusal of the district admin (403) is tested
 # in tests/integration/test_mediation_sessions.py.
 CASE_OWNERS = frozenset({MEDIATOR, LEAD})
@@ -292,8 +292,8 @@ def case_reference(matrix_settings: Settings, apps: dict[str, Flask]) -> str:
     """A real case in mediation, routed to studio zhihe and accepted (the desk's staple)."""
     from services.mediation import desk
     from services.mediation.bootstrap import bootstrap
+    from services.mediation.domain.actor import Actor
     from services.mediation.registry import seed_registry
-    from services.mediation.service import Actor
     from tests.integration.test_mediation_desk import accepted_case
 
     mediation = bootstrap(matrix_settings)
@@ -448,11 +448,11 @@ class _Keep(logging.Handler):
 
 
 def test_no_personal_data_in_logs(settings: Settings) -> None:
-    from services.mediation import desk, service
+    from services.mediation import desk, routing
     from services.mediation.bootstrap import bootstrap, ensure_indexes
     from services.mediation.domain import lifecycle as lc
+    from services.mediation.domain.actor import Actor
     from services.mediation.registry import seed_registry
-    from services.mediation.service import Actor
     from tests.integration.test_mediation_routing import submitted
 
     # The services as an operator would run them with LOG_LEVEL=DEBUG: every application logger at
@@ -477,7 +477,7 @@ def test_no_personal_data_in_logs(settings: Settings) -> None:
                 {"role": "respondent", "name": RESPONDENT},
             ]
         )
-        service.on_case_submitted(mediation, event)
+        routing.on_case_submitted(mediation, event)
         desk_ref = event.data["reference"]
         lead = Actor("matrix-lead", frozenset({LEAD}), "zhihe")
         desk.apply_action(mediation, desk_ref, lead, lc.START_SCREENING)

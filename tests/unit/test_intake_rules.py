@@ -10,10 +10,11 @@ import pytest
 from babel.messages.frontend import CommandLineInterface
 from babel.messages.pofile import read_po
 
-from services.intake import domain, forms
 from services.intake.attachments import MAX_FILE_BYTES, AttachmentError, Upload, check_attachments
-from services.intake.open311 import _xml
-from services.intake.schemas import CaseCreateSchema
+from services.intake.domain import case_rules
+from services.intake.http import forms
+from services.intake.http.open311_api import _xml
+from services.intake.http.schemas import CaseCreateSchema
 from shared.web.i18n import compile_catalogs, html_lang, normalise
 from shared.web.ratelimit import RateLimit
 
@@ -72,15 +73,15 @@ def test_flatten_errors_maps_list_errors_to_the_first_row() -> None:
 
 def test_duplicate_query_is_same_place_and_category_open_in_30_days() -> None:
     now = datetime(2026, 3, 31, tzinfo=UTC)
-    query = domain.duplicate_query("lianhua", "3", "neighbours", now)
+    query = case_rules.duplicate_query("lianhua", "3", "neighbours", now)
     assert query["open"] is True and query["received_at"] == {"$gte": datetime(2026, 3, 1, tzinfo=UTC)}
     assert (query["community"], query["building"], query["category"]) == ("lianhua", "3", "neighbours")
 
 
 def test_open311_status_and_references() -> None:
-    assert domain.open311_status("in_mediation") == "open"
-    assert domain.open311_status("closed") == domain.open311_status("not_accepted") == "closed"
-    assert domain.is_reference("LC-2026-000001") and not domain.is_reference("LC-2026-1' || '1")
+    assert case_rules.open311_status("in_mediation") == "open"
+    assert case_rules.open311_status("closed") == case_rules.open311_status("not_accepted") == "closed"
+    assert case_rules.is_reference("LC-2026-000001") and not case_rules.is_reference("LC-2026-1' || '1")
 
 
 def test_attachments_are_checked_by_content() -> None:
@@ -162,32 +163,33 @@ def test_moved_and_cancelled_sessions_are_marked_by_their_sequence_not_by_arriva
 
     def entry(status: str, session_id: str | None, sequence: int, minute: int) -> dict:
         details = {"session_id": session_id, "sequence": sequence} if session_id else {}
-        return domain.timeline_entry(status, at.replace(minute=minute), **details)
+        return case_rules.timeline_entry(status, at.replace(minute=minute), **details)
 
     timeline = [
-        entry(domain.RECEIVED, None, 0, 0),
-        entry(domain.SESSION_SCHEDULED, "a", 0, 1),
-        entry(domain.SESSION_SCHEDULED, "b", 0, 2),
-        entry(domain.SESSION_RESCHEDULED, "a", 1, 3),
+        entry(case_rules.RECEIVED, None, 0, 0),
+        entry(case_rules.SESSION_SCHEDULED, "a", 0, 1),
+        entry(case_rules.SESSION_SCHEDULED, "b", 0, 2),
+        entry(case_rules.SESSION_RESCHEDULED, "a", 1, 3),
         # A cancellation that arrived before the move it follows (a retried event) still wins.
-        entry(domain.SESSION_CANCELLED, "a", 3, 4),
-        entry(domain.SESSION_RESCHEDULED, "a", 2, 5),
-        {"status": domain.SESSION_SCHEDULED, "at": at},  # an older case's entry, without an id
+        entry(case_rules.SESSION_CANCELLED, "a", 3, 4),
+        entry(case_rules.SESSION_RESCHEDULED, "a", 2, 5),
+        {"status": case_rules.SESSION_SCHEDULED, "at": at},  # an older case's entry, without an id
     ]
-    marked = domain.mark_superseded_sessions(timeline)
+    marked = case_rules.mark_superseded_sessions(timeline)
     assert [e.get("superseded_by") for e in marked] == [
         None,
-        domain.SESSION_CANCELLED,
+        case_rules.SESSION_CANCELLED,
         None,  # session b is untouched
-        domain.SESSION_CANCELLED,
+        case_rules.SESSION_CANCELLED,
         None,
-        domain.SESSION_CANCELLED,
+        case_rules.SESSION_CANCELLED,
         None,
     ]
     assert "superseded_by" not in timeline[1]  # the stored entries are not changed
-    moved_only = domain.mark_superseded_sessions(timeline[:4])
+    moved_only = case_rules.mark_superseded_sessions(timeline[:4])
     assert (
-        moved_only[1]["superseded_by"] == domain.SESSION_RESCHEDULED and "superseded_by" not in moved_only[3]
+        moved_only[1]["superseded_by"] == case_rules.SESSION_RESCHEDULED
+        and "superseded_by" not in moved_only[3]
     )
 
 

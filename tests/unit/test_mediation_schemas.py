@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from marshmallow import ValidationError
 
-from services.mediation.schemas import CommunityInSchema, StudioInSchema, StudioPatchSchema, TeamInSchema
+from services.mediation.http.schemas import CommunityInSchema, StudioInSchema, StudioPatchSchema, TeamInSchema
 
 STUDIO = {
     "code": "new-studio",

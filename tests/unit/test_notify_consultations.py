@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from services.notify import rules as r
-from services.notify.audiences import Directory
+from services.notify.delivery import _redact
+from services.notify.domain import rules as r
+from services.notify.domain.audiences import Directory
 from services.notify.messages import CODE_PLACEHOLDER
 from services.notify.planning import PlanConfig, plan
-from services.notify.service import _redact
 from shared.messaging.envelope import make_envelope
 from shared.messaging.events import validate_data
 from shared.messaging.topology import NOTIFY_EVENTS
@@ -82,7 +82,7 @@ def test_a_provider_answer_quoting_the_code_or_the_phone_is_redacted() -> None:
 def test_previews_of_consultation_messages_show_no_code() -> None:
     from types import SimpleNamespace
 
-    from services.notify import log
+    from services.notify import delivery_log as log
 
     notify: Any = SimpleNamespace(plan_config=CONFIG)
     for template in (

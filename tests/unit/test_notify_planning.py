@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from icalendar import Calendar
 
-from services.notify import rules as r
-from services.notify.audiences import ContactsNotYetKnown, Directory
 from services.notify.channels.webhook import sign, verify_signature
+from services.notify.delivery import _contacts_from
 from services.notify.digest import summarise
+from services.notify.domain import rules as r
+from services.notify.domain.audiences import ContactsNotYetKnown, Directory
 from services.notify.planning import PlanConfig, plan
 from services.notify.preferences import choose_channels, make_token, preference_key, read_token
-from services.notify.service import _contacts_from
 from tests.support.notify_events import REFERENCE, event
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
@@ -222,7 +222,7 @@ def test_digest_summary_picks_overdue_and_due_soon_and_skips_paused() -> None:
 
 
 def test_masking_keeps_addresses_apart_without_revealing_them() -> None:
-    from services.notify.service import _redact
+    from services.notify.delivery import _redact
     from shared.masking import mask_address
 
     assert mask_address("sms", "13800138000") == "138****8000"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.notify import rules as r
-from services.notify.templates import LANGUAGES, has_template
+from services.notify.domain import rules as r
+from services.notify.rendering import LANGUAGES, has_template
 from shared.messaging.events import SCHEMAS
 from shared.messaging.topology import NOTIFY_EVENTS
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from services.notify import rules as r
-from services.notify.audiences import Directory, Recipient
+from services.notify.domain import rules as r
+from services.notify.domain.audiences import Directory, Recipient
 from services.notify.messages import build_context
 from services.notify.planning import PlanConfig, render_content
-from services.notify.templates import (
+from services.notify.rendering import (
     LANGUAGES,
     fit_bytes,
     fit_sms,

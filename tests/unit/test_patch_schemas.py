@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from marshmallow import ValidationError
 
-from services.mediation.schemas import CommunityInSchema, StudioPatchSchema, TeamPatchSchema
+from services.mediation.http.schemas import CommunityInSchema, StudioPatchSchema, TeamPatchSchema
 from shared.schemas import for_patch
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.notify.rules import RULES
+from services.notify.domain.rules import RULES
 from shared.config import Settings
 from shared.logs import correlation
 from shared.messaging.envelope import InvalidMessage, make_envelope, parse_envelope

@@ -1,1 +1,1 @@
-"""Council's pure rules and tables, no I/O (no database, broker, web framework or other layers)."""
+"""Pure rules and tables of the council, no I/O: no database, broker, web framework, or other layers."""

@@ -11,7 +11,7 @@ import json
 
 from services.notify.channels import Outgoing, PermanentDeliveryError, TransientDeliveryError
 from services.notify.channels.http import post
-from services.notify.templates import WECHAT_TEXT_BYTES, fit_bytes
+from services.notify.rendering import WECHAT_TEXT_BYTES, fit_bytes
 
 RETRYABLE_ERRCODES = frozenset({-1, 45009, 45033})
 

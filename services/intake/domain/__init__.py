@@ -1,0 +1,1 @@
+"""Pure rules of intake: case references, tracking tokens, the public timeline. No I/O here."""

@@ -1,0 +1,1 @@
+"""Intake's entrypoints over HTTP: the case API, Open311, the resident's pages, staff pages."""

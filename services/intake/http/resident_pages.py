@@ -1,0 +1,302 @@
+"""Intake's pages for residents: the dispute form, its confirmation, and status tracking.
+
+Server-rendered, working without JavaScript: extra applicant or respondent rows are added by a
+submit button that shows the form again with everything kept. The form is checked by the same
+schema as the JSON API, then by the attachment rules; on any problem nothing is stored and the
+form comes back with every value kept and every problem next to its field and in a summary.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask_babel import get_locale, gettext, lazy_gettext
+from marshmallow import ValidationError
+
+from services.intake import filing, tracking
+from services.intake.attachments import (
+    MAX_FILE_BYTES,
+    MAX_FILES,
+    MAX_FORM_BYTES,
+    AttachmentError,
+    Upload,
+    check_attachments,
+)
+from services.intake.bootstrap import Intake
+from services.intake.http import forms
+from services.intake.http.schemas import FILER_REFUSED, FILER_REQUIRED, CaseCreateSchema
+from shared.taxonomy import CATEGORIES, communities
+from shared.web.i18n import html_lang
+
+bp = Blueprint("pages", __name__, template_folder=str(Path(__file__).resolve().parents[1] / "templates"))
+
+# Machine labels of the public states, translated for the tracking page.
+STATE_LABELS = {
+    "received": lazy_gettext("Received"),
+    "screening": lazy_gettext("Being checked"),
+    "accepted": lazy_gettext("Accepted for mediation"),
+    "not_accepted": lazy_gettext("Not accepted"),
+    "assigned": lazy_gettext("Assigned to a mediation studio"),
+    "mediator_assigned": lazy_gettext("Mediator assigned"),
+    "rights_notified": lazy_gettext("Rights and duties explained"),
+    "investigating": lazy_gettext("Facts being checked"),
+    "in_mediation": lazy_gettext("In mediation"),
+    "session_scheduled": lazy_gettext("Mediation session scheduled"),
+    "session_rescheduled": lazy_gettext("Mediation session moved"),
+    "session_cancelled": lazy_gettext("Mediation session cancelled"),
+    "waiting_for_party": lazy_gettext("Waiting for a party"),
+    "follow_up": lazy_gettext("Follow-up of the agreement"),
+    "closed": lazy_gettext("Closed"),
+    "merged": lazy_gettext("Merged into another case"),
+    "confirmation_applied": lazy_gettext("Judicial confirmation applied for"),
+    "confirmation_confirmed": lazy_gettext("Agreement judicially confirmed"),
+    "confirmation_rejected": lazy_gettext("Judicial confirmation rejected"),
+    "archived": lazy_gettext("Archived"),
+}
+OUTCOME_LABELS = {
+    "agreement_written": lazy_gettext("Written agreement reached"),
+    "agreement_oral": lazy_gettext("Oral agreement reached"),
+    "failed": lazy_gettext("No agreement was reached"),
+    "withdrawn": lazy_gettext("Withdrawn"),
+    "referred": lazy_gettext("Referred to a court, arbitration or an agency"),
+    "not_accepted": lazy_gettext("Not accepted"),
+}
+FILER_LABELS = (
+    ("resident", lazy_gettext("I am a resident filing for myself")),
+    ("building_leader", lazy_gettext("Building leader or grid worker, on behalf of a resident")),
+    ("clerk", lazy_gettext("Intake clerk, for a walk-in on a reception day")),
+)
+YES_NO = (("no", lazy_gettext("No")), ("yes", lazy_gettext("Yes")))
+
+
+def _intake() -> Intake:
+    return current_app.extensions["intake"]
+
+
+def _language() -> str:
+    return html_lang(str(get_locale() or "zh_CN"))
+
+
+@bp.before_request
+def allow_attachments() -> None:
+    """The form's body may carry files; every other request keeps the app's 2 MB limit."""
+    if request.endpoint == "pages.file_case" and request.method == "POST":
+        request.max_content_length = MAX_FORM_BYTES
+
+
+def field_labels(values: Mapping[str, Any]) -> dict[str, str]:
+    """Every field id's visible label, for the error summary."""
+    labels = {
+        "filed_by": gettext("Who is filing"),
+        "category": gettext("Type of dispute"),
+        "community": gettext("Community"),
+        "building": gettext("Building"),
+        "unit": gettext("Unit or room"),
+        "description": gettext("What happened"),
+        "claims": gettext("What you ask for"),
+        "amount": gettext("Amount involved (yuan)"),
+        "people_affected": gettext("Number of people affected"),
+        "threat_of_violence": gettext("Has anyone threatened violence?"),
+        "danger_to_safety": gettext("Is anyone's safety in danger?"),
+        "language": gettext("Preferred language"),
+        "agrees_to_mediation": gettext("Do you agree to mediation?"),
+        "consent": gettext("Privacy notice"),
+        "attachments": gettext("Photos or documents"),
+        "filer-name": gettext("Filing on behalf of someone: your name"),
+        "filer-phone": gettext("Filing on behalf of someone: your phone"),
+        "filer-email": gettext("Filing on behalf of someone: your email"),
+    }
+    for index in range(forms.party_count(values, "applicants")):
+        n = index + 1
+        labels[f"applicants-{index}-name"] = gettext("Applicant %(n)d: name", n=n)
+        labels[f"applicants-{index}-phone"] = gettext("Applicant %(n)d: phone", n=n)
+        labels[f"applicants-{index}-email"] = gettext("Applicant %(n)d: email", n=n)
+    for index in range(forms.party_count(values, "respondents")):
+        n = index + 1
+        labels[f"respondents-{index}-name"] = gettext("Other party %(n)d: name", n=n)
+        labels[f"respondents-{index}-phone"] = gettext("Other party %(n)d: phone", n=n)
+    return labels
+
+
+_LENGTH = re.compile(r"(?:Longer than maximum length|Length must be between \d+ and) (\d+)\.?")
+
+
+def translate_error(message: str, field_id: str) -> str:
+    """A schema message in the resident's language, worded for a form."""
+    if message == "Missing data for required field." or message.startswith("Shorter than minimum"):
+        if field_id == "consent":
+            return gettext("Please agree to the privacy notice to file a dispute.")
+        return gettext("Please fill in this field.")
+    match = _LENGTH.match(message)
+    if match:
+        return gettext("Too long: at most %(max)s characters.", max=match.group(1))
+    if message.startswith("Must be one of"):
+        return gettext("Please choose one of the options.")
+    if message in {"Not a valid number.", "Not a valid integer."}:
+        return (
+            gettext("Please enter a whole number.")
+            if "people" in field_id
+            else gettext("Please enter a number.")
+        )
+    if message.startswith("Must be greater than or equal to"):
+        return gettext("The number is out of the allowed range.")
+    if message == "Not a phone number.":
+        return gettext("Please enter a phone number, such as 13800138000.")
+    if message == "Not a valid email address.":
+        return gettext("Please enter an email address, such as name@example.com.")
+    if message == FILER_REQUIRED:
+        return gettext("A building leader filing on behalf of a resident must give their own name and phone.")
+    if message == FILER_REFUSED:
+        return gettext("Leave these empty when you file for yourself, or choose who files for someone.")
+    if message == "Consent to the privacy notice is required.":
+        return gettext("Please agree to the privacy notice to file a dispute.")
+    return gettext(message)
+
+
+def _options() -> dict[str, Any]:
+    language = _language()
+    return {
+        "categories": [(c.code, c.name(language)) for c in CATEGORIES],
+        "communities": [(c.code, c.name(language)) for c in communities()],
+        "filers": FILER_LABELS,
+        "yes_no": YES_NO,
+        "languages": [("zh-CN", "中文"), ("en", "English")],
+        "max_files": MAX_FILES,
+        "max_file_mb": MAX_FILE_BYTES // (1024 * 1024),
+    }
+
+
+def _render_form(values: Mapping[str, str], errors: dict[str, list[str]] | None = None, status: int = 200):
+    values = dict(values)
+    values.setdefault("filed_by", "resident")
+    values.setdefault("language", _language())
+    for name in ("threat_of_violence", "danger_to_safety"):
+        values.setdefault(name, "no")
+    values.setdefault("agrees_to_mediation", "yes")
+    counts = {group: forms.party_count(values, group) for group in forms.PARTY_FIELDS}
+    errors = errors or {}
+    return (
+        render_template(
+            "intake/form.html",
+            values=values,
+            errors=errors,
+            labels=field_labels(values) if errors else {},
+            counts=counts,
+            **_options(),
+        ),
+        status,
+    )
+
+
+@bp.get("/")
+def new_case() -> Any:
+    """The empty dispute form."""
+    return _render_form({})
+
+
+@bp.post("/")
+def file_case() -> Any:
+    """Add a party row, or check and file the dispute."""
+    form = request.form
+    values = forms.form_values(form)
+    action = form.get("action", "submit")
+    if action in {"add_applicant", "add_respondent"}:
+        group = "applicants" if action == "add_applicant" else "respondents"
+        values[f"{group}_count"] = str(forms.party_count(form, group) + 1)
+        return _render_form(values)
+    if form.get(forms.HONEYPOT):
+        abort(400)  # a bot filled the hidden field; store nothing and say little
+    intake = _intake()
+    if not intake.limiter.hit("file-case"):
+        abort(429)
+    errors: dict[str, list[str]] = {}
+    data: dict[str, Any] = {}
+    try:
+        data = CaseCreateSchema().load(forms.form_to_payload(form))
+    except ValidationError as err:
+        raw = forms.flatten_errors(err.messages if isinstance(err.messages, dict) else {})
+        errors = {field: [translate_error(m, field) for m in messages] for field, messages in raw.items()}
+    attachments = []
+    try:
+        uploads = [Upload(f.filename or "", f.read()) for f in request.files.getlist("attachments")]
+        attachments = check_attachments(uploads)
+    except AttachmentError as err:
+        errors["attachments"] = [gettext(err.message, **err.params)]
+    if errors:
+        return _render_form(values, errors, status=422)
+    created = filing.submit_case(intake, data, attachments, channel="web")
+    session["submitted"] = {
+        "reference": created["reference"],
+        "token": created["tracking_token"],
+        "related": created["related_case_exists"],
+        "attachments": len(attachments),
+    }
+    return redirect(url_for("pages.submitted"), code=303)
+
+
+@bp.get("/submitted")
+def submitted() -> Any:
+    """The confirmation (shown once: reloading it leads to the tracking form)."""
+    done = session.pop("submitted", None)
+    if not done:
+        return redirect(url_for("pages.track_form"))
+    link = url_for("pages.track_case", reference=done["reference"], token=done["token"], _external=True)
+    response = current_app.make_response(render_template("intake/submitted.html", done=done, link=link))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/track")
+def track_form() -> Any:
+    """Enter a reference and token (a GET form: it works as a bookmark, without CSRF)."""
+    reference = (request.args.get("reference") or "").strip().upper()
+    token = (request.args.get("token") or "").strip()
+    if reference and token:
+        return redirect(url_for("pages.track_case", reference=reference, token=token))
+    errors = {}
+    if "reference" in request.args or "token" in request.args:
+        if not reference:
+            errors["reference"] = [gettext("Please fill in this field.")]
+        if not token:
+            errors["token"] = [gettext("Please fill in this field.")]
+    labels = {"reference": gettext("Case reference"), "token": gettext("Tracking code")}
+    status = 422 if errors else 200
+    return render_template(
+        "intake/track_form.html", values=request.args, errors=errors, labels=labels, not_found=False
+    ), status
+
+
+@bp.get("/track/<string:reference>")
+def track_case(reference: str) -> Any:
+    """The case's public status and timeline, for the holder of its tracking token."""
+    token = request.args.get("token", "")
+    status = None
+    if token and len(token) <= 100:
+        status = tracking.public_status(_intake(), reference, token)
+    if status is None:
+        # The same answer for an unknown case and a wrong token.
+        labels = {"reference": gettext("Case reference"), "token": gettext("Tracking code")}
+        body = render_template(
+            "intake/track_form.html",
+            values={"reference": reference},
+            errors={},
+            labels=labels,
+            not_found=True,
+        )
+        return body, 404, {"Cache-Control": "no-store"}
+    language = _language()
+    category = next((c.name(language) for c in CATEGORIES if c.code == status["category"]), "")
+    community = next((c.name(language) for c in communities() if c.code == status["community"]), "")
+    body = render_template(
+        "intake/track.html",
+        case=status,
+        category=category,
+        community=community,
+        states=STATE_LABELS,
+        outcomes=OUTCOME_LABELS,
+    )
+    return body, 200, {"Cache-Control": "no-store"}

@@ -1,0 +1,198 @@
+"""Intake's tracking use cases: the resident's view of a case, kept current from mediation's events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo.client_session import ClientSession
+
+from services.intake.bootstrap import Intake
+from services.intake.domain import case_rules
+from shared.db import retry_transient
+from shared.idempotency import process_once
+from shared.messaging.envelope import Envelope
+
+
+def public_status(intake: Intake, reference: str, token: str) -> dict[str, Any] | None:
+    """The resident's view of a case, or None when the reference or the token is wrong
+    (deliberately indistinguishable)."""
+    case = intake.db.cases.find_one({"_id": reference})
+    if case is None or not case_rules.token_matches(token, case["token_hash"]):
+        return None
+    return {
+        "reference": case["reference"],
+        "status": case["status"],
+        "outcome": case.get("outcome"),
+        "category": case["category"],
+        "community": case["community"],
+        "received_at": case["received_at"],
+        # Only the other case's reference: nothing about it (its parties are other residents).
+        "merged_into": case.get("merged_into"),
+        "timeline": case_rules.mark_superseded_sessions(sorted(case["timeline"], key=lambda e: e["at"])),
+    }
+
+
+def _record_status(
+    intake: Intake,
+    envelope: Envelope,
+    status: str | None,
+    at: datetime,
+    note: str | None,
+    changes: dict[str, Any] | None = None,
+    *,
+    studio_code: str | None = None,
+    **details: Any,
+) -> None:
+    """Add a public timeline entry; move the current status only for a newer event (events can
+    arrive out of order after retries). `status=None` adds to the timeline without moving it;
+    `studio_code` records the case's studio (`_record_studio`) in the same transaction."""
+    reference = envelope.data["reference"]
+    entry_status = status or details.pop("entry_status")
+
+    def effect(session: ClientSession) -> None:
+        case = intake.db.cases.find_one({"_id": reference}, {"status_at": 1}, session=session)
+        if case is None:
+            # Intake wrote the case before publishing its first event, so this is a real fault.
+            raise LookupError(f"event for unknown case {reference}")
+        entry = case_rules.timeline_entry(entry_status, at, note, **details)
+        update: dict[str, Any] = {"$push": {"timeline": entry}, "$max": {"updated_at": at}}
+        new_values = dict(changes or {})
+        if status and case_rules.is_newer(at, case.get("status_at")):
+            new_values.update({"status": status, "status_at": at})
+        if new_values:
+            update["$set"] = new_values
+        intake.db.cases.update_one({"_id": reference}, update, session=session)
+        if studio_code:
+            _record_studio(intake, reference, studio_code, at, session)
+
+    # In-process retries of a write conflict, e.g. with the batched "events sent" mark that
+    # follows a filing by a few milliseconds (`shared.outbox`), rather than a retry tier's delay.
+    retry_transient(lambda: process_once(intake.db, "intake.tracking", envelope, effect))
+
+
+def _record_studio(intake: Intake, reference: str, code: str, at: datetime, session: ClientSession) -> None:
+    """Keep the code of the studio the case is with (who may open its attachments): the newest
+    assignment wins, by its own time (`studio_at`), whatever order the events arrive in."""
+    intake.db.cases.update_one(
+        {"_id": reference, "$or": [{"studio_at": None}, {"studio_at": {"$lte": at}}]},
+        {"$set": {"studio_code": code, "studio_at": at}},
+        session=session,
+    )
+
+
+def on_case_assigned(intake: Intake, envelope: Envelope) -> None:
+    """Mediation routed (or moved) the case to a studio: the resident sees which one; intake keeps
+    the studio's code for staff access to the attachments."""
+    at = datetime.fromisoformat(envelope.data["assigned_at"])
+    code = envelope.data["studio"]["code"]
+    reference = envelope.data["reference"]
+    if envelope.data.get("mediator"):
+        # A mediator took the case: the public step is the status change that comes with it.
+        def effect(session: ClientSession) -> None:
+            if intake.db.cases.find_one({"_id": reference}, {"_id": 1}, session=session) is None:
+                raise LookupError(f"event for unknown case {reference}")
+            _record_studio(intake, reference, code, at, session)
+
+        retry_transient(lambda: process_once(intake.db, "intake.tracking", envelope, effect))
+        return
+    studio = envelope.data["studio"]["name"]
+    _record_status(
+        intake, envelope, case_rules.ASSIGNED, at, studio, {"studio_name": studio}, studio_code=code
+    )
+
+
+def on_case_status_changed(intake: Intake, envelope: Envelope) -> None:
+    """A public lifecycle change (internal ones never reach the resident)."""
+    if not envelope.data.get("public", True) or envelope.data.get("closing"):
+        return  # internal; or an ending, which case.closed records with its outcome
+    at = datetime.fromisoformat(envelope.data["changed_at"])
+    status = envelope.data["status"]
+    changes = {"open": False} if status in case_rules.FINAL_STATES else None
+    _record_status(intake, envelope, status, at, envelope.data.get("note"), changes)
+
+
+def on_session_scheduled(intake: Intake, envelope: Envelope) -> None:
+    """A session was scheduled: the parties see when and where (never who else attends)."""
+    data = envelope.data
+    at = datetime.fromisoformat(envelope.occurred_at)
+    _record_status(
+        intake,
+        envelope,
+        None,
+        at,
+        None,
+        entry_status=case_rules.SESSION_SCHEDULED,
+        starts_at=datetime.fromisoformat(data["starts_at"]),
+        place=data["place"]["name"],
+        session_id=data["session_id"],
+        sequence=data.get("sequence", 0),
+    )
+
+
+def on_session_rescheduled(intake: Intake, envelope: Envelope) -> None:
+    """A session was moved: the parties see the new time (and the old one struck out); the entry
+    of the time it replaces is marked when the page is read (`mark_superseded_sessions`)."""
+    data = envelope.data
+    _record_status(
+        intake,
+        envelope,
+        None,
+        datetime.fromisoformat(data["rescheduled_at"]),
+        None,
+        entry_status=case_rules.SESSION_RESCHEDULED,
+        starts_at=datetime.fromisoformat(data["starts_at"]),
+        previous_starts_at=datetime.fromisoformat(data["previous_starts_at"]),
+        place=data["place"]["name"],
+        session_id=data["session_id"],
+        sequence=data["sequence"],
+    )
+
+
+def on_session_cancelled(intake: Intake, envelope: Envelope) -> None:
+    """A session was cancelled: the parties see which one and why (the reason is written for them;
+    the form says so); its earlier entries are marked cancelled when the page is read."""
+    data = envelope.data
+    _record_status(
+        intake,
+        envelope,
+        None,
+        datetime.fromisoformat(data["cancelled_at"]),
+        data["reason"],
+        entry_status=case_rules.SESSION_CANCELLED,
+        starts_at=datetime.fromisoformat(data["starts_at"]),
+        place=data["place"]["name"],
+        session_id=data["session_id"],
+        sequence=data["sequence"],
+    )
+
+
+def on_case_merged(intake: Intake, envelope: Envelope) -> None:
+    """The case was closed as a duplicate of another: the resident sees that it was merged and the
+    other case's reference (only that: the status change that came with it is not recorded)."""
+    data = envelope.data
+    at = datetime.fromisoformat(data["merged_at"])
+    _record_status(
+        intake,
+        envelope,
+        case_rules.MERGED,
+        at,
+        None,
+        {"open": False, "merged_into": data["merged_into"], "closed_at": at},
+        merged_into=data["merged_into"],
+    )
+
+
+def on_case_closed(intake: Intake, envelope: Envelope) -> None:
+    """The case ended: its outcome and what the parties are told (never internal notes)."""
+    data = envelope.data
+    at = datetime.fromisoformat(data["closed_at"])
+    _record_status(
+        intake,
+        envelope,
+        case_rules.CLOSED,
+        at,
+        data.get("public_note"),
+        {"open": False, "outcome": data["outcome"], "closed_at": at},
+        outcome=data["outcome"],
+    )

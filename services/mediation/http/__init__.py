@@ -1,0 +1,1 @@
+"""Mediation's entrypoints over HTTP: JSON resources (`*_api`) with their schemas, pages (`*_pages`)."""

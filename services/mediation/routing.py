@@ -1,0 +1,447 @@
+"""Mediation's use cases: take in a submitted case (route it, weigh its risk, send a patrol), change
+a case's risk level, move a case to another studio, and record cases whose routing failed.
+
+Every state change is written with the events it causes in one transaction (the outbox), and
+published after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from pymongo.client_session import ClientSession
+from pymongo.database import Database
+
+from services.mediation import registry
+from services.mediation.bootstrap import SERVICE, Mediation
+from services.mediation.domain import lifecycle as lc
+from services.mediation.domain.actor import Actor
+from services.mediation.domain.patrol import (
+    ACTIVE_STATUSES,
+    OPEN,
+    pick_team,
+)
+from services.mediation.domain.risk import initial_risk, patrol_plan, rank, risk_reason
+from services.mediation.domain.routing import NoStudioAvailable, cursor_key, route
+from shared.db import in_transaction, retry_transient
+from shared.idempotency import process_once
+from shared.messaging.consumer import PermanentError
+from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
+from shared.taxonomy import community_codes
+
+log = logging.getLogger(__name__)
+
+# A routed case starts the lifecycle as `received`, with its studio set (`case.assigned` means
+# "routed to a studio"; the lifecycle's `mediator_assigned` comes when a mediator takes it).
+RECEIVED = lc.RECEIVED
+CONSUMER = "mediation.intake"
+
+
+class CaseError(Exception):
+    """A case action that cannot be done (unknown case, bad target); nothing was changed."""
+
+
+class CaseNotFound(CaseError):
+    pass
+
+
+# Patrol planning, shared by intake of a case and a lead's change of its risk level -------------
+def _plan_patrol(
+    mediation: Mediation,
+    session: ClientSession,
+    case: dict[str, Any],
+    level: str,
+    reason: str,
+    now: datetime,
+    correlation_id: str | None,
+    by: str,
+) -> tuple[list[Envelope], list[dict[str, Any]]]:
+    """Create what `level` asks for (a dispatch or a same-day task, an alert to the lead).
+
+    Returns the events to emit and the timeline entries to add to the case.
+    """
+    db = mediation.db
+    tz = registry.timezone(db, session)
+    now_local = now.astimezone(tz)
+    open_kinds = frozenset(
+        t["kind"]
+        for t in db.patrol_tasks.find(
+            {"reference": case["_id"], "status": {"$in": list(ACTIVE_STATUSES)}}, {"kind": 1}, session=session
+        )
+    )
+    plan = patrol_plan(level, now_local, open_kinds)
+    if plan is None:
+        return [], []
+    studio = db.studios.find_one({"_id": case["studio"]}, session=session)
+    events: list[Envelope] = []
+    timeline: list[dict[str, Any]] = []
+    choice = pick_team(
+        case["community"],
+        registry.street_of(case["community"]),
+        registry.team_snapshots(db, session),
+        now_local,
+    )
+    if choice is None:
+        # No team at all (broken registry): the case still stands; the district admin must act.
+        timeline.append({"at": now, "action": "patrol_unavailable", "by": by, "level": level})
+        events.append(
+            make_envelope(
+                "case.escalated",
+                {
+                    "reference": case["_id"],
+                    "level": "district_admin",
+                    "reason": f"{level} risk ({reason}) and no patrol team to send",
+                    "escalated_at": now.isoformat(),
+                    "studio": registry.studio_ref(studio),
+                    "admin_email": registry.district(db, session)["admin_email"],
+                },
+                source=SERVICE,
+                correlation_id=correlation_id,
+            )
+        )
+        return events, timeline
+    team = db.patrol_teams.find_one({"_id": choice.team}, session=session)
+    task_id = new_id()
+    db.patrol_tasks.insert_one(
+        {
+            "_id": task_id,
+            "kind": plan.kind,
+            "status": OPEN,
+            "reference": case["_id"],
+            "team": choice.team,
+            "team_rule": choice.rule,
+            "community": case["community"],
+            "building": case.get("building"),
+            "unit": case.get("unit"),
+            "category": case.get("category"),
+            "risk_level": level,
+            "reason": reason,
+            "due_by": plan.due_by,
+            "created_at": now,
+            "created_by": by,
+            "studio": case["studio"],
+        },
+        session=session,
+    )
+    timeline.append(
+        {"at": now, "action": "patrol_" + plan.kind, "by": by, "team": choice.team, "task_id": task_id}
+    )
+    events.append(
+        make_envelope(
+            "patrol.dispatched",
+            {
+                "reference": case["_id"],
+                "task_id": task_id,
+                "team": registry.team_ref(team),
+                "risk_level": level,
+                "reason": reason,
+                "dispatched_at": now.isoformat(),
+                "due_by": plan.due_by.isoformat(),
+                "community": case["community"],
+                "studio": registry.studio_ref(studio),
+            },
+            source=SERVICE,
+            correlation_id=correlation_id,
+        )
+    )
+    if plan.alert_lead:
+        timeline.append({"at": now, "action": "lead_alerted", "by": by, "studio": case["studio"]})
+        events.append(
+            make_envelope(
+                "case.escalated",
+                {
+                    "reference": case["_id"],
+                    "level": "studio_lead",
+                    "reason": f"red risk: {reason}; patrol team {choice.team} dispatched",
+                    "escalated_at": now.isoformat(),
+                    "studio": registry.studio_ref(studio),
+                },
+                source=SERVICE,
+                correlation_id=correlation_id,
+            )
+        )
+    return events, timeline
+
+
+# case.submitted ---------------------------------------------------------------------------------
+def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | None = None) -> None:
+    """Open the case file, route it to a studio, weigh its risk and send a patrol (exactly once).
+
+    Routing advances the round-robin cursor of its candidate studios in the same transaction, so
+    concurrent replicas conflict and one of them re-runs (`retry_transient`) on fresh loads.
+    """
+    data = envelope.data
+    published: list[Envelope] = []
+    if data["community"] not in community_codes():
+        raise PermanentError(f"unknown community {data['community']!r}")
+
+    def effect(session: ClientSession) -> None:
+        published.clear()
+        db = mediation.db
+        if db.cases.find_one({"_id": data["reference"]}, {"_id": 1}, session=session):
+            # The same case under another message id (e.g. republished by hand): never assign twice.
+            log.warning(
+                "case already open; ignoring duplicate submission", extra={"reference": data["reference"]}
+            )
+            return
+        at = now or utcnow()
+        today = at.astimezone(registry.timezone(db, session)).date()
+        cursors = {c["_id"]: c.get("last") for c in db.routing_cursors.find({}, session=session)}
+        studios = registry.snapshots(db, session)
+        street = registry.street_of(data["community"])
+        try:
+            probe = route(data["community"], data["category"], studios, street=street, today=today)
+            key = cursor_key(probe.candidates) if probe.candidates else None
+            decision = route(
+                data["community"],
+                data["category"],
+                studios,
+                street=street,
+                today=today,
+                last_in_turn=cursors.get(key) if key else None,
+            )
+        except NoStudioAvailable as err:
+            raise PermanentError(str(err)) from err
+        if key:
+            db.routing_cursors.update_one(
+                {"_id": key},
+                {"$set": {"last": decision.studio}, "$inc": {"decisions": 1}},
+                upsert=True,
+                session=session,
+            )
+        studio = db.studios.find_one({"_id": decision.studio}, session=session)
+        risk = initial_risk(data["threat_of_violence"], data["danger_to_safety"], data["people_affected"])
+        case: dict[str, Any] = {
+            "_id": data["reference"],
+            **data,
+            "status": RECEIVED,
+            "risk_level": risk,
+            "risk_rank": rank(risk),
+            "owner": None,
+            "mediators": [],
+            "due_at": None,
+            "studio": decision.studio,
+            "routing": {**decision.reasons(), "decided_at": at, "history": []},
+            "assigned_at": at,
+            "timeline": [
+                {"at": at, "action": "received", "by": "system"},
+                {"at": at, "action": "assigned", "by": "routing", "studio": decision.studio},
+            ],
+        }
+        db.cases.insert_one(case, session=session)
+        db.studios.update_one({"_id": decision.studio}, {"$inc": {"open_cases": 1}}, session=session)
+        events = [
+            make_envelope(
+                "case.assigned",
+                {
+                    "reference": data["reference"],
+                    "studio": registry.studio_ref(studio),
+                    "assigned_at": at.isoformat(),
+                    "rule": decision.rule,
+                    "needs_manual_routing": decision.needs_manual_routing,
+                    "risk_level": risk,
+                },
+                source=SERVICE,
+                correlation_id=envelope.correlation_id,
+            )
+        ]
+        reason = risk_reason(data["threat_of_violence"], data["danger_to_safety"], data["people_affected"])
+        patrol_events, timeline = _plan_patrol(
+            mediation, session, case, risk, reason, at, envelope.correlation_id, "routing"
+        )
+        if timeline:
+            db.cases.update_one(
+                {"_id": case["_id"]}, {"$push": {"timeline": {"$each": timeline}}}, session=session
+            )
+        published.extend(mediation.outbox.add(events + patrol_events, session=session))
+
+    retry_transient(lambda: process_once(mediation.db, CONSUMER, envelope, effect))
+    if published:
+        mediation.outbox.flush(published)
+        log.info(
+            "case assigned",
+            extra={"reference": data["reference"], "studio": published[0].data["studio"]["code"]},
+        )
+
+
+def record_routing_failure(mediation: Mediation, envelope: Envelope | None, reason: str) -> None:
+    """The consumer's dead-letter hook: keep the failed case visible on the admin page.
+
+    Only codes and the reference are kept here, never the parties' details.
+    """
+    data = envelope.data if envelope is not None else {}
+    key = envelope.message_id if envelope is not None else new_id()
+    mediation.db.routing_failures.update_one(
+        {"_id": key},
+        {
+            "$setOnInsert": {
+                "message_id": envelope.message_id if envelope is not None else None,
+                "type": envelope.type if envelope is not None else None,
+                "reference": data.get("reference"),
+                "community": data.get("community"),
+                "category": data.get("category"),
+                "reason": reason[:1000],
+                "at": utcnow(),
+            }
+        },
+        upsert=True,
+    )
+
+
+# Lead actions ------------------------------------------------------------------------------------
+def _may_lead(actor: Actor, studio: str) -> bool:
+    return "district_admin" in actor.roles or ("studio_lead" in actor.roles and actor.studio == studio)
+
+
+class Forbidden(CaseError):
+    pass
+
+
+def get_case(db: Database, reference: str) -> dict[str, Any]:
+    case = db.cases.find_one({"_id": reference})
+    if case is None:
+        raise CaseNotFound(f"No case {reference}.")
+    return case
+
+
+def _case_for_lead(
+    db: Database, reference: str, actor: Actor, session: ClientSession, what: str
+) -> dict[str, Any]:
+    """The case, read inside the caller's transaction, if `actor` leads its studio (or is an admin)."""
+    case = db.cases.find_one({"_id": reference}, session=session)
+    if case is None:
+        raise CaseNotFound(f"No case {reference}.")
+    if not _may_lead(actor, case["studio"]):
+        raise Forbidden(f"Only the studio's lead or a district admin can {what}.")
+    return case
+
+
+def change_risk(
+    mediation: Mediation, reference: str, level: str, reason: str, actor: Actor, now: datetime | None = None
+) -> dict[str, Any]:
+    """A lead raises or lowers the risk level, with a reason; raising re-plans the patrol."""
+    db = mediation.db
+    published: list[Envelope] = []
+
+    def work(session: ClientSession) -> dict[str, Any]:
+        published.clear()
+        case = _case_for_lead(db, reference, actor, session, "change the risk level")
+        previous = case.get("risk_level", "none")
+        if previous == level:
+            raise CaseError(f"The risk level is {level} already.")
+        at = now or utcnow()
+        studio = db.studios.find_one({"_id": case["studio"]}, session=session)
+        timeline: list[dict[str, Any]] = [
+            {
+                "at": at,
+                "action": "risk_changed",
+                "by": actor.user_id,
+                "from": previous,
+                "to": level,
+                "reason": reason,
+            }
+        ]
+        events = [
+            make_envelope(
+                "case.risk_changed",
+                {
+                    "reference": reference,
+                    "level": level,
+                    "previous_level": previous,
+                    "reason": reason,
+                    "changed_at": at.isoformat(),
+                    "changed_by": actor.user_id,
+                    "studio": registry.studio_ref(studio),
+                },
+                source=SERVICE,
+            )
+        ]
+        if rank(level) > rank(previous):
+            patrol_events, patrol_timeline = _plan_patrol(
+                mediation, session, {**case, "risk_level": level}, level, reason, at, None, actor.user_id
+            )
+            events += patrol_events
+            timeline += patrol_timeline
+        db.cases.update_one(
+            {"_id": reference},
+            {
+                "$set": {"risk_level": level, "risk_rank": rank(level)},
+                "$push": {"timeline": {"$each": timeline}},
+            },
+            session=session,
+        )
+        published.extend(mediation.outbox.add(events, session=session))
+        return db.cases.find_one({"_id": reference}, session=session)
+
+    case = in_transaction(db, work)
+    mediation.outbox.flush(published)
+    log.info("risk level changed", extra={"reference": reference, "level": level})
+    return case
+
+
+def move_case(
+    mediation: Mediation, reference: str, target: str, reason: str, actor: Actor, now: datetime | None = None
+) -> dict[str, Any]:
+    """Rebalancing: a lead moves a case to another studio, with a reason (announced as an assignment)."""
+    db = mediation.db
+    published: list[Envelope] = []
+
+    def work(session: ClientSession) -> dict[str, Any]:
+        published.clear()
+        case = _case_for_lead(db, reference, actor, session, "move a case")
+        if lc.is_closed(case.get("status", RECEIVED)):
+            raise CaseError("A closed case cannot be moved.")
+        if target == case["studio"]:
+            raise CaseError(f"The case is with {target} already.")
+        studio = db.studios.find_one({"_id": target}, session=session)
+        if studio is None:
+            raise CaseError(f"No studio {target}.")
+        at = now or utcnow()
+        move = {"at": at, "from": case["studio"], "to": target, "by": actor.user_id, "reason": reason}
+        db.cases.update_one(
+            {"_id": reference},
+            {
+                "$set": {
+                    "studio": target,
+                    "assigned_at": at,
+                    "routing.rule": "moved by lead",
+                    "routing.decided_by": f"moved by {actor.user_id}: {reason}",
+                    "routing.needs_manual_routing": False,
+                },
+                "$push": {
+                    "routing.history": move,
+                    "timeline": {
+                        "at": at,
+                        "action": "moved",
+                        "by": actor.user_id,
+                        "from": case["studio"],
+                        "studio": target,
+                        "reason": reason,
+                    },
+                },
+            },
+            session=session,
+        )
+        db.studios.update_one({"_id": case["studio"]}, {"$inc": {"open_cases": -1}}, session=session)
+        db.studios.update_one({"_id": target}, {"$inc": {"open_cases": 1}}, session=session)
+        event = make_envelope(
+            "case.assigned",
+            {
+                "reference": reference,
+                "studio": registry.studio_ref(studio),
+                "assigned_at": at.isoformat(),
+                "rule": "moved by lead",
+                "needs_manual_routing": False,
+                "risk_level": case.get("risk_level", "none"),
+            },
+            source=SERVICE,
+        )
+        published.extend(mediation.outbox.add([event], session=session))
+        return db.cases.find_one({"_id": reference}, session=session)
+
+    case = in_transaction(db, work)
+    mediation.outbox.flush(published)
+    log.info("case moved", extra={"reference": reference, "studio": target})
+    return case

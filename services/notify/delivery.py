@@ -1,0 +1,401 @@
+"""Notify's use cases: plan deliveries for an event, send one, resend one, plan the daily digests.
+
+Planning and sending are separate steps joined by the outbox: the deliveries an event causes are
+stored together with the mark that the event was processed (and, for case.submitted, the contacts
+notify keeps), each with a `notify.delivery_due` command; sending then happens (and is retried
+through the broker's retry tiers) per delivery, so one slow recipient never holds up another and a
+redelivered event never plans a second copy. A delivery is claimed with a lease before it is
+sent, and one already sent is never sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo.client_session import ClientSession
+from pymongo.errors import DuplicateKeyError, OperationFailure
+
+from services.notify import digest
+from services.notify.bootstrap import SERVICE, Notify
+from services.notify.channels import (
+    Attachment,
+    Outgoing,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
+from services.notify.domain.audiences import ContactsNotYetKnown
+from services.notify.messages import CODE_PLACEHOLDER
+from services.notify.planning import PENDING, delivery_id, plan, reference_of
+from shared.db import transaction
+from shared.idempotency import process_once
+from shared.masking import mask_address
+from shared.messaging.consumer import PermanentError, RetryLater
+from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
+
+log = logging.getLogger(__name__)
+
+SENDING, RETRYING, SENT, FAILED = "sending", "retrying", "sent", "failed"
+STATUSES = (PENDING, SENDING, RETRYING, SENT, FAILED)
+# A delivery claimed by a worker that died is taken over after `Settings.notify_sending_lease`.
+
+__all__ = ["FAILED", "PENDING", "SENT", "ContactsNotYetKnown", "delivery_id"]
+
+
+class DeliveryBusy(RetryLater):
+    """Another worker is sending this delivery right now, or died doing so: look again once its
+    lease has run out. Waiting uses none of the command's attempts, so a delivery whose sender
+    was killed is taken over, never failed for having waited."""
+
+
+def _contacts_from(data: dict[str, Any]) -> dict[str, Any]:
+    """Only what notify needs to reach the people of a case: names, phones, emails, languages."""
+    filer = data.get("filer")
+    return {
+        "_id": data["reference"],
+        "language": data.get("language") or "zh-CN",
+        "filed_by": data.get("filed_by") or "resident",
+        "parties": [
+            {k: p.get(k) for k in ("role", "name", "email", "phone", "language")} for p in data["parties"]
+        ],
+        "filer": {k: filer.get(k) for k in ("name", "email", "phone", "language")} if filer else None,
+    }
+
+
+def _commands(deliveries: list[dict[str, Any]], correlation_id: str) -> list[Envelope]:
+    return [
+        make_envelope(
+            "notify.delivery_due", {"delivery_id": d["_id"]}, source=SERVICE, correlation_id=correlation_id
+        )
+        for d in deliveries
+    ]
+
+
+def handle_event(notify: Notify, envelope: Envelope) -> None:
+    """Plan the deliveries a case event causes, once, whatever the broker redelivers."""
+    if notify.db.processed.find_one({"_id": f"notify.events:{envelope.message_id}"}, {"_id": 1}):
+        return  # a duplicate: spare the rendering (process_once would drop it anyway)
+    data = envelope.data
+    reference = reference_of(data)
+    is_case = not envelope.type.startswith("consultation.")  # council's events concern no case
+    if envelope.type == "case.submitted":
+        contacts: dict[str, Any] | None = _contacts_from(data)
+    else:
+        contacts = notify.db.contacts.find_one({"_id": reference}) if is_case else None
+    studio_code = (data.get("studio") or {}).get("code")
+    if studio_code is None and is_case:
+        known = notify.db.studio_cases.find_one({"_id": reference}, {"studio.code": 1})
+        studio_code = ((known or {}).get("studio") or {}).get("code")
+    preferences = {
+        p["_id"]: p for p in notify.db.preferences.find({"_id": {"$regex": f"^{re.escape(reference)}:"}})
+    }
+    planned = plan(
+        envelope,
+        contacts,
+        preferences.get,
+        notify.plan_config,
+        studio_code=studio_code,
+        now=utcnow(),
+    )
+    commands = _commands(planned, envelope.correlation_id)
+    stored: list[Envelope] = []
+
+    def effect(session: ClientSession) -> None:
+        if envelope.type == "case.submitted":
+            notify.db.contacts.replace_one({"_id": reference}, contacts, upsert=True, session=session)
+        if is_case:
+            digest.apply_event(notify.db, envelope, session)
+        if planned:
+            notify.db.deliveries.insert_many(planned, session=session)
+            secrets = [_secret(d["_id"], data) for d in planned if d.get("has_secret")]
+            if secrets:
+                notify.db.delivery_secrets.insert_many(secrets, session=session)
+        stored.extend(notify.outbox.add(commands, session=session))
+
+    if process_once(notify.db, "notify.events", envelope, effect):
+        notify.outbox.flush(stored)
+        if planned:
+            log.info(
+                "deliveries planned",
+                extra={"reference": reference, "event": envelope.type, "count": len(planned)},
+            )
+
+
+def _secret(did: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A one-time code kept apart from its delivery (never in `deliveries`, so never in the delivery
+    log, its API or a preview), removed by the TTL index once the code has expired."""
+    try:
+        expires_at = datetime.fromisoformat(data["expires_at"])
+    except (KeyError, TypeError, ValueError):
+        expires_at = utcnow() + timedelta(hours=1)
+    return {"_id": did, "code": data["code"], "expires_at": expires_at}
+
+
+def _with_secret(notify: Notify, delivery: dict[str, Any]) -> tuple[str, str | None]:
+    """The body to send and the code in it: the stored body, with the code put in where the
+    template left its placeholder (no code: the body as stored)."""
+    body = delivery["content"].get("body", "")
+    if not delivery.get("has_secret"):
+        return body, None
+    secret = notify.db.delivery_secrets.find_one({"_id": delivery.get("secret_id") or delivery["_id"]})
+    if secret is None:
+        raise PermanentError("the one-time code has expired; a new one must be requested")
+    return body.replace(CODE_PLACEHOLDER, secret["code"]), secret["code"]
+
+
+def _outgoing(delivery: dict[str, Any], body: str | None = None) -> Outgoing:
+    content = delivery["content"]
+    return Outgoing(
+        delivery_id=delivery["_id"],
+        address=delivery["recipient"]["address"],
+        subject=content.get("subject", ""),
+        body=content.get("body", "") if body is None else body,
+        html=content.get("html"),
+        markdown=content.get("markdown"),
+        attachments=tuple(Attachment(**a) for a in content.get("attachments", [])),
+        payload=content.get("payload"),
+    )
+
+
+def send_delivery(notify: Notify, envelope: Envelope) -> None:
+    """Send one planned delivery unless it was already sent (duplicates end here)."""
+    did = envelope.data["delivery_id"]
+    now = utcnow()
+    delivery = _claim(notify, did, now)
+    if delivery is None:
+        return
+    channel = notify.channels.get(delivery["channel"])
+    if channel is None:  # the channel was switched off after planning
+        _finish(notify, did, FAILED, delivery["attempts"], 0.0, error="channel not configured")
+        raise PermanentError(f"channel {delivery['channel']} is not configured")
+    started = time.monotonic()
+    address = delivery["recipient"]["address"]
+    try:
+        body, code = _with_secret(notify, delivery)
+    except PermanentError as err:
+        _finish(notify, did, FAILED, delivery["attempts"], 0.0, error=str(err))
+        raise
+    try:
+        response = channel.send(_outgoing(delivery, body))
+    except PermanentDeliveryError as err:
+        error = _redact(str(err), address, delivery["channel"], code)
+        _finish(notify, did, FAILED, delivery["attempts"], started, error=error)
+        raise PermanentError(error) from None  # the consumer logs it: no address in logs
+    except TransientDeliveryError as err:
+        error = _redact(str(err), address, delivery["channel"], code)
+        _finish(notify, did, RETRYING, delivery["attempts"], started, error=error)
+        raise TransientDeliveryError(error) from None
+    if code:  # a provider may echo the message: the code never reaches the delivery log
+        response = _redact(response or "", address, delivery["channel"], code)
+    _finish(notify, did, SENT, delivery["attempts"], started, response=response)
+    log.info(
+        "notification sent",
+        extra={"delivery_id": did, "channel": delivery["channel"], "reference": delivery["reference"]},
+    )
+
+
+def _claim(notify: Notify, did: str, now: datetime) -> dict[str, Any] | None:
+    """Lease a delivery for sending; None when it is already done. Raises when it is busy
+    elsewhere (`DeliveryBusy`) or unknown (`PermanentError`).
+
+    A point read then an update conditional on the state just read, both by `_id`: one claim
+    wins. (A single find_one_and_update with this filter would do, but SecantusDB scans the
+    whole collection for it; these two stay O(1) on every server.)
+    """
+    current = notify.db.deliveries.find_one({"_id": did})
+    if current is None:
+        raise PermanentError(f"no delivery {did}")
+    status, lease_until = current["status"], current.get("lease_until")
+    if status == SENDING and lease_until is not None and lease_until >= now:
+        raise DeliveryBusy(did, delay=max(0.0, (lease_until - now).total_seconds()))
+    if status not in (PENDING, RETRYING, SENDING):
+        return None  # sent or failed already: a duplicate command has no second effect
+    claimed = notify.db.deliveries.update_one(
+        {"_id": did, "status": status, "lease_until": lease_until},
+        {
+            "$set": {
+                "status": SENDING,
+                "lease_until": now + timedelta(seconds=notify.settings.notify_sending_lease),
+            },
+            "$inc": {"attempts": 1},
+        },
+    )
+    if claimed.modified_count == 0:  # another worker claimed it between the read and the update
+        raise DeliveryBusy(did, delay=notify.settings.notify_sending_lease)
+    current.update(status=SENDING, attempts=current.get("attempts", 0) + 1)
+    return current
+
+
+def _redact(text: str, address: str, channel: str, code: str | None = None) -> str:
+    """A provider's answer may quote the address (e.g. "550 <a@b.cn>: no such user") or the message
+    with its one-time code: mask both."""
+    if code:
+        text = text.replace(code, CODE_PLACEHOLDER)
+    return text.replace(address, mask_address(channel, address)) if address else text
+
+
+def _finish(
+    notify: Notify,
+    did: str,
+    status: str,
+    attempt: int,
+    started: float,
+    *,
+    error: str | None = None,
+    response: str | None = None,
+) -> None:
+    now = utcnow()
+    update: dict[str, Any] = {"status": status, "updated_at": now}
+    entry: dict[str, Any] = {
+        "attempt": attempt,
+        "at": now,
+        "outcome": status,
+        "duration_ms": round((time.monotonic() - started) * 1000) if started else 0,
+    }
+    if status == SENT:
+        update["sent_at"] = now
+        update["provider_response"] = (response or "")[:1000]
+        entry["response"] = (response or "")[:500]
+    if error:
+        update["last_error"] = error[:1000]
+        entry["error"] = error[:500]
+    notify.db.deliveries.update_one(
+        {"_id": did}, {"$set": update, "$unset": {"lease_until": ""}, "$push": {"attempt_log": entry}}
+    )
+
+
+def on_delivery_dead(notify: Notify, envelope: Envelope | None, reason: str) -> None:
+    """The last attempt failed: the delivery is marked failed, visible in the delivery log."""
+    if envelope is None or envelope.type != "notify.delivery_due":
+        return
+    notify.db.deliveries.update_one(
+        {"_id": envelope.data["delivery_id"], "status": {"$ne": SENT}},
+        {
+            "$set": {
+                "status": FAILED,
+                "dead_lettered": True,
+                "last_error": reason[:1000],
+                "updated_at": utcnow(),
+            },
+            "$unset": {"lease_until": ""},
+        },
+    )
+
+
+def resend(notify: Notify, did: str, requested_by: str) -> dict[str, Any] | None:
+    """Plan a new copy of a delivery (same content, new id) and send it; None if unknown."""
+    original = notify.db.deliveries.find_one({"_id": did})
+    if original is None:
+        return None
+    now = utcnow()
+    copy_id = new_id()
+    content = dict(original["content"])
+    if content.get("payload"):
+        # A new id, so a receiver that drops repeats by id accepts the deliberate resend.
+        content["payload"] = {**content["payload"], "id": copy_id}
+    copy = {
+        **{k: v for k, v in original.items() if k not in {"attempt_log", "last_error", "provider_response"}},
+        "_id": copy_id,
+        "content": content,
+        "status": PENDING,
+        "attempts": 0,
+        "attempt_log": [],
+        "resend_of": did,
+        "requested_by": requested_by,
+        "created_at": now,
+        "updated_at": now,
+    }
+    for key in ("sent_at", "lease_until", "dead_lettered"):
+        copy.pop(key, None)
+    if original.get("has_secret"):
+        copy["secret_id"] = original.get("secret_id") or did  # the same code, while it is valid
+    commands = _commands([copy], original.get("correlation_id") or new_id())
+    with transaction(notify.db) as session:
+        notify.db.deliveries.insert_one(copy, session=session)
+        stored = notify.outbox.add(commands, session=session)
+    notify.outbox.flush(stored)
+    log.info("delivery resent", extra={"delivery_id": copy_id, "resend_of": did})
+    return copy
+
+
+def save_preferences(notify: Notify, key: str, channels: list[str], opt_out: bool) -> None:
+    """Store a resident's choices; they apply to every message planned from now on."""
+    notify.db.preferences.replace_one(
+        {"_id": key},
+        {"_id": key, "channels": sorted(set(channels)), "opt_out": opt_out, "updated_at": utcnow()},
+        upsert=True,
+    )
+
+
+def plan_digests(notify: Notify, now: datetime | None = None) -> int:
+    """Plan today's digest for every studio lead, unless done; safe on several replicas.
+
+    Returns how many digests this call planned.
+    """
+    settings = notify.settings
+    now = now or utcnow()
+    day, hour = digest.local_day(now, settings.notify_timezone)
+    if hour < settings.digest_hour:
+        return 0
+    cases_by_studio: dict[str, list[dict[str, Any]]] = {}
+    studios: dict[str, dict[str, Any]] = {}
+    for case in notify.db.studio_cases.find({"open": True}):
+        studio = case.get("studio") or {}
+        if not studio.get("code"):
+            continue
+        cases_by_studio.setdefault(studio["code"], []).append(case)
+        if studio.get("lead_email") or studio["code"] not in studios:
+            studios[studio["code"]] = studio
+    planned = 0
+    for code, cases in cases_by_studio.items():
+        studio = studios[code]
+        did = digest.digest_id(code, day)
+        if not studio.get("lead_email") or notify.db.deliveries.find_one({"_id": did}, {"_id": 1}):
+            continue
+        summary = digest.summarise(cases, now, settings.digest_due_soon_days)
+        language = "zh-CN"
+        content = digest.digest_content(
+            studio, summary, day, language, settings.notify_timezone, settings.digest_due_soon_days
+        )
+        delivery = {
+            "_id": did,
+            "reference": None,
+            "studio": code,
+            "event_type": "digest.daily",
+            "event_id": did,
+            "correlation_id": new_id(),
+            "channel": "email",
+            "template": "studio_digest",
+            "essential": True,
+            "recipient": {
+                "key": f"studio_lead:{code}",
+                "audience": "studio_lead",
+                "address": studio["lead_email"],
+            },
+            "language": language,
+            "content": content,
+            "status": PENDING,
+            "attempts": 0,
+            "attempt_log": [],
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            with transaction(notify.db) as session:
+                notify.db.deliveries.insert_one(delivery, session=session)
+                stored = notify.outbox.add(_commands([delivery], delivery["correlation_id"]), session=session)
+        except (DuplicateKeyError, OperationFailure) as err:
+            conflict = isinstance(err, DuplicateKeyError) or err.has_error_label("TransientTransactionError")
+            if not conflict:
+                raise
+            # Another replica planned this studio's digest first (or is doing so right now).
+            log.info("digest already planned elsewhere", extra={"studio": code, "error": type(err).__name__})
+            continue
+        notify.outbox.flush(stored)
+        planned += 1
+    if planned:
+        log.info("digests planned", extra={"count": planned, "day": day.isoformat()})
+    return planned
