@@ -343,6 +343,7 @@ def enter_paper(
     """Store a paper slip's answers for a flat (building leaders: their buildings only). The slip
     number must be the flat's; a flat that answered online (or on paper already) is refused."""
     doc = consultations.get_for(council, staff, consultation_id)
+    check_answering(doc, now)  # a draft or a closed consultation takes no slips, whatever the flat
     entry = _electorate_entry(council, doc["_id"], label=_typed_label(*flat))
     if entry is None:
         msg = ("名册中没有这一户。", "No such flat in the register.")

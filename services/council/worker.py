@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import partial
 
 from services.council.bootstrap import SERVICE, Council, bootstrap, ensure_indexes
+from services.council.closing_job import ClosingJob
 from shared.messaging.consumer import Subscription
 from shared.worker import run_worker
 
@@ -20,6 +21,7 @@ def subscriptions(council: Council) -> list[Subscription]:
 def startup(council: Council) -> None:
     """Indexes first, so the app's unique flat index exists even if the app could not create it."""
     ensure_indexes(council.db)
+    ClosingJob(council).start()  # consultations whose window has ended are closed and frozen
 
 
 def main() -> None:

@@ -114,3 +114,26 @@ def screenshot(page: object, name: str, full_page: bool = False) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)  # type: ignore[attr-defined]
     return path
+
+
+def axe_violations(page: object, impacts: frozenset[str] = frozenset({"serious", "critical"})) -> list[dict]:
+    """axe-core's (bundled by axe-playwright-python) serious and critical violations on the page as it
+    is now; an empty list when there are none. Needs a context with JavaScript (axe runs in the page)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [v for v in results.response["violations"] if v.get("impact") in impacts]
+
+
+def assert_no_axe_violations(page: object, where: str) -> None:
+    """Fail with each serious/critical violation's rule, help text and offending elements."""
+    found = axe_violations(page)
+    assert found == [], f"{where}: " + "; ".join(
+        f"{v['id']} ({v['help']}): {[n.get('target') for n in v.get('nodes', [])][:3]}" for v in found
+    )
+
+
+@pytest.fixture
+def axe() -> Callable[[object, str], None]:
+    """`axe(page, "where")` asserts that axe-core finds no serious or critical violation."""
+    return assert_no_axe_violations

@@ -279,6 +279,13 @@ def paper(consultation_id: str) -> Any:
     questions_ = consultations.questions_of(doc)
     raw = answers_from_form(questions_, form)
     flat = (form.get("building", ""), form.get("unit", ""), form.get("flat", ""))
+    missing = {
+        name: [gettext("Please fill this in.")]
+        for name in ("building", "unit", "flat", "slip_number")
+        if not form.get(name, "").strip()
+    }
+    if missing:
+        return _paper_page(doc, dict(form.items()), missing, 422)
     try:
         answering.enter_paper(
             _council(), _staff(), doc["_id"], flat, form.get("slip_number", ""), raw, utcnow()
