@@ -196,3 +196,21 @@ def test_building_groups_page_keeps_robot_urls_masked_and_refuses_a_bad_one(
     assert cleared.status_code == 303
     assert [g["building"] for g in building_groups.group_refs(council, "lianhua")] == ["2"]
     assert client_as(app, settings, leader()).get("/communities/lianhua/building-groups").status_code == 403
+
+
+def test_the_consultation_page_links_to_participation_and_results_as_the_role_allows(
+    app: Flask, settings: Settings, council: Council
+) -> None:
+    compound(council)
+    member = client_as(app, settings, committee()).get("/consultations/c1?lang=en").get_data(as_text=True)
+    assert "/consultations/c1/participation" in member and "/communities/lianhua/building-groups" in member
+    assert "/consultations/c1/results" not in member  # still open: no result yet
+    mine = client_as(app, settings, leader(("1",))).get("/consultations/c1?lang=en").get_data(as_text=True)
+    assert "/consultations/c1/participation" in mine and "building-groups" not in mine
+    council.db.consultations.update_one(
+        {"_id": "c1"}, {"$set": {"status": "closed", "result": {"answered": 3, "eligible": 6, "vote": None}}}
+    )
+    closed = client_as(app, settings, committee()).get("/consultations/c1?lang=en").get_data(as_text=True)
+    assert "/consultations/c1/results/review" in closed and "/c/c1/result" in closed
+    back = client_as(app, settings, committee()).get("/consultations/c1/participation?lang=en")
+    assert 'href="/consultations/c1"' in back.get_data(as_text=True)

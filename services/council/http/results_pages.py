@@ -39,7 +39,32 @@ def result_helpers() -> dict[str, Any]:
     def row_label(question: Any, key: str) -> str:
         return next((r.label for r in question.rows if r.key == key), key)
 
-    return {"labels": labels, "row_label": row_label}
+    return {"labels": labels, "row_label": row_label, "result_links": result_links}
+
+
+def result_links(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """Links from a consultation's staff page to its participation, results, review and export, as
+    far as the logged-in member of staff may follow them."""
+    if not current_user.is_authenticated or doc.get("status") == "draft":
+        return []
+    staff = cast(Staff, current_user)
+    community = doc["community"]
+    if not access.may_see_community(staff, community):
+        return []
+    committee = access.may_edit_register(staff, community)
+    links = [(_("Participation by building"), url_for("participation.overview", consultation_id=doc["_id"]))]
+    if doc.get("status") in ("closed", "published"):
+        links.append((_("Result"), url_for("results.staff_result", consultation_id=doc["_id"])))
+        links.append((_("Public result page"), url_for("results.public_result", consultation_id=doc["_id"])))
+        if committee:
+            links.append(
+                (_("Review free-text answers"), url_for("results.review", consultation_id=doc["_id"]))
+            )
+    if committee:
+        links.append(
+            (_("Building groups (WeChat Work)"), url_for("participation.groups", community=community))
+        )
+    return links
 
 
 def council() -> Council:
