@@ -32,7 +32,9 @@ def search(notify: Notify, staff: Staff, filters: Mapping[str, Any]) -> dict[str
     """One page of deliveries, newest first, with masked addresses."""
     query: dict[str, Any] = dict(scope(staff))
     if filters.get("reference"):
-        query["reference"] = filters["reference"].strip().upper()
+        # Case references are upper case (LC-2026-000042); council's consultation ids are not.
+        value = filters["reference"].strip()
+        query["reference"] = {"$in": sorted({value.upper(), value})}
     if filters.get("status"):
         query["status"] = filters["status"]
     if filters.get("channel"):

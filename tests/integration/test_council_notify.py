@@ -13,7 +13,9 @@ from typing import Any
 from services.council import answering, consultations, participation
 from services.council.bootstrap import Council, bootstrap, ensure_indexes
 from services.council.domain import codes
+from services.notify.app import create_app
 from services.notify.bootstrap import SERVICE as NOTIFY
+from shared.auth import COOKIE_NAME, Staff, issue_token
 from shared.config import Settings
 from shared.db import get_database
 from shared.messaging.envelope import Envelope, utcnow
@@ -21,6 +23,8 @@ from shared.messaging.publisher import Publisher
 from tests.integration.council_support import COMMUNITY, committee, leader, new_questionnaire, seed_register
 from tests.integration.notify_fakes import FakeProvider, providers
 from tests.support.stack import Workers, wait_for
+
+ADMIN = Staff("u-admin", "Admin", frozenset({"district_admin"}), language="en")
 
 
 def deliveries(settings: Settings, **query: Any) -> list[dict[str, Any]]:
@@ -89,6 +93,16 @@ def test_opening_codes_reminders_and_redelivery_through_notify(
         ), "the texted code is the one council stored (hashed)"
         stored = repr(get_database(stack_settings, NOTIFY).deliveries.find_one({"_id": coded["_id"]}))
         assert code not in stored and "******" in coded["content"]["body"]
+        # The delivery log (API and page) finds it by the consultation and shows no code.
+        log = create_app(stack_settings).test_client()
+        headers = {"Authorization": f"Bearer {issue_token(stack_settings, ADMIN)}"}
+        found = log.get(f"/api/v1/deliveries?reference={doc['_id']}", headers=headers).get_json()
+        assert coded["_id"] in {d["id"] if "id" in d else d.get("_id") for d in found["items"]}
+        one = log.get(f"/api/v1/deliveries/{coded['_id']}", headers=headers).get_data(as_text=True)
+        assert code not in one and "******" in one
+        log.set_cookie(COOKIE_NAME, issue_token(stack_settings, ADMIN))
+        page = log.get(f"/admin/deliveries/{coded['_id']}?lang=en").get_data(as_text=True)
+        assert code not in page and "******" in page
 
         # A reminder of building 1: only its households without a ballot, and its group.
         council.db.ballots.insert_one(
