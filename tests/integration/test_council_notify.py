@@ -13,8 +13,10 @@ from typing import Any
 from services.council import answering, consultations, participation
 from services.council.bootstrap import Council, bootstrap, ensure_indexes
 from services.council.domain import codes
+from services.notify import delivery as notify_delivery
 from services.notify.app import create_app
 from services.notify.bootstrap import SERVICE as NOTIFY
+from services.notify.bootstrap import bootstrap as notify_bootstrap
 from shared.auth import COOKIE_NAME, Staff, issue_token
 from shared.config import Settings
 from shared.db import get_database
@@ -103,6 +105,15 @@ def test_opening_codes_reminders_and_redelivery_through_notify(
         log.set_cookie(COOKIE_NAME, issue_token(stack_settings, ADMIN))
         page = log.get(f"/admin/deliveries/{coded['_id']}?lang=en").get_data(as_text=True)
         assert code not in page and "******" in page
+
+        # Resending it (the admin's button) sends the same code again while it is valid, still unstored.
+        copy = notify_delivery.resend(notify_bootstrap(stack_settings), coded["_id"], requested_by="u-admin")
+        settled(stack_settings, 1, _id=copy["_id"])
+        again = [r.json()["text"] for r in fake["sms"].accepted() if "code for flat" in r.json()["text"]]
+        assert len(again) == 2 and again[1] == sms[0]["text"]
+        assert code not in repr(
+            get_database(stack_settings, NOTIFY).deliveries.find_one({"_id": copy["_id"]})
+        )
 
         # A reminder of building 1: only its households without a ballot, and its group.
         council.db.ballots.insert_one(
