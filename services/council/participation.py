@@ -22,8 +22,9 @@ from zoneinfo import ZoneInfo
 from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from services.council import access, building_groups
+from services.council import access, building_groups, consultations
 from services.council.bootstrap import SERVICE, Council
+from services.council.consultations import flat_label
 from services.council.results import Forbidden, NotFound, eligible_flats, get_consultation
 from shared.auth import Staff
 from shared.db import in_transaction
@@ -61,11 +62,6 @@ class BuildingCount:
     def percent(self) -> int:
         """Answered share in whole percent (rounded down: 99.9 % is not shown as all)."""
         return (self.answered * 100) // self.eligible if self.eligible else 0
-
-
-def flat_label(flat: Mapping[str, Any]) -> str:
-    """Building-unit-flat, e.g. "3-2-401": how a notice names a flat."""
-    return "-".join(str(flat.get(k) or "") for k in ("building", "unit", "flat"))
 
 
 def _natural(building: str) -> tuple[int, str]:
@@ -160,11 +156,6 @@ def household_refs(
     ]
 
 
-def answering_url(council: Council, consultation_id: str) -> str:
-    """The public answering page (what a reminder links to)."""
-    return f"{council.settings.council_public_url.rstrip('/')}/c/{consultation_id}"
-
-
 def notice_data(council: Council, consultation: Mapping[str, Any], url: str) -> dict[str, Any]:
     """The fields every consultation event carries (households and groups added by the caller)."""
     closes_at = consultation["closes_at"]
@@ -201,7 +192,7 @@ def send_reminder(
         households = household_refs(council, consultation, [building], answered, session)
         if not households:
             raise NothingToRemind("Every flat of this building has answered.")
-        data = notice_data(council, consultation, answering_url(council, consultation_id))
+        data = notice_data(council, consultation, consultations.public_url(council, consultation_id))
         data["households"] = households
         data["building_groups"] = building_groups.group_refs(
             council, consultation["community"], [building], session
