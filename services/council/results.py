@@ -24,7 +24,7 @@ import io
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -415,7 +415,10 @@ def public_summary(view: ResultView, language: str) -> dict[str, Any]:
 
 
 def _iso(value: Any) -> str | None:
-    return value.isoformat() if isinstance(value, datetime) else value
+    """A stored time as ISO 8601 in UTC (the database hands back naive UTC datetimes)."""
+    if not isinstance(value, datetime):
+        return value
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
 # --- export ------------------------------------------------------------------------------------------

@@ -241,6 +241,7 @@ def test_api_result_is_for_council_staff_of_the_community(
     close(council, "c1")
     body = client_as(app, settings, leader()).get("/api/v1/consultations/c1/result?lang=en").get_json()
     assert body["answered"] == 7 and body["eligible"] == 8
+    assert body["closed_at"].endswith("+00:00")
     remarks = next(q for q in body["questions"] if q["key"] == "remarks")
     assert remarks["texts"] == [] and remarks["texts_pending"] == 3
     denied = client_as(app, settings, committee("heping")).get("/api/v1/consultations/c1/result")
