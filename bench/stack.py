@@ -61,6 +61,7 @@ WORKER_QUEUES: dict[str, tuple[ConsumerSpec, ...]] = {
     "intake": (INTAKE_TRACKING,),
     "mediation": (MEDIATION_INTAKE,),
     "notify": (NOTIFY_EVENTS, NOTIFY_DELIVERIES),
+    "council": (),  # its worker relays the outbox and closes due consultations: no queue of its own
 }
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024

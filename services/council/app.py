@@ -24,10 +24,13 @@ from services.council.http import (
     home_pages,
     meeting_api,
     meeting_pages,
+    participation_pages,
     plan_api,
     plan_pages,
     register_api,
     register_pages,
+    results_api,
+    results_pages,
 )
 from shared.auth import init_auth
 from shared.config import Settings
@@ -75,6 +78,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(meeting_pages.bp)
     app.register_blueprint(checkin_pages.bp)
     rest.register_blueprint(meeting_api.blp)
+    app.register_blueprint(results_pages.bp)
+    app.register_blueprint(participation_pages.bp)
+    rest.register_blueprint(results_api.blp)
     home_pages.init_app(app, settings)
     register_operations(app, SERVICE, settings, council, [])
     add_metrics_source(app, partial(flats_by_community, council))

@@ -33,6 +33,10 @@ def ensure_indexes(db: Database) -> None:
     # Counting owners and a building leader's list read one community's flats, by building.
     db.flats.create_index([("community", ASCENDING), ("owner_key", ASCENDING)])
     db.access_log.create_index([("flat_id", ASCENDING), ("at", ASCENDING)])
+    # Results and participation read one consultation's ballots (by flat) and reviews.
+    db.result_reviews.create_index([("consultation_id", ASCENDING)])
+    db.reminders.create_index([("consultation_id", ASCENDING)])
+    db.building_groups.create_index([("community", ASCENDING), ("building", ASCENDING)])
     # Consultations: a community's list; ballots (one per flat: _id "<consultation>:<flat>") and
     # answer codes read per consultation; rate-limit windows expire by themselves.
     db.consultations.create_index([("community", ASCENDING), ("created_at", ASCENDING)])

@@ -347,6 +347,33 @@ def public_url(council: Council, consultation_id: str, suffix: str = "") -> str:
     return f"{council.settings.council_public_url.rstrip('/')}/c/{consultation_id}{suffix}"
 
 
+def household_refs(
+    council: Council,
+    consultation: Mapping[str, Any],
+    buildings: Sequence[str] | None = None,
+    skip: set[str] | frozenset[str] = frozenset(),
+    session: ClientSession | None = None,
+) -> list[dict[str, Any]]:
+    """Households to tell, as consultation events carry them (flat id, building, label, phones),
+    from the register's flats at opening; `buildings` limits them, `skip` leaves flats out."""
+    ids = [f["_id"] for f in results.eligible_flats(council, consultation, session)]
+    query: dict[str, Any] = {"_id": {"$in": ids}}
+    if buildings is not None:
+        query["building"] = {"$in": list(buildings)}
+    rows = council.db.flats.find(query, {"building": 1, "unit": 1, "flat": 1, "phones": 1}, session=session)
+    return [
+        {
+            "flat_id": f["_id"],
+            "building": f["building"],
+            "label": flat_label(f),
+            "phones": list(f.get("phones") or []),
+            "language": "zh-CN",
+        }
+        for f in sorted(rows, key=flat_label)
+        if f["_id"] not in skip
+    ]
+
+
 def _notice(
     council: Council, doc: Mapping[str, Any], url: str, households: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -531,7 +558,13 @@ def close(council: Council, staff: Staff | None, consultation_id: str, now: date
         vote = snapshot.get("vote") or {}
         reason = vote.get("reason") or {}
         data = {
-            **_notice(council, after, public_url(council, after["_id"], "/result"), []),
+            # Every household of the electorate hears the result, as they heard of the opening.
+            **_notice(
+                council,
+                after,
+                public_url(council, after["_id"], "/result"),
+                household_refs(council, after, session=session),
+            ),
             "answered": int(snapshot.get("answered", 0)),
             "eligible": int(snapshot.get("eligible", 0)),
             "outcome": vote.get("outcome"),

@@ -69,6 +69,8 @@ def ensure_indexes(db: Database) -> None:
     db.deliveries.create_index([("recipient.address", ASCENDING), ("created_at", DESCENDING)])
     db.deliveries.create_index([("studio", ASCENDING), ("created_at", DESCENDING)])
     db.studio_cases.create_index([("open", ASCENDING), ("studio.code", ASCENDING)])
+    # One-time answering codes (council) wait here, apart from their deliveries, until they expire.
+    db.delivery_secrets.create_index("expires_at", expireAfterSeconds=0)
 
 
 def bootstrap(settings: Settings | None = None) -> Notify:

@@ -28,7 +28,8 @@ from services.notify.channels import (
     TransientDeliveryError,
 )
 from services.notify.domain.audiences import ContactsNotYetKnown
-from services.notify.planning import PENDING, delivery_id, plan
+from services.notify.messages import CODE_PLACEHOLDER
+from services.notify.planning import PENDING, delivery_id, plan, reference_of
 from shared.db import transaction
 from shared.idempotency import process_once
 from shared.masking import mask_address
@@ -78,13 +79,14 @@ def handle_event(notify: Notify, envelope: Envelope) -> None:
     if notify.db.processed.find_one({"_id": f"notify.events:{envelope.message_id}"}, {"_id": 1}):
         return  # a duplicate: spare the rendering (process_once would drop it anyway)
     data = envelope.data
-    reference = data["reference"]
+    reference = reference_of(data)
+    is_case = not envelope.type.startswith(("consultation.", "plan."))  # council's concern no case
     if envelope.type == "case.submitted":
         contacts: dict[str, Any] | None = _contacts_from(data)
     else:
-        contacts = notify.db.contacts.find_one({"_id": reference})
+        contacts = notify.db.contacts.find_one({"_id": reference}) if is_case else None
     studio_code = (data.get("studio") or {}).get("code")
-    if studio_code is None:
+    if studio_code is None and is_case:
         known = notify.db.studio_cases.find_one({"_id": reference}, {"studio.code": 1})
         studio_code = ((known or {}).get("studio") or {}).get("code")
     preferences = {
@@ -104,9 +106,13 @@ def handle_event(notify: Notify, envelope: Envelope) -> None:
     def effect(session: ClientSession) -> None:
         if envelope.type == "case.submitted":
             notify.db.contacts.replace_one({"_id": reference}, contacts, upsert=True, session=session)
-        digest.apply_event(notify.db, envelope, session)
+        if is_case:
+            digest.apply_event(notify.db, envelope, session)
         if planned:
             notify.db.deliveries.insert_many(planned, session=session)
+            secrets = [_secret(d["_id"], data) for d in planned if d.get("has_secret")]
+            if secrets:
+                notify.db.delivery_secrets.insert_many(secrets, session=session)
         stored.extend(notify.outbox.add(commands, session=session))
 
     if process_once(notify.db, "notify.events", envelope, effect):
@@ -118,13 +124,35 @@ def handle_event(notify: Notify, envelope: Envelope) -> None:
             )
 
 
-def _outgoing(delivery: dict[str, Any]) -> Outgoing:
+def _secret(did: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A one-time code kept apart from its delivery (never in `deliveries`, so never in the delivery
+    log, its API or a preview), removed by the TTL index once the code has expired."""
+    try:
+        expires_at = datetime.fromisoformat(data["expires_at"])
+    except (KeyError, TypeError, ValueError):
+        expires_at = utcnow() + timedelta(hours=1)
+    return {"_id": did, "code": data["code"], "expires_at": expires_at}
+
+
+def _with_secret(notify: Notify, delivery: dict[str, Any]) -> tuple[str, str | None]:
+    """The body to send and the code in it: the stored body, with the code put in where the
+    template left its placeholder (no code: the body as stored)."""
+    body = delivery["content"].get("body", "")
+    if not delivery.get("has_secret"):
+        return body, None
+    secret = notify.db.delivery_secrets.find_one({"_id": delivery.get("secret_id") or delivery["_id"]})
+    if secret is None:
+        raise PermanentError("the one-time code has expired; a new one must be requested")
+    return body.replace(CODE_PLACEHOLDER, secret["code"]), secret["code"]
+
+
+def _outgoing(delivery: dict[str, Any], body: str | None = None) -> Outgoing:
     content = delivery["content"]
     return Outgoing(
         delivery_id=delivery["_id"],
         address=delivery["recipient"]["address"],
         subject=content.get("subject", ""),
-        body=content.get("body", ""),
+        body=content.get("body", "") if body is None else body,
         html=content.get("html"),
         markdown=content.get("markdown"),
         attachments=tuple(Attachment(**a) for a in content.get("attachments", [])),
@@ -146,15 +174,22 @@ def send_delivery(notify: Notify, envelope: Envelope) -> None:
     started = time.monotonic()
     address = delivery["recipient"]["address"]
     try:
-        response = channel.send(_outgoing(delivery))
+        body, code = _with_secret(notify, delivery)
+    except PermanentError as err:
+        _finish(notify, did, FAILED, delivery["attempts"], 0.0, error=str(err))
+        raise
+    try:
+        response = channel.send(_outgoing(delivery, body))
     except PermanentDeliveryError as err:
-        error = _redact(str(err), address, delivery["channel"])
+        error = _redact(str(err), address, delivery["channel"], code)
         _finish(notify, did, FAILED, delivery["attempts"], started, error=error)
         raise PermanentError(error) from None  # the consumer logs it: no address in logs
     except TransientDeliveryError as err:
-        error = _redact(str(err), address, delivery["channel"])
+        error = _redact(str(err), address, delivery["channel"], code)
         _finish(notify, did, RETRYING, delivery["attempts"], started, error=error)
         raise TransientDeliveryError(error) from None
+    if code:  # a provider may echo the message: the code never reaches the delivery log
+        response = _redact(response or "", address, delivery["channel"], code)
     _finish(notify, did, SENT, delivery["attempts"], started, response=response)
     log.info(
         "notification sent",
@@ -194,8 +229,11 @@ def _claim(notify: Notify, did: str, now: datetime) -> dict[str, Any] | None:
     return current
 
 
-def _redact(text: str, address: str, channel: str) -> str:
-    """A provider's answer may quote the address (e.g. "550 <a@b.cn>: no such user"): mask it."""
+def _redact(text: str, address: str, channel: str, code: str | None = None) -> str:
+    """A provider's answer may quote the address (e.g. "550 <a@b.cn>: no such user") or the message
+    with its one-time code: mask both."""
+    if code:
+        text = text.replace(code, CODE_PLACEHOLDER)
     return text.replace(address, mask_address(channel, address)) if address else text
 
 
@@ -272,6 +310,8 @@ def resend(notify: Notify, did: str, requested_by: str) -> dict[str, Any] | None
     }
     for key in ("sent_at", "lease_until", "dead_lettered"):
         copy.pop(key, None)
+    if original.get("has_secret"):
+        copy["secret_id"] = original.get("secret_id") or did  # the same code, while it is valid
     commands = _commands([copy], original.get("correlation_id") or new_id())
     with transaction(notify.db) as session:
         notify.db.deliveries.insert_one(copy, session=session)

@@ -32,7 +32,9 @@ def search(notify: Notify, staff: Staff, filters: Mapping[str, Any]) -> dict[str
     """One page of deliveries, newest first, with masked addresses."""
     query: dict[str, Any] = dict(scope(staff))
     if filters.get("reference"):
-        query["reference"] = filters["reference"].strip().upper()
+        # Case references are upper case (LC-2026-000042); council's consultation ids are not.
+        value = filters["reference"].strip()
+        query["reference"] = {"$in": sorted({value.upper(), value})}
     if filters.get("status"):
         query["status"] = filters["status"]
     if filters.get("channel"):
@@ -71,6 +73,7 @@ SAMPLE_HALL = {
     "name_en": "Lianhua Council Hall",
     "address": "莲花路1号",
 }
+SAMPLE_CONSULTATION_TITLE = {"zh-CN": "小区大门更换", "en": "Replacing the compound gate"}
 SAMPLES: dict[str, dict[str, Any]] = {
     "case.submitted": {"community": "lianhua", "filed_by": "building_leader"},
     "case.assigned": {"studio": SAMPLE_STUDIO, "rule": "area+category", "risk_level": "orange"},
@@ -128,6 +131,37 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "final": False,
         "studio": SAMPLE_STUDIO,
     },
+    **{
+        event_type: {
+            "consultation_id": "sample",
+            "community": "lianhua",
+            "kind": "vote" if event_type == "consultation.closed" else "questionnaire",
+            "title": SAMPLE_CONSULTATION_TITLE,
+            "vote_item": 7 if event_type == "consultation.closed" else None,
+            "opens_at": "2026-11-20T00:00:00+00:00",
+            "closes_at": "2026-11-30T12:00:00+00:00",
+            "url": "https://council.example.cn/c/sample"
+            + ("/result" if event_type == "consultation.closed" else ""),
+            "answered": 412,
+            "eligible": 520,
+            "outcome": "passed",
+            "reason": {
+                "zh-CN": "通过：同意的专有部分面积占比80.2%，达到3/4；同意的人数占比79.1%，达到3/4。",  # noqa: RUF001
+                "en": "passed: area in favour 80.2% ≥ 3/4; headcount in favour 79.1% ≥ 3/4",
+            },
+        }
+        for event_type in ("consultation.opened", "consultation.reminder", "consultation.closed")
+    },
+    "consultation.code_requested": {
+        "consultation_id": "sample",
+        "community": "lianhua",
+        "title": SAMPLE_CONSULTATION_TITLE,
+        "flat_label": "3-2-401",
+        "phone": "preview",
+        # A preview never shows a code either: templates only ever get the placeholder.
+        "code": "000000",
+        "expires_at": "2026-11-25T01:15:00+00:00",
+    },
 }
 
 
@@ -151,6 +185,13 @@ SAMPLES.update(
         },
         "meeting.cancelled": {**SAMPLE_MEETING, "reason": "议事厅临时维修", "sequence": 2},
         "minutes.published": {**SAMPLE_MEETING, "url": "https://council.example/m/preview/minutes"},
+        "plan.item_finished": {
+            "item_id": "preview",
+            "community": "lianhua",
+            "title": {"zh-CN": "更换小区大门", "en": "Replace the compound gate"},
+            "finished_at": "2026-06-30T08:00:00+00:00",
+            "url": "https://council.example.cn/plan/lianhua",
+        },
     }
 )
 
@@ -210,6 +251,7 @@ def preview(notify: Notify, template: str, language: str, channel: str) -> dict[
     data = {"reference": "LC-2026-000001", **SAMPLES[event_type]}
     envelope = Envelope("preview", event_type, "2026-11-25T01:00:00+00:00", "preview", "preview", 1, data)
     resident = template not in {"case_assigned_studio", "case_escalated", "patrol_dispatched", "red_alert"}
+    resident = resident and not event_type.startswith("consultation.")  # households have no preferences
     name = ("Zhang San" if language == "en" else "张三") if resident else ""
     recipient = Recipient("applicant:0", name, language, {channel: "preview"}, resident=resident)
     content = render_content(channel, template, recipient, envelope, "preview", notify.plan_config)

@@ -15,6 +15,10 @@ from zoneinfo import ZoneInfo
 from services.notify.rendering import language_of
 from shared.taxonomy import communities
 
+# A one-time answering code never enters a stored delivery: templates render this in its place, and
+# the sender puts the code (kept apart, in `delivery_secrets`, until it expires) in just before sending.
+CODE_PLACEHOLDER = "******"
+
 LABELS: dict[str, dict[str, dict[str, str]]] = {
     "zh-CN": {
         "status": {
@@ -181,11 +185,36 @@ def build_context(
         "last_day": last_day(data, lang, timezone),
         "final": bool(data.get("final", False)),  # the reminder sent on the window's last day
         "preferences_url": preferences_url,
-        # Council meetings: the meeting's title, agenda and public page (check-in or minutes).
-        "title": data.get("title") or "",
+        # Council: a meeting's or a consultation's title (a consultation's in both languages), the
+        # meeting's agenda, and the public page (check-in, minutes, answering or result).
+        "title": _localised(data.get("title"), lang),
         "agenda": list(data.get("agenda") or []),
         "url": data.get("url") or "",
+        # Council's consultations.
+        "flat_label": data.get("flat_label") or "",
+        "closes_at": format_time(data.get("closes_at"), lang, timezone),
+        "opens_at": format_time(data.get("opens_at"), lang, timezone),
+        "expires_at": format_time(data.get("expires_at"), lang, timezone),
+        "is_vote": data.get("kind") == "vote",
+        "answered": data.get("answered") or 0,
+        "eligible": data.get("eligible") or 0,
+        "vote_outcome_label": VOTE_OUTCOMES[lang].get(data.get("outcome") or "", ""),
+        "vote_reason": _localised(data["reason"], lang) if isinstance(data.get("reason"), Mapping) else "",
+        "code": CODE_PLACEHOLDER if data.get("code") else "",
     }
+
+
+VOTE_OUTCOMES = {
+    "zh-CN": {"passed": "通过", "failed": "未通过", "no_quorum": "未达到法定参与比例"},
+    "en": {"passed": "passed", "failed": "not passed", "no_quorum": "no quorum"},
+}
+
+
+def _localised(value: Any, language: str) -> str:
+    """A {"zh-CN": ..., "en": ...} text in `language` (the other one when it is missing)."""
+    if not isinstance(value, Mapping):
+        return str(value or "")
+    return str(value.get(language) or value.get("zh-CN") or value.get("en") or "")
 
 
 # What other systems receive about an event: codes and times, never personal data or free text.

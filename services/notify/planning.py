@@ -62,6 +62,11 @@ def delivery_id(message_id: str, recipient_key: str, channel: str) -> str:
     return hashlib.sha256(f"{message_id}|{recipient_key}|{channel}".encode()).hexdigest()[:32]
 
 
+def reference_of(data: Mapping[str, Any]) -> str:
+    """What a delivery is filed under: the case's reference, or council's consultation or plan item id."""
+    return str(data.get("reference") or data.get("consultation_id") or data.get("item_id") or "")
+
+
 def preferences_url(config: PlanConfig, key: str) -> str:
     return f"{config.public_url.rstrip('/')}/preferences/{make_token(config.secret_key, key)}"
 
@@ -81,7 +86,7 @@ def render_content(
         return {"subject": envelope.type, "body": "", "payload": payload}
     prefs_url = None
     if recipient.resident:
-        prefs_url = preferences_url(config, preference_key(data["reference"], recipient.key))
+        prefs_url = preferences_url(config, preference_key(reference_of(data), recipient.key))
     context = build_context(
         data,
         recipient_name=recipient.name,
@@ -144,7 +149,7 @@ def plan(
         for recipient in resolve(rule.audience, data, contacts, config.directory):
             available = [c for c in recipient.addresses if c in config.enabled_channels]
             prefs = (
-                preferences(preference_key(data["reference"], recipient.key)) if recipient.resident else None
+                preferences(preference_key(reference_of(data), recipient.key)) if recipient.resident else None
             )
             for channel in choose_channels(rule.channels, available, prefs, essential=rule.essential):
                 address = recipient.addresses[channel]
@@ -155,7 +160,7 @@ def plan(
                 planned.append(
                     {
                         "_id": did,
-                        "reference": data["reference"],
+                        "reference": reference_of(data),
                         "studio": studio_code,
                         "event_type": envelope.type,
                         "event_id": envelope.message_id,
@@ -171,6 +176,8 @@ def plan(
                         "attempt_log": [],
                         "created_at": now,
                         "updated_at": now,
+                        # The body holds CODE_PLACEHOLDER; the code itself is kept apart until sent.
+                        "has_secret": bool(data.get("code")),
                     }
                 )
     return planned

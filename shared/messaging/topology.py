@@ -67,6 +67,11 @@ NOTIFY_EVENTS = ConsumerSpec(
         "meeting.rescheduled",
         "meeting.cancelled",
         "minutes.published",
+        "consultation.opened",
+        "consultation.closed",
+        "consultation.reminder",
+        "consultation.code_requested",
+        "plan.item_finished",
     ),
 )  # must match services/notify/domain/rules.py RULES (a unit test checks)
 NOTIFY_DELIVERIES = ConsumerSpec("notify.deliveries", ("notify.delivery_due",))

@@ -206,6 +206,10 @@ def test_closing_freezes_the_result_and_writes_the_closed_event(council: Council
     (event,) = events(council, "consultation.closed")
     assert event["data"]["answered"] == 2 and event["data"]["eligible"] == 6
     assert event["data"]["url"].endswith(f"/c/{doc['_id']}/result")
+    # Every household of the electorate is told the result, as at opening (with its phones).
+    (opening,) = events(council, "consultation.opened")
+    told = {h["flat_id"]: h["phones"] for h in event["data"]["households"]}
+    assert told == {h["flat_id"]: h["phones"] for h in opening["data"]["households"]} and len(told) == 6
 
 
 def test_closing_a_vote_counts_it_under_art_278(council: Council) -> None:

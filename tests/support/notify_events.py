@@ -43,6 +43,47 @@ MEETINGS: dict[str, dict[str, Any]] = {
         "published_at": "2026-12-10T02:00:00+00:00",
     },
 }
+CONSULTATION_EVENTS = (
+    "consultation.opened",
+    "consultation.closed",
+    "consultation.reminder",
+    "consultation.code_requested",
+)
+GATE_ROBOT = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=building-1"
+
+
+def consultation_data(event_type: str, consultation_id: str = "cons-1") -> dict[str, Any]:
+    """Valid data of a council consultation event: two flats of building 1 (one owner's two phones)."""
+    if event_type == "consultation.code_requested":
+        return {
+            "consultation_id": consultation_id,
+            "community": "lianhua",
+            "title": {"zh-CN": "大门更换", "en": "New gate"},
+            "flat_label": "1-1-101",
+            "phone": "13500135000",
+            "language": "zh-CN",
+            "code": "K7Q2M9",
+            "expires_at": "2026-11-25T01:15:00+00:00",
+        }
+    data: dict[str, Any] = {
+        "consultation_id": consultation_id,
+        "community": "lianhua",
+        "kind": "vote" if event_type == "consultation.closed" else "questionnaire",
+        "title": {"zh-CN": "大门更换", "en": "New gate"},
+        "vote_item": 7 if event_type == "consultation.closed" else None,
+        "closes_at": "2026-11-30T12:00:00+00:00",
+        "url": f"http://council.example/c/{consultation_id}",
+        "households": [
+            {"flat_id": "f1", "building": "1", "label": "1-1-101", "phones": ["13500135000", "13500135001"]},
+            {"flat_id": "f2", "building": "1", "label": "1-1-102", "phones": ["13500135002"]},
+        ],
+        "building_groups": [{"building": "1", "webhook_url": GATE_ROBOT}],
+    }
+    if event_type == "consultation.opened":
+        data["opens_at"] = "2026-11-20T00:00:00+00:00"
+    if event_type == "consultation.closed":
+        data.update(answered=2, eligible=2, outcome="passed", reason={"zh-CN": "通过。", "en": "passed"})
+    return data
 
 
 def data_for(event_type: str, reference: str = REFERENCE, **extra: Any) -> dict[str, Any]:
@@ -154,6 +195,16 @@ def data_for(event_type: str, reference: str = REFERENCE, **extra: Any) -> dict[
             "final": False,
             "studio": STUDIO,
             "mediators": [{"user_id": "m1", "name": "赵调解", "email": "zhao@studios.example"}],
+        },
+        **{event_type: consultation_data(event_type) for event_type in CONSULTATION_EVENTS},
+        "plan.item_finished": {
+            "item_id": "item-1",
+            "community": "lianhua",
+            "title": {"zh-CN": "更换小区大门", "en": "Replace the gate"},
+            "finished_at": "2026-06-30T08:00:00+00:00",
+            "url": "http://council.example/plan/lianhua",
+            "households": consultation_data("consultation.opened")["households"],
+            "building_groups": [{"building": "1", "webhook_url": GATE_ROBOT}],
         },
     }
     base.update(MEETINGS)

@@ -51,3 +51,32 @@ def test_messages_name_the_item_and_link_the_public_plan(
     assert URL in sms and title in sms and sms_segments(sms) <= 2
     markdown = render_markdown("plan_item_finished", language, context)
     assert markdown is not None and f"]({URL})" in markdown and title in markdown
+
+
+def test_a_finished_item_is_planned_for_households_and_building_groups() -> None:
+    from datetime import UTC, datetime
+
+    from services.notify.domain import rules as r
+    from services.notify.domain.audiences import Directory
+    from services.notify.planning import PlanConfig, plan
+    from shared.messaging.topology import NOTIFY_EVENTS
+
+    assert "plan.item_finished" in NOTIFY_EVENTS.routing_keys and "plan.item_finished" in r.RULES
+    config = PlanConfig(
+        enabled_channels=frozenset(r.CHANNELS),
+        directory=Directory(),
+        timezone="Asia/Shanghai",
+        sms_max_segments=2,
+        secret_key="k",
+        public_url="https://concord.example",
+    )
+    envelope = make_envelope("plan.item_finished", DATA, source="council")
+    found = plan(envelope, None, lambda _k: None, config, now=datetime(2026, 7, 1, tzinfo=UTC))
+    by_channel = {d["channel"]: d for d in found}
+    assert set(by_channel) == {"sms", "wechat_work"}
+    assert by_channel["sms"]["recipient"]["address"] == "13800138000"
+    assert (
+        "更换小区大门" in by_channel["sms"]["content"]["body"] and URL in by_channel["sms"]["content"]["body"]
+    )
+    assert by_channel["wechat_work"]["recipient"]["address"] == "https://qyapi.example/hook"
+    assert all(d["reference"] == "abc" and d["studio"] is None for d in found)

@@ -141,6 +141,41 @@ def resolve(
     if audience == r.DISTRICT_ADMIN:
         email = data.get("admin_email")
         return [Recipient("district_admin", "", staff_language, _addresses(email=email))] if email else []
+    if audience == r.HOUSEHOLDS:
+        # One recipient per registered phone of each flat; a phone shared by several flats (one
+        # owner) is texted once, as planning sends one message per channel and address.
+        return [
+            Recipient(
+                key=f"household:{flat['flat_id']}:{i}",
+                name=flat.get("label") or "",
+                language=flat.get("language") or "zh-CN",
+                addresses=_addresses(sms=phone),
+            )
+            for flat in data.get("households") or []
+            for i, phone in enumerate(flat.get("phones") or [])
+        ]
+    if audience == r.BUILDING_GROUPS:
+        return [
+            Recipient(
+                key=f"building_group:{group['building']}",
+                name=group["building"],
+                language=staff_language,
+                addresses=_addresses(wechat_work=group.get("webhook_url")),
+            )
+            for group in data.get("building_groups") or []
+        ]
+    if audience == r.CODE_RECIPIENT:
+        phone = data.get("phone")
+        if not phone:
+            return []
+        return [
+            Recipient(
+                key=f"code:{data.get('flat_label') or ''}",
+                name=data.get("flat_label") or "",
+                language=data.get("language") or "zh-CN",
+                addresses=_addresses(sms=phone),
+            )
+        ]
     if audience == r.SYSTEMS:
         return [
             Recipient(f"webhook:{i}", "", "en", {"webhook": url})

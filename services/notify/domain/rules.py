@@ -26,6 +26,11 @@ DUTY_GROUP = "duty_group"  # the district's duty group (WECHAT_WORK_WEBHOOK_URL)
 DISTRICT_ADMIN = "district_admin"
 SYSTEMS = "systems"  # other systems, by signed webhook (WEBHOOK_URLS)
 INVITEES = "invitees"  # a council meeting's invitees, whose contacts the event carries
+# Council's consultations: the households (flats) and building groups the event names, and the one
+# phone a one-time answering code goes to.
+HOUSEHOLDS = "households"
+BUILDING_GROUPS = "building_groups"
+CODE_RECIPIENT = "code_recipient"
 AUDIENCES = (
     APPLICANTS,
     RESPONDENTS,
@@ -38,6 +43,9 @@ AUDIENCES = (
     DISTRICT_ADMIN,
     SYSTEMS,
     INVITEES,
+    HOUSEHOLDS,
+    BUILDING_GROUPS,
+    CODE_RECIPIENT,
 )
 RESIDENT_AUDIENCES = frozenset({APPLICANTS, RESPONDENTS, FILER, INVITEES})
 
@@ -145,6 +153,28 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule(RESPONDENTS, _PARTIES, "case_merged", essential=True),
         Rule(FILER, _PARTIES, "case_merged"),
         _WEBHOOK,
+    ),
+    # Council's consultations. Households are reached by SMS at the phones the register holds (they
+    # have no preferences in notify: the owners' committee, not a case, decides whom to tell), the
+    # building's WeChat Work group by its robot. Residents cannot answer without hearing of it:
+    # essential. The code's SMS carries a one-time code that notify never stores in the delivery.
+    "consultation.opened": (
+        Rule(HOUSEHOLDS, ("sms",), "consultation_opened", essential=True),
+        Rule(BUILDING_GROUPS, ("wechat_work",), "consultation_opened", essential=True),
+    ),
+    "consultation.reminder": (
+        Rule(HOUSEHOLDS, ("sms",), "consultation_reminder", essential=True),
+        Rule(BUILDING_GROUPS, ("wechat_work",), "consultation_reminder", essential=True),
+    ),
+    "consultation.closed": (
+        Rule(HOUSEHOLDS, ("sms",), "consultation_closed", essential=True),
+        Rule(BUILDING_GROUPS, ("wechat_work",), "consultation_closed", essential=True),
+    ),
+    "consultation.code_requested": (Rule(CODE_RECIPIENT, ("sms",), "consultation_code", essential=True),),
+    # Council's plan: an item is done; the households and building groups the event names are told.
+    "plan.item_finished": (
+        Rule(HOUSEHOLDS, ("sms",), "plan_item_finished"),
+        Rule(BUILDING_GROUPS, ("wechat_work",), "plan_item_finished", essential=True),
     ),
 }
 
