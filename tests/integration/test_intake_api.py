@@ -302,3 +302,25 @@ def test_bad_filer_is_refused_field_by_field(
     assert answer.status_code == 422
     assert field in answer.json["errors"]["filer"]
     assert nothing_stored(stack_settings)
+
+
+def test_source_is_an_application_unless_staff_say_otherwise(
+    intake_client: FlaskClient, stack_settings: Settings
+) -> None:
+    """The board counts cases by source: a resident's filing is an application; a referral or a
+    discovery is staff's to record, and travels on case.submitted."""
+    refused = intake_client.post("/api/v1/cases", json=_with(source="referred_police"))
+    assert refused.status_code == 422 and "Only staff" in " ".join(refused.json["errors"]["source"])
+    unknown = intake_client.post("/api/v1/cases", json=_with(source="rumour"))
+    assert unknown.status_code == 422 and "source" in unknown.json["errors"]
+    assert nothing_stored(stack_settings)
+
+    assert intake_client.post("/api/v1/cases", json=CASE).status_code == 201
+    clerk = Staff(user_id="clerk-1", name="Clerk", roles=frozenset({"mediator"}), studio="zhihe")
+    token = issue_token(stack_settings, clerk)
+    referred = intake_client.post(
+        "/api/v1/cases", json=_with(source="referred_police"), headers={"Authorization": f"Bearer {token}"}
+    )
+    assert referred.status_code == 201, referred.json
+    sources = [e["data"]["source"] for e in filed_events(database(stack_settings, "intake"))]
+    assert sorted(sources) == ["application", "referred_police"]

@@ -6,11 +6,13 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
+from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
 from services.intake import filing, tracking
 from services.intake.bootstrap import Intake
 from services.intake.http.schemas import (
+    SOURCE_STAFF_ONLY,
     CaseCreatedSchema,
     CaseCreateSchema,
     CaseStatusSchema,
@@ -37,8 +39,12 @@ class Cases(MethodView):
         """File a dispute.
 
         Answers the case reference and a secret tracking token: keep both to follow the case.
+        A `source` other than `application` (a referral, a discovery, a reception day) needs a
+        staff token.
         """
         intake = _intake()
+        if data["source"] != "application" and not current_user.is_authenticated:
+            abort(422, message="Invalid fields.", errors={"json": {"source": [SOURCE_STAFF_ONLY]}})
         if not intake.limiter.hit("api-create"):
             abort(429, message="Too many cases filed from this client; try again later.")
         return filing.submit_case(intake, data, channel="api")

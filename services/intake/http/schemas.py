@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
+from shared.messaging.events import CASE_SOURCES
 from shared.schemas import StrictSchema, phone, text
 from shared.taxonomy import CATEGORY_CODES, community_codes
 
@@ -34,6 +35,7 @@ class FilerSchema(StrictSchema):
 
 FILER_REQUIRED = "A building leader filing on behalf of a resident must give their own name and phone."
 FILER_REFUSED = "Give a filer only when filing on behalf of someone (building_leader or clerk)."
+SOURCE_STAFF_ONLY = "Only staff may file a case with a source other than an application."
 
 
 class CaseCreateSchema(StrictSchema):
@@ -67,6 +69,9 @@ class CaseCreateSchema(StrictSchema):
     )
     # People's Mediation Law Art 17: mediation does not go ahead when a party clearly refuses.
     agrees_to_mediation = fields.Boolean(load_default=True)
+    # Where the case came from (the board's statistics count by source): a resident's filing is an
+    # application; the other sources (referrals, discoveries, reception days) are staff's to give.
+    source = fields.String(load_default="application", validate=validate.OneOf(CASE_SOURCES))
 
     # Run even when other fields fail, so this problem is reported together with every other one.
     @validates_schema(skip_on_field_errors=False, pass_original=True)
