@@ -8,13 +8,21 @@ Nothing is computed from raw facts per request: the tables were suppressed when 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from services.council import accounts, minutes, plan
 from services.council.bootstrap import Council
 from services.council.domain import board_tables as bt
+from shared.messaging.envelope import utcnow
 from shared.taxonomy import communities
 
 DISTRICT = "district"
+BEIJING = ZoneInfo("Asia/Shanghai")
+# The board lists this many minutes; the rest are behind "more" on the page (all are in the JSON).
+MINUTES_SHOWN = 5
+MINUTES_MAX = 50
 # Tables whose row total is no figure of its own (cases + persons) or equals the one cell.
 NO_TOTAL = frozenset({"criminal_prevented", "petitions_prevented", "persons", "accepted", "performed"})
 
@@ -117,6 +125,11 @@ def view(council: Council, level: str, code: str, quarter: str | None = None) ->
         "tables": tables,
         "rates": rates,
         "consultations": consultation_results(council, members if level != DISTRICT else None),
+        # A community's own records; a street's or the district's board links to each community's.
+        "minutes": published_minutes(council, code) if level == "community" else None,
+        "plan": plan_progress(council, code) if level == "community" else None,
+        "accounts": latest_statement(council, code) if level == "community" else None,
+        "communities": [] if level == "community" else community_links(members),
     }
 
 
@@ -153,9 +166,74 @@ def consultation_results(council: Council, members: list[str] | None) -> list[di
     return out
 
 
+def _day(at: Any) -> str | None:
+    """A stored UTC time as its Beijing calendar day (a meeting's date, not a statistic)."""
+    if not isinstance(at, datetime):
+        return None
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return aware.astimezone(BEIJING).date().isoformat()
+
+
+def published_minutes(council: Council, community: str) -> list[dict[str, Any]]:
+    """The community's published minutes, newest meeting first: title, day and the public page's path
+    (adopted but unpublished minutes, and drafts, never)."""
+    return [
+        {
+            "meeting_id": m["id"],
+            "title": m["title"],
+            "day": _day(m["starts_at"]),
+            "url": f"/m/{m['id']}/minutes",
+        }
+        for m in minutes.published_list(council, community, MINUTES_MAX)
+    ]
+
+
+def plan_progress(council: Council, community: str) -> dict[str, Any]:
+    """The plan's top-level items with their rolled-up status and progress and their budget (no
+    contractor: it may be a private person), and the public plan's path."""
+    docs = plan.items(council, community)
+    roll = plan.rolled(docs)
+    top = []
+    for doc in docs:
+        if doc.get("parent_id") is None:
+            item = plan.view(doc, roll[doc["_id"]])
+            top.append({k: item[k] for k in ("id", "title", "title_en", "status", "progress", "budget")})
+    return {"items": top, "url": f"/plan/{community}"}
+
+
+def latest_statement(council: Council, community: str, now: datetime | None = None) -> dict[str, Any]:
+    """The latest month with approved entries, as its statement (opening, income, spending, closing,
+    exact decimals as strings), whether that month is still running, and the public accounts' path.
+    Unapproved entries never count (accounts.monthly_statements reads approved ones only)."""
+    at = now or utcnow()
+    statements = [s for s in accounts.monthly_statements(council, community, at) if s.entries]
+    latest = statements[-1] if statements else None
+    today = accounts.beijing_today(at)
+    return {
+        "statement": None
+        if latest is None
+        else {
+            k: latest.as_dict()[k] for k in ("month", "opening", "income", "spending", "closing", "entries")
+        },
+        "month_running": latest is not None and (latest.year, latest.month) == (today.year, today.month),
+        "url": f"/accounts/{community}",
+    }
+
+
+def community_links(members: list[str] | None) -> list[dict[str, str]]:
+    """Each community of a street (or of the district) with the paths of its board, plan and accounts."""
+    codes = members if members is not None else [c.code for c in communities()]
+    return [
+        {"code": c, "board_url": f"/board/{c}", "plan_url": f"/plan/{c}", "accounts_url": f"/accounts/{c}"}
+        for c in codes
+    ]
+
+
 def csv_rows(v: dict[str, Any], label: Any) -> list[list[str]]:
-    """The board's tables as CSV rows: table, area, column, value (values as shown: "<5", "x")."""
-    out = [["quarter", "table", "area", "column", "value"]]
+    """The board's tables as CSV rows: period, table, area, column, value (values as shown: "<5", "x").
+    The period is the statistics' quarter; the accounts statement's month; empty for the plan's
+    progress, which is as of today. Minutes are links, not figures: they are not in the CSV."""
+    out = [["period", "table", "area", "column", "value"]]
     for t in v["tables"]:
         if t["not_shown"]:
             continue
@@ -167,4 +245,14 @@ def csv_rows(v: dict[str, Any], label: Any) -> list[list[str]]:
                 out.append([v["quarter"] or "", label(t["key"]), name, label(column), str(value)])
             if t["show_row_totals"] and len(t["columns"]) > 1:
                 out.append([v["quarter"] or "", label(t["key"]), name, label("total"), str(line["total"])])
+    if v.get("plan"):
+        for item in v["plan"]["items"]:
+            # The title as the committee wrote it (Chinese); the value is the percentage done.
+            out.append(["", label("plan_progress"), label(v["code"]), item["title"], item["progress"]])
+    statement = (v.get("accounts") or {}).get("statement")
+    if statement:
+        for column in ("opening", "income", "spending", "closing"):
+            out.append(
+                [statement["month"], label("accounts"), label(v["code"]), label(column), statement[column]]
+            )
     return out

@@ -231,6 +231,21 @@ def public_minutes(council: Council, meeting_id: str) -> dict[str, Any] | None:
     }
 
 
+def published_list(council: Council, community: str, limit: int = 50) -> list[dict[str, Any]]:
+    """A community's published minutes for the public, newest meeting first: only the meeting's id,
+    title and start (the text is on each minutes' own page)."""
+    rows = (
+        council.db.meetings.find(
+            {"community": community, "minutes.status": mt.PUBLISHED}, {"title": 1, "starts_at": 1}
+        )
+        .sort("starts_at", -1)
+        .limit(limit)
+    )
+    return [
+        {"id": row["_id"], "title": row.get("title", ""), "starts_at": row.get("starts_at")} for row in rows
+    ]
+
+
 def amendments_for_clerk(meeting: dict[str, Any]) -> list[dict[str, Any]]:
     """The amendments as the clerk's page lists them: who proposed (masked), what, and its status."""
     names = {i["key"]: i["name"] for i in meeting["invitees"]}

@@ -171,7 +171,7 @@ def test_pages_json_and_csv_publish_only_suppressed_figures(built: Any, settings
             raw = client.get(page + "/figures.csv", query_string={"period": quarter})
             assert raw.status_code == 200 and raw.data.startswith("\ufeff".encode())
             rows = list(csv.reader(io.StringIO(raw.data.decode("utf-8-sig"))))
-            assert rows[0] == ["quarter", "table", "area", "column", "value"]
+            assert rows[0] == ["period", "table", "area", "column", "value"]
             values = [r[4] for r in rows[1:]]
             assert values and all(v in ("<5", "x") or not 0 < int(v) < 5 for v in values)
     # Street totals are only sums of numbers already shown.

@@ -18,7 +18,8 @@ blp = Blueprint(
     "board_api",
     __name__,
     url_prefix="/api/v1/board",
-    description="The public board: mediation statistics by quarter (suppressed) and consultation results.",
+    description="The public board: mediation statistics by quarter (suppressed), consultation results and,"
+    " for a community, its published minutes, the plan's progress and the latest public accounts statement.",
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
@@ -56,11 +57,26 @@ def _charts(v: dict[str, Any]) -> dict[str, Markup]:
     return out
 
 
+def money(amount: str) -> str:
+    """An exact decimal string as yuan with thousands separators ("¥12,345.60"); never via a float."""
+    value = Decimal(amount)
+    return f"-¥{-value:,.2f}" if value < 0 else f"¥{value:,.2f}"
+
+
 def _page(level: str, code: str) -> Any:
     v = board_view(level, code)
     csv_url = request.path.rstrip("/") + "/figures.csv" + (f"?period={v['quarter']}" if v["quarter"] else "")
+    statement = (v["accounts"] or {}).get("statement")
     body = render_template(
-        "council/board.html", v=v, label=label, charts=_charts(v), csv_url=csv_url, streets=board.streets()
+        "council/board.html",
+        v=v,
+        label=label,
+        charts=_charts(v),
+        csv_url=csv_url,
+        streets=board.streets(),
+        money=money,
+        minutes_shown=board.MINUTES_SHOWN,
+        has_csv=bool(v["quarter"] or (v["plan"] or {}).get("items") or statement),
     )
     return body, 200, CACHE
 

@@ -22,6 +22,8 @@ TITLES: Mapping[str, object] = {
     "performed": lazy_gettext("Agreements found performed at follow-up"),
     "criminal_prevented": lazy_gettext("Disputes kept from becoming criminal cases"),
     "petitions_prevented": lazy_gettext("Group petitions prevented"),
+    "plan_progress": lazy_gettext("The plan's progress (percent done)"),
+    "accounts": lazy_gettext("Public accounts (yuan)"),
 }
 
 COLUMNS: Mapping[str, object] = {
@@ -39,6 +41,10 @@ COLUMNS: Mapping[str, object] = {
     "total": lazy_gettext("Total"),
     POOLED: lazy_gettext("Communities with fewer than 10 cases (together)"),
     "district": lazy_gettext("The whole district"),
+    "opening": lazy_gettext("Opening balance"),
+    "income": lazy_gettext("Income"),
+    "spending": lazy_gettext("Spending"),
+    "closing": lazy_gettext("Closing balance"),
 }
 
 

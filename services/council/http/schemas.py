@@ -212,6 +212,57 @@ class BoardConsultationSchema(Schema):
     vote_outcome = fields.String(allow_none=True)
 
 
+class BoardMinutesSchema(Schema):
+    """Published minutes of one meeting (drafts and adopted but unpublished minutes never appear)."""
+
+    meeting_id = fields.String()
+    title = fields.String()
+    day = fields.String(allow_none=True, metadata={"description": "The meeting's day (Beijing), YYYY-MM-DD."})
+    url = fields.String(metadata={"description": "The public minutes page."})
+
+
+class BoardPlanItemSchema(Schema):
+    """A top-level plan item, its status and progress rolled up from its parts."""
+
+    id = fields.String()
+    title = fields.String()
+    title_en = fields.String()
+    status = fields.String()
+    progress = fields.String(metadata={"description": "Percent done, a decimal string."})
+    budget = fields.String(allow_none=True, metadata={"description": "Yuan, exact, two decimals."})
+
+
+class BoardPlanSchema(Schema):
+    items = fields.List(fields.Nested(BoardPlanItemSchema))
+    url = fields.String(metadata={"description": "The public plan page."})
+
+
+class BoardStatementSchema(Schema):
+    """One month's public accounts statement (yuan, exact decimals as strings)."""
+
+    month = fields.String(metadata={"description": "YYYY-MM"})
+    opening = fields.String()
+    income = fields.String()
+    spending = fields.String()
+    closing = fields.String()
+    entries = fields.Integer(metadata={"description": "Approved entries in the month."})
+
+
+class BoardAccountsSchema(Schema):
+    statement = fields.Nested(
+        BoardStatementSchema, allow_none=True, metadata={"description": "The latest month with entries."}
+    )
+    month_running = fields.Boolean(metadata={"description": "The statement's month is not over yet."})
+    url = fields.String(metadata={"description": "The public accounts page."})
+
+
+class BoardCommunityLinkSchema(Schema):
+    code = fields.String()
+    board_url = fields.String()
+    plan_url = fields.String()
+    accounts_url = fields.String()
+
+
 class BoardSchema(Schema):
     level = fields.String(metadata={"enum": ["community", "street", "district"]})
     code = fields.String()
@@ -221,6 +272,17 @@ class BoardSchema(Schema):
     tables = fields.List(fields.Nested(BoardTableSchema))
     rates = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True))
     consultations = fields.List(fields.Nested(BoardConsultationSchema))
+    minutes = fields.List(
+        fields.Nested(BoardMinutesSchema), allow_none=True, metadata={"description": "A community's only."}
+    )
+    plan = fields.Nested(BoardPlanSchema, allow_none=True, metadata={"description": "A community's only."})
+    accounts = fields.Nested(
+        BoardAccountsSchema, allow_none=True, metadata={"description": "A community's only."}
+    )
+    communities = fields.List(
+        fields.Nested(BoardCommunityLinkSchema),
+        metadata={"description": "A street's or the district's communities, linking to their boards."},
+    )
 
 
 # The plan (plan_api) ---------------------------------------------------------------------------------
