@@ -17,15 +17,14 @@ Amounts are exact decimal strings in yuan ("1200.50"), never floats.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from flask import current_app, request
+from flask import request
 from flask.views import MethodView
-from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
 from services.council import accounts
-from services.council.bootstrap import Council
+from services.council.http.context import current_council, current_staff
 from services.council.http.schemas import (
     AnswerInSchema,
     AnswerOutSchema,
@@ -37,7 +36,7 @@ from services.council.http.schemas import (
     QuestionOutSchema,
     StaffEntrySchema,
 )
-from shared.auth import Staff, requires_role
+from shared.auth import requires_role
 from shared.uploads import Upload
 from shared.web.ratelimit import RateLimit, RateLimiter
 
@@ -49,14 +48,6 @@ blp = Blueprint(
 )
 T = TypeVar("T")
 ASK_TRIES = RateLimit(10, 600)
-
-
-def _council() -> Council:
-    return current_app.extensions["council"]
-
-
-def _staff() -> Staff:
-    return cast(Staff, current_user)
 
 
 def _call(work: Callable[[], T]) -> T:
@@ -78,7 +69,7 @@ class PublicAccounts(MethodView):
     @blp.response(200, PublicAccountsSchema)
     def get(self, community: str) -> dict[str, Any]:
         """Monthly statements (oldest first) and published entries with their answered questions."""
-        council = _council()
+        council = current_council()
         statements = _call(lambda: accounts.monthly_statements(council, community))
         answered = accounts.answered_questions(council, community)
         entries = [
@@ -96,7 +87,7 @@ class Questions(MethodView):
     @blp.alt_response(429, description="Too many tries.")
     def post(self, body: dict[str, str], community: str, entry_id: str) -> dict[str, Any]:
         """Ask about a published entry within 15 days; the flat is checked with its resident code."""
-        council = _council()
+        council = current_council()
         if not RateLimiter(council.db.rate_limits, ASK_TRIES, council.settings.secret_key).hit(
             "account-question"
         ):
@@ -111,7 +102,7 @@ class Entries(MethodView):
     @blp.response(200, StaffEntrySchema(many=True))
     def get(self, community: str) -> list[dict[str, Any]]:
         """Every entry, those waiting for approval first."""
-        return _call(lambda: accounts.entries(_council(), community, _staff()))
+        return _call(lambda: accounts.entries(current_council(), community, current_staff()))
 
     @requires_role("committee_member")
     @blp.arguments(EntryInSchema, location="form")
@@ -121,7 +112,9 @@ class Entries(MethodView):
         """Enter an entry with its voucher scan (`voucher`: PDF, JPEG or PNG, checked by content)."""
         file = request.files.get("voucher")
         upload = Upload(file.filename or "", file.read()) if file is not None else None
-        return _call(lambda: accounts.create_entry(_council(), community, values, upload, _staff()))
+        return _call(
+            lambda: accounts.create_entry(current_council(), community, values, upload, current_staff())
+        )
 
 
 @blp.route("/communities/<community>/accounts/entries/<entry_id>/approve")
@@ -131,7 +124,7 @@ class Approve(MethodView):
     @blp.alt_response(409, description="Its author, or already approved.")
     def post(self, community: str, entry_id: str) -> dict[str, Any]:
         """A second committee member approves the entry: it is published."""
-        return _call(lambda: accounts.approve(_council(), community, entry_id, _staff()))
+        return _call(lambda: accounts.approve(current_council(), community, entry_id, current_staff()))
 
 
 @blp.route("/communities/<community>/accounts/questions")
@@ -140,7 +133,7 @@ class OpenQuestions(MethodView):
     @blp.response(200, QuestionOutSchema(many=True))
     def get(self, community: str) -> list[dict[str, Any]]:
         """Questions waiting for an answer (never which flat asked)."""
-        return _call(lambda: accounts.open_questions(_council(), community, _staff()))
+        return _call(lambda: accounts.open_questions(current_council(), community, current_staff()))
 
 
 @blp.route("/communities/<community>/accounts/questions/<question_id>/answer")
@@ -152,7 +145,12 @@ class Answer(MethodView):
         """Answer publicly; `public_text` is the question as published (names and phones removed)."""
         return _call(
             lambda: accounts.answer(
-                _council(), community, question_id, body["answer"], body.get("public_text"), _staff()
+                current_council(),
+                community,
+                question_id,
+                body["answer"],
+                body.get("public_text"),
+                current_staff(),
             )
         )
 
@@ -165,5 +163,7 @@ class Codes(MethodView):
     def post(self, body: dict[str, Any], community: str) -> list[dict[str, str]]:
         """Resident codes for flats without one (or a new one for `flat_id`), shown only in this answer."""
         return _call(
-            lambda: accounts.issue_codes(_council(), community, _staff(), reissue=body.get("flat_id"))
+            lambda: accounts.issue_codes(
+                current_council(), community, current_staff(), reissue=body.get("flat_id")
+            )
         )

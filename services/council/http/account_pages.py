@@ -16,17 +16,17 @@ entries, approve others' entries, answer questions and print resident codes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user
 
 from services.council import accounts
-from services.council.bootstrap import Council
 from services.council.domain.accounts import CATEGORIES
+from services.council.http.context import current_council, current_staff
 from services.council.http.records_text import category_label, kind_label, reasons
-from shared.auth import Staff, requires_role
+from shared.auth import requires_role
 from shared.uploads import Upload
 from shared.web.ratelimit import RateLimit, RateLimiter
 
@@ -35,14 +35,6 @@ T = TypeVar("T")
 # Tries of the question form per client (the flat's own limit is in `accounts.verify_flat`).
 ASK_TRIES = RateLimit(10, 600)
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _council() -> Council:
-    return current_app.extensions["council"]
-
-
-def _staff() -> Staff:
-    return cast(Staff, current_user)
 
 
 def _call(work: Callable[[], T]) -> T:
@@ -84,7 +76,7 @@ def field_labels() -> dict[str, str]:
 @bp.get("/accounts/<community>")
 def public_accounts(community: str) -> Any:
     """Monthly statements (newest first) and the published entries."""
-    council = _council()
+    council = current_council()
     statements = _call(lambda: accounts.monthly_statements(council, community))
     return render_template(
         "council/accounts_public.html",
@@ -98,7 +90,7 @@ def public_accounts(community: str) -> Any:
 def _entry_page(
     community: str, entry_id: str, errors: dict[str, list[str]], values: dict[str, str], status: int
 ) -> Any:
-    council = _council()
+    council = current_council()
     entry = next(
         (e for e in _call(lambda: accounts.published(council, community)) if e["id"] == entry_id), None
     )
@@ -131,7 +123,7 @@ def public_entry(community: str, entry_id: str) -> Any:
 @bp.post("/accounts/<community>/entries/<entry_id>")
 def ask(community: str, entry_id: str) -> Any:
     """A resident asks about an entry (their flat and its resident code); the answer will be public."""
-    council = _council()
+    council = current_council()
     values = {k: request.form.get(k, "") for k in ("building", "unit", "flat", "text")}
     if not RateLimiter(council.db.rate_limits, ASK_TRIES, council.settings.secret_key).hit(
         "account-question"
@@ -155,8 +147,8 @@ def ask(community: str, entry_id: str) -> Any:
 @bp.get("/accounts/<community>/entries/<entry_id>/voucher")
 def voucher(community: str, entry_id: str) -> Any:
     """The entry's voucher scan (images stripped of their metadata when uploaded)."""
-    staff = _staff() if current_user.is_authenticated else None
-    content, content_type = _call(lambda: accounts.voucher(_council(), community, entry_id, staff))
+    staff = current_staff() if current_user.is_authenticated else None
+    content, content_type = _call(lambda: accounts.voucher(current_council(), community, entry_id, staff))
     return Response(content, mimetype=content_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
@@ -164,7 +156,7 @@ def voucher(community: str, entry_id: str) -> Any:
 def _staff_page(
     community: str, errors: dict[str, list[str]], values: dict[str, str], status: int = 200, codes: Any = None
 ) -> Any:
-    council, staff = _council(), _staff()
+    council, staff = current_council(), current_staff()
     _call(lambda: accounts.require_keep(staff, community))
     return (
         render_template(
@@ -204,7 +196,7 @@ def create(community: str) -> Any:
     file = request.files.get("voucher")
     upload = Upload(file.filename or "", file.read()) if file is not None else None
     try:
-        _call(lambda: accounts.create_entry(_council(), community, values, upload, _staff()))
+        _call(lambda: accounts.create_entry(current_council(), community, values, upload, current_staff()))
     except accounts.Refused as err:
         values["category"] = f"{values['kind']}:{values['category']}"
         return _staff_page(community, reasons(err.errors), values, 422)
@@ -217,7 +209,7 @@ def create(community: str) -> Any:
 def approve(community: str, entry_id: str) -> Any:
     """Approve another member's entry: it is published."""
     try:
-        _call(lambda: accounts.approve(_council(), community, entry_id, _staff()))
+        _call(lambda: accounts.approve(current_council(), community, entry_id, current_staff()))
     except accounts.Refused as err:
         return _staff_page(community, reasons(err.errors), {"kind": "income"}, err.status)
     flash(gettext("The entry was approved and published."))
@@ -232,7 +224,12 @@ def answer(community: str, question_id: str) -> Any:
     try:
         _call(
             lambda: accounts.answer(
-                _council(), community, question_id, form.get("answer", ""), form.get("public_text"), _staff()
+                current_council(),
+                community,
+                question_id,
+                form.get("answer", ""),
+                form.get("public_text"),
+                current_staff(),
             )
         )
     except accounts.Refused as err:
@@ -246,5 +243,7 @@ def answer(community: str, question_id: str) -> Any:
 def codes(community: str) -> Any:
     """Resident codes for the flats that have none (or one flat's new code), shown once to print."""
     flat_id = request.form.get("flat_id") or None
-    issued = _call(lambda: accounts.issue_codes(_council(), community, _staff(), reissue=flat_id))
+    issued = _call(
+        lambda: accounts.issue_codes(current_council(), community, current_staff(), reissue=flat_id)
+    )
     return _staff_page(community, {}, {"kind": "income"}, 200, codes=issued)

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from flask_babel import get_locale, gettext
 
 from services.council import answering, consultations
-from services.council.bootstrap import Council
 from services.council.domain import consultation_states as states
 from services.council.domain import questions as qs
 from services.council.domain.codes import SMS_CODE_MINUTES
 from services.council.errors import Refused
+from services.council.http.context import current_council
 from services.council.http.forms import LOCAL, answers_from_form, field_id, form_values
 from shared.messaging.envelope import utcnow
 from shared.web.i18n import html_lang
@@ -38,23 +38,19 @@ CODE_TRIES = RateLimit(10, 600)
 SMS_ASKS = RateLimit(5, 600)
 
 
-def _council() -> Council:
-    return current_app.extensions["council"]
-
-
 def _lang() -> str:
     return html_lang(str(get_locale() or "zh_CN"))
 
 
 def _limited(action: str, rate: RateLimit) -> bool:
     """Count a hit for this client; True when it is over its limit."""
-    council = _council()
+    council = current_council()
     return not RateLimiter(council.db.rate_limits, rate, council.settings.secret_key).hit(action)
 
 
 def _public(consultation_id: str) -> dict[str, Any]:
     try:
-        doc = consultations.get(_council(), consultation_id)
+        doc = consultations.get(current_council(), consultation_id)
     except Refused:
         abort(404)
     if doc["status"] == states.DRAFT:
@@ -132,7 +128,7 @@ def check_code(consultation_id: str) -> Any:
         message = gettext("Too many tries. Please wait ten minutes and try again.")
         return _start(doc, 429, code=code, errors={"code": [message]})
     try:
-        pass_ = answering.verify_code(_council(), doc["_id"], code, utcnow())
+        pass_ = answering.verify_code(current_council(), doc["_id"], code, utcnow())
     except Refused as err:
         return _start(doc, err.status, code=code, errors={"code": [err.message(_lang())]})
     session[SESSION_ENTRY] = {
@@ -163,7 +159,7 @@ def ask_sms(consultation_id: str) -> Any:
         message = gettext("Too many requests. Please wait ten minutes and try again.")
         return _start(doc, 429, sms_errors={"building": [message]})
     try:
-        answering.request_sms_code(_council(), doc["_id"], building, unit, flat, _lang(), utcnow())
+        answering.request_sms_code(current_council(), doc["_id"], building, unit, flat, _lang(), utcnow())
     except Refused as err:
         return _start(doc, err.status, sms_errors={"building": [err.message(_lang())]})
     return _start(doc, sms_sent=True)
@@ -194,7 +190,7 @@ def questions(consultation_id: str) -> Any:
     pass_ = _pass_for(doc["_id"])
     if pass_ is None:
         return redirect(url_for("answer.start", consultation_id=doc["_id"], lang=_lang()), code=303)
-    ballot = answering.ballot_of(_council(), doc["_id"], pass_.flat_id)
+    ballot = answering.ballot_of(current_council(), doc["_id"], pass_.flat_id)
     values = form_values(_questions(doc), ballot["answers"]) if ballot else {}
     return _questions_page(doc, pass_, values, {})
 
@@ -209,7 +205,7 @@ def submit(consultation_id: str) -> Any:
     questions_ = _questions(doc)
     raw = answers_from_form(questions_, request.form)
     try:
-        answering.submit_web(_council(), pass_, raw, utcnow())
+        answering.submit_web(current_council(), pass_, raw, utcnow())
     except Refused as err:
         values = {k: v for k, v in request.form.items(multi=False)}
         for q in questions_:
@@ -231,7 +227,7 @@ def done(consultation_id: str) -> Any:
     """What was recorded for the flat, and until when it may be changed."""
     doc = _public(consultation_id)
     pass_ = _pass_for(doc["_id"])
-    ballot = answering.ballot_of(_council(), doc["_id"], pass_.flat_id) if pass_ else None
+    ballot = answering.ballot_of(current_council(), doc["_id"], pass_.flat_id) if pass_ else None
     if pass_ is None or ballot is None:
         return redirect(url_for("answer.start", consultation_id=doc["_id"], lang=_lang()), code=303)
     return render_template(

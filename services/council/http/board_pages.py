@@ -9,22 +9,18 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 from markupsafe import Markup
 
 from services.council import board
-from services.council.bootstrap import Council
 from services.council.domain.charts import bar_chart
 from services.council.http.board_text import label
+from services.council.http.context import current_council
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 PERIOD = re.compile(r"^\d{4}-Q[1-4]$")
 # Public, aggregated, rebuilt a few seconds after the facts change: a short shared cache is fine.
 CACHE = {"Cache-Control": "public, max-age=60"}
-
-
-def _council() -> Council:
-    return current_app.extensions["council"]
 
 
 def period_arg() -> str | None:
@@ -38,7 +34,7 @@ def period_arg() -> str | None:
 def board_view(level: str, code: str) -> dict[str, Any]:
     """The board's view of an area for the request's period; 404 for an unknown area or period."""
     try:
-        return board.view(_council(), level, code, period_arg())
+        return board.view(current_council(), level, code, period_arg())
     except board.NotFound:
         abort(404)
 

@@ -8,30 +8,26 @@ import hashlib
 import hmac
 from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, render_template, request
 
 from services.council import attendance, meetings, minutes
-from services.council.bootstrap import Council
 from services.council.domain import meetings as mt
+from services.council.http.context import current_council
 from services.council.http.meeting_text import reason
 
 bp = Blueprint("checkin_pages", __name__, url_prefix="/m/<meeting_id>")
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _council() -> Council:
-    return current_app.extensions["council"]
-
-
 def client_key() -> str:
     """Who is typing codes, as a keyed hash of their address (an address is personal data)."""
-    secret = _council().settings.secret_key.encode()
+    secret = current_council().settings.secret_key.encode()
     return hmac.new(secret, (request.remote_addr or "unknown").encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _public(meeting_id: str) -> dict[str, Any]:
     try:
-        return attendance.public_meeting(_council(), meeting_id)
+        return attendance.public_meeting(current_council(), meeting_id)
     except attendance.CheckInRefused:
         abort(404)
 
@@ -50,7 +46,7 @@ def check_in(meeting_id: str) -> Any:
 def check_in_post(meeting_id: str) -> Any:
     meeting = _public(meeting_id)
     try:
-        done = attendance.check_in(_council(), meeting_id, request.form.get("code", ""), client_key())
+        done = attendance.check_in(current_council(), meeting_id, request.form.get("code", ""), client_key())
     except attendance.CheckInRefused as err:
         status = 429 if err.code == "rate_limited" else 422
         page = render_template(
@@ -63,19 +59,19 @@ def check_in_post(meeting_id: str) -> Any:
 @bp.get("/minutes")
 def published(meeting_id: str) -> Any:
     """Published minutes: the text, each item's recommendation, attendance in numbers."""
-    shown = minutes.public_minutes(_council(), meeting_id)
+    shown = minutes.public_minutes(current_council(), meeting_id)
     if shown is None:
         abort(404)
     return render_template("council/minutes_public.html", m=shown)
 
 
 def _amend_page(meeting_id: str, errors: dict[str, list[str]], done: bool, text: str = "") -> Any:
-    found = _council().db.meetings.find_one({"_id": meeting_id})
+    found = current_council().db.meetings.find_one({"_id": meeting_id})
     if found is None or (found.get("minutes") or {}).get("status") != mt.AMENDING:
         abort(404)
     page = render_template(
         "council/minutes_amend.html",
-        m=attendance.public_meeting(_council(), meeting_id),
+        m=attendance.public_meeting(current_council(), meeting_id),
         draft=found["minutes"],
         errors=errors,
         done=done,
@@ -94,7 +90,9 @@ def amend(meeting_id: str) -> Any:
 def amend_post(meeting_id: str) -> Any:
     text = request.form.get("text", "")
     try:
-        minutes.propose_amendment(_council(), meeting_id, request.form.get("code", ""), text, client_key())
+        minutes.propose_amendment(
+            current_council(), meeting_id, request.form.get("code", ""), text, client_key()
+        )
     except attendance.CheckInRefused as err:
         return _amend_page(meeting_id, {"code": [reason(err.code, str(err))]}, False, text)
     except meetings.Refused as err:

@@ -5,16 +5,14 @@ close, and enter a paper slip. The same use cases as the pages; errors in shared
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from flask import current_app
 from flask.views import MethodView
-from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
 from services.council import answering, consultations
-from services.council.bootstrap import Council
 from services.council.errors import Refused
+from services.council.http.context import current_council, current_staff
 from services.council.http.schemas import (
     BallotReceiptSchema,
     CommunityQuery,
@@ -24,7 +22,7 @@ from services.council.http.schemas import (
     ExtendSchema,
     PaperEntrySchema,
 )
-from shared.auth import Staff, requires_role
+from shared.auth import requires_role
 from shared.messaging.envelope import utcnow
 
 blp = Blueprint(
@@ -32,14 +30,6 @@ blp = Blueprint(
 )
 ROLES = ("committee_member", "building_leader", "district_admin")
 T = TypeVar("T")
-
-
-def _council() -> Council:
-    return current_app.extensions["council"]
-
-
-def _staff() -> Staff:
-    return cast(Staff, current_user)
 
 
 def call(work: Callable[[], T]) -> T:
@@ -62,7 +52,7 @@ class Consultations(MethodView):
     @blp.response(200, ConsultationSchema(many=True))
     def get(self, query: dict[str, Any]) -> Any:
         """A community's consultations, newest first."""
-        return call(lambda: consultations.list_for(_council(), _staff(), query["community"]))
+        return call(lambda: consultations.list_for(current_council(), current_staff(), query["community"]))
 
     @requires_role(*ROLES)
     @blp.arguments(ConsultationCreateSchema)
@@ -70,7 +60,7 @@ class Consultations(MethodView):
     def post(self, body: dict[str, Any]) -> Any:
         """Create a draft questionnaire or vote."""
         data = {**body, "title": _texts(body["title"]), "description": _texts(body.get("description"))}
-        return call(lambda: consultations.create(_council(), _staff(), data, utcnow()))
+        return call(lambda: consultations.create(current_council(), current_staff(), data, utcnow()))
 
 
 @blp.route("/<consultation_id>")
@@ -79,7 +69,7 @@ class OneConsultation(MethodView):
     @blp.response(200, ConsultationSchema)
     def get(self, consultation_id: str) -> Any:
         """One consultation."""
-        return call(lambda: consultations.get_for(_council(), _staff(), consultation_id))
+        return call(lambda: consultations.get_for(current_council(), current_staff(), consultation_id))
 
     @requires_role(*ROLES)
     @blp.arguments(ConsultationPatchSchema)
@@ -90,7 +80,9 @@ class OneConsultation(MethodView):
         for name in ("title", "description"):
             if name in body:
                 body[name] = _texts(body[name])
-        return call(lambda: consultations.edit(_council(), _staff(), consultation_id, body, revision))
+        return call(
+            lambda: consultations.edit(current_council(), current_staff(), consultation_id, body, revision)
+        )
 
 
 @blp.route("/<consultation_id>/open")
@@ -99,7 +91,9 @@ class Open(MethodView):
     @blp.response(200, ConsultationSchema)
     def post(self, consultation_id: str) -> Any:
         """Open a draft (the electorate is the register now; households are told)."""
-        return call(lambda: consultations.open_(_council(), _staff(), consultation_id, utcnow()))
+        return call(
+            lambda: consultations.open_(current_council(), current_staff(), consultation_id, utcnow())
+        )
 
 
 @blp.route("/<consultation_id>/extend")
@@ -110,7 +104,9 @@ class Extend(MethodView):
     def post(self, body: dict[str, Any], consultation_id: str) -> Any:
         """Move the end of an open consultation later."""
         return call(
-            lambda: consultations.extend(_council(), _staff(), consultation_id, body["closes_at"], utcnow())
+            lambda: consultations.extend(
+                current_council(), current_staff(), consultation_id, body["closes_at"], utcnow()
+            )
         )
 
 
@@ -120,7 +116,9 @@ class Close(MethodView):
     @blp.response(200, ConsultationSchema)
     def post(self, consultation_id: str) -> Any:
         """Close now: the result is frozen and households are told."""
-        return call(lambda: consultations.close(_council(), _staff(), consultation_id, utcnow()))
+        return call(
+            lambda: consultations.close(current_council(), current_staff(), consultation_id, utcnow())
+        )
 
 
 @blp.route("/<consultation_id>/paper")
@@ -133,6 +131,12 @@ class Paper(MethodView):
         flat = (body["building"], body["unit"], body["flat"])
         return call(
             lambda: answering.enter_paper(
-                _council(), _staff(), consultation_id, flat, body["slip_number"], body["answers"], utcnow()
+                current_council(),
+                current_staff(),
+                consultation_id,
+                flat,
+                body["slip_number"],
+                body["answers"],
+                utcnow(),
             )
         )

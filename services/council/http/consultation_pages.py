@@ -11,18 +11,17 @@ GET  /consultations/<id>/paper, POST  enter a flat's paper slip
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext
-from flask_login import current_user
 from werkzeug.exceptions import abort
 
 from services.council import access, answering, consultations, slips
-from services.council.bootstrap import Council
 from services.council.domain import questions as qs
 from services.council.domain import votes
 from services.council.errors import Refused
+from services.council.http.context import current_council, current_staff
 from services.council.http.forms import (
     LOCAL,
     answers_from_form,
@@ -32,20 +31,12 @@ from services.council.http.forms import (
     question_from_form,
 )
 from services.council.http.home_pages import community_names
-from shared.auth import Staff, requires_role
+from shared.auth import requires_role
 from shared.messaging.envelope import utcnow
 from shared.web.i18n import html_lang
 
 bp = Blueprint("consultation_pages", __name__, template_folder="../templates")
 ROLES = ("committee_member", "building_leader", "district_admin")
-
-
-def _council() -> Council:
-    return current_app.extensions["council"]
-
-
-def _staff() -> Staff:
-    return cast(Staff, current_user)
 
 
 def _lang() -> str:
@@ -54,7 +45,7 @@ def _lang() -> str:
 
 def _get(consultation_id: str) -> dict[str, Any]:
     try:
-        return consultations.get_for(_council(), _staff(), consultation_id)
+        return consultations.get_for(current_council(), current_staff(), consultation_id)
     except Refused:
         abort(404)
 
@@ -75,18 +66,18 @@ def _back(doc_id: str) -> Any:
 @requires_role(*ROLES)
 def index() -> Any:
     """A community's consultations."""
-    mine = access.visible_communities(_staff(), community_names())
+    mine = access.visible_communities(current_staff(), community_names())
     community = request.args.get("community") or (mine[0] if mine else "")
     if community not in mine:
         abort(404)
-    rows = consultations.list_for(_council(), _staff(), community)
+    rows = consultations.list_for(current_council(), current_staff(), community)
     return render_template(
         "council/consultations/index.html",
         community=community,
         rows=rows,
         title_of=_title,
         local=_local,
-        may_manage=consultations.may_manage(_staff(), community),
+        may_manage=consultations.may_manage(current_staff(), community),
     )
 
 
@@ -105,7 +96,7 @@ def _create_page(
 def new() -> Any:
     """Create a draft: a questionnaire (questions added next) or a vote on an Art 278 item."""
     community = request.values.get("community", "")
-    if not consultations.may_manage(_staff(), community):
+    if not consultations.may_manage(current_staff(), community):
         abort(403)
     if request.method == "GET":
         return _create_page(community, {"kind": "questionnaire"}, {})
@@ -120,7 +111,7 @@ def new() -> Any:
         "closes_at": local_datetime(form.get("closes_at")),
     }
     try:
-        doc = consultations.create(_council(), _staff(), data, utcnow())
+        doc = consultations.create(current_council(), current_staff(), data, utcnow())
     except Refused as err:
         fields = {"title": "title_zh", "description": "description_zh", "bad_window": "closes_at"}
         errors = {fields.get(k, k): v for k, v in err.field_messages(_lang()).items()}
@@ -136,10 +127,10 @@ def new() -> Any:
 def _detail_page(
     doc: dict[str, Any], errors: dict[str, list[str]] | None = None, status: int = 200, **extra: Any
 ) -> Any:
-    staff = _staff()
+    staff = current_staff()
     buildings = doc.get("buildings") or []
     printable = [b for b in buildings if consultations.may_enter_paper(staff, doc["community"], b)]
-    answered = _council().db.ballots.count_documents({"consultation_id": doc["_id"]})
+    answered = current_council().db.ballots.count_documents({"consultation_id": doc["_id"]})
     page = render_template(
         "council/consultations/detail.html",
         doc=doc,
@@ -173,7 +164,7 @@ def add_question(consultation_id: str) -> Any:
     doc = _get(consultation_id)
     question = question_from_form(request.form, doc["questions"])
     try:
-        consultations.add_question(_council(), _staff(), doc["_id"], question)
+        consultations.add_question(current_council(), current_staff(), doc["_id"], question)
     except Refused as err:
         messages = [m for ms in err.field_messages(_lang()).values() for m in ms] or [err.message(_lang())]
         return _detail_page(doc, {"prompt": messages}, err.status, values=dict(request.form))
@@ -187,7 +178,7 @@ def remove_question(consultation_id: str, key: str) -> Any:
     """Remove one question from a draft questionnaire."""
     doc = _get(consultation_id)
     try:
-        consultations.remove_question(_council(), _staff(), doc["_id"], key)
+        consultations.remove_question(current_council(), current_staff(), doc["_id"], key)
         flash(gettext("Question removed."))
     except Refused as err:
         flash(err.message(_lang()))
@@ -200,7 +191,7 @@ def open_(consultation_id: str) -> Any:
     """Open the draft: households are told (SMS) and so are the building groups."""
     doc = _get(consultation_id)
     try:
-        consultations.open_(_council(), _staff(), doc["_id"], utcnow())
+        consultations.open_(current_council(), current_staff(), doc["_id"], utcnow())
         flash(gettext("Opened. Households are being told."))
     except Refused as err:
         flash(err.message(_lang()))
@@ -214,7 +205,7 @@ def extend(consultation_id: str) -> Any:
     doc = _get(consultation_id)
     when = local_datetime(request.form.get("closes_at"))
     try:
-        consultations.extend(_council(), _staff(), doc["_id"], when, utcnow())  # type: ignore[arg-type]
+        consultations.extend(current_council(), current_staff(), doc["_id"], when, utcnow())  # type: ignore[arg-type]
         flash(gettext("Extended."))
     except Refused as err:
         return _detail_page(doc, {"closes_at": [err.message(_lang())]}, err.status)
@@ -227,7 +218,7 @@ def close(consultation_id: str) -> Any:
     """Close now and freeze the result."""
     doc = _get(consultation_id)
     try:
-        consultations.close(_council(), _staff(), doc["_id"], utcnow())
+        consultations.close(current_council(), current_staff(), doc["_id"], utcnow())
         flash(gettext("Closed. The result is frozen."))
     except Refused as err:
         flash(err.message(_lang()))
@@ -241,7 +232,7 @@ def print_slips(consultation_id: str) -> Any:
     doc = _get(consultation_id)
     building = request.form.get("building", "")
     try:
-        pdf = slips.print_building(_council(), _staff(), doc["_id"], building, utcnow())
+        pdf = slips.print_building(current_council(), current_staff(), doc["_id"], building, utcnow())
     except Refused as err:
         return _detail_page(doc, {"building": [err.message(_lang())]}, err.status)
     name = f"slips-{doc['_id']}-{building}.pdf"
@@ -288,7 +279,7 @@ def paper(consultation_id: str) -> Any:
         return _paper_page(doc, dict(form.items()), missing, 422)
     try:
         answering.enter_paper(
-            _council(), _staff(), doc["_id"], flat, form.get("slip_number", ""), raw, utcnow()
+            current_council(), current_staff(), doc["_id"], flat, form.get("slip_number", ""), raw, utcnow()
         )
     except Refused as err:
         errors = {

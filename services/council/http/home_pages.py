@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from flask import Blueprint, Flask, current_app, get_flashed_messages, render_template, request
 from flask_login import current_user
 from werkzeug.exceptions import Unauthorized
 
 from services.council import access
-from services.council.bootstrap import Council
-from shared.auth import Staff, requires_role
+from services.council.http.context import current_council, current_staff
+from shared.auth import requires_role
 from shared.config import Settings
 from shared.http import error_payload
 from shared.taxonomy import Community, communities
@@ -22,16 +22,6 @@ bp = Blueprint(
     static_folder="../static",
     static_url_path="/static/council",
 )
-
-
-def council() -> Council:
-    """This app's council context."""
-    return current_app.extensions["council"]
-
-
-def staff() -> Staff:
-    """The logged-in member of staff (only call behind `requires_role`)."""
-    return cast(Staff, current_user)
 
 
 def community_names() -> dict[str, Community]:
@@ -61,8 +51,8 @@ def _community_label(code: str) -> str:
 @requires_role(*access.COUNCIL_ROLES)
 def home() -> Any:
     """The staff start page: the communities this member of staff works for, with their registers."""
-    mine = access.visible_communities(staff(), community_names())
-    counts = {code: council().db.flats.count_documents({"community": code}) for code in mine}
+    mine = access.visible_communities(current_staff(), community_names())
+    counts = {code: current_council().db.flats.count_documents({"community": code}) for code in mine}
     return render_template("council/home.html", communities=mine, counts=counts)
 
 

@@ -6,15 +6,13 @@ state does not allow) with `errors[field]` and the refusal's `code`."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from flask import current_app
-from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
 from services.council import access, attendance, meetings, minutes
-from services.council.bootstrap import Council
 from services.council.http.checkin_pages import client_key
+from services.council.http.context import current_council, current_staff
 from services.council.http.schemas import (
     AdoptSchema,
     AgendaItemInSchema,
@@ -30,7 +28,7 @@ from services.council.http.schemas import (
     QuorumSchema,
     VoteInSchema,
 )
-from shared.auth import Staff, requires_role
+from shared.auth import requires_role
 
 blp = Blueprint(
     "meeting_api",
@@ -41,14 +39,6 @@ blp = Blueprint(
 T = TypeVar("T")
 CLERKS = ("committee_member", "district_admin")
 CONFLICTS = ("stale", "already_invited", "not_confirmed", "decided", "unchanged")
-
-
-def _council() -> Council:
-    return current_app.extensions["council"]
-
-
-def _staff() -> Staff:
-    return cast(Staff, current_user)
 
 
 def _call(work: Callable[[], T]) -> T:
@@ -67,8 +57,8 @@ def _call(work: Callable[[], T]) -> T:
 
 
 def _details(community: str, meeting_id: str) -> dict[str, Any]:
-    council = _council()
-    found = _call(lambda: meetings.meeting_for(council, community, meeting_id, _staff()))
+    council = current_council()
+    found = _call(lambda: meetings.meeting_for(council, community, meeting_id, current_staff()))
     return meetings.details(council, found)
 
 
@@ -77,7 +67,7 @@ def _details(community: str, meeting_id: str) -> dict[str, Any]:
 @blp.response(200, MeetingSchema(many=True))
 def list_meetings(community: str) -> Any:
     """The community's meetings, newest first."""
-    return _call(lambda: meetings.list_meetings(_council(), community, _staff()))
+    return _call(lambda: meetings.list_meetings(current_council(), community, current_staff()))
 
 
 @blp.route("/communities/<community>/meetings", methods=["POST"])
@@ -86,8 +76,8 @@ def list_meetings(community: str) -> Any:
 @blp.response(201, MeetingSchema)
 def create_meeting(body: dict[str, Any], community: str) -> Any:
     """A new meeting, "requested" until mediation confirms or refuses the council hall."""
-    made = _call(lambda: meetings.create_meeting(_council(), community, _staff(), **body))
-    return meetings.details(_council(), made)
+    made = _call(lambda: meetings.create_meeting(current_council(), community, current_staff(), **body))
+    return meetings.details(current_council(), made)
 
 
 @blp.route("/communities/<community>/meetings/<meeting_id>", methods=["GET"])
@@ -104,7 +94,7 @@ def get_meeting(community: str, meeting_id: str) -> Any:
 @blp.response(200, MeetingSchema)
 def move_meeting(body: dict[str, Any], community: str, meeting_id: str) -> Any:
     """Ask for the hall at another time."""
-    _call(lambda: meetings.move_meeting(_council(), community, meeting_id, _staff(), **body))
+    _call(lambda: meetings.move_meeting(current_council(), community, meeting_id, current_staff(), **body))
     return _details(community, meeting_id)
 
 
@@ -114,7 +104,11 @@ def move_meeting(body: dict[str, Any], community: str, meeting_id: str) -> Any:
 @blp.response(200, MeetingSchema)
 def cancel_meeting(body: dict[str, Any], community: str, meeting_id: str) -> Any:
     """Cancel; the hall is released and invitees told."""
-    _call(lambda: meetings.cancel_meeting(_council(), community, meeting_id, _staff(), body["reason"]))
+    _call(
+        lambda: meetings.cancel_meeting(
+            current_council(), community, meeting_id, current_staff(), body["reason"]
+        )
+    )
     return _details(community, meeting_id)
 
 
@@ -124,7 +118,7 @@ def cancel_meeting(body: dict[str, Any], community: str, meeting_id: str) -> Any
 @blp.response(201, MeetingSchema)
 def add_agenda_item(body: dict[str, Any], community: str, meeting_id: str) -> Any:
     """An agenda item, optionally linked to a consultation of the community."""
-    _call(lambda: meetings.add_agenda_item(_council(), community, meeting_id, _staff(), **body))
+    _call(lambda: meetings.add_agenda_item(current_council(), community, meeting_id, current_staff(), **body))
     return _details(community, meeting_id)
 
 
@@ -134,7 +128,7 @@ def add_agenda_item(body: dict[str, Any], community: str, meeting_id: str) -> An
 @blp.response(201, MeetingSchema)
 def add_invitee(body: dict[str, Any], community: str, meeting_id: str) -> Any:
     """Invite a representative or a council member."""
-    _call(lambda: meetings.add_invitee(_council(), community, meeting_id, _staff(), **body))
+    _call(lambda: meetings.add_invitee(current_council(), community, meeting_id, current_staff(), **body))
     return _details(community, meeting_id)
 
 
@@ -143,7 +137,7 @@ def add_invitee(body: dict[str, Any], community: str, meeting_id: str) -> Any:
 @blp.response(200, MeetingSchema)
 def send_invitations(community: str, meeting_id: str) -> Any:
     """Send the invitations (with the .ics) through notify; the hall must be confirmed."""
-    _call(lambda: meetings.send_invitations(_council(), community, meeting_id, _staff()))
+    _call(lambda: meetings.send_invitations(current_council(), community, meeting_id, current_staff()))
     return _details(community, meeting_id)
 
 
@@ -154,7 +148,9 @@ def send_invitations(community: str, meeting_id: str) -> Any:
 def attendance_by_hand(body: dict[str, Any], community: str, meeting_id: str, key: str) -> Any:
     """The clerk checks an invitee in (or out) by hand; returns the quorum."""
     q = _call(
-        lambda: meetings.mark_present(_council(), community, meeting_id, key, _staff(), body["present"])
+        lambda: meetings.mark_present(
+            current_council(), community, meeting_id, key, current_staff(), body["present"]
+        )
     )
     return {"present": q.present, "invited": q.invited, "needed": q.needed, "reached": q.reached}
 
@@ -165,7 +161,11 @@ def attendance_by_hand(body: dict[str, Any], community: str, meeting_id: str, ke
 @blp.response(200, MeetingSchema)
 def record_vote(body: dict[str, Any], community: str, meeting_id: str, item_id: str) -> Any:
     """The representatives' recommendation on one item: for, against, abstaining."""
-    _call(lambda: meetings.record_vote(_council(), community, meeting_id, item_id, _staff(), **body))
+    _call(
+        lambda: meetings.record_vote(
+            current_council(), community, meeting_id, item_id, current_staff(), **body
+        )
+    )
     return _details(community, meeting_id)
 
 
@@ -175,7 +175,7 @@ def record_vote(body: dict[str, Any], community: str, meeting_id: str, item_id: 
 @blp.response(204)
 def save_draft(body: dict[str, Any], community: str, meeting_id: str) -> None:
     """Write the draft of the minutes."""
-    _call(lambda: minutes.save_draft(_council(), community, meeting_id, _staff(), body["text"]))
+    _call(lambda: minutes.save_draft(current_council(), community, meeting_id, current_staff(), body["text"]))
 
 
 @blp.route("/communities/<community>/meetings/<meeting_id>/minutes/circulate", methods=["POST"])
@@ -183,7 +183,7 @@ def save_draft(body: dict[str, Any], community: str, meeting_id: str) -> None:
 @blp.response(204)
 def circulate(community: str, meeting_id: str) -> None:
     """Open the attendees' amendment window."""
-    _call(lambda: minutes.circulate(_council(), community, meeting_id, _staff()))
+    _call(lambda: minutes.circulate(current_council(), community, meeting_id, current_staff()))
 
 
 @blp.route(
@@ -196,7 +196,7 @@ def decide(body: dict[str, Any], community: str, meeting_id: str, amendment_id: 
     """Accept or reject an amendment."""
     _call(
         lambda: minutes.decide_amendment(
-            _council(), community, meeting_id, amendment_id, body["decision"], _staff()
+            current_council(), community, meeting_id, amendment_id, body["decision"], current_staff()
         )
     )
 
@@ -207,7 +207,7 @@ def decide(body: dict[str, Any], community: str, meeting_id: str, amendment_id: 
 @blp.response(204)
 def adopt(body: dict[str, Any], community: str, meeting_id: str) -> None:
     """Adopt the minutes once the amendment window has ended."""
-    _call(lambda: minutes.adopt(_council(), community, meeting_id, _staff(), body.get("text")))
+    _call(lambda: minutes.adopt(current_council(), community, meeting_id, current_staff(), body.get("text")))
 
 
 @blp.route("/communities/<community>/meetings/<meeting_id>/minutes/publish", methods=["POST"])
@@ -215,7 +215,7 @@ def adopt(body: dict[str, Any], community: str, meeting_id: str) -> None:
 @blp.response(200)
 def publish(community: str, meeting_id: str) -> Any:
     """Publish adopted minutes; returns the public page's address."""
-    return {"url": _call(lambda: minutes.publish(_council(), community, meeting_id, _staff()))}
+    return {"url": _call(lambda: minutes.publish(current_council(), community, meeting_id, current_staff()))}
 
 
 @blp.route("/meetings/<meeting_id>/check-in", methods=["POST"])
@@ -223,5 +223,5 @@ def publish(community: str, meeting_id: str) -> Any:
 @blp.response(200)
 def check_in(body: dict[str, Any], meeting_id: str) -> Any:
     """Public: check in with the slip's code (rate-limited per client)."""
-    done = _call(lambda: attendance.check_in(_council(), meeting_id, body["code"], client_key()))
+    done = _call(lambda: attendance.check_in(current_council(), meeting_id, body["code"], client_key()))
     return {"name": done.name, "present": done.quorum.present, "invited": done.quorum.invited}

@@ -9,30 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
-from flask_login import current_user
 
 from services.council import access, attendance, meetings, minutes
-from services.council.bootstrap import Council
+from services.council.http.context import current_council, current_staff
 from services.council.http.forms import LOCAL_TZ, count, meeting_times
 from services.council.http.meeting_text import field_labels, reason, state
-from shared.auth import Staff, requires_role
+from shared.auth import requires_role
 
 bp = Blueprint("meeting_pages", __name__, url_prefix="/communities/<community>/meetings")
 NO_STORE = {"Cache-Control": "no-store"}
 CLERKS = ("committee_member", "district_admin")
-
-
-def _council() -> Council:
-    return current_app.extensions["council"]
-
-
-def _staff() -> Staff:
-    return cast(Staff, current_user)
 
 
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -71,7 +62,7 @@ def index(community: str) -> Any:
 
 
 def _index(community: str, errors: dict[str, list[str]], values: dict[str, str]) -> Any:
-    council, staff = _council(), _staff()
+    council, staff = current_council(), current_staff()
     rows = _guard(lambda: meetings.list_meetings(council, community, staff))
     page = render_template(
         "council/meetings.html",
@@ -88,7 +79,7 @@ def _index(community: str, errors: dict[str, list[str]], values: dict[str, str])
 @bp.post("")
 @requires_role(*CLERKS)
 def create(community: str) -> Any:
-    council, staff = _council(), _staff()
+    council, staff = current_council(), current_staff()
     values = {
         k: request.form.get(k, "")
         for k in ("title", "day", "starts_at", "ends_at", "quorum", "amendment_days")
@@ -125,7 +116,7 @@ def meeting(community: str, meeting_id: str) -> Any:
 
 
 def _meeting_page(community: str, meeting_id: str, errors: dict[str, list[str]]) -> Any:
-    council, staff = _council(), _staff()
+    council, staff = current_council(), current_staff()
     found = _guard(lambda: meetings.meeting_for(council, community, meeting_id, staff))
     page = render_template(
         "council/meeting.html",
@@ -162,7 +153,7 @@ def move(community: str, meeting_id: str) -> Any:
         community,
         meeting_id,
         lambda: meetings.move_meeting(
-            _council(), community, meeting_id, _staff(), starts_at=starts_at, ends_at=ends_at
+            current_council(), community, meeting_id, current_staff(), starts_at=starts_at, ends_at=ends_at
         ),
         gettext("The new time was saved; the council hall has been requested."),
     )
@@ -175,7 +166,7 @@ def cancel(community: str, meeting_id: str) -> Any:
     return _step(
         community,
         meeting_id,
-        lambda: meetings.cancel_meeting(_council(), community, meeting_id, _staff(), why),
+        lambda: meetings.cancel_meeting(current_council(), community, meeting_id, current_staff(), why),
         gettext("The meeting was cancelled and the hall released."),
     )
 
@@ -188,10 +179,10 @@ def add_item(community: str, meeting_id: str) -> Any:
         community,
         meeting_id,
         lambda: meetings.add_agenda_item(
-            _council(),
+            current_council(),
             community,
             meeting_id,
-            _staff(),
+            current_staff(),
             form.get("title", ""),
             form.get("consultation_id", ""),
         ),
@@ -207,10 +198,10 @@ def add_invitee(community: str, meeting_id: str) -> Any:
         community,
         meeting_id,
         lambda: meetings.add_invitee(
-            _council(),
+            current_council(),
             community,
             meeting_id,
-            _staff(),
+            current_staff(),
             kind=form.get("kind", ""),
             name=form.get("name", ""),
             phone=form.get("phone", ""),
@@ -225,7 +216,9 @@ def add_invitee(community: str, meeting_id: str) -> Any:
 @requires_role(*CLERKS)
 def invitee(community: str, meeting_id: str, key: str) -> Any:
     """One invitee's contact in full (the view is logged)."""
-    person = _guard(lambda: meetings.view_invitee(_council(), community, meeting_id, key, _staff()))
+    person = _guard(
+        lambda: meetings.view_invitee(current_council(), community, meeting_id, key, current_staff())
+    )
     page = render_template(
         "council/meeting_invitee.html", community=community, meeting_id=meeting_id, p=person
     )
@@ -238,7 +231,7 @@ def invite(community: str, meeting_id: str) -> Any:
     return _step(
         community,
         meeting_id,
-        lambda: meetings.send_invitations(_council(), community, meeting_id, _staff()),
+        lambda: meetings.send_invitations(current_council(), community, meeting_id, current_staff()),
         gettext("The invitations are on their way."),
     )
 
@@ -250,7 +243,9 @@ def attendance_by_hand(community: str, meeting_id: str, key: str) -> Any:
     return _step(
         community,
         meeting_id,
-        lambda: meetings.mark_present(_council(), community, meeting_id, key, _staff(), present),
+        lambda: meetings.mark_present(
+            current_council(), community, meeting_id, key, current_staff(), present
+        ),
         gettext("Attendance was saved."),
     )
 
@@ -260,17 +255,19 @@ def attendance_by_hand(community: str, meeting_id: str, key: str) -> Any:
 def codes(community: str, meeting_id: str) -> Any:
     """New check-in codes, shown once on printable slips (names in full: the view is logged)."""
     try:
-        slips = _guard(lambda: attendance.issue_codes(_council(), community, meeting_id, _staff()))
+        slips = _guard(
+            lambda: attendance.issue_codes(current_council(), community, meeting_id, current_staff())
+        )
     except meetings.Refused as err:
         return _meeting_page(community, meeting_id, _errors(err))
-    found = meetings.get_meeting(_council(), meeting_id)
+    found = meetings.get_meeting(current_council(), meeting_id)
     page = render_template(
         "council/meeting_slips.html",
         community=community,
         m=meetings.summary(found),
         slips=slips,
         check_in_url=url_for("checkin_pages.check_in", meeting_id=meeting_id, _external=False),
-        public_base=_council().settings.council_public_url.rstrip("/"),
+        public_base=current_council().settings.council_public_url.rstrip("/"),
     )
     return page, 200, NO_STORE
 
@@ -283,11 +280,11 @@ def vote(community: str, meeting_id: str, item_id: str) -> Any:
         community,
         meeting_id,
         lambda: meetings.record_vote(
-            _council(),
+            current_council(),
             community,
             meeting_id,
             item_id,
-            _staff(),
+            current_staff(),
             for_=count(form, "for"),
             against=count(form, "against"),
             abstain=count(form, "abstain"),
@@ -303,7 +300,7 @@ def draft(community: str, meeting_id: str) -> Any:
     return _step(
         community,
         meeting_id,
-        lambda: minutes.save_draft(_council(), community, meeting_id, _staff(), text),
+        lambda: minutes.save_draft(current_council(), community, meeting_id, current_staff(), text),
         gettext("The draft was saved."),
     )
 
@@ -314,7 +311,7 @@ def circulate(community: str, meeting_id: str) -> Any:
     return _step(
         community,
         meeting_id,
-        lambda: minutes.circulate(_council(), community, meeting_id, _staff()),
+        lambda: minutes.circulate(current_council(), community, meeting_id, current_staff()),
         gettext("The draft is open for the attendees' amendments."),
     )
 
@@ -326,7 +323,9 @@ def decide(community: str, meeting_id: str, amendment_id: str) -> Any:
     return _step(
         community,
         meeting_id,
-        lambda: minutes.decide_amendment(_council(), community, meeting_id, amendment_id, decision, _staff()),
+        lambda: minutes.decide_amendment(
+            current_council(), community, meeting_id, amendment_id, decision, current_staff()
+        ),
         gettext("The amendment was decided."),
     )
 
@@ -338,7 +337,7 @@ def adopt(community: str, meeting_id: str) -> Any:
     return _step(
         community,
         meeting_id,
-        lambda: minutes.adopt(_council(), community, meeting_id, _staff(), text),
+        lambda: minutes.adopt(current_council(), community, meeting_id, current_staff(), text),
         gettext("The minutes were adopted."),
     )
 
@@ -349,6 +348,6 @@ def publish(community: str, meeting_id: str) -> Any:
     return _step(
         community,
         meeting_id,
-        lambda: minutes.publish(_council(), community, meeting_id, _staff()),
+        lambda: minutes.publish(current_council(), community, meeting_id, current_staff()),
         gettext("The minutes were published."),
     )

@@ -3,33 +3,22 @@ the reminder button; and the committee's page of building WeChat Work groups."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 
 from services.council import access, building_groups, participation, results
-from services.council.bootstrap import Council
+from services.council.http.context import current_council, current_staff
 from services.council.http.results_pages import language
-from shared.auth import Staff, requires_role
+from shared.auth import requires_role
 
 bp = Blueprint("participation", __name__, template_folder="../templates")
 
 
-def council() -> Council:
-    """This app's council context."""
-    return current_app.extensions["council"]
-
-
-def staff() -> Staff:
-    """The logged-in member of staff (behind `requires_role`)."""
-    return cast(Staff, current_user)
-
-
 def _consultation(consultation_id: str) -> dict[str, Any]:
     try:
-        consultation = results.get_consultation(council(), consultation_id)
+        consultation = results.get_consultation(current_council(), consultation_id)
     except results.NotFound:
         abort(404)
     return consultation
@@ -41,8 +30,8 @@ def overview(consultation_id: str) -> Any:
     """Answered / eligible by building: every building for the committee, their own for a leader."""
     consultation = _consultation(consultation_id)
     try:
-        rows = participation.counts(council(), consultation_id, staff())
-        sent = participation.reminders_sent(council(), consultation_id, staff())
+        rows = participation.counts(current_council(), consultation_id, current_staff())
+        sent = participation.reminders_sent(current_council(), consultation_id, current_staff())
     except participation.Forbidden:
         abort(403)
     return render_template(
@@ -62,8 +51,8 @@ def building(consultation_id: str, building: str) -> Any:
     """The building's flats that have not answered yet, and the reminder button."""
     consultation = _consultation(consultation_id)
     try:
-        missing = participation.unanswered(council(), consultation_id, staff(), building)
-        sent = participation.reminders_sent(council(), consultation_id, staff()).get(building)
+        missing = participation.unanswered(current_council(), consultation_id, current_staff(), building)
+        sent = participation.reminders_sent(current_council(), consultation_id, current_staff()).get(building)
     except participation.Forbidden:
         abort(403)
     return render_template(
@@ -83,7 +72,7 @@ def remind(consultation_id: str, building: str) -> Any:
     _consultation(consultation_id)
     back = url_for("participation.building", consultation_id=consultation_id, building=building)
     try:
-        doc = participation.send_reminder(council(), consultation_id, staff(), building)
+        doc = participation.send_reminder(current_council(), consultation_id, current_staff(), building)
     except participation.Forbidden:
         abort(403)
     except participation.AlreadyReminded:
@@ -111,7 +100,7 @@ def groups(community: str) -> Any:
             if key.startswith("webhook-") and (value.strip() or request.form.get(f"clear-{key[8:]}"))
         }
         try:
-            changed = building_groups.save_groups(council(), community, staff(), urls)
+            changed = building_groups.save_groups(current_council(), community, current_staff(), urls)
         except building_groups.Forbidden:
             abort(403)
         except building_groups.BadWebhook as err:
@@ -120,7 +109,7 @@ def groups(community: str) -> Any:
             flash(_("%(num)d building groups saved.", num=changed))
             return redirect(url_for("participation.groups", community=community)), 303
     try:
-        rows = building_groups.list_groups(council(), community, staff())
+        rows = building_groups.list_groups(current_council(), community, current_staff())
     except building_groups.Forbidden:
         abort(403)
     return render_template("council/building_groups.html", community=community, rows=rows, error=error), (

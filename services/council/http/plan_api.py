@@ -11,36 +11,27 @@ Refusals have the one Concord error shape (`shared.http`), `errors` mapping each
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from flask import current_app, request
+from flask import request
 from flask.views import MethodView
-from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
 from services.council import plan
-from services.council.bootstrap import Council
+from services.council.http.context import current_council, current_staff
 from services.council.http.schemas import (
     PlanItemInSchema,
     PlanItemPatchSchema,
     PlanItemSchema,
     TimelineEntrySchema,
 )
-from shared.auth import Staff, requires_role
+from shared.auth import requires_role
 from shared.uploads import Upload
 
 blp = Blueprint(
     "plan_api", __name__, url_prefix="/api/v1", description="The plan that decisions yield, and its progress."
 )
 T = TypeVar("T")
-
-
-def _council() -> Council:
-    return current_app.extensions["council"]
-
-
-def _staff() -> Staff:
-    return cast(Staff, current_user)
 
 
 def _call(work: Callable[[], T]) -> T:
@@ -60,7 +51,7 @@ class PublicPlan(MethodView):
     @blp.response(200, PlanItemSchema(many=True))
     def get(self, community: str) -> list[dict[str, Any]]:
         """The community's plan, depth first, progress rolled up, with timelines (no login)."""
-        return _call(lambda: plan.plan_tree(_council(), community))
+        return _call(lambda: plan.plan_tree(current_council(), community))
 
 
 @blp.route("/communities/<community>/plan/items")
@@ -71,7 +62,7 @@ class Items(MethodView):
     @blp.alt_response(422, description="A field is invalid or the plan would be unsound; nothing changed.")
     def post(self, values: dict[str, str], community: str) -> dict[str, Any]:
         """Add an item (a top-level one names its decision; a child inherits its parent's)."""
-        return _call(lambda: plan.create_item(_council(), community, values, _staff()))
+        return _call(lambda: plan.create_item(current_council(), community, values, current_staff()))
 
 
 @blp.route("/communities/<community>/plan/items/<item_id>")
@@ -82,7 +73,7 @@ class Item(MethodView):
     @blp.alt_response(422, description="A field is invalid or the plan would be unsound; nothing changed.")
     def patch(self, values: dict[str, str], community: str, item_id: str) -> dict[str, Any]:
         """Change an item; one that becomes done sends `plan.item_finished`."""
-        return _call(lambda: plan.update_item(_council(), community, item_id, values, _staff()))
+        return _call(lambda: plan.update_item(current_council(), community, item_id, values, current_staff()))
 
 
 @blp.route("/communities/<community>/plan/items/<item_id>/timeline")
@@ -94,4 +85,6 @@ class Timeline(MethodView):
         """A note with up to six photos (multipart: `text`, `photos`); EXIF and GPS are removed."""
         uploads = [Upload(f.filename or "", f.read()) for f in request.files.getlist("photos")]
         text = request.form.get("text", "")
-        return _call(lambda: plan.add_timeline(_council(), community, item_id, text, uploads, _staff()))
+        return _call(
+            lambda: plan.add_timeline(current_council(), community, item_id, text, uploads, current_staff())
+        )

@@ -16,32 +16,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
-from flask_login import current_user
 
 from services.council import plan
-from services.council.bootstrap import Council
 from services.council.domain.accounts import BEIJING
 from services.council.domain.plan import STATUSES
+from services.council.http.context import current_council, current_staff
 from services.council.http.records_text import localised_title, reasons, status_label
 from services.council.photos import read
-from shared.auth import Staff, requires_role
+from shared.auth import requires_role
 from shared.uploads import Upload
 
 bp = Blueprint("plan_pages", __name__)
 T = TypeVar("T")
 FORM_FIELDS = ("title", "title_en", "status", "progress", "budget", "contractor", "start", "end", "weight")
-
-
-def _council() -> Council:
-    return current_app.extensions["council"]
-
-
-def _staff() -> Staff:
-    return cast(Staff, current_user)
 
 
 def _call(work: Callable[[], T]) -> T:
@@ -72,14 +63,14 @@ def local_day(at: datetime) -> str:
 @bp.get("/plan/<community>")
 def public_plan(community: str) -> Any:
     """The community's plan for everyone: items, progress rolled up, budget, contractor, dates, timeline."""
-    items = _call(lambda: plan.plan_tree(_council(), community))
+    items = _call(lambda: plan.plan_tree(current_council(), community))
     return render_template("council/plan_public.html", community=community, items=items)
 
 
 @bp.get("/plan/<community>/photos/<photo_id>")
 def photo(community: str, photo_id: str) -> Any:
     """One timeline photo (re-encoded without metadata when it was uploaded)."""
-    found = read(_council(), plan.BUCKET, photo_id, community)
+    found = read(current_council(), plan.BUCKET, photo_id, community)
     if found is None:
         abort(404)
     content, content_type = found
@@ -89,7 +80,7 @@ def photo(community: str, photo_id: str) -> Any:
 def _staff_page(
     community: str, errors: dict[str, list[str]], values: dict[str, str], status: int = 200
 ) -> Any:
-    items = _call(lambda: plan.plan_tree(_council(), community))
+    items = _call(lambda: plan.plan_tree(current_council(), community))
     return (
         render_template(
             "council/plan_staff.html",
@@ -127,7 +118,7 @@ def field_labels() -> dict[str, str]:
 @requires_role("committee_member")
 def staff_plan(community: str) -> Any:
     """The committee's view of the plan with the form for a new item."""
-    _call(lambda: plan.require_edit(_staff(), community))
+    _call(lambda: plan.require_edit(current_staff(), community))
     return _staff_page(community, {}, {"status": "planned", "decision_kind": "vote"})
 
 
@@ -137,7 +128,7 @@ def create(community: str) -> Any:
     """Add an item; on a bad field the form comes back with the error at the field."""
     values = {k: request.form.get(k, "") for k in (*FORM_FIELDS, "decision_kind", "decision_id", "parent_id")}
     try:
-        item = _call(lambda: plan.create_item(_council(), community, values, _staff()))
+        item = _call(lambda: plan.create_item(current_council(), community, values, current_staff()))
     except plan.Refused as err:
         return _staff_page(community, reasons(err.errors), values, 422)
     flash(gettext("The item was added."))
@@ -147,7 +138,7 @@ def create(community: str) -> Any:
 def _item_page(
     community: str, item_id: str, errors: dict[str, list[str]], values: Any, status: int = 200
 ) -> Any:
-    council = _council()
+    council = current_council()
     item = _call(lambda: plan.get_item(council, community, item_id))
     if values is None:
         values = {
@@ -178,7 +169,7 @@ def _item_page(
 @requires_role("committee_member")
 def item(community: str, item_id: str) -> Any:
     """One item: its edit form and the form for a timeline entry."""
-    _call(lambda: plan.require_edit(_staff(), community))
+    _call(lambda: plan.require_edit(current_staff(), community))
     return _item_page(community, item_id, {}, None)
 
 
@@ -188,7 +179,7 @@ def update(community: str, item_id: str) -> Any:
     """Save an item's fields."""
     values = {k: request.form.get(k, "") for k in FORM_FIELDS}
     try:
-        _call(lambda: plan.update_item(_council(), community, item_id, values, _staff()))
+        _call(lambda: plan.update_item(current_council(), community, item_id, values, current_staff()))
     except plan.Refused as err:
         return _item_page(community, item_id, reasons(err.errors), values, 422)
     flash(gettext("The item was saved."))
@@ -202,7 +193,9 @@ def timeline(community: str, item_id: str) -> Any:
     uploads = [Upload(f.filename or "", f.read()) for f in request.files.getlist("photos")]
     text = request.form.get("text", "")
     try:
-        _call(lambda: plan.add_timeline(_council(), community, item_id, text, uploads, _staff()))
+        _call(
+            lambda: plan.add_timeline(current_council(), community, item_id, text, uploads, current_staff())
+        )
     except plan.Refused as err:
         return _item_page(community, item_id, reasons(err.errors), None, 422)
     flash(gettext("The timeline entry was added."))

@@ -9,16 +9,14 @@ file's rows appear as `errors["rows.<row>.<field>"]`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from flask import current_app
 from flask.views import MethodView
-from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
 from services.council import access, register
-from services.council.bootstrap import Council
 from services.council.domain.register import RegisterFileError, RowError
+from services.council.http.context import current_council, current_staff
 from services.council.http.schemas import (
     AccessSchema,
     FlatPatchSchema,
@@ -29,7 +27,7 @@ from services.council.http.schemas import (
     UploadSchema,
 )
 from services.council.spreadsheets import read_table
-from shared.auth import Staff, requires_role
+from shared.auth import requires_role
 
 blp = Blueprint(
     "register_api",
@@ -38,14 +36,6 @@ blp = Blueprint(
     description="The household register: flats, owners, areas; import from CSV or XLSX.",
 )
 T = TypeVar("T")
-
-
-def _council() -> Council:
-    return current_app.extensions["council"]
-
-
-def _staff() -> Staff:
-    return cast(Staff, current_user)
 
 
 def row_errors(errors: Sequence[RowError]) -> dict[str, list[str]]:
@@ -87,7 +77,9 @@ class Flats(MethodView):
     @blp.response(200, FlatSchema(many=True))
     def get(self, query: dict[str, Any], community: str) -> list[dict[str, Any]]:
         """The community's flats (a building leader: their buildings), names and phones masked."""
-        return _call(lambda: register.list_flats(_council(), community, _staff(), query.get("building")))
+        return _call(
+            lambda: register.list_flats(current_council(), community, current_staff(), query.get("building"))
+        )
 
 
 @blp.route("/flats/<flat_id>")
@@ -96,7 +88,7 @@ class Flat(MethodView):
     @blp.response(200, FlatSchema)
     def get(self, community: str, flat_id: str) -> dict[str, Any]:
         """One flat: in full (and logged) for those who keep the register, masked for others."""
-        return _call(lambda: register.get_flat(_council(), community, flat_id, _staff()))
+        return _call(lambda: register.get_flat(current_council(), community, flat_id, current_staff()))
 
     @requires_role(*access.REGISTER_EDITORS)
     @blp.arguments(FlatPatchSchema)
@@ -104,7 +96,7 @@ class Flat(MethodView):
     @blp.alt_response(422, description="A field is invalid; nothing was changed.")
     def patch(self, changes: dict[str, str], community: str, flat_id: str) -> dict[str, Any]:
         """Change a flat's area, owners, phones, owner key, occupancy or developer-held mark."""
-        council, staff = _council(), _staff()
+        council, staff = current_council(), current_staff()
         doc = _call(lambda: register.update_flat(council, community, flat_id, changes, staff))
         return register.view_flat(council, doc, staff, via="api-edit")
 
@@ -115,7 +107,7 @@ class FlatAccess(MethodView):
     @blp.response(200, AccessSchema(many=True))
     def get(self, community: str, flat_id: str) -> list[dict[str, Any]]:
         """Who saw this flat's names and phones, and when (newest first)."""
-        return _call(lambda: register.access_log(_council(), community, flat_id, _staff()))
+        return _call(lambda: register.access_log(current_council(), community, flat_id, current_staff()))
 
 
 @blp.route("/preview")
@@ -125,7 +117,9 @@ class Preview(MethodView):
     @blp.response(200, PreviewOutSchema)
     def post(self, upload: dict[str, Any], community: str) -> dict[str, Any]:
         """Check a CSV or XLSX file: every bad row with its row number and reason. Stores nothing."""
-        parsed = _call(lambda: register.check_table(_council(), community, _table(upload), _staff()))
+        parsed = _call(
+            lambda: register.check_table(current_council(), community, _table(upload), current_staff())
+        )
         return {
             "clean": parsed.clean,
             "rows": len(parsed.rows),
@@ -144,5 +138,7 @@ class Import(MethodView):
     @blp.alt_response(422, description="Bad rows (each named); nothing was imported.")
     def post(self, upload: dict[str, Any], community: str) -> dict[str, Any]:
         """Import a clean CSV or XLSX file, all rows or none."""
-        count = _call(lambda: register.import_table(_council(), community, _table(upload), _staff()))
+        count = _call(
+            lambda: register.import_table(current_council(), community, _table(upload), current_staff())
+        )
         return {"imported": count}

@@ -8,15 +8,14 @@ Plain HTML forms with CSRF tokens: everything works without JavaScript.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext, ngettext
-from flask_login import current_user
 
 from services.council import access, register
-from services.council.bootstrap import Council
 from services.council.domain.register import RegisterFileError
+from services.council.http.context import current_council, current_staff
 from services.council.http.forms import UPLOAD_FIELD, errors_by_field, flat_values
 from services.council.http.register_text import (
     FIELD_LABELS,
@@ -26,19 +25,11 @@ from services.council.http.register_text import (
     reason,
 )
 from services.council.spreadsheets import read_table
-from shared.auth import Staff, requires_role
+from shared.auth import requires_role
 
 bp = Blueprint("register_pages", __name__, url_prefix="/communities/<community>/register")
 T = TypeVar("T")
 NO_STORE = {"Cache-Control": "no-store"}  # pages with names and phones stay out of caches
-
-
-def _council() -> Council:
-    return current_app.extensions["council"]
-
-
-def _staff() -> Staff:
-    return cast(Staff, current_user)
 
 
 def _call(work: Callable[[], T]) -> T:
@@ -64,7 +55,7 @@ def register_globals() -> dict[str, Any]:
 @requires_role(*access.COUNCIL_ROLES)
 def flats(community: str) -> Any:
     """The community's flats, names and phones masked; a building leader sees their buildings."""
-    council, staff = _council(), _staff()
+    council, staff = current_council(), current_staff()
     building = request.args.get("building", "").strip() or None
     rows = _call(lambda: register.list_flats(council, community, staff, building))
     return (
@@ -85,13 +76,13 @@ def flats(community: str) -> Any:
 @requires_role(*access.COUNCIL_ROLES)
 def flat(community: str, flat_id: str) -> Any:
     """One flat: in full with its edit form for those who keep the register (the view is logged)."""
-    council, staff = _council(), _staff()
+    council, staff = current_council(), current_staff()
     doc = _call(lambda: register.get_flat(council, community, flat_id, staff))
     return _flat_page(community, doc, {}, None)
 
 
 def _flat_page(community: str, doc: dict[str, Any], errors: dict[str, list[str]], values: Any) -> Any:
-    council, staff = _council(), _staff()
+    council, staff = current_council(), current_staff()
     may_edit = access.may_edit_register(staff, community)
     if values is None:
         values = {
@@ -119,7 +110,7 @@ def _flat_page(community: str, doc: dict[str, Any], errors: dict[str, list[str]]
 @requires_role(*access.REGISTER_EDITORS)
 def edit_flat(community: str, flat_id: str) -> Any:
     """Save the edit form; on a bad field the form comes back with the error at the field."""
-    council, staff = _council(), _staff()
+    council, staff = current_council(), current_staff()
     values = flat_values(request.form)
     try:
         _call(lambda: register.update_flat(council, community, flat_id, values, staff))
@@ -134,7 +125,7 @@ def edit_flat(community: str, flat_id: str) -> Any:
 @requires_role(*access.REGISTER_EDITORS)
 def import_form(community: str) -> Any:
     """Step 1: choose the CSV or XLSX file."""
-    _call(lambda: register.require_edit(_staff(), community))
+    _call(lambda: register.require_edit(current_staff(), community))
     return render_template("council/register_import.html", community=community, errors={})
 
 
@@ -142,7 +133,7 @@ def import_form(community: str) -> Any:
 @requires_role(*access.REGISTER_EDITORS)
 def import_preview(community: str) -> Any:
     """Step 2: the preview: every bad row with its reason (nothing imported), or the rows to add."""
-    council, staff = _council(), _staff()
+    council, staff = current_council(), current_staff()
     _call(lambda: register.require_edit(staff, community))
     upload = request.files.get(UPLOAD_FIELD)
     if upload is None or not upload.filename:
@@ -170,7 +161,7 @@ def import_preview(community: str) -> Any:
 @requires_role(*access.REGISTER_EDITORS)
 def import_confirm(community: str, import_id: str) -> Any:
     """Step 3: import the previewed rows, all or none."""
-    council, staff = _council(), _staff()
+    council, staff = current_council(), current_staff()
     try:
         count = _call(lambda: register.confirm(council, community, import_id, staff))
     except register.Refused as err:

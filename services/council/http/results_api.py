@@ -4,30 +4,20 @@ one shape of shared/http.py: 403 role or building, 404 unknown, 409 not possible
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
-from flask_login import current_user
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields
 
 from services.council import access, participation, results
-from services.council.bootstrap import Council
+from services.council.http.context import current_council, current_staff
 from services.council.http.results_pages import language
-from shared.auth import Staff, requires_role
+from shared.auth import requires_role
 
 blp = Blueprint(
     "results_api", __name__, url_prefix="/api/v1/consultations", description="Results and participation."
 )
-
-
-def _council() -> Council:
-    return current_app.extensions["council"]
-
-
-def _staff() -> Staff:
-    return cast(Staff, current_user)
 
 
 class BuildingCountSchema(Schema):
@@ -89,11 +79,11 @@ class Result(MethodView):
         """The frozen result of a closed consultation (released free text only)."""
 
         def work() -> Any:
-            consultation = results.get_consultation(_council(), consultation_id)
-            if not access.may_see_community(_staff(), consultation["community"]):
+            consultation = results.get_consultation(current_council(), consultation_id)
+            if not access.may_see_community(current_staff(), consultation["community"]):
                 raise results.Forbidden("Not your community.")
             lang = language()
-            return results.public_summary(results.result_view(_council(), consultation, lang), lang)
+            return results.public_summary(results.result_view(current_council(), consultation, lang), lang)
 
         return _call(work)
 
@@ -106,7 +96,7 @@ class Participation(MethodView):
         """Answered / eligible flats per building the caller may see (a leader: their own)."""
 
         def work() -> Any:
-            rows = participation.counts(_council(), consultation_id, _staff())
+            rows = participation.counts(current_council(), consultation_id, current_staff())
             return {
                 "consultation_id": consultation_id,
                 "buildings": [
@@ -118,7 +108,7 @@ class Participation(MethodView):
                     }
                     for r in rows
                 ],
-                "reminded": participation.reminders_sent(_council(), consultation_id, _staff()),
+                "reminded": participation.reminders_sent(current_council(), consultation_id, current_staff()),
             }
 
         return _call(work)
@@ -130,7 +120,9 @@ class Unanswered(MethodView):
     @blp.response(200, UnansweredSchema)
     def get(self, consultation_id: str, building: str) -> Any:
         """The building's flats that have not answered yet (labels only)."""
-        flats = _call(lambda: participation.unanswered(_council(), consultation_id, _staff(), building))
+        flats = _call(
+            lambda: participation.unanswered(current_council(), consultation_id, current_staff(), building)
+        )
         return {"building": building, "flats": flats}
 
 
@@ -140,4 +132,6 @@ class Reminders(MethodView):
     @blp.response(201, ReminderSchema)
     def post(self, consultation_id: str, building: str) -> Any:
         """Remind the building's unanswered households (once per building and day; 409 after)."""
-        return _call(lambda: participation.send_reminder(_council(), consultation_id, _staff(), building))
+        return _call(
+            lambda: participation.send_reminder(current_council(), consultation_id, current_staff(), building)
+        )

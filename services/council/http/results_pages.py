@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Any, cast
+from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from services.council import access, results
-from services.council.bootstrap import Council
 from services.council.domain import votes
-from shared.auth import Staff, requires_role
+from services.council.http.context import current_council, current_staff
+from shared.auth import requires_role
 
 bp = Blueprint("results", __name__, template_folder="../templates")
 
@@ -47,7 +47,7 @@ def result_links(doc: dict[str, Any]) -> list[tuple[str, str]]:
     far as the logged-in member of staff may follow them."""
     if not current_user.is_authenticated or doc.get("status") == "draft":
         return []
-    staff = cast(Staff, current_user)
+    staff = current_staff()
     community = doc["community"]
     if not access.may_see_community(staff, community):
         return []
@@ -67,11 +67,6 @@ def result_links(doc: dict[str, Any]) -> list[tuple[str, str]]:
     return links
 
 
-def council() -> Council:
-    """This app's council context."""
-    return current_app.extensions["council"]
-
-
 def language() -> str:
     """The page's language as stored labels key it: "zh-CN" or "en"."""
     return "zh-CN" if str(get_locale() or "zh_CN").lower().startswith("zh") else "en"
@@ -79,7 +74,7 @@ def language() -> str:
 
 def _consultation(consultation_id: str) -> dict[str, Any]:
     try:
-        return results.get_consultation(council(), consultation_id)
+        return results.get_consultation(current_council(), consultation_id)
     except results.NotFound:
         abort(404)
 
@@ -87,7 +82,7 @@ def _consultation(consultation_id: str) -> dict[str, Any]:
 def _page(consultation: dict[str, Any], template: str, **extra: Any) -> Any:
     lang = language()
     try:
-        view = results.result_view(council(), consultation, lang)
+        view = results.result_view(current_council(), consultation, lang)
     except results.NotClosed:
         return render_template("council/result_pending.html", consultation=consultation, lang=lang), 404
     return render_template(
@@ -112,7 +107,7 @@ def public_result(consultation_id: str) -> Any:
 def staff_result(consultation_id: str) -> Any:
     """The result page for the community's council staff, with review and export for the committee."""
     consultation = _consultation(consultation_id)
-    staff = cast(Staff, current_user)
+    staff = current_staff()
     if not access.may_see_community(staff, consultation["community"]):
         abort(403)
     committee = access.may_edit_register(staff, consultation["community"])
@@ -124,7 +119,7 @@ def staff_result(consultation_id: str) -> Any:
 def review(consultation_id: str) -> Any:
     """The committee's review: each free-text answer published (optionally redacted) or withheld."""
     consultation = _consultation(consultation_id)
-    staff = cast(Staff, current_user)
+    staff = current_staff()
     lang = language()
     errors: list[str] = []
     if request.method == "POST":
@@ -145,7 +140,7 @@ def review(consultation_id: str) -> Any:
                 }
             )
         try:
-            saved = results.save_reviews(council(), consultation, staff, decisions)
+            saved = results.save_reviews(current_council(), consultation, staff, decisions)
         except results.Forbidden:
             abort(403)
         except results.NotClosed:
@@ -156,7 +151,7 @@ def review(consultation_id: str) -> Any:
             flash(_("%(num)d reviews saved.", num=saved))
             return redirect(url_for("results.review", consultation_id=consultation_id))
     try:
-        texts = results.texts_for_review(council(), consultation, staff)
+        texts = results.texts_for_review(current_council(), consultation, staff)
     except results.Forbidden:
         abort(403)
     except results.NotClosed:
@@ -180,7 +175,7 @@ def export(consultation_id: str, fmt: str) -> Any:
         abort(404)
     consultation = _consultation(consultation_id)
     try:
-        table = results.export_table(council(), consultation, cast(Staff, current_user), language())
+        table = results.export_table(current_council(), consultation, current_staff(), language())
     except results.Forbidden:
         abort(403)
     except results.NotClosed:
