@@ -1,7 +1,9 @@
 """Residents' choices: which channels to use, and opting out of non-essential messages.
 
 A resident reaches their preferences through a signed link in the messages they get; the link
-names only the case and their place in it (never a phone number or an email address). Essential
+names only the case and their place in it (never a phone number or an email address). A household
+(council's flat) has one set of preferences per community and flat, `household:<community>:<flat>`,
+reached the same way from every SMS it gets: community notices yes/no (opt-in) and the channel. Essential
 legal notices (session invitations, the closing of a case) still go out after an opt-out, and if
 the chosen channels leave none for such a notice, every channel they have is used.
 """
@@ -42,12 +44,16 @@ def choose_channels(
     preferences: Mapping[str, Any] | None,
     *,
     essential: bool,
+    opt_in: bool = False,
 ) -> list[str]:
     """The channels to use for one message to one recipient.
 
-    `available`: channels the recipient has an address for and that are configured.
+    `available`: channels the recipient has an address for and that are configured. An `opt_in`
+    message (a household's community notices) goes only to those whose preferences ask for it.
     """
     usable = [c for c in rule_channels if c in set(available)]
+    if opt_in and not essential and not (preferences and preferences.get("community_notices")):
+        return []
     if not preferences:
         return usable
     if preferences.get("opt_out") and not essential:

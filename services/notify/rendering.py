@@ -83,10 +83,26 @@ def render_html(subject: str, body: str, language: str, context: dict[str, Any])
     )
 
 
-def render_sms(template: str, language: str, context: dict[str, Any], max_segments: int) -> str:
-    """The SMS text, cut to fit `max_segments` messages when it would not."""
-    text = " ".join(_text(f"{language_of(language)}/{template}.sms.txt", context).split())
-    return fit_sms(text, max_segments)
+def render_sms(
+    template: str,
+    language: str,
+    context: dict[str, Any],
+    max_segments: int,
+    *,
+    preferences_link: bool = False,
+) -> str:
+    """The SMS text, cut to fit `max_segments` messages when it would not.
+
+    With `preferences_link` (households, whose only channel is SMS) the line with their preferences
+    link (`_preferences.sms.txt`) ends the text; it is allowed one part more, as the link alone
+    takes most of a Chinese SMS part, and only the text before it is ever cut.
+    """
+    lang = language_of(language)
+    text = " ".join(_text(f"{lang}/{template}.sms.txt", context).split())
+    if not preferences_link:
+        return fit_sms(text, max_segments)
+    tail = " ".join(_text(f"{lang}/_preferences.sms.txt", context).split())
+    return fit_sms_with_tail(text, tail, max_segments + 1)
 
 
 def render_markdown(template: str, language: str, context: dict[str, Any]) -> str | None:
@@ -120,6 +136,19 @@ def fit_sms(text: str, max_segments: int) -> str:
     while cut and sms_segments(cut + ellipsis) > max_segments:
         cut = cut[: min(len(cut) - 1, limit - len(ellipsis))]
     return cut.rstrip() + ellipsis
+
+
+def fit_sms_with_tail(text: str, tail: str, max_segments: int) -> str:
+    """`text` and then `tail` within `max_segments` messages, cutting only `text` (to nothing if it
+    must: the tail, a link, is never cut)."""
+    joined = f"{text} {tail}"
+    if sms_segments(joined) <= max_segments:
+        return joined
+    ellipsis = "..." if is_gsm7(joined) else "…"
+    cut = text
+    while cut and sms_segments(f"{cut}{ellipsis} {tail}") > max_segments:
+        cut = cut[:-1]
+    return f"{cut.rstrip()}{ellipsis} {tail}" if cut else tail
 
 
 def fit_bytes(text: str, limit: int) -> str:
