@@ -95,14 +95,26 @@ def render_sms(
 
     With `preferences_link` (households, whose only channel is SMS) the line with their preferences
     link (`_preferences.sms.txt`) ends the text; it is allowed one part more, as the link alone
-    takes most of a Chinese SMS part, and only the text before it is ever cut.
+    takes most of a Chinese SMS part. What is too long is shortened in its title first, so the
+    message's own link (the minutes, the plan, the answering page) stays whole; only when that is
+    not enough is the end of the text cut, never the preferences link.
     """
     lang = language_of(language)
-    text = " ".join(_text(f"{lang}/{template}.sms.txt", context).split())
+
+    def text_of(values: dict[str, Any]) -> str:
+        return " ".join(_text(f"{lang}/{template}.sms.txt", values).split())
+
+    text = text_of(context)
     if not preferences_link:
         return fit_sms(text, max_segments)
     tail = " ".join(_text(f"{lang}/_preferences.sms.txt", context).split())
-    return fit_sms_with_tail(text, tail, max_segments + 1)
+    limit = max_segments + 1
+    title = str(context.get("title") or "")
+    keep = len(title)
+    while keep > 1 and sms_segments(f"{text} {tail}") > limit:
+        keep -= 1
+        text = text_of({**context, "title": f"{title[:keep]}…"})
+    return fit_sms_with_tail(text, tail, limit)
 
 
 def render_markdown(template: str, language: str, context: dict[str, Any]) -> str | None:

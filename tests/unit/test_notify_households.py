@@ -118,6 +118,7 @@ def test_a_long_title_is_cut_but_never_the_link() -> None:
     ]
     body = sms["content"]["body"]
     assert "…" in body and sms_segments(body) <= 3
+    assert "https://council.example/m/m-1/minutes " in body  # the title is shortened, not the link
     token = body.rsplit("/preferences/", 1)[1]
     assert read_token(SECRET, token) == household_key("lianhua", "f1")
 
