@@ -25,6 +25,7 @@ from pymongo.client_session import ClientSession
 from services.council import access
 from services.council.bootstrap import SERVICE, Council
 from services.council.domain import meetings as mt
+from services.council.notice_audience import community_audience
 from shared.auth import Staff
 from shared.db import in_transaction, retry_transient
 from shared.idempotency import process_once
@@ -283,7 +284,13 @@ def cancel_meeting(
         )
         updated = {**found, "status": mt.CANCELLED, "sequence": sequence}
         if found.get("invited_at") and found["hall"].get("place"):
-            _emit(council, session, out, "meeting.cancelled", _invitation(council, updated) | {"reason": why})
+            _emit(
+                council,
+                session,
+                out,
+                "meeting.cancelled",
+                _invitation(council, updated, session) | {"reason": why},
+            )
         return updated
 
     return _write(council, work)
@@ -313,7 +320,7 @@ def on_hall_answer(council: Council, envelope: Envelope) -> None:
                 sequence = int(found.get("sequence") or 0) + 1
                 changes["sequence"] = sequence
                 moved = {**found, "sequence": sequence, "hall": {**found["hall"], "place": data.get("place")}}
-                event = _invitation(council, moved) | {
+                event = _invitation(council, moved, session) | {
                     "previous_starts_at": found["previous_starts_at"].isoformat()
                 }
                 published.extend(
@@ -479,8 +486,13 @@ def view_invitee(council: Council, community: str, meeting_id: str, key: str, st
     return masked_invitee(invitee) | {k: invitee.get(k) for k in PERSONAL}
 
 
-def _invitation(council: Council, meeting: Mapping[str, Any]) -> dict[str, Any]:
-    """What `meeting.*` events tell notify: the meeting, the hall, and each invitee's contact."""
+def _invitation(
+    council: Council, meeting: Mapping[str, Any], session: ClientSession | None = None
+) -> dict[str, Any]:
+    """What `meeting.*` events tell notify: the meeting, the hall, each invitee's contact, and the
+    community's households and building groups (told too: households that asked for community
+    notices, every building group), with the public board as their link."""
+    households, groups = community_audience(council, meeting["community"], session)
     place = meeting["hall"].get("place") or {
         "code": _room(meeting["community"]),
         "name": _room(meeting["community"]),
@@ -507,6 +519,10 @@ def _invitation(council: Council, meeting: Mapping[str, Any]) -> dict[str, Any]:
         "agenda": [item["title"] for item in meeting["agenda"]],
         "sequence": int(meeting.get("sequence") or 0),
         "url": f"{base}/m/{meeting['_id']}/check-in",
+        # Households and groups get no check-in link: the public board shows the community's council.
+        "board_url": f"{base}/board/{meeting['community']}",
+        "households": households,
+        "building_groups": groups,
     }
 
 
@@ -530,7 +546,7 @@ def send_invitations(
         council.db.meetings.update_one(
             {"_id": meeting_id, "invited_at": None}, {"$set": {"invited_at": at}}, session=session
         )
-        _emit(council, session, out, "meeting.invited", _invitation(council, found))
+        _emit(council, session, out, "meeting.invited", _invitation(council, found, session))
         return {**found, "invited_at": at}
 
     return _write(council, work)

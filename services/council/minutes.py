@@ -1,7 +1,8 @@
 """A meeting's minutes: drafted by a committee member → circulated to the attendees, who may
 propose amendments within the meeting's window (3 days by default) → each amendment accepted or
 rejected by the drafter → adopted once the window has ended → published on a public page, with
-`minutes.published` telling the invitees (through notify).
+`minutes.published` telling the invitees, the households that asked for community notices and
+the building groups (through notify).
 
 Attendees are residents, not staff: they identify themselves on the public minutes page with the
 code of their check-in slip (the same keyed hash), and only those checked in may propose. Wrong
@@ -173,7 +174,8 @@ def adopt(
 def publish(
     council: Council, community: str, meeting_id: str, staff: Staff, now: datetime | None = None
 ) -> str:
-    """Publish adopted minutes on their public page and tell the invitees; returns the page's URL."""
+    """Publish adopted minutes on their public page and tell the invitees, households and building
+    groups; returns the page's URL."""
     meetings.require_clerk(staff, community)
     at = now or utcnow()
     url = f"{council.settings.council_public_url.rstrip('/')}/m/{meeting_id}/minutes"
@@ -191,11 +193,10 @@ def publish(
             {"$set": {"minutes.status": mt.PUBLISHED, "minutes.published_at": at}},
             session=session,
         )
-        invitation = meetings._invitation(council, found)
-        data = {
-            k: invitation[k]
-            for k in ("meeting_id", "reference", "community", "title", "starts_at", "invitees")
-        }
+        invitation = meetings._invitation(council, found, session)
+        keys = ("meeting_id", "reference", "community", "title", "starts_at", "invitees")
+        # The community's households (opt-in in notify) and building groups are told as well.
+        data = {k: invitation[k] for k in (*keys, "households", "building_groups")}
         meetings._emit(
             council, session, out, "minutes.published", data | {"url": url, "published_at": at.isoformat()}
         )

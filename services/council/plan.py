@@ -34,6 +34,7 @@ from pymongo.client_session import ClientSession
 
 from services.council.bootstrap import SERVICE, Council
 from services.council.domain import plan as rules
+from services.council.notice_audience import community_audience
 from services.council.photos import StoredFile, check_photos, discard, store
 from shared.auth import Staff
 from shared.db import in_transaction
@@ -509,27 +510,9 @@ def public_url(council: Council, community: str) -> str:
 
 
 def audience(council: Council, community: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The community's households (flat, building, label, phones) and building groups, as events carry
-    them (notify decides, by each household's preferences, who is actually told)."""
-    households = []
-    for f in council.db.flats.find({"community": community}).sort(
-        [("building", ASCENDING), ("unit", ASCENDING), ("flat", ASCENDING)]
-    ):
-        label = "-".join(str(f.get(k) or "") for k in ("building", "unit", "flat") if f.get(k))
-        households.append(
-            {
-                "flat_id": str(f["_id"]),
-                "building": str(f.get("building") or ""),
-                "label": label,
-                "phones": [str(p) for p in f.get("phones") or []],
-            }
-        )
-    groups = [
-        {"building": str(g["building"]), "webhook_url": str(g["webhook_url"])}
-        for g in council.db.building_groups.find({"community": community})
-        if g.get("webhook_url") and g.get("building") is not None
-    ]
-    return households, groups
+    """The community's households and building groups, as events carry them (notify decides, by each
+    household's preferences, who is actually told)."""
+    return community_audience(council, community)
 
 
 def _finished_event(council: Council, community: str, doc: Mapping[str, Any], now: datetime) -> Envelope:

@@ -27,7 +27,7 @@ from services.notify.channels import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from services.notify.domain.audiences import ContactsNotYetKnown
+from services.notify.domain.audiences import ContactsNotYetKnown, household_key
 from services.notify.messages import CODE_PLACEHOLDER
 from services.notify.planning import PENDING, delivery_id, plan, reference_of
 from shared.db import transaction
@@ -65,6 +65,13 @@ def _contacts_from(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def household_keys(data: dict[str, Any]) -> list[str]:
+    """The preference keys of the households a council event names (none for other events)."""
+    community = str(data.get("community") or "")
+    flats = {str(h["flat_id"]) for h in data.get("households") or [] if h.get("flat_id")}
+    return sorted(household_key(community, flat) for flat in flats)
+
+
 def _commands(deliveries: list[dict[str, Any]], correlation_id: str) -> list[Envelope]:
     return [
         make_envelope(
@@ -92,6 +99,9 @@ def handle_event(notify: Notify, envelope: Envelope) -> None:
     preferences = {
         p["_id"]: p for p in notify.db.preferences.find({"_id": {"$regex": f"^{re.escape(reference)}:"}})
     }
+    households = household_keys(data)
+    if households:  # council's households keep their choices per community and flat, not per event
+        preferences.update({p["_id"]: p for p in notify.db.preferences.find({"_id": {"$in": households}})})
     planned = plan(
         envelope,
         contacts,
@@ -326,6 +336,23 @@ def save_preferences(notify: Notify, key: str, channels: list[str], opt_out: boo
     notify.db.preferences.replace_one(
         {"_id": key},
         {"_id": key, "channels": sorted(set(channels)), "opt_out": opt_out, "updated_at": utcnow()},
+        upsert=True,
+    )
+
+
+def save_household_preferences(
+    notify: Notify, key: str, community_notices: bool, channels: list[str]
+) -> None:
+    """Store a household's choices (community notices yes/no, channels); they apply to every message
+    planned from now on. Consultation notices ignore them but for the channel: they are essential."""
+    notify.db.preferences.replace_one(
+        {"_id": key},
+        {
+            "_id": key,
+            "community_notices": community_notices,
+            "channels": sorted(set(channels)),
+            "updated_at": utcnow(),
+        },
         upsert=True,
     )
 

@@ -11,7 +11,7 @@ from pymongo import DESCENDING
 from services.notify import digest
 from services.notify.bootstrap import Notify
 from services.notify.domain import rules
-from services.notify.domain.audiences import Recipient
+from services.notify.domain.audiences import Recipient, household_key
 from services.notify.planning import render_content
 from services.notify.rendering import has_template
 from shared.auth import Staff
@@ -174,6 +174,7 @@ SAMPLE_MEETING = {
     "place": {"code": "hall:lianhua", "name": "莲花小区议事厅", "name_en": "Lianhua Council Hall"},
     "agenda": ["加装电梯方案"],
     "url": "https://council.example/m/preview/check-in",
+    "board_url": "https://council.example/board/lianhua",
 }
 SAMPLES.update(
     {
@@ -250,10 +251,24 @@ def preview(notify: Notify, template: str, language: str, channel: str) -> dict[
     event_type = _event_for(template)
     data = {"reference": "LC-2026-000001", **SAMPLES[event_type]}
     envelope = Envelope("preview", event_type, "2026-11-25T01:00:00+00:00", "preview", "preview", 1, data)
-    resident = template not in {"case_assigned_studio", "case_escalated", "patrol_dispatched", "red_alert"}
-    resident = resident and not event_type.startswith("consultation.")  # households have no preferences
-    name = ("Zhang San" if language == "en" else "张三") if resident else ""
-    recipient = Recipient("applicant:0", name, language, {channel: "preview"}, resident=resident)
+    audiences = {rule.audience for rs in rules.RULES.values() for rule in rs if rule.template == template}
+    if channel == "sms" and rules.HOUSEHOLDS in audiences:
+        # A household's SMS, with the link to its own preferences (a fictional flat).
+        recipient = Recipient(
+            "household:preview:0",
+            "1-1-101",
+            language,
+            {channel: "preview"},
+            resident=True,
+            preference_key=household_key(str(data.get("community") or "lianhua"), "preview"),
+        )
+    else:
+        staff = {"case_assigned_studio", "case_escalated", "patrol_dispatched", "red_alert"}
+        # Building groups and a code's phone have no preferences.
+        council = {rules.HOUSEHOLDS, rules.BUILDING_GROUPS, rules.CODE_RECIPIENT}
+        resident = template not in staff and not (audiences & council)
+        name = ("Zhang San" if language == "en" else "张三") if resident else ""
+        recipient = Recipient("applicant:0", name, language, {channel: "preview"}, resident=resident)
     content = render_content(channel, template, recipient, envelope, "preview", notify.plan_config)
     return {
         "template": template,

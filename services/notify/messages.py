@@ -190,6 +190,8 @@ def build_context(
         "title": _localised(data.get("title"), lang),
         "agenda": list(data.get("agenda") or []),
         "url": data.get("url") or "",
+        # Households and building groups hear of a meeting with the community's public board as link.
+        "board_url": data.get("board_url") or data.get("url") or "",
         # Council's consultations.
         "flat_label": data.get("flat_label") or "",
         "closes_at": format_time(data.get("closes_at"), lang, timezone),

@@ -71,6 +71,11 @@ def preferences_url(config: PlanConfig, key: str) -> str:
     return f"{config.public_url.rstrip('/')}/preferences/{make_token(config.secret_key, key)}"
 
 
+def recipient_preference_key(recipient: Recipient, data: Mapping[str, Any]) -> str:
+    """Where a resident's choices are kept: a household's own key, else the case's and their place."""
+    return recipient.preference_key or preference_key(reference_of(data), recipient.key)
+
+
 def render_content(
     channel: str,
     template: str,
@@ -86,7 +91,7 @@ def render_content(
         return {"subject": envelope.type, "body": "", "payload": payload}
     prefs_url = None
     if recipient.resident:
-        prefs_url = preferences_url(config, preference_key(reference_of(data), recipient.key))
+        prefs_url = preferences_url(config, recipient_preference_key(recipient, data))
     context = build_context(
         data,
         recipient_name=recipient.name,
@@ -96,9 +101,13 @@ def render_content(
     )
     subject, body = render(template, recipient.language, context)
     if channel == "sms":
+        # A household only ever gets SMS: its preferences link rides in every one (never cut off).
+        household = bool(prefs_url and recipient.preference_key)
         return {
             "subject": subject,
-            "body": render_sms(template, recipient.language, context, config.sms_max_segments),
+            "body": render_sms(
+                template, recipient.language, context, config.sms_max_segments, preferences_link=household
+            ),
         }
     if channel == "wechat_work":
         return {
@@ -148,10 +157,11 @@ def plan(
             continue
         for recipient in resolve(rule.audience, data, contacts, config.directory):
             available = [c for c in recipient.addresses if c in config.enabled_channels]
-            prefs = (
-                preferences(preference_key(reference_of(data), recipient.key)) if recipient.resident else None
+            prefs = preferences(recipient_preference_key(recipient, data)) if recipient.resident else None
+            chosen = choose_channels(
+                rule.channels, available, prefs, essential=rule.essential, opt_in=rule.opt_in
             )
-            for channel in choose_channels(rule.channels, available, prefs, essential=rule.essential):
+            for channel in chosen:
                 address = recipient.addresses[channel]
                 if (channel, address) in reached:
                     continue

@@ -15,6 +15,7 @@ no other party's personal data.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ GSM7 = set(
     "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 WECHAT_TEXT_BYTES = 2048
+TITLE_MIN = 8  # a household's SMS shortens a long title to no less than this, to keep its links whole
 WECHAT_MARKDOWN_BYTES = 4096
 
 
@@ -83,10 +85,51 @@ def render_html(subject: str, body: str, language: str, context: dict[str, Any])
     )
 
 
-def render_sms(template: str, language: str, context: dict[str, Any], max_segments: int) -> str:
-    """The SMS text, cut to fit `max_segments` messages when it would not."""
-    text = " ".join(_text(f"{language_of(language)}/{template}.sms.txt", context).split())
-    return fit_sms(text, max_segments)
+def render_sms(
+    template: str,
+    language: str,
+    context: dict[str, Any],
+    max_segments: int,
+    *,
+    preferences_link: bool = False,
+) -> str:
+    """The SMS text, cut to fit `max_segments` messages when it would not.
+
+    With `preferences_link` (households, whose only channel is SMS) the line with their preferences
+    link (`_preferences.sms.txt`) ends the text; it is allowed one part more, as the link alone
+    takes most of a Chinese SMS part. What is too long is shortened in its title first (to no less
+    than `TITLE_MIN` characters), so the message's own link (the answering page, the minutes, the
+    plan) stays whole; if that is not enough, one more part is used rather than cut a link; only
+    beyond that is the end of the text cut, never the preferences link.
+    """
+    lang = language_of(language)
+
+    def text_of(values: dict[str, Any]) -> str:
+        return " ".join(_text(f"{lang}/{template}.sms.txt", values).split())
+
+    text = text_of(context)
+    if not preferences_link:
+        return fit_sms(text, max_segments)
+    tail = " ".join(_text(f"{lang}/_preferences.sms.txt", context).split())
+    limit = max_segments + 1
+    title = str(context.get("title") or "")
+    shortened = _shorten_title(text_of, context, title, tail, limit)
+    if sms_segments(f"{shortened} {tail}") <= limit:
+        return f"{shortened} {tail}"
+    # Still too long: one more part rather than cut a link; cut at the end only beyond that.
+    return fit_sms_with_tail(_shorten_title(text_of, context, title, tail, limit + 1), tail, limit + 1)
+
+
+def _shorten_title(
+    text_of: Callable[[dict[str, Any]], str], context: dict[str, Any], title: str, tail: str, limit: int
+) -> str:
+    """The text with its title shortened (to no less than `TITLE_MIN`) until it and `tail` fit."""
+    text = text_of(context)
+    keep = len(title)
+    while keep > TITLE_MIN and sms_segments(f"{text} {tail}") > limit:
+        keep -= 1
+        text = text_of({**context, "title": f"{title[:keep]}…"})
+    return text
 
 
 def render_markdown(template: str, language: str, context: dict[str, Any]) -> str | None:
@@ -120,6 +163,19 @@ def fit_sms(text: str, max_segments: int) -> str:
     while cut and sms_segments(cut + ellipsis) > max_segments:
         cut = cut[: min(len(cut) - 1, limit - len(ellipsis))]
     return cut.rstrip() + ellipsis
+
+
+def fit_sms_with_tail(text: str, tail: str, max_segments: int) -> str:
+    """`text` and then `tail` within `max_segments` messages, cutting only `text` (to nothing if it
+    must: the tail, a link, is never cut)."""
+    joined = f"{text} {tail}"
+    if sms_segments(joined) <= max_segments:
+        return joined
+    ellipsis = "..." if is_gsm7(joined) else "…"
+    cut = text
+    while cut and sms_segments(f"{cut}{ellipsis} {tail}") > max_segments:
+        cut = cut[:-1]
+    return f"{cut.rstrip()}{ellipsis} {tail}" if cut else tail
 
 
 def fit_bytes(text: str, limit: int) -> str:

@@ -466,6 +466,11 @@ class MeetingInvited(EventData):
     agenda = fields.List(fields.String(), load_default=list)
     sequence = fields.Integer(load_default=0, validate=validate.Range(min=0))
     url = fields.String(load_default=None, allow_none=True)
+    # The community is told too: its households (notify sends to those that asked for community
+    # notices) and its building groups, with the public board as their link (no check-in for them).
+    board_url = fields.String(load_default=None, allow_none=True)
+    households = fields.List(fields.Nested(HouseholdRef), load_default=list)
+    building_groups = fields.List(fields.Nested(BuildingGroupRef), load_default=list)
 
 
 class MeetingRescheduled(MeetingInvited):
@@ -479,7 +484,8 @@ class MeetingCancelled(MeetingInvited):
 
 
 class MinutesPublished(EventData):
-    """A meeting's minutes were adopted and published: the invitees get the public link."""
+    """A meeting's minutes were adopted and published: the invitees, the households that asked for
+    community notices and the building groups get the public link."""
 
     meeting_id = fields.String(required=True)
     reference = fields.String(required=True)
@@ -489,6 +495,8 @@ class MinutesPublished(EventData):
     invitees = fields.List(fields.Nested(InviteeRef), load_default=list)
     url = fields.String(required=True)
     published_at = fields.String(required=True, validate=_iso_datetime)
+    households = fields.List(fields.Nested(HouseholdRef), load_default=list)  # opt-in in notify
+    building_groups = fields.List(fields.Nested(BuildingGroupRef), load_default=list)
 
 
 SCHEMAS: dict[tuple[str, int], type[Schema]] = {

@@ -106,3 +106,40 @@ def test_resident_opts_out_on_a_phone_without_javascript(
     page.goto(f"{url}/preferences/{path}?lang=en")
     assert page.is_checked("#opt-out") and not page.is_checked("#channel-email")
     screenshot(page, "notify-preferences-phone-en", full_page=True)
+
+
+def test_household_asks_for_community_notices_on_a_phone_without_javascript(
+    new_context, notify_app: Flask, serve_app, settings: Settings, axe
+) -> None:
+    """A council household's page (reached from the link in its SMS): community notices yes/no and
+    the channel, on a phone, no JavaScript, both languages; axe-core finds nothing serious."""
+    from services.notify.domain.audiences import household_key
+
+    url = serve_app(notify_app)
+    notify = notify_app.extensions["notify"]
+    key = household_key("lianhua", "f11")
+    path = preferences_url(notify.plan_config, key).split("/preferences/", 1)[1]
+    context = new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, locale="zh-CN", java_script_enabled=False
+    )
+    page = context.new_page()
+    page.goto(f"{url}/preferences/{path}")
+    assert page.inner_text("h1") == "本户的通知设置" and "莲花社区" in page.inner_text("main")
+    assert page.is_checked("#notices-no") and page.is_checked("#channel-sms")  # opt-in: "no" until asked
+    screenshot(page, "notify-household-preferences-phone-zh", full_page=True)
+    page.check("#notices-yes")
+    page.click("button[type=submit]")
+    assert "您的设置已保存" in page.inner_text("main")
+    saved = notify.db.preferences.find_one({"_id": key})
+    assert saved["community_notices"] is True and saved["channels"] == ["sms"]
+    # Unticking the only channel is refused, and nothing changes.
+    page.uncheck("#channel-sms")
+    page.click("button[type=submit]")
+    assert "请至少选择一种通知方式" in page.inner_text("main")
+    assert notify.db.preferences.find_one({"_id": key})["channels"] == ["sms"]
+    page.goto(f"{url}/preferences/{path}?lang=en")
+    assert page.is_checked("#notices-yes") and "Community notices" in page.inner_text("main")
+    screenshot(page, "notify-household-preferences-phone-en", full_page=True)
+    checked = new_context(viewport={"width": 390, "height": 844}, is_mobile=True, locale="en").new_page()
+    checked.goto(f"{url}/preferences/{path}?lang=en")
+    axe(checked, "the household preferences page")

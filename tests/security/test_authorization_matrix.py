@@ -207,6 +207,7 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("notify", "GET", "/api/v1/deliveries/<string:delivery_id>"): LEADS,
     ("notify", "POST", "/api/v1/deliveries/<string:delivery_id>/resend"): LEADS,
     ("notify", "GET", "/api/v1/templates/preview"): LEADS,
+    # A signed link: a resident's per case, a council household's per community and flat.
     ("notify", "GET", "/preferences/<string:token>"): PUBLIC,  # signed link
     ("notify", "POST", "/preferences/<string:token>"): PUBLIC,
     ("notify", "GET", "/api/v1/docs"): PUBLIC,
@@ -621,6 +622,31 @@ def test_cell(
             assert status == 401, f"anonymous got {status} at {method} {path}"
     else:
         assert status == 403, f"{who} got {status} at {method} {path}"
+
+
+@pytest.mark.parametrize("who", IDENTITIES)
+def test_a_households_preferences_page_is_public_behind_its_signed_link(
+    apps: dict[str, Flask], matrix_settings: Settings, who: str
+) -> None:
+    """The household page (the same public route) opens for anyone holding the signed link, with or
+    without a login; a link signed with another key, or naming no community, is not found."""
+    from services.notify.domain.audiences import household_key
+    from services.notify.preferences import make_token
+
+    client = apps["notify"].test_client()
+    key = household_key("lianhua", "flat-matrix")
+    good = _request(
+        client, "GET", f"/preferences/{make_token(matrix_settings.secret_key, key)}", who, matrix_settings
+    )
+    assert good.status_code == 200 and 'name="community_notices"' in good.get_data(as_text=True)
+    saved = _request(
+        client, "POST", f"/preferences/{make_token(matrix_settings.secret_key, key)}", who, matrix_settings
+    )
+    assert saved.status_code == 422  # reached the form's checks (no choice made), not refused for the role
+    forged = _request(client, "GET", f"/preferences/{make_token('another-key', key)}", who, matrix_settings)
+    assert forged.status_code == 404
+    nowhere = make_token(matrix_settings.secret_key, household_key("atlantis", "f1"))
+    assert _request(client, "GET", f"/preferences/{nowhere}", who, matrix_settings).status_code == 404
 
 
 # No personal data in the logs -----------------------------------------------------------------

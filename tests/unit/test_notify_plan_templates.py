@@ -71,7 +71,12 @@ def test_a_finished_item_is_planned_for_households_and_building_groups() -> None
         public_url="https://concord.example",
     )
     envelope = make_envelope("plan.item_finished", DATA, source="council")
-    found = plan(envelope, None, lambda _k: None, config, now=datetime(2026, 7, 1, tzinfo=UTC))
+    # Households are told only when they asked for community notices (opt-in); the group always.
+    assert [d["channel"] for d in plan(envelope, None, lambda _k: None, config, now=datetime.now(UTC))] == [
+        "wechat_work"
+    ]
+    opted_in = {"household:lianhua:f1": {"community_notices": True, "channels": ["sms"]}}
+    found = plan(envelope, None, opted_in.get, config, now=datetime(2026, 7, 1, tzinfo=UTC))
     by_channel = {d["channel"]: d for d in found}
     assert set(by_channel) == {"sms", "wechat_work"}
     assert by_channel["sms"]["recipient"]["address"] == "13800138000"

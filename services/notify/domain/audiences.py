@@ -24,6 +24,13 @@ class Recipient:
     language: str
     addresses: Mapping[str, str]  # channel → address
     resident: bool = False  # residents have preferences and an opt-out link
+    # A household's preferences are its own, across events (community + flat), not per case.
+    preference_key: str | None = None
+
+
+def household_key(community: str, flat_id: str) -> str:
+    """The preferences of one flat in one community, e.g. "household:lianhua:f11"."""
+    return f"household:{community}:{flat_id}"
 
 
 @dataclass(frozen=True)
@@ -143,13 +150,17 @@ def resolve(
         return [Recipient("district_admin", "", staff_language, _addresses(email=email))] if email else []
     if audience == r.HOUSEHOLDS:
         # One recipient per registered phone of each flat; a phone shared by several flats (one
-        # owner) is texted once, as planning sends one message per channel and address.
+        # owner) is texted once, as planning sends one message per channel and address. The
+        # flat's phones share its preferences.
+        community = str(data.get("community") or "")
         return [
             Recipient(
                 key=f"household:{flat['flat_id']}:{i}",
                 name=flat.get("label") or "",
                 language=flat.get("language") or "zh-CN",
                 addresses=_addresses(sms=phone),
+                resident=True,
+                preference_key=household_key(community, str(flat["flat_id"])),
             )
             for flat in data.get("households") or []
             for i, phone in enumerate(flat.get("phones") or [])

@@ -6,6 +6,13 @@ or a channel that is not configured, simply yields no delivery. `essential` mess
 notices such as session invitations and the closing of a case, and all staff work messages) are
 sent even to residents who opted out of non-essential ones. `when` restricts a rule to events
 whose data fields hold one of the listed values (e.g. only red cases, only public changes).
+
+Households (council's flats) have their own preferences, per community and flat (a signed link in
+every message they get): whether they want the community's notices, and the channel (SMS today).
+Consultation notices (opened, reminder, closed, the answering code) concern the flat's own answer
+and are essential, sent whatever the household chose; meetings, minutes and plan items are
+`opt_in`: sent only to households that asked for community notices, and always to the building
+groups.
 """
 
 from __future__ import annotations
@@ -62,6 +69,7 @@ class Rule:
     channels: tuple[str, ...]
     template: str
     essential: bool = False
+    opt_in: bool = False  # only to recipients whose preferences ask for it (households' community notices)
     when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
@@ -154,10 +162,10 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule(FILER, _PARTIES, "case_merged"),
         _WEBHOOK,
     ),
-    # Council's consultations. Households are reached by SMS at the phones the register holds (they
-    # have no preferences in notify: the owners' committee, not a case, decides whom to tell), the
+    # Council's consultations. Households are reached by SMS at the phones the register holds, the
     # building's WeChat Work group by its robot. Residents cannot answer without hearing of it:
-    # essential. The code's SMS carries a one-time code that notify never stores in the delivery.
+    # essential, whatever the household chose. The code's SMS carries a one-time code that notify
+    # never stores in the delivery.
     "consultation.opened": (
         Rule(HOUSEHOLDS, ("sms",), "consultation_opened", essential=True),
         Rule(BUILDING_GROUPS, ("wechat_work",), "consultation_opened", essential=True),
@@ -171,23 +179,48 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule(BUILDING_GROUPS, ("wechat_work",), "consultation_closed", essential=True),
     ),
     "consultation.code_requested": (Rule(CODE_RECIPIENT, ("sms",), "consultation_code", essential=True),),
-    # Council's plan: an item is done; the households and building groups the event names are told.
+    # Council's plan: an item is done; the households that asked for community notices and the
+    # building groups the event names are told.
     "plan.item_finished": (
-        Rule(HOUSEHOLDS, ("sms",), "plan_item_finished"),
+        Rule(HOUSEHOLDS, ("sms",), "plan_item_finished", opt_in=True),
         Rule(BUILDING_GROUPS, ("wechat_work",), "plan_item_finished", essential=True),
     ),
 }
 
 # Council's representatives' meetings: each invitee is told by email (with the .ics: same UID,
 # rising SEQUENCE, METHOD:CANCEL) and SMS; an invitation, its change and its cancellation are
-# essential to the person invited, the published minutes are not.
+# essential to the person invited, the published minutes are not. The community hears of them too:
+# the households that asked for community notices by SMS (opt-in), every building group by its
+# robot, with a wording of their own (no check-in, the public board as the link). An invitee who is
+# also a household is texted once, by the invitee's rule (listed first).
 _INVITEE_CHANNELS = ("email", "sms")
+
+
+def _community(template: str) -> tuple[Rule, Rule]:
+    return (
+        Rule(HOUSEHOLDS, ("sms",), template, opt_in=True),
+        Rule(BUILDING_GROUPS, ("wechat_work",), template, essential=True),
+    )
+
+
 RULES.update(
     {
-        "meeting.invited": (Rule(INVITEES, _INVITEE_CHANNELS, "meeting_invitation", essential=True),),
-        "meeting.rescheduled": (Rule(INVITEES, _INVITEE_CHANNELS, "meeting_rescheduled", essential=True),),
-        "meeting.cancelled": (Rule(INVITEES, _INVITEE_CHANNELS, "meeting_cancelled", essential=True),),
-        "minutes.published": (Rule(INVITEES, _INVITEE_CHANNELS, "minutes_published"),),
+        "meeting.invited": (
+            Rule(INVITEES, _INVITEE_CHANNELS, "meeting_invitation", essential=True),
+            *_community("meeting_announced"),
+        ),
+        "meeting.rescheduled": (
+            Rule(INVITEES, _INVITEE_CHANNELS, "meeting_rescheduled", essential=True),
+            *_community("meeting_moved"),
+        ),
+        "meeting.cancelled": (
+            Rule(INVITEES, _INVITEE_CHANNELS, "meeting_cancelled", essential=True),
+            *_community("meeting_called_off"),
+        ),
+        "minutes.published": (
+            Rule(INVITEES, _INVITEE_CHANNELS, "minutes_published"),
+            *_community("minutes_public"),
+        ),
     }
 )
 
