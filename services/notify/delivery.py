@@ -27,6 +27,7 @@ from services.notify.channels import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
+from services.notify.domain import rules
 from services.notify.domain.audiences import ContactsNotYetKnown, household_key
 from services.notify.messages import CODE_PLACEHOLDER
 from services.notify.planning import PENDING, delivery_id, plan, reference_of
@@ -87,7 +88,7 @@ def handle_event(notify: Notify, envelope: Envelope) -> None:
         return  # a duplicate: spare the rendering (process_once would drop it anyway)
     data = envelope.data
     reference = reference_of(data)
-    is_case = not envelope.type.startswith(("consultation.", "plan."))  # council's concern no case
+    is_case = not envelope.type.startswith(rules.COUNCIL_EVENT_PREFIXES)
     if envelope.type == "case.submitted":
         contacts: dict[str, Any] | None = _contacts_from(data)
     else:

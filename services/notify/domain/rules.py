@@ -54,6 +54,8 @@ AUDIENCES = (
     BUILDING_GROUPS,
     CODE_RECIPIENT,
 )
+# Council's events concern no case: no case contacts, studio or digest behind them.
+COUNCIL_EVENT_PREFIXES = ("consultation.", "plan.", "meeting.", "minutes.")
 RESIDENT_AUDIENCES = frozenset({APPLICANTS, RESPONDENTS, FILER, INVITEES})
 
 CHANNELS = ("email", "sms", "wechat_work", "webhook")
