@@ -2,9 +2,9 @@
 with photos, the public view, and `plan.item_finished` when an item is done.
 
 A decision is a passed vote (a closed consultation of kind "vote" whose frozen result's outcome is
-"passed", written by the consultations helpers) or an adopted recommendation of a representatives'
-meeting. Both live in collections other modules own and may not exist yet on this branch, so they are
-read defensively (`find_decision`): a reference that cannot be confirmed is refused.
+"passed", see `consultations` and `results`) or an adopted recommendation of a representatives'
+meeting (`meetings`). Both live in collections other modules own, so they are read defensively
+(`find_decision`): a reference that cannot be confirmed is refused.
 
 Collections (`<prefix>_council`):
 - `plan_items`: {_id, community, title, title_en, decision {kind, id, title}, parent_id, weight (str),

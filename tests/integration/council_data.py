@@ -1,7 +1,7 @@
 # Chinese test data uses Chinese (full-width) punctuation on purpose.
 # ruff: noqa: RUF001
 """Test data for council's results and participation: the register's flats, consultations and ballots
-written as the council contract defines them (the answering side, H3, writes them in production)."""
+written in the shape `consultations` and `answering` write them in production."""
 
 from __future__ import annotations
 

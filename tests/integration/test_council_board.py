@@ -126,7 +126,7 @@ def test_no_published_table_shows_or_reveals_a_count_under_five(built: Any) -> N
         for name, table in doc["tables"].items():
             published = bt._published_of(table["published"])
             assert _small_numbers(table["published"]) == [], (doc["_id"], name)
-            # H2's exact checker and the classic line solver find nothing to recover.
+            # The suppression's exact checker and the classic line solver find nothing to recover.
             assert sup.recoverable_small(published) == [], (doc["_id"], name)
             for entry, value in sup.recover_by_lines(published).items():
                 assert not 0 < value < sup.THRESHOLD, (doc["_id"], name, entry, value)

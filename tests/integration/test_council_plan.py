@@ -53,7 +53,7 @@ def client_as(app: Flask, settings: Settings, staff: Staff | None) -> FlaskClien
 
 
 def seed(db: Database) -> None:
-    """A passed and a failed vote (the shape the consultations helpers write), two flats and a
+    """A passed and a failed vote (the shape `consultations.close` writes), two flats and a
     building group, so events have someone to tell."""
     closed = datetime(2026, 5, 6, 10, tzinfo=UTC)
     for cid, outcome in (("vote-gate", "passed"), ("vote-pool", "failed")):

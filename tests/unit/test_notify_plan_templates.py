@@ -1,6 +1,6 @@
 """`plan.item_finished`: the event's schema and notify's messages for it (households by SMS,
-building groups by WeChat Work), in zh-CN and en. The rule that sends them joins notify's RULES
-with the households and building-group audiences of council's consultations (branch council-results)."""
+building groups by WeChat Work), in zh-CN and en, planned through notify's RULES with the
+households and building-group audiences of council's consultations."""
 
 from __future__ import annotations
 
