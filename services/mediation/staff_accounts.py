@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                 where = demo.get("studio") or demo.get("team") or demo.get("community") or "district"
                 if demo.get("buildings"):
                     where += f", buildings {','.join(demo['buildings'])}"
-                print(f"  {demo['role']:<15} {demo['username']:<10} {demo['password']:<18} ({where})")
+                print(f"  {demo['role']:<16} {demo['username']:<10} {demo['password']:<18} ({where})")
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
