@@ -24,6 +24,19 @@ ROOT = Path(__file__).resolve().parents[1]
 BROKER_URL = os.environ.get("TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 
+# Each folder's tests carry its marker, so `-m integration` (or e2e, faults, fuzz) selects them all;
+# a `pytestmark` in a folder's conftest.py would be ignored by pytest.
+FOLDER_MARKERS = {"integration": "integration", "e2e": "e2e", "faults": "faults", "fuzz": "fuzz"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its folder's marker (see `FOLDER_MARKERS` and pyproject's markers)."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT).parts
+        if len(parts) > 1 and parts[0] == "tests" and parts[1] in FOLDER_MARKERS:
+            item.add_marker(FOLDER_MARKERS[parts[1]])
+
+
 @pytest.fixture(scope="session")
 def mongo_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A SecantusDB server for the whole run (or TEST_MONGO_URL when given)."""

@@ -7,7 +7,7 @@
 - `serve_app(app)`: serves a Flask app on a free local port in a background thread and returns
   its base URL; the server is shut down after the test.
 
-Mark e2e tests with `pytestmark = pytest.mark.e2e`.
+Every test under tests/e2e is marked `e2e` by tests/conftest.py.
 """
 
 from __future__ import annotations

@@ -16,8 +16,6 @@ from shared.config import Settings
 from shared.db import get_database
 from tests.support.stack import Workers
 
-pytestmark = pytest.mark.integration
-
 CASE = {
     "category": "neighbours",
     "community": "lianhua",
