@@ -7,7 +7,11 @@ from typing import Any
 
 from services.council import consultations
 from services.council.bootstrap import Council, ensure_indexes
+from services.notify.bootstrap import SERVICE as NOTIFY
 from shared.auth import Staff
+from shared.config import Settings
+from shared.db import get_database
+from tests.support.stack import wait_for
 
 COMMUNITY = "lianhua"
 OTHER = "heping"
@@ -91,3 +95,21 @@ def new_questionnaire(council: Council, staff: Staff | None = None, **extra: Any
 def opened(council: Council, **extra: Any) -> dict[str, Any]:
     doc = new_questionnaire(council, **extra)
     return consultations.open_(council, committee(), doc["_id"], NOW)
+
+
+# Notify's side of council's notices, read from notify's own database (tests only).
+def deliveries(settings: Settings, **query: Any) -> list[dict[str, Any]]:
+    """Notify's stored deliveries matching `query`."""
+    return list(get_database(settings, NOTIFY).deliveries.find(query))
+
+
+def settled(settings: Settings, count: int, **query: Any) -> list[dict[str, Any]]:
+    """Wait until exactly `count` deliveries match and each is sent or failed; return them."""
+
+    def done() -> list[dict[str, Any]] | None:
+        found = deliveries(settings, **query)
+        if len(found) == count and all(d["status"] in ("sent", "failed") for d in found):
+            return found
+        return None
+
+    return wait_for(done, timeout=25, what=f"{count} deliveries settled")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from services.council import consultations, meetings, minutes
 from services.council.bootstrap import Council, bootstrap, ensure_indexes
@@ -23,26 +22,19 @@ from shared.config import Settings
 from shared.db import get_database
 from shared.messaging.envelope import Envelope, make_envelope, utcnow
 from shared.messaging.publisher import Publisher
-from tests.integration.council_support import COMMUNITY, committee, new_questionnaire, seed_register
+from tests.integration.council_support import (
+    COMMUNITY,
+    committee,
+    deliveries,
+    new_questionnaire,
+    seed_register,
+    settled,
+)
 from tests.integration.notify_fakes import FakeProvider, providers
-from tests.support.stack import Workers, wait_for
+from tests.support.stack import Workers
 
 CLERK = committee()
 INVITEE_PHONE = "13700137000"
-
-
-def deliveries(settings: Settings, **query: Any) -> list[dict[str, Any]]:
-    return list(get_database(settings, NOTIFY).deliveries.find(query))
-
-
-def settled(settings: Settings, count: int, **query: Any) -> list[dict[str, Any]]:
-    def done() -> list[dict[str, Any]] | None:
-        found = deliveries(settings, **query)
-        if len(found) == count and all(d["status"] in ("sent", "failed") for d in found):
-            return found
-        return None
-
-    return wait_for(done, timeout=25, what=f"{count} deliveries settled")
 
 
 def texts_to(fake: FakeProvider, phone: str) -> list[str]:

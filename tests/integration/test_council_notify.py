@@ -22,25 +22,19 @@ from shared.config import Settings
 from shared.db import get_database
 from shared.messaging.envelope import Envelope, utcnow
 from shared.messaging.publisher import Publisher
-from tests.integration.council_support import COMMUNITY, committee, leader, new_questionnaire, seed_register
+from tests.integration.council_support import (
+    COMMUNITY,
+    committee,
+    deliveries,
+    leader,
+    new_questionnaire,
+    seed_register,
+    settled,
+)
 from tests.integration.notify_fakes import FakeProvider, providers
-from tests.support.stack import Workers, wait_for
+from tests.support.stack import Workers
 
 ADMIN = Staff("u-admin", "Admin", frozenset({"district_admin"}), language="en")
-
-
-def deliveries(settings: Settings, **query: Any) -> list[dict[str, Any]]:
-    return list(get_database(settings, NOTIFY).deliveries.find(query))
-
-
-def settled(settings: Settings, count: int, **query: Any) -> list[dict[str, Any]]:
-    def done() -> list[dict[str, Any]] | None:
-        found = deliveries(settings, **query)
-        if len(found) == count and all(d["status"] in ("sent", "failed") for d in found):
-            return found
-        return None
-
-    return wait_for(done, timeout=25, what=f"{count} deliveries settled")
 
 
 def open_now(council: Council) -> dict[str, Any]:
