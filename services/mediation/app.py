@@ -13,7 +13,7 @@ from prometheus_client.core import Metric
 
 from services.mediation.bootstrap import SERVICE, Mediation, bootstrap, ensure_indexes
 
-# The patrol, lead and admin pages add their routes to `pages.bp` when imported.
+# The patrol, lead, admin and staff-account pages add their routes to `pages.bp` when imported.
 from services.mediation.http import (  # noqa: F401
     admin_pages,
     case_api,
@@ -24,6 +24,7 @@ from services.mediation.http import (  # noqa: F401
     patrol_api,
     patrol_pages,
     registry_api,
+    staff_pages,
 )
 from shared.auth import init_auth
 from shared.config import Settings

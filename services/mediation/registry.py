@@ -3,6 +3,7 @@ by district admins through the API (validated by `http.schemas`, audited), read 
 
 from __future__ import annotations
 
+import copy
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from services.mediation.domain.routing import Leave, Member, StudioSnapshot
 from shared.db import in_transaction
 from shared.messaging.envelope import new_id, utcnow
 from shared.taxonomy import communities
+from shared.web.i18n import N_
 
 SEED_FILE = Path(__file__).parent / "seed" / "registry.yaml"
 DISTRICT_ID = "district"
@@ -24,10 +26,21 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_RECEPTION_DAYS = (6, 26)
 
 ENTITIES = {"studio": "studios", "team": "patrol_teams", "community": "communities"}
+# What the audit log records changes of: the registry's entities and staff accounts.
+AUDITED = (*ENTITIES, "user")
 
 
 class RegistryError(Exception):
-    """A registry change that breaks a rule (unknown entry, duplicate code)."""
+    """A registry change that breaks a rule (unknown entry, duplicate code).
+
+    `message` is a catalog msgid with %(name)s placeholders filled from `params`: the API answers
+    in English, pages translate it (`gettext(err.message, **err.params)`).
+    """
+
+    def __init__(self, message: str, **params: Any) -> None:
+        super().__init__(message % params if params else message)
+        self.message = message
+        self.params = params
 
 
 class NotFound(RegistryError):
@@ -228,9 +241,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _audit(
-    db: Database, session: ClientSession, actor: str, action: str, entity: str, key: str, changes: dict
+def record_audit(
+    db: Database,
+    session: ClientSession | None,
+    actor: str,
+    action: str,
+    entity: str,
+    key: str,
+    changes: dict,
 ) -> None:
+    """One audit entry: who changed which entity how (`changes`: field -> before/after)."""
     db.audit.insert_one(
         {
             "_id": new_id(),
@@ -252,19 +272,36 @@ def create(db: Database, entity: str, data: dict[str, Any], actor: str) -> dict[
 
     def work(session: ClientSession) -> dict[str, Any]:
         if collection.find_one({"_id": doc["code"]}, {"_id": 1}, session=session):
-            raise RegistryError(f"A {entity} with code {doc['code']} exists already.")
+            raise RegistryError(N_("The code %(code)s is in use already."), code=doc["code"])
         stored = {"_id": doc["code"], **doc}
         if entity == "studio":
             stored["open_cases"] = 0
         collection.insert_one(stored, session=session)
-        _audit(db, session, actor, "create", entity, doc["code"], {k: {"after": v} for k, v in doc.items()})
+        record_audit(
+            db, session, actor, "create", entity, doc["code"], {k: {"after": v} for k, v in doc.items()}
+        )
         return stored
 
     return in_transaction(db, work)
 
 
-def update(db: Database, entity: str, key: str, changes: dict[str, Any], actor: str) -> dict[str, Any]:
-    """Change fields of a studio, team or community; only real changes are written and audited."""
+class Changed(RegistryError):
+    """The entry changed between reading it and writing it (another admin's edit): reload and retry."""
+
+
+def update(
+    db: Database,
+    entity: str,
+    key: str,
+    changes: dict[str, Any],
+    actor: str,
+    expect: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Change fields of a studio, team or community; only real changes are written and audited.
+
+    `expect` (field -> value read before) makes a read-modify-write safe: when another edit changed
+    one of those fields meanwhile, `Changed` is raised and nothing is written.
+    """
     collection = db[ENTITIES[entity]]
     new = _plain(changes)
     new.pop("code", None)
@@ -275,9 +312,11 @@ def update(db: Database, entity: str, key: str, changes: dict[str, Any], actor: 
         current = collection.find_one({"_id": key}, session=session)
         if current is None:
             if entity != "community" or community_view(db, key) is None:
-                raise NotFound(f"No {entity} {key}.")
+                raise NotFound(N_("No %(entity)s %(code)s."), entity=entity, code=key)
             current = {"_id": key}
             collection.insert_one(current, session=session)
+        if expect and any(current.get(field) != _plain(value) for field, value in expect.items()):
+            raise Changed(N_("Someone else changed this meanwhile; reload the page and try again."))
         diff = {
             field: {"before": current.get(field), "after": value}
             for field, value in new.items()
@@ -287,7 +326,7 @@ def update(db: Database, entity: str, key: str, changes: dict[str, Any], actor: 
             collection.update_one(
                 {"_id": key}, {"$set": {k: v["after"] for k, v in diff.items()}}, session=session
             )
-            _audit(db, session, actor, "update", entity, key, diff)
+            record_audit(db, session, actor, "update", entity, key, diff)
         return collection.find_one({"_id": key}, session=session)
 
     return in_transaction(db, work)
@@ -302,3 +341,55 @@ def audit_log(
     if key:
         query["key"] = key
     return list(db.audit.find(query).sort("at", -1).limit(limit))
+
+
+# Studio members and their leave (district admins, and a studio's lead for their own studio) ---
+def _members_of(db: Database, code: str) -> list[dict[str, Any]]:
+    studio = db.studios.find_one({"_id": code}, {"members": 1})
+    if studio is None:
+        raise NotFound(N_("No studio %(code)s."), code=code)
+    return [dict(m, leave=list(m.get("leave", []))) for m in studio.get("members", [])]
+
+
+def add_member(db: Database, code: str, member: dict[str, Any], actor: str) -> dict[str, Any]:
+    """Add a person (validated `StudioMemberSchema` data) to a studio's members; refuses a repeat."""
+    members = _members_of(db, code)
+    if any(m["username"] == member["username"] for m in members):
+        raise RegistryError(N_("%(username)s is a member already."), username=member["username"])
+    new = [*members, {"leave": [], **member}]
+    return update(db, "studio", code, {"members": new}, actor, expect={"members": members})
+
+
+def remove_member(db: Database, code: str, username: str, actor: str) -> dict[str, Any]:
+    members = _members_of(db, code)
+    kept = [m for m in members if m["username"] != username]
+    if len(kept) == len(members):
+        raise NotFound(N_("%(username)s is not a member of %(code)s."), username=username, code=code)
+    return update(db, "studio", code, {"members": kept}, actor, expect={"members": members})
+
+
+def add_leave(db: Database, code: str, username: str, start: date, end: date, actor: str) -> dict[str, Any]:
+    """Record a member's leave (routing scales the studio's capacity by who is at work)."""
+    before = _members_of(db, code)
+    members = copy.deepcopy(before)
+    member = next((m for m in members if m["username"] == username), None)
+    if member is None:
+        raise NotFound(N_("%(username)s is not a member of %(code)s."), username=username, code=code)
+    period = {"start": start.isoformat(), "end": end.isoformat()}
+    if period in member.get("leave", []):
+        raise RegistryError(N_("This leave is recorded already."))
+    member["leave"] = sorted([*member.get("leave", []), period], key=lambda p: p["start"])
+    return update(db, "studio", code, {"members": members}, actor, expect={"members": before})
+
+
+def remove_leave(db: Database, code: str, username: str, start: str, actor: str) -> dict[str, Any]:
+    before = _members_of(db, code)
+    members = copy.deepcopy(before)
+    member = next((m for m in members if m["username"] == username), None)
+    if member is None:
+        raise NotFound(N_("%(username)s is not a member of %(code)s."), username=username, code=code)
+    kept = [p for p in member.get("leave", []) if str(p["start"]) != start]
+    if len(kept) == len(member.get("leave", [])):
+        raise NotFound(N_("No such leave."))
+    member["leave"] = kept
+    return update(db, "studio", code, {"members": members}, actor, expect={"members": before})

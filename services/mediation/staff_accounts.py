@@ -15,6 +15,7 @@ import getpass
 import hashlib
 import hmac
 import logging
+import secrets
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,11 +24,13 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from services.mediation.domain import throttle
+from services.mediation.domain import administration, throttle
+from services.mediation.registry import record_audit
 from shared.auth import ROLES, Staff, hash_password, verify_password
 from shared.config import Settings
 from shared.messaging.envelope import utcnow
 from shared.taxonomy import community_codes
+from shared.web.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +82,16 @@ DEMO_USERS: tuple[dict[str, Any], ...] = (
 
 
 class UserError(Exception):
-    """Bad account data (unknown role, weak password, taken username)."""
+    """Bad account data (unknown role, weak password, taken username).
+
+    `message` is a catalog msgid with %(name)s placeholders filled from `params`, so pages show it
+    in the reader's language (`gettext(err.message, **err.params)`) and the command line in English.
+    """
+
+    def __init__(self, message: str, **params: Any) -> None:
+        super().__init__(message % params if params else message)
+        self.message = message
+        self.params = params
 
 
 class LoginLocked(Exception):
@@ -106,27 +118,56 @@ def ensure_user_indexes(db: Database) -> None:
     db.login_failures.create_index("updated_at")
 
 
-def create_user(db: Database, user: NewUser) -> dict[str, Any]:
-    """Store a new account with an argon2 hash; the studio or team must exist in the registry."""
+def check_assignment(
+    db: Database,
+    role: str,
+    studio: str | None,
+    team: str | None,
+    community: str | None,
+    buildings: tuple[str, ...] | list[str],
+) -> None:
+    """Refuse a role without the place it needs (a studio, a team, a community and buildings)."""
+    if role not in ROLES:
+        raise UserError(N_("Unknown role %(role)s; one of: %(roles)s."), role=role, roles=", ".join(ROLES))
+    if role in ("mediator", "studio_lead") and not studio:
+        raise UserError(N_("Mediators and studio leads belong to a studio."))
+    if role == "patrol_member" and not team:
+        raise UserError(N_("Patrol members belong to a team."))
+    if studio and db.studios.find_one({"_id": studio}, {"_id": 1}) is None:
+        raise UserError(N_("No studio %(code)s."), code=studio)
+    if team and db.patrol_teams.find_one({"_id": team}, {"_id": 1}) is None:
+        raise UserError(N_("No patrol team %(code)s."), code=team)
+    if role in ("committee_member", "building_leader") and community not in community_codes():
+        raise UserError(N_("Committee members and building leaders serve a community."))
+    if role == "building_leader" and not buildings:
+        raise UserError(N_("Building leaders lead one or more buildings."))
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise UserError(N_("A password needs at least %(num)d characters."), num=MIN_PASSWORD)
+
+
+def _place(role: str, studio: str | None, team: str | None, community: str | None, buildings: Any) -> dict:
+    """The account's place for its role; a place the role has no use for is not kept."""
+    return {
+        "studio": studio if role in ("mediator", "studio_lead") else None,
+        "team": team if role == "patrol_member" else None,
+        "community": community if role in ("committee_member", "building_leader") else None,
+        "buildings": list(buildings or ()) if role == "building_leader" else [],
+    }
+
+
+def create_user(db: Database, user: NewUser, actor: str | None = None) -> dict[str, Any]:
+    """Store a new account with an argon2 hash; the studio or team must exist in the registry.
+
+    With an `actor` (the administration pages) the creation is audited, without its password.
+    """
     username = user.username.strip().lower()
     if not username or len(username) > 40 or not all(ch.isalnum() or ch in "._-" for ch in username):
-        raise UserError("A username is 1 to 40 letters, digits, '.', '_' or '-'.")
-    if user.role not in ROLES:
-        raise UserError(f"Unknown role {user.role!r}; one of: {', '.join(ROLES)}.")
-    if len(user.password) < MIN_PASSWORD:
-        raise UserError(f"A password needs at least {MIN_PASSWORD} characters.")
-    if user.role in ("mediator", "studio_lead") and not user.studio:
-        raise UserError("Mediators and studio leads belong to a studio (--studio).")
-    if user.role == "patrol_member" and not user.team:
-        raise UserError("Patrol members belong to a team (--team).")
-    if user.studio and db.studios.find_one({"_id": user.studio}, {"_id": 1}) is None:
-        raise UserError(f"No studio {user.studio}.")
-    if user.team and db.patrol_teams.find_one({"_id": user.team}, {"_id": 1}) is None:
-        raise UserError(f"No patrol team {user.team}.")
-    if user.role in ("committee_member", "building_leader") and user.community not in community_codes():
-        raise UserError("Committee members and building leaders serve a community (--community).")
-    if user.role == "building_leader" and not user.buildings:
-        raise UserError("Building leaders lead one or more buildings (--buildings 1,2).")
+        raise UserError(N_("A username is 1 to 40 letters, digits, '.', '_' or '-'."))
+    check_assignment(db, user.role, user.studio, user.team, user.community, user.buildings)
+    _check_password(user.password)
     doc = {
         "_id": username,
         "name": user.name or username,
@@ -141,11 +182,131 @@ def create_user(db: Database, user: NewUser) -> dict[str, Any]:
         "active": True,
         "created_at": utcnow(),
     }
+    if actor is not None:
+        doc.update(_place(user.role, user.studio, user.team, user.community, user.buildings))
+        doc["must_change_password"] = True  # the administrator knows it: its owner replaces it
     try:
         db.users.insert_one(doc)
     except DuplicateKeyError as err:
-        raise UserError(f"The username {username} is taken.") from err
+        raise UserError(N_("The username %(username)s is taken."), username=username) from err
+    if actor is not None:
+        shown = {k: v for k, v in doc.items() if k not in ("password_hash", "_id", "created_at")}
+        _audit(db, actor, "create", username, {k: {"after": v} for k, v in shown.items()})
     return doc
+
+
+# Administration (pages for district admins, and studio leads within their studio) -------------
+ACCOUNT_FIELDS = {"password_hash": 0, "login_failures": 0}
+
+
+def _audit(db: Database, actor: str, action: str, username: str, changes: dict) -> None:
+    record_audit(db, None, actor, action, "user", username, changes)
+
+
+def list_accounts(db: Database, studio: str | None = None) -> list[dict[str, Any]]:
+    """Accounts without their hashes, by username; only one studio's when `studio` is given."""
+    query = {"studio": studio} if studio else {}
+    return list(db.users.find(query, ACCOUNT_FIELDS).sort("_id"))
+
+
+def get_account(db: Database, username: str) -> dict[str, Any] | None:
+    return db.users.find_one({"_id": username}, ACCOUNT_FIELDS)
+
+
+def temporary_password() -> str:
+    """A password an administrator hands over once; its owner must replace it at the next login."""
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read out over the phone
+    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))
+
+
+def reset_password(db: Database, username: str, actor: str) -> str:
+    """Give an account a new temporary password (returned once, never stored in clear)."""
+    password = temporary_password()
+    result = db.users.update_one(
+        {"_id": username},
+        {"$set": {"password_hash": hash_password(password), "must_change_password": True}},
+    )
+    if result.matched_count == 0:
+        raise UserError(N_("No account %(username)s."), username=username)
+    _audit(db, actor, "reset_password", username, {})
+    return password
+
+
+def set_active(db: Database, username: str, active: bool, actor: str) -> dict[str, Any]:
+    """Disable or enable an account; refuses disabling oneself and the last active district admin."""
+    account = get_account(db, username)
+    if account is None:
+        raise UserError(N_("No account %(username)s."), username=username)
+    if account.get("active", True) == active:
+        return account
+    if not active:
+        admins = db.users.count_documents({"roles": "district_admin", "active": True})
+        reason = administration.may_disable(
+            actor, username, admins, "district_admin" in account.get("roles", [])
+        )
+        if reason == "self":
+            raise UserError(N_("You cannot disable your own account."))
+        if reason == "last_admin":
+            raise UserError(N_("The last active district admin cannot be disabled."))
+    db.users.update_one({"_id": username}, {"$set": {"active": active}})
+    _audit(
+        db,
+        actor,
+        "enable" if active else "disable",
+        username,
+        {"active": {"before": not active, "after": active}},
+    )
+    return {**account, "active": active}
+
+
+def change_role(
+    db: Database,
+    username: str,
+    role: str,
+    actor: str,
+    studio: str | None = None,
+    team: str | None = None,
+    community: str | None = None,
+    buildings: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Give an account another role and the place that role needs (audited: before and after).
+
+    The staff token carries the roles, so the change applies from the account's next login.
+    """
+    account = get_account(db, username)
+    if account is None:
+        raise UserError(N_("No account %(username)s."), username=username)
+    check_assignment(db, role, studio, team, community, buildings)
+    if account.get("roles") != [role] and "district_admin" in account.get("roles", []):
+        admins = db.users.count_documents({"roles": "district_admin", "active": True})
+        if administration.may_disable(actor, username, admins, True) is not None:
+            raise UserError(N_("The last district admin, or your own admin role, cannot be taken away here."))
+    new = {"roles": [role], **_place(role, studio, team, community, buildings)}
+    diff = {k: {"before": account.get(k), "after": v} for k, v in new.items() if account.get(k) != v}
+    if diff:
+        db.users.update_one({"_id": username}, {"$set": new})
+        _audit(db, actor, "change_role", username, diff)
+    return {**account, **new}
+
+
+def needs_new_password(db: Database, username: str) -> bool:
+    """Whether the account still has a password an administrator set (reset or creation)."""
+    found = db.users.find_one({"_id": username.strip().lower()}, {"must_change_password": 1})
+    return bool(found and found.get("must_change_password"))
+
+
+def change_password(db: Database, username: str, current: str, new: str) -> None:
+    """The account's owner replaces their password (the current one must be right)."""
+    user = db.users.find_one({"_id": username, "active": True})
+    if user is None or not verify_password(user["password_hash"], current):
+        raise UserError(N_("The current password is not right."))
+    _check_password(new)
+    if new == current:
+        raise UserError(N_("Choose a password different from the current one."))
+    db.users.update_one(
+        {"_id": username}, {"$set": {"password_hash": hash_password(new), "must_change_password": False}}
+    )
+    _audit(db, username, "change_password", username, {})
 
 
 def staff_of(user: dict[str, Any]) -> Staff:

@@ -26,6 +26,12 @@ LANG_PARAM = "lang"
 _BY_TAG = {tag.lower(): babel for babel, tag, _ in LANGUAGES}
 
 
+def N_(message: str) -> str:  # noqa: N802 - the name pybabel extracts by default
+    """Mark a message for the catalogs without translating it now: a use case raises it (English,
+    for logs and the command line) and a page translates it with `gettext(message, **params)`."""
+    return message
+
+
 def normalise(value: str | None) -> str | None:
     """Map `zh-CN`, `zh_cn`, `zh`, `en-GB`... to a supported Babel locale, or None."""
     if not value:

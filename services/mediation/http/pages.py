@@ -66,8 +66,51 @@ def page_globals() -> dict[str, Any]:
         "status_label": status_label,
         "routing_label": routing_label,
         "action_label": action_label,
+        "weekday_label": weekday_label,
+        "role_label": role_label,
+        "audit_action_label": audit_action_label,
         "flashed": get_flashed_messages,
     }
+
+
+def get_locale_name() -> str:
+    """The page's language as the catalogs name it: zh-CN or en."""
+    return "zh-CN" if is_chinese() else "en"
+
+
+def role_label(role: str) -> str:
+    return {
+        "mediator": gettext("Mediator"),
+        "studio_lead": gettext("Studio lead"),
+        "patrol_member": gettext("Patrol member"),
+        "district_admin": gettext("District admin"),
+        "committee_member": gettext("Committee member"),
+        "building_leader": gettext("Building leader"),
+    }.get(role, role)
+
+
+def audit_action_label(action: str) -> str:
+    return {
+        "create": gettext("created"),
+        "update": gettext("changed"),
+        "reset_password": gettext("password reset"),
+        "change_password": gettext("password changed by its owner"),
+        "enable": gettext("enabled"),
+        "disable": gettext("disabled"),
+        "change_role": gettext("role changed"),
+    }.get(action, action)
+
+
+def weekday_label(day: str) -> str:
+    return {
+        "mon": gettext("Monday"),
+        "tue": gettext("Tuesday"),
+        "wed": gettext("Wednesday"),
+        "thu": gettext("Thursday"),
+        "fri": gettext("Friday"),
+        "sat": gettext("Saturday"),
+        "sun": gettext("Sunday"),
+    }.get(day, day)
 
 
 def risk_label(level: str) -> str:
@@ -186,6 +229,8 @@ def login() -> Any:
             else:
                 if staff is not None:
                     target = _safe_next(request.args.get("next")) or _home_for(staff)
+                    if staff_accounts.needs_new_password(mediation.db, staff.user_id):
+                        target = url_for("pages.own_password")  # set by an administrator: replace it
                     return set_staff_cookie(redirect(target), mediation.settings, staff)
                 errors["password"] = [gettext("The username or password is wrong.")]
                 status = 401
@@ -208,6 +253,15 @@ def home() -> Any:
     return render_template("mediation/home.html")
 
 
+def _strings(value: Any) -> list[str]:
+    """A field's messages, flattened: a nested field (e.g. name -> en) reports its inner messages."""
+    if isinstance(value, dict):
+        return [m for inner in value.values() for m in _strings(inner)]
+    if isinstance(value, list):
+        return [m for inner in value for m in _strings(inner)]
+    return [str(value)]
+
+
 def form_errors(err: ValidationError) -> dict[str, list[str]]:
     messages = err.messages if isinstance(err.messages, dict) else {"_": err.messages}
-    return {k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in messages.items()}
+    return {k: _strings(v) for k, v in messages.items()}

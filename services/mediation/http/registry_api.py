@@ -158,7 +158,7 @@ class CommunityItem(MethodView):
 
 
 class AuditQuery(Schema):
-    entity = fields.String(load_default=None, validate=validate.OneOf(list(registry.ENTITIES)))
+    entity = fields.String(load_default=None, validate=validate.OneOf(list(registry.AUDITED)))
     key = fields.String(load_default=None)
 
 

@@ -41,7 +41,8 @@ def _time(value: str) -> None:
 
 
 class NamesSchema(StrictSchema):
-    zh = Text(data_key="zh-CN", required=True, validate=validate.Length(min=1, max=100))
+    # Stored under "zh-CN" as the seed stores them (everything reading a name asks for "zh-CN").
+    zh = Text(data_key="zh-CN", attribute="zh-CN", required=True, validate=validate.Length(min=1, max=100))
     en = Text(required=True, validate=validate.Length(min=1, max=100))
 
 
