@@ -10,7 +10,14 @@ from typing import Any
 from flask import Flask
 
 from services.intake.bootstrap import SERVICE, bootstrap, ensure_indexes
-from services.intake.http import admin_pages, attachment_pages, case_api, open311_api, resident_pages
+from services.intake.http import (
+    admin_pages,
+    attachment_pages,
+    building_pages,
+    case_api,
+    open311_api,
+    resident_pages,
+)
 from shared.auth import init_auth
 from shared.config import Settings
 from shared.http import create_base_app, register_operations
@@ -41,6 +48,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     init_auth(app, settings)  # staff token from mediation's login: the admin page
     app.register_blueprint(admin_pages.bp)
     app.register_blueprint(attachment_pages.bp)  # staff downloads of a case's attachments
+    app.register_blueprint(building_pages.bp)  # building leaders' cases
     register_operations(app, SERVICE, settings, intake, [INTAKE_TRACKING])
     try:
         ensure_indexes(intake.db)

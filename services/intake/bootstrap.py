@@ -42,6 +42,9 @@ def ensure_indexes(db: Database) -> None:
     db.cases.create_index([("updated_at", DESCENDING)])
     db.api_keys.create_index("key_hash", unique=True)
     db.attachment_access.create_index([("reference", ASCENDING), ("at", DESCENDING)])
+    # A building leader's page: the cases of their buildings, and those they filed themselves.
+    db.cases.create_index([("community", ASCENDING), ("building", ASCENDING), ("received_at", DESCENDING)])
+    db.cases.create_index([("filer_account", ASCENDING), ("received_at", DESCENDING)], sparse=True)
     # The duplicate lookup's filter: equality fields first, the date range last, so the index
     # answers it alone (SecantusDB scans ~10 ms per 3,000 cases when `open` is not in the index).
     db.cases.create_index(

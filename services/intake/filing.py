@@ -47,9 +47,11 @@ def submit_case(
     channel: str = "api",
     organisation: str | None = None,
     open311_token: str | None = None,
+    filer_account: str | None = None,
 ) -> dict[str, Any]:
     """Store a validated case, its attachments and its `case.submitted` event atomically, then
-    publish. `channel` is web, api or open311; `organisation` is the Open311 key's owner."""
+    publish. `channel` is web, api or open311; `organisation` is the Open311 key's owner;
+    `filer_account` the signed-in building leader who filed it (their page lists it)."""
     now = utcnow()
     reference = next_reference(intake, now)
     token = case_rules.new_tracking_token()
@@ -81,6 +83,8 @@ def submit_case(
     }
     if open311_token:
         case["open311_token"] = open311_token
+    if filer_account:
+        case["filer_account"] = filer_account
     files = store_attachments(intake.db, reference, list(attachments)) if attachments else []
     case["attachments"] = files
     event = make_envelope(

@@ -20,6 +20,11 @@ def public_status(intake: Intake, reference: str, token: str) -> dict[str, Any] 
     case = intake.db.cases.find_one({"_id": reference})
     if case is None or not case_rules.token_matches(token, case["token_hash"]):
         return None
+    return public_view(case)
+
+
+def public_view(case: dict[str, Any]) -> dict[str, Any]:
+    """What the tracking page shows of a case (and no more: building leaders see the same)."""
     return {
         "reference": case["reference"],
         "status": case["status"],

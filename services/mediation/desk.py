@@ -31,6 +31,7 @@ from services.mediation.domain import deadlines as dl
 from services.mediation.domain import lifecycle as lc
 from services.mediation.domain.actor import Actor
 from services.mediation.domain.risk import rank
+from services.mediation.staff_accounts import building_leaders
 from shared.db import in_transaction
 from shared.masking import mask_email, mask_id_number, mask_phone, mask_unit
 from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
@@ -466,6 +467,9 @@ def act(
                         "closed_at": at.isoformat(),
                         "public_note": _public_note(transition, case.get("language") or "zh-CN"),
                         "studio": studio,
+                        "building_leaders": building_leaders(
+                            db, case.get("community"), case.get("building"), session
+                        ),
                         **prevention,
                     },
                     source=SERVICE,

@@ -32,6 +32,7 @@ from services.mediation.bootstrap import SERVICE, Mediation
 from services.mediation.domain import lifecycle as lc
 from services.mediation.domain import sessions as ss
 from services.mediation.domain.actor import Actor
+from services.mediation.staff_accounts import building_leaders
 from shared.db import in_transaction
 from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
 
@@ -139,6 +140,11 @@ def _event_data(doc: dict[str, Any], studio: dict[str, Any] | None) -> dict[str,
     }
 
 
+def _building_audience(db: Database, case: dict[str, Any], session: ClientSession) -> dict[str, Any]:
+    """The building's leaders, looked up when the event is made (not when the session was booked)."""
+    return {"building_leaders": building_leaders(db, case.get("community"), case.get("building"), session)}
+
+
 def suggestions(mediation: Mediation, case: dict[str, Any], now: datetime | None = None) -> list[date]:
     """The community's next reception days (tomorrow on), when sessions are naturally held."""
     view = registry.community_view(mediation.db, case["community"]) or {}
@@ -229,7 +235,13 @@ def schedule(
         studio = db.studios.find_one({"_id": case["studio"]}, session=session)
         published.extend(
             mediation.outbox.add(
-                [make_envelope("session.scheduled", _event_data(doc, studio), source=SERVICE)],
+                [
+                    make_envelope(
+                        "session.scheduled",
+                        {**_event_data(doc, studio), **_building_audience(db, case, session)},
+                        source=SERVICE,
+                    )
+                ],
                 session=session,
             )
         )
@@ -389,6 +401,7 @@ def move(
             "previous_starts_at": current.starts_at.isoformat(),
             "previous_ends_at": current.ends_at.isoformat(),
             "rescheduled_at": at.isoformat(),
+            **_building_audience(db, case, session),
         }
         published.extend(
             mediation.outbox.add(
@@ -471,7 +484,12 @@ def cancel(
             reason=why,
         )
         studio = db.studios.find_one({"_id": case["studio"]}, session=session)
-        data = {**_event_data(doc, studio), "reason": why, "cancelled_at": at.isoformat()}
+        data = {
+            **_event_data(doc, studio),
+            "reason": why,
+            "cancelled_at": at.isoformat(),
+            **_building_audience(db, case, session),
+        }
         published.extend(
             mediation.outbox.add([make_envelope("session.cancelled", data, source=SERVICE)], session=session)
         )

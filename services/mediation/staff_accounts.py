@@ -289,6 +289,29 @@ def change_role(
     return {**account, **new}
 
 
+def building_leaders(
+    db: Database, community: str | None, building: str | None, session: Any = None
+) -> list[dict[str, Any]]:
+    """The active building leaders of a case's building, as events carry them (issue 14.5): notify
+    tells them of its sessions and ending in their language. No phone: staff accounts hold none."""
+    if not community or not building:
+        return []
+    rows = db.users.find(
+        {"roles": "building_leader", "active": True, "community": community, "buildings": str(building)},
+        {"name": 1, "email": 1, "language": 1},
+        session=session,
+    )
+    return [
+        {
+            "user_id": u["_id"],
+            "name": u.get("name") or u["_id"],
+            "email": u.get("email"),
+            "language": u.get("language"),
+        }
+        for u in rows
+    ]
+
+
 def needs_new_password(db: Database, username: str) -> bool:
     """Whether the account still has a password an administrator set (reset or creation)."""
     found = db.users.find_one({"_id": username.strip().lower()}, {"must_change_password": 1})

@@ -89,6 +89,8 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("intake", "GET", "/submitted"): PUBLIC,
     ("intake", "GET", "/track"): PUBLIC,
     ("intake", "GET", "/track/<string:reference>"): PUBLIC,  # tracking token
+    ("intake", "GET", "/building"): frozenset({BUILDING}),
+    ("intake", "GET", "/building/cases/<string:reference>"): frozenset({BUILDING}),
     ("intake", "GET", "/admin/api-keys"): ADMIN_ONLY,
     ("intake", "POST", "/admin/api-keys"): ADMIN_ONLY,
     ("intake", "POST", "/admin/api-keys/<string:key_id>/revoke"): ADMIN_ONLY,

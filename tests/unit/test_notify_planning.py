@@ -233,3 +233,34 @@ def test_masking_keeps_addresses_apart_without_revealing_them() -> None:
     assert _redact("550 <zhang@example.com>: no such user", "zhang@example.com", "email") == (
         "550 <z***@example.com>: no such user"
     )
+
+
+LEADERS = [
+    {"user_id": "zhao", "name": "赵强", "email": "zhao@building.example", "language": "zh-CN"},
+    {"user_id": "li", "name": "Li", "email": None, "language": "en"},  # no address: no delivery
+]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "template"),
+    [
+        ("session.scheduled", "building_session_scheduled"),
+        ("session.rescheduled", "building_session_rescheduled"),
+        ("session.cancelled", "building_session_cancelled"),
+        ("case.closed", "building_case_closed"),
+    ],
+)
+def test_building_leaders_hear_of_sessions_and_endings_without_the_parties(event_type, template) -> None:
+    planned = plan(event(event_type, building_leaders=LEADERS), CONTACTS, no_prefs, CONFIG, now=NOW)
+    [told] = [d for d in planned if d["recipient"]["audience"] == "building_leaders"]
+    assert (told["channel"], told["recipient"]["address"], told["template"]) == (
+        "email",
+        "zhao@building.example",
+        template,
+    )
+    text = told["content"]["subject"] + told["content"]["body"]
+    assert REFERENCE in text and "赵强" in text
+    for party in CONTACTS["parties"]:  # never the parties' names or contacts
+        assert party["name"] not in text and (party.get("phone") or "-") not in text
+    without = plan(event(event_type), CONTACTS, no_prefs, CONFIG, now=NOW)
+    assert not [d for d in without if d["recipient"]["audience"] == "building_leaders"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import get_locale, gettext, lazy_gettext
+from flask_login import current_user
 from marshmallow import ValidationError
 
 from services.intake import filing, tracking
@@ -228,7 +229,14 @@ def file_case() -> Any:
         errors["attachments"] = [gettext(err.message, **err.params)]
     if errors:
         return _render_form(values, errors, status=422)
-    created = filing.submit_case(intake, data, attachments, channel="web")
+    # A building leader signed in (the staff token of mediation's login) files for their building:
+    # the case is listed on their page (`building_pages`).
+    leader = (
+        current_user.user_id
+        if getattr(current_user, "has_role", None) and current_user.has_role("building_leader")
+        else None
+    )
+    created = filing.submit_case(intake, data, attachments, channel="web", filer_account=leader)
     session["submitted"] = {
         "reference": created["reference"],
         "token": created["tracking_token"],

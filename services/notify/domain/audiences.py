@@ -89,6 +89,13 @@ def resolve(
             _resident(f"invitee:{person['key']}", person, person.get("language") or "zh-CN")
             for person in data.get("invitees") or []
         ]
+    if audience == r.BUILDING_LEADERS:
+        # Mediation looks up the case's building's leaders when it makes the event (they are staff).
+        return [
+            rec
+            for person in data.get("building_leaders") or []
+            for rec in _staff("building_leader", person, staff_language)
+        ]
     if audience in (r.APPLICANTS, r.RESPONDENTS, r.FILER):
         if contacts is None:
             raise ContactsNotYetKnown(data.get("reference", "?"))

@@ -33,6 +33,7 @@ DUTY_GROUP = "duty_group"  # the district's duty group (WECHAT_WORK_WEBHOOK_URL)
 DISTRICT_ADMIN = "district_admin"
 SYSTEMS = "systems"  # other systems, by signed webhook (WEBHOOK_URLS)
 INVITEES = "invitees"  # a council meeting's invitees, whose contacts the event carries
+BUILDING_LEADERS = "building_leaders"  # the case's building's leaders, whose contacts the event carries
 # Council's consultations: the households (flats) and building groups the event names, and the one
 # phone a one-time answering code goes to.
 HOUSEHOLDS = "households"
@@ -50,6 +51,7 @@ AUDIENCES = (
     DISTRICT_ADMIN,
     SYSTEMS,
     INVITEES,
+    BUILDING_LEADERS,
     HOUSEHOLDS,
     BUILDING_GROUPS,
     CODE_RECIPIENT,
@@ -114,6 +116,8 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule(APPLICANTS, _PARTIES, "session_invitation", essential=True),
         Rule(RESPONDENTS, _PARTIES, "session_invitation", essential=True),
         Rule(MEDIATORS, ("email",), "session_invitation", essential=True),
+        # The building's leaders hear when and where, never who (issue 14.5).
+        Rule(BUILDING_LEADERS, ("email",), "building_session_scheduled"),
         _WEBHOOK,
     ),
     # A moved or cancelled session reaches everyone the invitation reached, with the .ics that
@@ -122,12 +126,14 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule(APPLICANTS, _PARTIES, "session_rescheduled", essential=True),
         Rule(RESPONDENTS, _PARTIES, "session_rescheduled", essential=True),
         Rule(MEDIATORS, ("email",), "session_rescheduled", essential=True),
+        Rule(BUILDING_LEADERS, ("email",), "building_session_rescheduled"),
         _WEBHOOK,
     ),
     "session.cancelled": (
         Rule(APPLICANTS, _PARTIES, "session_cancelled", essential=True),
         Rule(RESPONDENTS, _PARTIES, "session_cancelled", essential=True),
         Rule(MEDIATORS, ("email",), "session_cancelled", essential=True),
+        Rule(BUILDING_LEADERS, ("email",), "building_session_cancelled"),
         _WEBHOOK,
     ),
     "case.escalated": (
@@ -154,6 +160,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule(APPLICANTS, _PARTIES, "case_closed", essential=True),
         Rule(RESPONDENTS, _PARTIES, "case_closed", essential=True),
         Rule(FILER, _PARTIES, "case_closed"),
+        Rule(BUILDING_LEADERS, ("email",), "building_case_closed"),
         _WEBHOOK,
     ),
     "case.merged": (
