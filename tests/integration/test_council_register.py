@@ -74,6 +74,10 @@ def test_home_lists_the_communities_of_the_member_of_staff(app: Flask, settings:
     everything = client_as(app, settings, admin()).get("/?lang=zh-CN").get_data(as_text=True)
     assert "莲花社区" in everything and "和平社区" in everything
     assert client_as(app, settings, mediator()).get("/").status_code == 403
+    # A building leader is pointed to their buildings' mediation cases (intake's page); others not.
+    cases = f'href="{settings.intake_public_url}/building"'
+    assert cases in client_as(app, settings, leader()).get("/?lang=en").get_data(as_text=True)
+    assert cases not in mine
 
 
 def test_the_worker_starts_creates_the_indexes_and_stops_on_sigterm(settings: Settings, tmp_path) -> None:

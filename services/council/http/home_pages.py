@@ -53,7 +53,9 @@ def home() -> Any:
     """The staff start page: the communities this member of staff works for, with their registers."""
     mine = access.visible_communities(current_staff(), community_names())
     counts = {code: current_council().db.flats.count_documents({"community": code}) for code in mine}
-    return render_template("council/home.html", communities=mine, counts=counts)
+    # Building leaders follow their buildings' mediation cases at intake (`services.intake.buildings`).
+    cases_url = current_council().settings.intake_public_url.rstrip("/") + "/building"
+    return render_template("council/home.html", communities=mine, counts=counts, cases_url=cases_url)
 
 
 def init_app(app: Flask, settings: Settings) -> None:
