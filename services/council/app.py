@@ -27,6 +27,7 @@ from services.council.http import (
     participation_pages,
     plan_api,
     plan_pages,
+    raised_matter_pages,
     register_api,
     register_pages,
     results_api,
@@ -80,6 +81,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     rest.register_blueprint(meeting_api.blp)
     app.register_blueprint(results_pages.bp)
     app.register_blueprint(participation_pages.bp)
+    app.register_blueprint(raised_matter_pages.bp)
     rest.register_blueprint(results_api.blp)
     home_pages.init_app(app, settings)
     register_operations(app, SERVICE, settings, council, [])

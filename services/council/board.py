@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.council import accounts, minutes, plan
+from services.council import accounts, minutes, plan, walk_ins
 from services.council.bootstrap import Council
 from services.council.domain import board_tables as bt
 from shared.messaging.envelope import utcnow
@@ -40,8 +40,9 @@ def streets() -> dict[str, list[str]]:
 
 
 def quarters(council: Council) -> list[str]:
-    """The quarters the board has, newest first."""
-    return sorted((d["_id"] for d in council.db.board_quarters.find({}, {"_id": 1})), reverse=True)
+    """The quarters the board has (mediation's figures or reception-day walk-ins), newest first."""
+    built = {d["_id"] for d in council.db.board_quarters.find({}, {"_id": 1})}
+    return sorted(built | set(council.db.walk_in_facts.distinct("quarter")), reverse=True)
 
 
 def _area_rows(level: str, code: str) -> list[str] | None:
@@ -83,7 +84,7 @@ def view(council: Council, level: str, code: str, quarter: str | None = None) ->
     available = quarters(council)
     quarter = quarter or (available[0] if available else None)
     doc = council.db.board_quarters.find_one({"_id": quarter}) if quarter else None
-    if quarter is not None and doc is None and available:
+    if quarter is not None and quarter not in available and available:
         raise NotFound(f"no figures for {quarter!r}")
     tables: list[dict[str, Any]] = []
     rates: dict[str, str | None] = {"success_rate": None, "closed_within_month": None, "median_days": None}
@@ -125,6 +126,8 @@ def view(council: Council, level: str, code: str, quarter: str | None = None) ->
         "tables": tables,
         "rates": rates,
         "consultations": consultation_results(council, members if level != DISTRICT else None),
+        # Reception-day walk-ins by outcome (intake's register), one suppressed table for the area.
+        "walk_ins": walk_ins.board_table(council, members or [c.code for c in communities()], quarter),
         # A community's own records; a street's or the district's board links to each community's.
         "minutes": published_minutes(council, code) if level == "community" else None,
         "plan": plan_progress(council, code) if level == "community" else None,

@@ -17,6 +17,7 @@ from services.intake.http import (
     case_api,
     open311_api,
     resident_pages,
+    walk_in_pages,
 )
 from shared.auth import init_auth
 from shared.config import Settings
@@ -49,6 +50,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_pages.bp)
     app.register_blueprint(attachment_pages.bp)  # staff downloads of a case's attachments
     app.register_blueprint(building_pages.bp)  # building leaders' cases
+    app.register_blueprint(walk_in_pages.bp)  # the reception-day walk-in register
     register_operations(app, SERVICE, settings, intake, [INTAKE_TRACKING])
     try:
         ensure_indexes(intake.db)

@@ -42,6 +42,7 @@ def ensure_indexes(db: Database) -> None:
     db.cases.create_index([("updated_at", DESCENDING)])
     db.api_keys.create_index("key_hash", unique=True)
     db.attachment_access.create_index([("reference", ASCENDING), ("at", DESCENDING)])
+    db.walk_ins.create_index([("community", ASCENDING), ("at", DESCENDING)])
     # A building leader's page: the cases of their buildings, and those they filed themselves.
     db.cases.create_index([("community", ASCENDING), ("building", ASCENDING), ("received_at", DESCENDING)])
     db.cases.create_index([("filer_account", ASCENDING), ("received_at", DESCENDING)], sparse=True)

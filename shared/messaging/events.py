@@ -499,6 +499,30 @@ class MinutesPublished(EventData):
     building_groups = fields.List(fields.Nested(BuildingGroupRef), load_default=list)
 
 
+class WalkInRecorded(EventData):
+    """A visitor registered on a reception day (intake's walk-in register): the anonymous fact the
+    council's statistics count. Never the visitor's name, phone or words."""
+
+    walk_in_id = fields.String(required=True)
+    community = fields.String(required=True)
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORY_CODES))
+    outcome = fields.String(
+        required=True, validate=validate.OneOf(["answered", "referred", "case", "collective"])
+    )
+    recorded_at = fields.String(required=True, validate=_iso_datetime)
+
+
+class WalkInCollectiveMatter(EventData):
+    """A walk-in's matter for the owners' council (a collective matter): what, where, never who."""
+
+    walk_in_id = fields.String(required=True)
+    community = fields.String(required=True)
+    building = fields.String(required=True)
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORY_CODES))
+    matter = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    raised_at = fields.String(required=True, validate=_iso_datetime)
+
+
 SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("case.submitted", 1): CaseSubmitted,
     ("case.assigned", 1): CaseAssigned,
@@ -527,6 +551,8 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("meeting.rescheduled", 1): MeetingRescheduled,
     ("meeting.cancelled", 1): MeetingCancelled,
     ("minutes.published", 1): MinutesPublished,
+    ("walk_in.recorded", 1): WalkInRecorded,
+    ("walk_in.collective_matter", 1): WalkInCollectiveMatter,
 }
 
 

@@ -79,6 +79,8 @@ NOTIFY_DELIVERIES = ConsumerSpec("notify.deliveries", ("notify.delivery_due",))
 COUNCIL_STATISTICS = ConsumerSpec(
     "council.statistics", ("case.submitted", "case.status_changed", "case.closed", "patrol.reported")
 )
+# Intake's reception-day walk-in register: counted on the board, collective matters to the committee.
+COUNCIL_WALK_INS = ConsumerSpec("council.walk_ins", ("walk_in.recorded", "walk_in.collective_matter"))
 ALL_CONSUMERS: tuple[ConsumerSpec, ...] = (
     INTAKE_TRACKING,
     MEDIATION_INTAKE,
@@ -87,6 +89,7 @@ ALL_CONSUMERS: tuple[ConsumerSpec, ...] = (
     COUNCIL_STATISTICS,
     MEDIATION_HALL,
     COUNCIL_HALL,
+    COUNCIL_WALK_INS,
 )
 
 

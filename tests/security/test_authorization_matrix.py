@@ -89,6 +89,9 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("intake", "GET", "/submitted"): PUBLIC,
     ("intake", "GET", "/track"): PUBLIC,
     ("intake", "GET", "/track/<string:reference>"): PUBLIC,  # tracking token
+    # The reception-day walk-in register: the community's staff (committee), mediators, leads, admins.
+    ("intake", "GET", "/reception"): frozenset({COMMITTEE, MEDIATOR, LEAD, ADMIN}),
+    ("intake", "POST", "/reception"): frozenset({COMMITTEE, MEDIATOR, LEAD, ADMIN}),
     ("intake", "GET", "/building"): frozenset({BUILDING}),
     ("intake", "GET", "/building/cases/<string:reference>"): frozenset({BUILDING}),
     ("intake", "GET", "/admin/api-keys"): ADMIN_ONLY,
@@ -246,6 +249,7 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("notify", "GET", "/metrics"): PUBLIC,
     # council -----------------------------------------------------------------------------------
     ("council", "GET", "/"): COUNCIL,
+    ("council", "GET", "/communities/<community>/raised-matters"): REGISTER_KEEPERS,
     ("council", "GET", "/communities/<community>/register"): COUNCIL,
     ("council", "GET", "/communities/<community>/register/flats/<flat_id>"): COUNCIL,  # masked for leaders
     ("council", "POST", "/communities/<community>/register/flats/<flat_id>"): REGISTER_KEEPERS,

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
+from services.intake.domain import walk_ins as walk_in_rules
 from shared.messaging.events import CASE_SOURCES
 from shared.schemas import StrictSchema, phone, text
 from shared.taxonomy import CATEGORY_CODES, community_codes
@@ -138,3 +139,36 @@ class LabelSchema(StrictSchema):
 
 class CommunitySchema(LabelSchema):
     street = fields.String()
+
+
+WALK_IN_REFERRED_TO = "Say where the visitor was referred."
+WALK_IN_OTHER_PARTY = "A case needs the other party: who is the dispute with?"
+
+
+class WalkInSchema(StrictSchema):
+    """A reception-day visitor as the clerk records them (issue 14.6)."""
+
+    name = text(100)
+    phone = phone()
+    community = fields.String(required=True)
+    building = text(50)
+    unit = text(50, required=False)
+    matter = text(2000)
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORY_CODES))
+    outcome = fields.String(required=True, validate=validate.OneOf(walk_in_rules.OUTCOMES))
+    referred_to = text(200, required=False)
+    # For a case: who the dispute is with (a case needs a respondent), and the visitor's wish.
+    other_party = text(100, required=False)
+    agrees_to_mediation = fields.Boolean(load_default=True)
+
+    @validates("community")
+    def known_community(self, value: str, **kwargs: Any) -> None:
+        if value not in community_codes():
+            raise ValidationError("Unknown community.")
+
+    @validates_schema(skip_on_field_errors=False)
+    def outcome_needs(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("outcome") == walk_in_rules.REFERRED and not data.get("referred_to"):
+            raise ValidationError(WALK_IN_REFERRED_TO, "referred_to")
+        if data.get("outcome") == walk_in_rules.CASE and not data.get("other_party"):
+            raise ValidationError(WALK_IN_OTHER_PARTY, "other_party")
