@@ -133,6 +133,7 @@ def test_a_session_that_ended_early_frees_the_rest_of_its_time(client, settings,
         f"{base}/{later['_id']}/record", json={**record, "ended_at": (start + 3 * HOUR + QUARTER).isoformat()}
     )
     assert done.status_code == 200 and done.json["status"] == "held"
+    assert datetime.fromisoformat(done.json["record"]["ended_at"]) == start + 3 * HOUR + QUARTER
     assert len(claims(mediation, later["_id"])) == 1
 
     # Through the page: a time that is no time is refused at its field; a real one frees the rest.

@@ -175,6 +175,7 @@ class SessionRecordOutSchema(Schema):
     statements = fields.String()
     result = fields.String()
     rights_notice_given = fields.Boolean()
+    ended_at = fields.DateTime(allow_none=True)
     recorded_at = fields.DateTime()
     recorded_by = fields.String()
 
