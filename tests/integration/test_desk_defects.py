@@ -17,6 +17,7 @@ from services.mediation import agreements, deadlines, desk, routing, sessions
 from services.mediation.bootstrap import Mediation
 from services.mediation.domain import lifecycle as lc
 from services.mediation.domain.actor import Actor
+from tests.integration.conftest import CASE
 from tests.integration.test_confirmation_reminders import DRAFT, SIGNED, local, reminders, signed_case
 from tests.integration.test_mediation_desk import LEAD, MEDIATOR, OTHER, ZHOU, accepted_case, events
 from tests.integration.test_mediation_desk import mediation as mediation
@@ -33,6 +34,7 @@ from tests.integration.test_mediation_sessions import (
     in_mediation,
     snapshot,
 )
+from tests.support.stack import wait_for
 
 QUARTER = timedelta(minutes=15)
 HEPING_LEAD = Actor("heping-lead", frozenset({"studio_lead"}), "heping-rc")
@@ -250,6 +252,42 @@ def test_a_case_that_ends_cancels_its_future_sessions(mediation, action: str) ->
     assert timeline[-2:] == [action, "session_cancelled"]
     # Another case may book that time now.
     sessions.schedule(mediation, other, MEDIATOR, START + 3 * HOUR, START + 4 * HOUR, now=ended_at)
+
+
+def test_an_ending_tells_the_invitees_and_the_tracking_page_through_the_real_workers(
+    stack_settings, workers, intake_client, mediation, mailbox
+) -> None:
+    for service in ("intake", "mediation", "notify"):
+        workers.start(service)
+    created = intake_client.post("/api/v1/cases", json=CASE)
+    reference, token = created.json["reference"], created.json["tracking_token"]
+
+    def tracked() -> dict:
+        return intake_client.get(f"/api/v1/cases/{reference}?token={token}").json
+
+    def mails(kind: str) -> list:
+        return [m for m in mailbox.to("zhang@example.com") if kind in str(m["Subject"])]
+
+    wait_for(lambda: tracked()["status"] == "assigned", timeout=20, what="routing")
+    desk.apply_action(mediation, reference, LEAD, lc.START_SCREENING)
+    desk.apply_action(mediation, reference, LEAD, lc.ACCEPT)
+    desk.take(mediation, reference, MEDIATOR)
+    desk.apply_action(mediation, reference, MEDIATOR, lc.NOTIFY_RIGHTS, {"acknowledged_by": ["张三"]})
+    start = _future()
+    sid = sessions.schedule(mediation, reference, MEDIATOR, start, start + HOUR)["_id"]
+    wait_for(lambda: mails("调解会通知"), timeout=20, what="the invitation")
+
+    desk.apply_action(mediation, reference, MEDIATOR, lc.WITHDRAW, {"withdrawn_by": "张三"})
+    [cancellation] = wait_for(lambda: mails("调解会取消通知"), timeout=20, what="the cancellation")
+    body = cancellation.get_body(preferencelist=("plain",)).get_content()
+    assert "本案已结束（当事人终止调解）" in body and reference in body
+    entries = wait_for(
+        lambda: [e for e in tracked()["timeline"] if e["status"] == "session_cancelled"] or None,
+        timeout=20,
+        what="the cancellation on the tracking page",
+    )
+    assert entries[0]["note"] == "本案已结束（当事人终止调解），此次调解会取消。"
+    assert claims(mediation, sid) == []
 
 
 def test_signing_the_written_agreement_cancels_the_future_sessions(mediation) -> None:

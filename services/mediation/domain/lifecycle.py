@@ -8,6 +8,7 @@ allowed and the payload required), used alike by the desk pages, the API and the
     → investigating → in_mediation (sessions) → agreement_written | agreement_oral | failed | withdrawn
     | referred; a party may withdraw, and a case may be referred or fail, before mediation too.
     agreement → follow-up: performed | breached; judicial confirmation applied → confirmed | rejected
+    (a written agreement may be applied for after performed | breached too: `confirmation_pending`)
     a duplicate nobody has taken up yet → merged (closed; its dispute continues in another case)
     every ended / followed-up / merged case → archived (the only terminal state).
 
