@@ -584,7 +584,10 @@ def record_session(reference: str, session_id: str) -> Any:
     clock = request.form.get("ended_at", "").strip()
     if clock:
         # The time it ended is on the session's own day; `record` checks who may see the case.
-        found = _mediation().db.sessions.find_one({"_id": session_id, "reference": reference})
+        try:
+            found: dict[str, Any] | None = sessions.get_session(_mediation(), reference, session_id)
+        except desk.NotFound:
+            found = None  # `record` answers it, after checking the case is the actor's to see
         if found is not None:
             day = found["starts_at"].astimezone(registry.timezone(_mediation().db))
             ended_at = _local(f"{day:%Y-%m-%d}", clock)
