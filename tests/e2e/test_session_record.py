@@ -59,6 +59,7 @@ def test_a_session_that_ended_early_is_recorded_and_frees_the_hall(settings, ser
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
     panel.get_by_role("button", name="保存调解笔录").click()
     assert page.get_by_role("status").first.inner_text()
+    assert "提前于 09:40 结束" in page.locator(f"#session-{held}").inner_text()
     stored = mediation.db.sessions.find_one({"_id": held})
     assert stored["status"] == "held" and stored["record"]["ended_at"] == nine + timedelta(minutes=40)
     # Held until 09:45 (its quarter hour): 10:00 on is free for another case at once.
