@@ -106,6 +106,7 @@ def agreement_data(db: Database, case: dict[str, Any]) -> AgreementData:
     tz = registry.timezone(db)
     return AgreementData(
         number=draft.get("number", ""),
+        case_reference=case["_id"],
         signed_on=signed.astimezone(tz).date()
         if isinstance(signed, datetime)
         else utcnow().astimezone(tz).date(),

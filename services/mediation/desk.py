@@ -369,6 +369,11 @@ def prevention_counts(payload: Mapping[str, Any]) -> dict[str, int]:
     return counts
 
 
+def actions_done(case: Mapping[str, Any]) -> list[str]:
+    """The lifecycle actions on the case's timeline (what the history-dependent rows look at)."""
+    return [entry.get("action", "") for entry in case.get("timeline") or []]
+
+
 def act(
     mediation: Mediation,
     reference: str,
@@ -408,7 +413,14 @@ def act(
         elif lc.rule_for(state, action) is not None and not _may_do_casework(actor, case, action):
             raise Forbidden("Only the case's own mediators or their studio lead can do this.")
         try:
-            transition = lc.apply(state, action, actor.roles, payload, paused_from=case.get("paused_from"))
+            transition = lc.apply(
+                state,
+                action,
+                actor.roles,
+                payload,
+                paused_from=case.get("paused_from"),
+                actions_done=actions_done(case),
+            )
         except lc.IllegalTransition as err:
             if err.reason == "role":
                 raise Forbidden(str(err)) from err
@@ -491,6 +503,11 @@ def act(
         if transition.closes_case:
             # A closed case (merged ones too) no longer counts in the studio's load.
             db.studios.update_one({"_id": case["studio"]}, {"$inc": {"open_cases": -1}}, session=session)
+            # Its future sessions are called off with it: the hall freed, the invitees told.
+            # Imported here: sessions builds on this module (its refusals are the desk's).
+            from services.mediation.sessions import call_off_for_ending
+
+            events += call_off_for_ending(db, session, updated, transition.to_state, actor.user_id, at)
         new_owner = changes.get("owner")
         if new_owner and new_owner != case.get("owner") and studio:
             events.append(

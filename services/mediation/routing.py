@@ -384,7 +384,8 @@ def change_risk(
 def move_case(
     mediation: Mediation, reference: str, target: str, reason: str, actor: Actor, now: datetime | None = None
 ) -> dict[str, Any]:
-    """Rebalancing: a lead moves a case to another studio, with a reason (announced as an assignment)."""
+    """Rebalancing: a lead moves a case to another studio, with a reason (announced as an assignment).
+    The duplicates merged into it move with it in the same transaction."""
     db = mediation.db
     published: list[Envelope] = []
 
@@ -424,6 +425,30 @@ def move_case(
             },
             session=session,
         )
+        # The duplicates merged into it go with it: their records are part of this dispute, and
+        # the new studio's staff follow its links to them (closed, so no studio's load changes).
+        duplicates = case.get("merged") or []
+        if duplicates:
+            db.cases.update_many(
+                {"_id": {"$in": duplicates}, "merged_into": reference},
+                {
+                    "$set": {"studio": target},
+                    "$push": {
+                        "routing.history": move,
+                        "timeline": {
+                            "at": at,
+                            "action": "moved",
+                            "by": actor.user_id,
+                            "from": case["studio"],
+                            "studio": target,
+                            "reason": reason,
+                            "with": reference,
+                            "public": False,
+                        },
+                    },
+                },
+                session=session,
+            )
         db.studios.update_one({"_id": case["studio"]}, {"$inc": {"open_cases": -1}}, session=session)
         db.studios.update_one({"_id": target}, {"$inc": {"open_cases": 1}}, session=session)
         event = make_envelope(

@@ -8,7 +8,9 @@ one commits, the other is retried, finds the slot taken and is refused. The pure
 (`domain.sessions.check_booking`) give the clear message for the ordinary case. Cancelling a
 session deletes its claims in the transaction that cancels it, so the hall can be booked again;
 moving one deletes the claims it no longer needs and inserts the new ones in one transaction, so a
-refused move (past, hall taken) leaves the old booking exactly as it was.
+refused move (past, hall taken) leaves the old booking exactly as it was. A held (recorded) session
+keeps its claims until it ended: its record may say it ended early, which frees the rest. A case
+that ends calls its future sessions off in the transaction that ends it (`call_off_for_ending`).
 
 Every change is announced through the outbox (`session.scheduled`, `session.rescheduled`,
 `session.cancelled`) with the invitation's iCalendar SEQUENCE, raised on each move and on the
@@ -109,19 +111,40 @@ def _duplicate_claim(err: BulkWriteError) -> bool:
 def _bookings(
     db: Database, session: ClientSession, room: str, starts_at: datetime, ends_at: datetime
 ) -> list[ss.Booking]:
-    """The room's scheduled sessions overlapping [starts_at, ends_at), read in the transaction."""
-    return [
-        ss.Booking(s["room"], s["starts_at"], s["ends_at"], s["_id"])
-        for s in db.sessions.find(
-            {
-                "room": room,
-                "status": ss.SCHEDULED,
-                "starts_at": {"$lt": ends_at},
-                "ends_at": {"$gt": starts_at},
-            },
-            session=session,
-        )
+    """The room's sessions holding it over part of [starts_at, ends_at), read in the transaction:
+    scheduled ones for their booked time, held (recorded) ones until they ended (a session that
+    ended early freed the rest of its time)."""
+    found = db.sessions.find(
+        {
+            "room": room,
+            "status": {"$in": [ss.SCHEDULED, ss.HELD]},
+            "starts_at": {"$lt": ends_at},
+            "ends_at": {"$gt": starts_at},
+        },
+        session=session,
+    )
+    bookings = [
+        ss.Booking(s["room"], s["starts_at"], ss.held_until(s["ends_at"], _ended_at(s)), s["_id"])
+        for s in found
     ]
+    return [b for b in bookings if b.starts_at < ends_at and b.ends_at > starts_at]
+
+
+def _ended_at(doc: dict[str, Any]) -> datetime | None:
+    return (doc.get("record") or {}).get("ended_at")
+
+
+def _claimed(db: Database, session: ClientSession, slots: list[str]) -> bool:
+    """Whether any of `slots` is claimed already, by a session or by a council meeting (whose
+    claims the session rules do not read): the booking is refused as the hall taken."""
+    return db.room_slots.find_one({"_id": {"$in": slots}}, {"_id": 1}, session=session) is not None
+
+
+def _current_mediators(db: Database, session: ClientSession, reference: str) -> list[dict[str, Any]]:
+    """The case's mediators now, read in the transaction: a moved or cancelled session tells them,
+    not the ones stored when it was booked (the case may have been reassigned since)."""
+    case = db.cases.find_one({"_id": reference}, {"mediators": 1}, session=session) or {}
+    return [desk.staff_ref(db, m, session) for m in case.get("mediators") or []]
 
 
 def _event_data(doc: dict[str, Any], studio: dict[str, Any] | None) -> dict[str, Any]:
@@ -193,10 +216,12 @@ def schedule(
             ss.check_booking(ss.Booking(room, starts_at, ends_at, session_id), existing, at)
         except ss.SchedulingError as err:
             raise _refusal(err) from err
+        wanted = _slots(room, starts_at, ends_at)
+        if _claimed(db, session, wanted):
+            raise _hall_taken()
         # The unique claims: a concurrent booking of any of these slots conflicts here.
         db.room_slots.insert_many(
-            [{"_id": slot, "session_id": session_id} for slot in _slots(room, starts_at, ends_at)],
-            session=session,
+            [{"_id": slot, "session_id": session_id} for slot in wanted], session=session
         )
         mediators = [desk.staff_ref(db, m, session) for m in case.get("mediators") or []]
         doc = {
@@ -358,15 +383,23 @@ def move(
             db.room_slots.delete_many(
                 {"_id": {"$in": sorted(old - new)}, "session_id": session_id}, session=session
             )
+        if new - old and _claimed(db, session, sorted(new - old)):
+            raise _hall_taken()
         if new - old:
             db.room_slots.insert_many(
                 [{"_id": slot, "session_id": session_id} for slot in sorted(new - old)], session=session
             )
         sequence = int(found.get("sequence") or 0) + 1
+        mediators = _current_mediators(db, session, reference)
         changed = db.sessions.update_one(
             {"_id": session_id, "status": ss.SCHEDULED, "starts_at": current.starts_at},
             {
-                "$set": {"starts_at": starts_at, "ends_at": ends_at, "sequence": sequence},
+                "$set": {
+                    "starts_at": starts_at,
+                    "ends_at": ends_at,
+                    "sequence": sequence,
+                    "mediators": mediators,
+                },
                 "$push": {
                     "moves": {
                         "at": at,
@@ -382,7 +415,13 @@ def move(
             raise desk.Conflict(
                 "The session changed in the meantime; nothing was changed.", {"code": "stale"}
             )
-        doc = {**found, "starts_at": starts_at, "ends_at": ends_at, "sequence": sequence}
+        doc = {
+            **found,
+            "starts_at": starts_at,
+            "ends_at": ends_at,
+            "sequence": sequence,
+            "mediators": mediators,
+        }
         _timeline(
             db,
             session,
@@ -453,52 +492,102 @@ def cancel(
         published.clear()
         at = now or utcnow()
         found = _changeable(db, session, reference, session_id, ss.CANCEL, expected_sequence)
-        db.room_slots.delete_many(
-            {
-                "_id": {"$in": _slots(found["room"], found["starts_at"], found["ends_at"])},
-                "session_id": session_id,
-            },
-            session=session,
-        )
-        sequence = int(found.get("sequence") or 0) + 1
-        cancellation = {"reason": why, "at": at, "by": actor.user_id}
-        changed = db.sessions.update_one(
-            {"_id": session_id, "status": ss.SCHEDULED},
-            {"$set": {"status": ss.CANCELLED, "sequence": sequence, "cancellation": cancellation}},
-            session=session,
-        )
-        if changed.matched_count != 1:
-            raise desk.Conflict(
-                "The session changed in the meantime; nothing was changed.", {"code": "stale"}
-            )
-        doc = {**found, "status": ss.CANCELLED, "sequence": sequence, "cancellation": cancellation}
-        _timeline(
-            db,
-            session,
-            reference,
-            actor,
-            at,
-            "session_cancelled",
-            session_id=session_id,
-            starts_at=found["starts_at"],
-            reason=why,
-        )
-        studio = db.studios.find_one({"_id": case["studio"]}, session=session)
-        data = {
-            **_event_data(doc, studio),
-            "reason": why,
-            "cancelled_at": at.isoformat(),
-            **_building_audience(db, case, session),
-        }
-        published.extend(
-            mediation.outbox.add([make_envelope("session.cancelled", data, source=SERVICE)], session=session)
-        )
+        doc, event = _call_off(db, session, found, case, actor.user_id, why, at)
+        published.extend(mediation.outbox.add([event], session=session))
         return doc
 
     doc = in_transaction(db, work)
     mediation.outbox.flush(published)
     log.info("session cancelled", extra={"reference": reference, "session_id": session_id})
     return doc
+
+
+def _call_off(
+    db: Database,
+    session: ClientSession,
+    found: dict[str, Any],
+    case: dict[str, Any],
+    by: str,
+    why: str,
+    at: datetime,
+) -> tuple[dict[str, Any], Envelope]:
+    """Cancel the scheduled session `found` inside the caller's transaction: its hall claims
+    deleted, the session marked cancelled (SEQUENCE raised), the case's timeline told, and the
+    `session.cancelled` event (naming the case's current mediators and the building's leaders)
+    returned for the outbox."""
+    session_id, reference = found["_id"], found["reference"]
+    db.room_slots.delete_many(
+        {
+            "_id": {"$in": _slots(found["room"], found["starts_at"], found["ends_at"])},
+            "session_id": session_id,
+        },
+        session=session,
+    )
+    sequence = int(found.get("sequence") or 0) + 1
+    cancellation = {"reason": why, "at": at, "by": by}
+    mediators = _current_mediators(db, session, reference)
+    changed = db.sessions.update_one(
+        {"_id": session_id, "status": ss.SCHEDULED},
+        {
+            "$set": {
+                "status": ss.CANCELLED,
+                "sequence": sequence,
+                "cancellation": cancellation,
+                "mediators": mediators,
+            }
+        },
+        session=session,
+    )
+    if changed.matched_count != 1:
+        raise desk.Conflict("The session changed in the meantime; nothing was changed.", {"code": "stale"})
+    doc = {
+        **found,
+        "status": ss.CANCELLED,
+        "sequence": sequence,
+        "cancellation": cancellation,
+        "mediators": mediators,
+    }
+    db.cases.update_one(
+        {"_id": reference},
+        {
+            "$set": {"touched_at": at},
+            "$push": {
+                "timeline": {
+                    "at": at,
+                    "action": "session_cancelled",
+                    "by": by,
+                    "public": True,
+                    "details": {"session_id": session_id, "starts_at": found["starts_at"], "reason": why},
+                }
+            },
+        },
+        session=session,
+    )
+    studio = db.studios.find_one({"_id": case["studio"]}, session=session)
+    data = {
+        **_event_data(doc, studio),
+        "reason": why,
+        "cancelled_at": at.isoformat(),
+        **_building_audience(db, case, session),
+    }
+    return doc, make_envelope("session.cancelled", data, source=SERVICE)
+
+
+def call_off_for_ending(
+    db: Database, session: ClientSession, case: dict[str, Any], to_state: str, by: str, at: datetime
+) -> list[Envelope]:
+    """Cancel the future sessions of a case that ends (agreement, failure, withdrawal, referral,
+    merge...), inside the transaction that ends it: the hall is freed and the invitees are told
+    why (`session.cancelled`, in the case's language). Sessions already begun stay as they are:
+    their time has passed and their record, if any, is kept."""
+    why = ss.ending_cancellation_reason(to_state, case.get("language") or "zh-CN")
+    events = []
+    for found in db.sessions.find(
+        {"reference": case["_id"], "status": ss.SCHEDULED, "starts_at": {"$gt": at}}, session=session
+    ).sort("starts_at"):
+        _, event = _call_off(db, session, found, case, by, why, at)
+        events.append(event)
+    return events
 
 
 def case_sessions(mediation: Mediation, reference: str) -> list[dict[str, Any]]:
@@ -523,12 +612,16 @@ def record(
     statements: str,
     result: str,
     rights_notice_given: bool,
+    ended_at: datetime | None = None,
     expected_state: str | None = None,
     now: datetime | None = None,
 ) -> desk.Done:
     """The session record (PML Art 27): who attended, statements, result; recorded on the case with
     the lifecycle's `record_session` (in mediation only). Only a scheduled session is recorded: a
-    cancelled one never took place, a held one has its record."""
+    cancelled one never took place, a held one has its record.
+
+    `ended_at` (optional) is when the session really ended: one that ended early frees the hall's
+    quarter hours after it in the same transaction, so the hall can be booked then."""
     db = mediation.db
     problems: dict[str, list[str]] = {}
     if result not in RESULTS:
@@ -545,11 +638,24 @@ def record(
         ss.check_session_action(found.get("status", ss.SCHEDULED), ss.RECORD)
     except ss.SessionStateError as err:
         raise desk.Conflict(str(err), {"session": [str(err)], "code": err.code}) from err
+    if ended_at is not None:
+        try:
+            ss.check_ended_at(found["starts_at"], found["ends_at"], ended_at)
+        except ss.SchedulingError as err:
+            raise desk.Invalid(str(err), {"ended_at": [str(err)], "code": err.code}) from err
+    kept_until = ss.held_until(found["ends_at"], ended_at)
 
     def extra(session: ClientSession, case: dict[str, Any], t: lc.Transition, at: datetime) -> dict[str, Any]:
         # Conditional on "still scheduled": a cancellation committed meanwhile makes this refuse.
+        # Conditional on the times read too: `ended_at` was checked against them.
         changed = db.sessions.update_one(
-            {"_id": session_id, "status": ss.SCHEDULED, "record": None},
+            {
+                "_id": session_id,
+                "status": ss.SCHEDULED,
+                "record": None,
+                "starts_at": found["starts_at"],
+                "ends_at": found["ends_at"],
+            },
             {
                 "$set": {
                     "status": ss.HELD,
@@ -558,6 +664,7 @@ def record(
                         "statements": statements.strip(),
                         "result": result,
                         "rights_notice_given": rights_notice_given,
+                        "ended_at": ended_at,
                         "recorded_at": at,
                         "recorded_by": actor.user_id,
                     },
@@ -567,8 +674,17 @@ def record(
         )
         if changed.matched_count != 1:
             raise desk.Conflict(
-                "This session was recorded or cancelled in the meantime; nothing was changed.",
+                "This session was recorded, moved or cancelled in the meantime; nothing was changed.",
                 {"code": "stale"},
+            )
+        if kept_until < found["ends_at"]:
+            # Ended early: the quarter hours after it are free for another booking at once.
+            db.room_slots.delete_many(
+                {
+                    "_id": {"$in": _slots(found["room"], kept_until, found["ends_at"])},
+                    "session_id": session_id,
+                },
+                session=session,
             )
         return {}
 

@@ -26,6 +26,7 @@ from shared.pdf_fonts import BODY
 
 DATA = AgreementData(
     number="至和调字〔2026〕第012号",
+    case_reference="LC-2026-000123",
     signed_on=date(2026, 3, 6),
     committee="莲花社区人民调解委员会",
     applicants=(
@@ -91,6 +92,7 @@ def test_chinese_agreement_reads_back_with_every_required_item(tmp_path: Path) -
     for expected in (
         "人民调解协议书",
         "编号：至和调字〔2026〕第012号",
+        "案件编号：LC-2026-000123",  # the reference the resident knows, beside the number
         "申请人：张三，男，45岁",
         "王五",
         "被申请人：李四，女，38岁",
@@ -121,6 +123,7 @@ def test_english_agreement_keeps_the_parties_names_in_chinese(tmp_path: Path) ->
     for expected in (
         "People's Mediation Agreement",
         "人民调解协议书",
+        "No. 至和调字〔2026〕第012号 · Case LC-2026-000123",
         "Applicant: 张三, 男, age 45",
         "Respondent: 李四",
         "judicial confirmation (司法确认) within 30 days",
@@ -169,6 +172,9 @@ def test_agreement_missing_what_the_law_requires_is_refused() -> None:
         render_pdf(broken)
     message = str(err.value)
     assert "performance_place" in message and "term" in message and "respondent" in message
+    unmatched = AgreementData(**{**DATA.__dict__, "case_reference": " "})
+    with pytest.raises(InvalidAgreement, match="case_reference"):
+        unmatched.validate()
     too_few = AgreementData(**{**DATA.__dict__, "copies": 3})
     with pytest.raises(InvalidAgreement, match="copies"):
         too_few.validate()

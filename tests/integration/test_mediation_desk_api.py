@@ -7,6 +7,7 @@ and notes reaching (shared) or not reaching (internal) intake's tracking page th
 from __future__ import annotations
 
 import re
+import subprocess
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -187,7 +188,12 @@ def test_agreement_pdf_sign_and_scan_upload(client, settings, mediation) -> None
     assert saved.status_code == 200 and saved.json["number"].startswith("ZHIHE-")
     pdf = client.get(f"/desk/cases/{reference}/agreement.pdf?language=zh-CN")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
-    assert client.get(f"/desk/cases/{reference}/agreement.pdf?language=en").data.startswith(b"%PDF")
+    english = client.get(f"/desk/cases/{reference}/agreement.pdf?language=en")
+    assert english.data.startswith(b"%PDF")
+    # The case's reference is printed beside the agreement's number, in both languages.
+    for data, label in ((pdf.data, f"案件编号：{reference}"), (english.data, f"Case {reference}")):
+        text = subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True, check=True).stdout
+        assert label in text.decode("utf-8"), label
     token = csrf(client, f"/desk/cases/{reference}")
     early = client.post(
         f"/desk/cases/{reference}/agreement/scan", data={"csrf_token": token, "scan": (BytesIO(PDF), "s.pdf")}

@@ -408,3 +408,37 @@ def test_every_state_and_action_has_both_labels() -> None:
     assert lc.label("mystery", "en") == "mystery"
     assert set(lc.NOT_ACCEPTED_REASON_LABELS) == set(lc.NOT_ACCEPTED_REASONS)
     assert set(lc.REFERRAL_TARGET_LABELS) == set(lc.REFERRAL_TARGETS)
+
+
+HISTORIES = (
+    (),
+    ("agree_written",),
+    ("agree_written", "record_performed"),
+    ("agree_written", "record_breached"),
+    ("agree_oral", "record_performed"),
+    ("agree_oral", "record_breached"),
+    ("agree_written", "apply_confirmation", "confirm", "record_performed"),
+    ("agree_written", "apply_confirmation", "reject_confirmation", "record_breached"),
+)
+
+
+def test_confirmation_is_recordable_exactly_where_it_is_reminded() -> None:
+    # PML Art 33: the application may be made within 30 days of the agreement whatever its
+    # performance; the desk must accept it wherever the reminders still ask the parties for it.
+    for state, history in itertools.product(ALL_STATES, HISTORIES):
+        pending = lc.confirmation_pending(state, history)
+        offered = "apply_confirmation" in lc.allowed_actions(state, W, history)
+        assert offered is pending, (state, history)
+        if pending:
+            done = lc.apply(state, "apply_confirmation", W, VALID["apply_confirmation"], actions_done=history)
+            assert (done.to_state, done.public) == ("confirmation_applied", True)
+        else:
+            with pytest.raises(lc.IllegalTransition) as err:
+                lc.apply(state, "apply_confirmation", W, VALID["apply_confirmation"], actions_done=history)
+            assert err.value.reason == "state", (state, history)
+    # The cases the issue named: a written agreement performed or breached can still be confirmed.
+    assert lc.confirmation_pending("performed", ("agree_written", "record_performed"))
+    assert lc.confirmation_pending("breached", ("agree_written", "record_breached"))
+    # A performed oral agreement, or one applied for already, has nothing left to apply for.
+    assert not lc.confirmation_pending("performed", ("agree_oral", "record_performed"))
+    assert not lc.confirmation_pending("performed", HISTORIES[6])

@@ -1,3 +1,5 @@
+# Chinese reason text uses Chinese (full-width) punctuation on purpose.
+# ruff: noqa: RUF001
 """Session scheduling: reception days, the council hall never double-booked, no past sessions,
 privacy by default, what may still be done to a session (move, cancel, record), and `.ics`
 invitations and cancellations that parse back with the right times, UID and SEQUENCE."""
@@ -241,7 +243,7 @@ def test_cancellation_ics_removes_the_invitation_it_follows() -> None:
     assert event.decoded("sequence") == 1 > invited.decoded("sequence")
     assert str(event["status"]) == "CANCELLED"
     assert event.decoded("dtstart") == invited.decoded("dtstart")
-    assert str(event["summary"]).startswith("已取消：")  # noqa: RUF001 (Chinese punctuation)
+    assert str(event["summary"]).startswith("已取消：")
     english = Calendar.from_ical(build_cancellation(cancelled_invite, RESPONDENT, stamp)).walk("VEVENT")[0]
     assert str(english["summary"]) == "Cancelled: Mediation session (case LC-2026-000123)"
     assert "张三" not in build_cancellation(cancelled_invite, RESPONDENT, stamp).decode()
@@ -259,3 +261,37 @@ def test_events_of_a_moved_or_cancelled_session_carry_the_sequence_into_the_ics(
     invite = invite_from_event(data, "en")
     assert (invite.sequence, invite.place_name) == (2, "Lianhua Council Hall")
     assert invite_from_event({k: v for k, v in data.items() if k != "sequence"}, "zh-CN").sequence == 0
+
+
+# A held session that ended early, and a case's ending -------------------------------------------
+def test_a_held_session_holds_the_hall_until_the_quarter_hour_it_ended_in() -> None:
+    start = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+    end = start + timedelta(hours=2)
+    assert ss.held_until(end, None) == end  # no end recorded: the whole booking
+    assert ss.held_until(end, start + timedelta(minutes=45)) == start + timedelta(minutes=45)
+    assert ss.held_until(end, start + timedelta(minutes=50)) == start + timedelta(hours=1)
+    assert ss.held_until(end, end) == end
+    # A local time zone rounds the same instant the same way.
+    shanghai = (start + timedelta(minutes=31)).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert ss.held_until(end, shanghai) == start + timedelta(minutes=45)
+    assert ss.check_ended_at(start, end, start + timedelta(minutes=1)) == start + timedelta(minutes=1)
+    for bad in (start, start - timedelta(minutes=15), end + timedelta(minutes=15)):
+        with pytest.raises(ss.SchedulingError) as err:
+            ss.check_ended_at(start, end, bad)
+        assert err.value.code == "invalid_times"
+    with pytest.raises(ss.SchedulingError):
+        ss.check_ended_at(start, end, datetime(2026, 11, 26, 2, 0))  # no time zone
+
+
+def test_the_reason_an_ending_calls_sessions_off_is_in_the_case_language() -> None:
+    assert ss.ending_cancellation_reason("failed", "zh-CN") == "本案已结束（调解不成），此次调解会取消。"
+    assert ss.ending_cancellation_reason("withdrawn", "en") == (
+        "The case has ended (Withdrawn); this session is called off."
+    )
+    assert ss.ending_cancellation_reason("agreement_written", "zh").startswith("本案已结束（达成书面协议）")
+    # Short enough for the invitation's cancellation text, like a reason a mediator types.
+    assert all(
+        len(ss.ending_cancellation_reason(state, lang)) <= ss.CANCEL_REASON_MAX
+        for state in ("failed", "withdrawn", "referred", "merged")
+        for lang in ("zh-CN", "en")
+    )

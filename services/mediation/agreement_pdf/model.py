@@ -45,6 +45,9 @@ class AgreementData:
     only the form's own wording follows the rendering language."""
 
     number: str
+    # The case reference the parties know from their tracking page, printed beside the number so a
+    # signed, scanned agreement can be matched to its case.
+    case_reference: str
     signed_on: date
     committee: str  # the people's mediation committee (or studio) that seals it
     applicants: tuple[Party, ...]
@@ -74,6 +77,7 @@ class AgreementData:
         problems: list[str] = []
         required = {
             "number": self.number,
+            "case_reference": self.case_reference,
             "committee": self.committee,
             "facts": self.facts,
             "issues": self.issues,

@@ -48,7 +48,7 @@ TEXT: Mapping[str, Mapping[str, str]] = {
     "zh-CN": {
         "title": "人民调解协议书",
         "subtitle": "",
-        "number": "编号：{number}",
+        "number": "编号：{number}　案件编号：{reference}",
         "applicant": "申请人",
         "respondent": "被申请人",
         "agent": "委托代理人",
@@ -85,7 +85,7 @@ TEXT: Mapping[str, Mapping[str, str]] = {
     "en": {
         "title": "People's Mediation Agreement",
         "subtitle": "人民调解协议书",
-        "number": "No. {number}",
+        "number": "No. {number} · Case {reference}",
         "applicant": "Applicant",
         "respondent": "Respondent",
         "agent": "Agent",
@@ -236,7 +236,7 @@ def render_pdf(data: AgreementData, language: str = "zh-CN") -> bytes:
         story.append(_para(text["subtitle"], styles.subtitle))
     story += [
         Spacer(1, 3 * mm),
-        _para(text["number"].format(number=data.number), styles.number),
+        _para(text["number"].format(number=data.number, reference=data.case_reference), styles.number),
         Spacer(1, 3 * mm),
     ]
 

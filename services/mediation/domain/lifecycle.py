@@ -8,6 +8,7 @@ allowed and the payload required), used alike by the desk pages, the API and the
     → investigating → in_mediation (sessions) → agreement_written | agreement_oral | failed | withdrawn
     | referred; a party may withdraw, and a case may be referred or fail, before mediation too.
     agreement → follow-up: performed | breached; judicial confirmation applied → confirmed | rejected
+    (a written agreement may be applied for after performed | breached too: `confirmation_pending`)
     a duplicate nobody has taken up yet → merged (closed; its dispute continues in another case)
     every ended / followed-up / merged case → archived (the only terminal state).
 
@@ -101,8 +102,11 @@ MEDIATOR_STATES: tuple[str, ...] = (ASSIGNED, RIGHTS_NOTIFIED, INVESTIGATING, IN
 # mediator has spoken to its parties yet. Later on, the mediators end one of the two cases the
 # ordinary way (withdrawn, referred...), which tells its parties why.
 MERGEABLE_STATES: tuple[str, ...] = (RECEIVED, SCREENING, ACCEPTED)
-# A signed written agreement whose parties may still apply for judicial confirmation (PML Art 33):
-# performance follow-up does not take that right away; applying (or archiving) ends the reminders.
+# A signed written agreement whose parties may still apply for judicial confirmation (PML Art 33:
+# within 30 days of the agreement, whatever its performance): recording performance or a breach
+# does not take that right away, so the application can be recorded in these states and the
+# reminders run in exactly the same ones — for a written agreement nobody has applied for yet
+# (`confirmation_pending`). Applying (or archiving) ends both.
 CONFIRMATION_PENDING_STATES: tuple[str, ...] = (AGREEMENT_WRITTEN, PERFORMED, BREACHED)
 
 # The `case.closed` outcome code (shared/messaging/events.py OUTCOMES) of each ending state.
@@ -244,7 +248,9 @@ RULES: tuple[Rule, ...] = (
     # A party asks for another mediator (PML Art 23): the case waits for a new assignment.
     Rule(REQUEST_OTHER_MEDIATOR, MEDIATOR_STATES, ACCEPTED, CASEWORK, (Need("requested_by"),), False),
     # Judicial confirmation (PML Art 33) needs the written agreement.
-    Rule(APPLY_CONFIRMATION, (AGREEMENT_WRITTEN,), CONFIRMATION_APPLIED, CASEWORK, (Need("court"),)),
+    # Also after performance follow-up, but only for a written agreement not applied for yet: the
+    # history the row needs is checked by `apply` (`confirmation_pending`).
+    Rule(APPLY_CONFIRMATION, CONFIRMATION_PENDING_STATES, CONFIRMATION_APPLIED, CASEWORK, (Need("court"),)),
     Rule(CONFIRM, (CONFIRMATION_APPLIED,), CONFIRMATION_CONFIRMED, CASEWORK),
     Rule(REJECT_CONFIRMATION, (CONFIRMATION_APPLIED,), CONFIRMATION_REJECTED, CASEWORK, (Need("reason"),)),
     # Performance follow-up concerns the parties' conduct: internal.
@@ -418,10 +424,27 @@ def _roles(roles: Iterable[str]) -> frozenset[str]:
     return frozenset(roles)
 
 
-def allowed_actions(state: str, roles: Iterable[str]) -> list[str]:
-    """The actions a user with `roles` may take in `state`, in desk order (none in an unknown state)."""
+def _history_allows(state: str, action: str, actions_done: Iterable[str] | None) -> bool:
+    """The one row that depends on the case's history as well as its state: applying for judicial
+    confirmation after performance follow-up needs a written agreement nobody has applied for
+    (a performed oral agreement, or one confirmed already, has nothing left to apply for)."""
+    if action != APPLY_CONFIRMATION:
+        return True
+    if actions_done is None:  # no history given: the table's own row (a fresh written agreement)
+        return state == AGREEMENT_WRITTEN
+    return confirmation_pending(state, actions_done)
+
+
+def allowed_actions(state: str, roles: Iterable[str], actions_done: Iterable[str] | None = None) -> list[str]:
+    """The actions a user with `roles` may take in `state`, in desk order (none in an unknown state).
+    `actions_done` (the timeline's actions) lets the history-dependent row be offered when it applies."""
     held = _roles(roles)
-    return [rule.action for rule in RULES if state in rule.sources and rule.roles & held]
+    done = None if actions_done is None else tuple(actions_done)
+    return [
+        rule.action
+        for rule in RULES
+        if state in rule.sources and rule.roles & held and _history_allows(state, rule.action, done)
+    ]
 
 
 def rule_for(state: str, action: str) -> Rule | None:
@@ -474,9 +497,11 @@ def apply(
     payload: Mapping[str, Any] | None = None,
     *,
     paused_from: str | None = None,
+    actions_done: Iterable[str] | None = None,
 ) -> Transition:
     """Decide `action` on a case in `state` by a user with `roles`; raise `IllegalTransition` if it is
-    not allowed. `paused_from` is the stored state a waiting case resumes to (needed by `resume`)."""
+    not allowed. `paused_from` is the stored state a waiting case resumes to (needed by `resume`);
+    `actions_done` the case's timeline actions (needed to apply for confirmation after follow-up)."""
     held = _roles(roles)
     payload = dict(payload or {})
     who = ", ".join(sorted(held)) or "no role"
@@ -489,10 +514,10 @@ def apply(
             f"Unknown action {action!r}.", state=state, action=action, roles=held, reason="state"
         )
     rule = _BY_KEY.get((state, action))
-    if rule is None:
+    if rule is None or not _history_allows(state, action, actions_done):
         raise IllegalTransition(
             f"Cannot {action!r} a case in state {state!r} (as {who}); allowed here: "
-            f"{', '.join(a for a in ACTIONS if (state, a) in _BY_KEY) or 'nothing'}.",
+            f"{', '.join(allowed_actions(state, ROLES, actions_done)) or 'nothing'}.",
             state=state,
             action=action,
             roles=held,
@@ -552,7 +577,11 @@ def is_closed(state: str) -> bool:
 
 
 def confirmation_pending(state: str, actions_done: Iterable[str]) -> bool:
-    """Whether the parties of a case in `state` whose timeline holds `actions_done` may still be
-    reminded to apply for judicial confirmation: a written agreement (possibly followed up since)
-    for which nobody has applied yet, and not archived."""
-    return state in CONFIRMATION_PENDING_STATES and APPLY_CONFIRMATION not in set(actions_done)
+    """Whether the parties of a case in `state` whose timeline holds `actions_done` may still apply
+    for judicial confirmation — and so be reminded to, and have the application recorded: a
+    written agreement (possibly followed up since) for which nobody has applied yet, not archived."""
+    done = set(actions_done)
+    if state not in CONFIRMATION_PENDING_STATES or APPLY_CONFIRMATION in done:
+        return False
+    # Performance follow-up also follows oral agreements: only a written one can be confirmed.
+    return state == AGREEMENT_WRITTEN or AGREE_WRITTEN in done

@@ -1,4 +1,5 @@
 # Chinese invitation text uses Chinese (full-width) punctuation on purpose.
+# ruff: noqa: RUF001
 """Mediation session scheduling: owner reception days to suggest, the council hall never double-booked,
 no sessions in the past, private unless the parties agree otherwise (PML Art 23), what may still be
 done to a session (only a scheduled one is recorded, moved or cancelled), and the `.ics` invitation
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from services.mediation.domain import lifecycle as lc
 from shared.calendar import Person, SessionInvite, build_invitation, invitation_uid
 
 DEFAULT_RECEPTION_DAYS: tuple[int, ...] = (6, 26)  # the seed community's owner reception days
@@ -136,6 +138,31 @@ def check_move(current: Booking, proposed: Booking, existing: Iterable[Booking],
     return check_booking(proposed, existing, now)
 
 
+# A held session that ended early -------------------------------------------------------------------
+QUARTER = timedelta(minutes=15)
+
+
+def check_ended_at(starts_at: datetime, ends_at: datetime, ended_at: datetime) -> datetime:
+    """When a held session really ended, as its record says: after it started and no later than
+    its booked end (it cannot have overrun into time it did not hold). Returned unchanged."""
+    _aware(ended_at, "ended_at")
+    if not starts_at < ended_at <= ends_at:
+        raise SchedulingError(
+            "invalid_times", "A session ends after it starts and no later than the time it was booked until."
+        )
+    return ended_at
+
+
+def held_until(ends_at: datetime, ended_at: datetime | None) -> datetime:
+    """Until when a held session holds the hall: its booked end, or, when it ended early, the end of
+    the quarter hour it ended in (the hall's claims are by quarter hour; the rest is free again)."""
+    if ended_at is None or ended_at >= ends_at:
+        return ends_at
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    quarters, rest = divmod(ended_at - epoch, QUARTER)
+    return min(ends_at, epoch + (quarters + (1 if rest else 0)) * QUARTER)
+
+
 # What may still be done to a session --------------------------------------------------------------
 SCHEDULED = "scheduled"
 HELD = "held"  # its record is written (PML Art 27): it stays as it was
@@ -193,6 +220,20 @@ def cancellation_reason(text: str | None) -> str:
     if len(reason) > CANCEL_REASON_MAX:
         raise ValueError(f"At most {CANCEL_REASON_MAX} characters.")
     return reason
+
+
+# The reason a case's ending calls its future sessions off, as the invitees are told it (in the
+# case's language; the state's label says how it ended).
+_ENDING_REASON = {
+    "zh-CN": "本案已结束（{state}），此次调解会取消。",
+    "en": "The case has ended ({state}); this session is called off.",
+}
+
+
+def ending_cancellation_reason(state: str, language: str) -> str:
+    """Why a session of a case that ended in `state` is cancelled, in `language` (zh-CN or en)."""
+    lang = "zh-CN" if language.lower().startswith("zh") else "en"
+    return _ENDING_REASON[lang].format(state=lc.label(state, lang))
 
 
 # Privacy -----------------------------------------------------------------------------------------

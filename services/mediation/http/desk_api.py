@@ -156,6 +156,11 @@ class SessionRecordInSchema(StrictSchema):
     statements = text(20000)
     result = fields.String(required=True, validate=validate.OneOf(sessions.RESULTS))
     rights_notice_given = fields.Boolean(required=True)
+    ended_at = fields.AwareDateTime(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "When it really ended, if earlier: the rest of the hall's time is freed."},
+    )
     expected_state = fields.String(load_default=None)
 
 
@@ -170,6 +175,7 @@ class SessionRecordOutSchema(Schema):
     statements = fields.String()
     result = fields.String()
     rights_notice_given = fields.Boolean()
+    ended_at = fields.DateTime(allow_none=True)
     recorded_at = fields.DateTime()
     recorded_by = fields.String()
 
@@ -205,7 +211,9 @@ class AgreementOutSchema(Schema):
 
 def _desk_view(case: dict[str, Any]) -> dict[str, Any]:
     view = desk.case_view(_mediation().db, case, _actor())
-    view["allowed_actions"] = lc.allowed_actions(case.get("status", lc.RECEIVED), _actor().roles)
+    view["allowed_actions"] = lc.allowed_actions(
+        case.get("status", lc.RECEIVED), _actor().roles, desk.actions_done(case)
+    )
     return view
 
 
@@ -379,6 +387,7 @@ class SessionRecord(MethodView):
                 statements=data["statements"],
                 result=data["result"],
                 rights_notice_given=data["rights_notice_given"],
+                ended_at=data["ended_at"],
                 expected_state=data["expected_state"],
             )
         )

@@ -162,7 +162,7 @@ def _action_forms(case: dict[str, Any], actor: Actor) -> list[dict[str, Any]]:
     state = case.get("status", lc.RECEIVED)
     lang = _lang()
     forms = []
-    for action in lc.allowed_actions(state, actor.roles):
+    for action in lc.allowed_actions(state, actor.roles, desk.actions_done(case)):
         if action in (lc.TAKE, lc.RECORD_SESSION, lc.AGREE_WRITTEN, lc.RELEASE, lc.MERGE):
             continue  # their own forms: take (queue), session record, agreement, hand-over, merge
         if action not in (lc.ASSIGN, lc.REASSIGN, lc.ACCEPT, lc.NOT_ACCEPT, lc.ARCHIVE) and not (
@@ -444,6 +444,9 @@ def _session_message(err: desk.DeskError, action: str) -> str:
             "Sessions are scheduled once the parties' rights have been explained."
         ),
         ("move", "not_schedulable"): gettext("Sessions are moved while the case is being mediated."),
+        ("record", "invalid_times"): gettext(
+            "A session ends after it starts and no later than the time it was booked until."
+        ),
     }
     any_action = {
         "past": gettext("A session cannot be scheduled in the past."),
@@ -577,6 +580,20 @@ def cancel_session(reference: str, session_id: str) -> Any:
 @bp.post("/desk/cases/<reference>/sessions/<session_id>/record")
 @requires_role(*DESK_ROLES)
 def record_session(reference: str, session_id: str) -> Any:
+    ended_at = None
+    clock = request.form.get("ended_at", "").strip()
+    if clock:
+        # The time it ended is on the session's own day; `record` checks who may see the case.
+        try:
+            found: dict[str, Any] | None = sessions.get_session(_mediation(), reference, session_id)
+        except desk.NotFound:
+            found = None  # `record` answers it, after checking the case is the actor's to see
+        if found is not None:
+            day = found["starts_at"].astimezone(registry.timezone(_mediation().db))
+            ended_at = _local(f"{day:%Y-%m-%d}", clock)
+            if ended_at is None:
+                message = gettext("Give the time it ended (e.g. 10:30).")
+                return _refused(reference, desk.Invalid(message, {"ended_at": [message]}))
     try:
         sessions.record(
             _mediation(),
@@ -587,6 +604,7 @@ def record_session(reference: str, session_id: str) -> Any:
             statements=request.form.get("statements", ""),
             result=request.form.get("result", ""),
             rights_notice_given=request.form.get("rights_notice_given") == "yes",
+            ended_at=ended_at,
             expected_state=request.form.get("expected_state"),
         )
     except desk.DeskError as err:
