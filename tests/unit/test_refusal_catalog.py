@@ -27,8 +27,20 @@ MODULES = (
     "services/mediation/sessions.py",
     "services/mediation/agreements.py",
     "services/mediation/routing.py",
+    "services/mediation/patrol.py",
 )
-REFUSALS = {"DeskError", "NotFound", "Forbidden", "Invalid", "Conflict", "CaseError", "CaseNotFound"}
+REFUSALS = {
+    "DeskError",
+    "NotFound",
+    "Forbidden",
+    "Invalid",
+    "Conflict",
+    "CaseError",
+    "CaseNotFound",
+    "TaskError",
+    "TaskNotFound",
+    "TaskForbidden",
+}
 CATALOGS = (ROOT / "services/mediation/translations", ROOT / "shared/web/translations")
 
 

@@ -132,7 +132,7 @@ def lead_sweep() -> Any:
     except patrol.TaskForbidden:
         abort(403)
     except patrol.TaskError as err:
-        flash(str(err))
+        flash(refusal_text(err))
         return redirect(url_for("pages.lead_home"))
     flash(gettext("Sweep ordered."))
     return redirect(url_for("pages.lead_home"))
