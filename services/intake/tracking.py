@@ -34,7 +34,9 @@ def public_view(case: dict[str, Any]) -> dict[str, Any]:
         "received_at": case["received_at"],
         # Only the other case's reference: nothing about it (its parties are other residents).
         "merged_into": case.get("merged_into"),
-        "timeline": case_rules.mark_superseded_sessions(sorted(case["timeline"], key=lambda e: e["at"])),
+        "timeline": case_rules.mark_shared_notes(
+            case_rules.mark_superseded_sessions(sorted(case["timeline"], key=lambda e: e["at"]))
+        ),
     }
 
 
@@ -103,7 +105,14 @@ def on_case_assigned(intake: Intake, envelope: Envelope) -> None:
         return
     studio = envelope.data["studio"]["name"]
     _record_status(
-        intake, envelope, case_rules.ASSIGNED, at, studio, {"studio_name": studio}, studio_code=code
+        intake,
+        envelope,
+        case_rules.ASSIGNED,
+        at,
+        studio,
+        {"studio_name": studio},
+        studio_code=code,
+        studio_name_en=envelope.data["studio"].get("name_en"),
     )
 
 
@@ -113,8 +122,13 @@ def on_case_status_changed(intake: Intake, envelope: Envelope) -> None:
         return  # internal; or an ending, which case.closed records with its outcome
     at = datetime.fromisoformat(envelope.data["changed_at"])
     status = envelope.data["status"]
+    note = envelope.data.get("note")
+    if note and status == envelope.data.get("previous_status"):
+        # A shared note (the state did not change): an entry of its own, not a repeated state line.
+        _record_status(intake, envelope, None, at, note, entry_status=case_rules.NOTE_SHARED)
+        return
     changes = {"open": False} if status in case_rules.FINAL_STATES else None
-    _record_status(intake, envelope, status, at, envelope.data.get("note"), changes)
+    _record_status(intake, envelope, status, at, note, changes)
 
 
 def on_session_scheduled(intake: Intake, envelope: Envelope) -> None:
@@ -130,6 +144,7 @@ def on_session_scheduled(intake: Intake, envelope: Envelope) -> None:
         entry_status=case_rules.SESSION_SCHEDULED,
         starts_at=datetime.fromisoformat(data["starts_at"]),
         place=data["place"]["name"],
+        place_en=data["place"].get("name_en"),
         session_id=data["session_id"],
         sequence=data.get("sequence", 0),
     )
@@ -149,6 +164,7 @@ def on_session_rescheduled(intake: Intake, envelope: Envelope) -> None:
         starts_at=datetime.fromisoformat(data["starts_at"]),
         previous_starts_at=datetime.fromisoformat(data["previous_starts_at"]),
         place=data["place"]["name"],
+        place_en=data["place"].get("name_en"),
         session_id=data["session_id"],
         sequence=data["sequence"],
     )
@@ -167,6 +183,7 @@ def on_session_cancelled(intake: Intake, envelope: Envelope) -> None:
         entry_status=case_rules.SESSION_CANCELLED,
         starts_at=datetime.fromisoformat(data["starts_at"]),
         place=data["place"]["name"],
+        place_en=data["place"].get("name_en"),
         session_id=data["session_id"],
         sequence=data["sequence"],
     )

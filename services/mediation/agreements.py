@@ -136,7 +136,11 @@ def pdf(mediation: Mediation, reference: str, actor: Actor, language: str) -> tu
     try:
         data = agreement_data(db, case).validate()
     except InvalidAgreement as err:
-        raise desk.Invalid(str(err), {"agreement": list(err.problems)}) from err
+        raise desk.Invalid(
+            "The agreement lacks what the law requires it to state.",
+            {"agreement": list(err.problems)},
+            detail=str(err),
+        ) from err
     desk.record_access(db, case, actor, f"agreement_pdf:{language}")
     return data.number, render_pdf(data, "en" if language == "en" else "zh-CN")
 
@@ -161,7 +165,11 @@ def sign(
     try:
         agreement_data(db, case).validate()
     except InvalidAgreement as err:
-        raise desk.Invalid(str(err), {"agreement": list(err.problems)}) from err
+        raise desk.Invalid(
+            "The agreement lacks what the law requires it to state.",
+            {"agreement": list(err.problems)},
+            detail=str(err),
+        ) from err
 
     def extra(session: ClientSession, c: dict[str, Any], t: lc.Transition, at: datetime) -> dict[str, Any]:
         return {"agreement.signed_at": at, "agreement.signed_by": actor.user_id}
@@ -197,7 +205,7 @@ def upload_scan(mediation: Mediation, reference: str, actor: Actor, upload: Uplo
             type_message="Upload the signed agreement as a PDF or a photo (JPEG, PNG, WebP, HEIC).",
         ) or [None]
     except UploadError as err:
-        raise desk.Invalid(str(err), {"scan": [str(err)]}) from err
+        raise desk.Invalid(err.message, {"scan": [str(err)]}, err.params) from err
     if checked is None:
         raise desk.Invalid("Choose the file to upload.", {"scan": ["Choose the file to upload."]})
     bucket = GridFSBucket(db, bucket_name=BUCKET)

@@ -35,6 +35,7 @@ from services.mediation.staff_accounts import building_leaders
 from shared.db import in_transaction
 from shared.masking import mask_email, mask_id_number, mask_phone, mask_unit
 from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
+from shared.refusals import Refusal
 from shared.taxonomy import RISK_LEVELS
 
 log = logging.getLogger(__name__)
@@ -46,14 +47,16 @@ UNTOUCHED_TIMEOUT = timedelta(hours=48)
 SYSTEM = Actor("system:desk", frozenset({lc.STUDIO_LEAD}))
 
 
-class DeskError(Exception):
-    """A desk action that cannot be done; nothing was changed. `status` is the HTTP answer."""
+class DeskError(Refusal):
+    """A desk action that cannot be done; nothing was changed. `status` is the HTTP answer; the
+    message is a catalog msgid, said in the reader's language by the entrypoints (`Refusal`)."""
 
     status = 409
 
-    def __init__(self, message: str, errors: Mapping[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.errors = dict(errors or {})
+
+def _said(state: str) -> dict[str, str]:
+    """A state's label in both languages, for a refusal that names it."""
+    return {"zh-CN": lc.label(state, "zh-CN"), "en": lc.label(state, "en")}
 
 
 class NotFound(DeskError):
@@ -120,7 +123,7 @@ def get_case(db: Database, reference: str, actor: Actor) -> dict[str, Any]:
     """The case if `actor` may see it; NotFound otherwise (the same for another studio's case)."""
     case = db.cases.find_one({"_id": reference})
     if case is None or not visible(actor, case):
-        raise NotFound(f"No case {reference}.")
+        raise NotFound("No case %(reference)s.", params={"reference": reference})
     return case
 
 
@@ -401,12 +404,13 @@ def act(
         published.clear()
         case = db.cases.find_one({"_id": reference}, session=session)
         if case is None or not visible(actor, case):
-            raise NotFound(f"No case {reference}.")
+            raise NotFound("No case %(reference)s.", params={"reference": reference})
         state = case.get("status", lc.RECEIVED)
         if expected_state and expected_state != state:
             raise Conflict(
-                f"The case has moved on (it is {lc.label(state, 'en')} now); nothing was changed.",
+                "The case has moved on (it is %(state)s now); nothing was changed.",
                 {"state": state},
+                {"state": _said(state)},
             )
         if check is not None:
             check(session, case)
@@ -422,11 +426,22 @@ def act(
                 actions_done=actions_done(case),
             )
         except lc.IllegalTransition as err:
+            # The rule's own wording (codes, roles) stays the English detail for API clients and logs.
             if err.reason == "role":
-                raise Forbidden(str(err)) from err
+                raise Forbidden(
+                    "Your role may not do this at this step of the case.", detail=str(err)
+                ) from err
             if err.reason == "payload":
-                raise Invalid(str(err), err.errors) from err
-            raise Conflict(str(err)) from err
+                raise Invalid(
+                    "Some information is missing or not valid: see the marked fields.",
+                    err.errors,
+                    detail=str(err),
+                ) from err
+            raise Conflict(
+                "This cannot be done while the case is %(state)s.",
+                params={"state": _said(state)},
+                detail=str(err),
+            ) from err
         at = now or utcnow()
         changes: dict[str, Any] = {"status": transition.to_state, "paused_from": transition.paused_from}
         prevention = prevention_counts(payload) if transition.outcome else {}
@@ -548,7 +563,9 @@ def _check_studio_members(db: Database, case: Mapping[str, Any], mediators: list
     unknown = [m for m in mediators if m not in members]
     if unknown:
         raise Invalid(
-            f"Not a mediator of this studio: {', '.join(unknown)}.", {"mediators": [", ".join(unknown)]}
+            "Not a mediator of this studio: %(names)s.",
+            {"mediators": [", ".join(unknown)]},
+            {"names": ", ".join(unknown)},
         )
 
 
@@ -680,7 +697,7 @@ def add_note(
         published.clear()
         case = db.cases.find_one({"_id": reference}, session=session)
         if case is None or not visible(actor, case):
-            raise NotFound(f"No case {reference}.")
+            raise NotFound("No case %(reference)s.", params={"reference": reference})
         if not (on_case(actor, case) or is_lead_of(actor, case)):
             raise Forbidden("Only the case's own mediators or their studio lead write notes.")
         at = now or utcnow()
@@ -795,45 +812,66 @@ def merge(
     # Outside the transaction only to word the refusal: act reads the duplicate again inside it.
     other = db.cases.find_one({"_id": duplicate}, {"studio": 1})
     if other is None or not visible(actor, other):
-        raise NotFound(f"There is no case {duplicate} in this studio.", {"duplicate": ["Not found."]})
+        raise NotFound(
+            "There is no case %(duplicate)s in this studio.",
+            {"duplicate": ["Not found."]},
+            {"duplicate": duplicate},
+        )
 
     def check(session: ClientSession, dup: dict[str, Any]) -> None:
         primary = db.cases.find_one({"_id": reference}, session=session)
         if primary is None or not visible(actor, primary):
-            raise NotFound(f"No case {reference}.")
+            raise NotFound("No case %(reference)s.", params={"reference": reference})
         if dup.get("studio") != primary.get("studio"):
-            raise NotFound(f"There is no case {duplicate} in this studio.", {"duplicate": ["Not found."]})
+            raise NotFound(
+                "There is no case %(duplicate)s in this studio.",
+                {"duplicate": ["Not found."]},
+                {"duplicate": duplicate},
+            )
         if not (is_lead_of(actor, primary) or on_case(actor, primary)):
-            raise Forbidden(f"Only the mediators of {reference} or the studio lead merge duplicates into it.")
+            raise Forbidden(
+                "Only the mediators of %(reference)s or the studio lead merge duplicates into it.",
+                params={"reference": reference},
+            )
         if primary.get("merged_into"):
             raise Conflict(
-                f"{reference} was itself merged into {primary['merged_into']}: merge into that case instead."
+                "%(reference)s was itself merged into %(primary)s: merge into that case instead.",
+                params={"reference": reference, "primary": primary["merged_into"]},
             )
         if lc.is_closed(primary.get("status", lc.RECEIVED)):
             raise Conflict(
-                f"{reference} is closed ({lc.label(primary['status'], 'en')}): "
-                "a duplicate is merged into an open case."
+                "%(reference)s is closed (%(state)s): a duplicate is merged into an open case.",
+                params={"reference": reference, "state": _said(primary["status"])},
             )
         if dup.get("merged_into"):
-            raise Conflict(f"{duplicate} is merged into {dup['merged_into']} already; nothing was changed.")
+            raise Conflict(
+                "%(duplicate)s is merged into %(primary)s already; nothing was changed.",
+                params={"duplicate": duplicate, "primary": dup["merged_into"]},
+            )
         if dup.get("merged"):
             raise Conflict(
-                f"Other cases were merged into {duplicate}: it cannot itself be merged (no chains). "
-                f"Merge {reference} into {duplicate} instead."
+                "Other cases were merged into %(duplicate)s: it cannot itself be merged (no chains). "
+                "Merge %(reference)s into %(duplicate)s instead.",
+                params={"duplicate": duplicate, "reference": reference},
             )
         dup_state = dup.get("status", lc.RECEIVED)
         if lc.is_closed(dup_state):
-            raise Conflict(f"{duplicate} is closed already ({lc.label(dup_state, 'en')}); nothing to merge.")
+            raise Conflict(
+                "%(duplicate)s is closed already (%(state)s); nothing to merge.",
+                params={"duplicate": duplicate, "state": _said(dup_state)},
+            )
         if lc.rule_for(dup_state, lc.MERGE) is None:
             raise Conflict(
-                f"{duplicate} is {lc.label(dup_state, 'en')}: only a case no mediator has taken up yet "
-                "can be merged; end it the ordinary way instead."
+                "%(duplicate)s is %(state)s: only a case no mediator has taken up yet "
+                "can be merged; end it the ordinary way instead.",
+                params={"duplicate": duplicate, "state": _said(dup_state)},
             )
         # A case sent back to the pool (a party asked for another mediator) may still hold a
         # booked session: closing it would keep the hall booked and the invitees uninformed.
         if db.sessions.find_one({"reference": duplicate, "status": "scheduled"}, {"_id": 1}, session=session):
             raise Conflict(
-                f"{duplicate} has a session scheduled: cancel it first (its invitees are told), then merge."
+                "%(duplicate)s has a session scheduled: cancel it first (its invitees are told), then merge.",
+                params={"duplicate": duplicate},
             )
 
     def extra(session: ClientSession, dup: dict[str, Any], t: lc.Transition, at: datetime) -> dict[str, Any]:
@@ -855,7 +893,9 @@ def merge(
             session=session,
         )
         if primary_update.matched_count != 1:
-            raise Conflict(f"{reference} changed in the meantime; nothing was changed.")
+            raise Conflict(
+                "%(reference)s changed in the meantime; nothing was changed.", params={"reference": reference}
+            )
         return {"merged_into": reference}
 
     return act(

@@ -22,6 +22,7 @@ from services.mediation.domain.actor import Actor
 from services.mediation.domain.risk import end_of_day
 from shared.db import in_transaction
 from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
+from shared.refusals import Refusal
 from shared.uploads import PHOTOS, Upload, UploadError, check_uploads, sniff
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,9 @@ MAX_PHOTO_BYTES = 5 * 1024 * 1024
 PAST = {"accept": "accepted", "report": "reported", "close": "closed"}
 
 
-class TaskError(Exception):
-    """A task action that cannot be done; nothing was changed."""
+class TaskError(Refusal):
+    """A task action that cannot be done; nothing was changed. The message is a catalog msgid, said
+    in the reader's language by the entrypoints (`Refusal`)."""
 
 
 class TaskNotFound(TaskError):
@@ -146,7 +148,7 @@ def _transition(
         try:
             status = patrol.next_status(task["status"], action)
         except patrol.InvalidTransition as err:
-            raise TaskError(str(err)) from err
+            raise TaskError("The task has moved on; nothing was changed.", detail=str(err)) from err
         at = utcnow()
         done = PAST[action]
         changes = {"status": status, f"{done}_at": at, f"{done}_by": actor.user_id, **(extra or {})}
@@ -212,7 +214,7 @@ def report(
     photos = photos or []
     problems = check_photos(photos)
     if problems:
-        raise TaskError(" ".join(problems))
+        raise TaskError("The photos cannot be stored.", {"photos": problems}, detail=" ".join(problems))
     content = {
         "findings": findings,
         "people_met": people_met,
@@ -305,7 +307,7 @@ def create_sweep(
                 raise TaskError("No patrol team covers this community.")
             code = choice.team
         elif db.patrol_teams.find_one({"_id": code}, {"_id": 1}, session=session) is None:
-            raise TaskError(f"No patrol team {code}.")
+            raise TaskError("No patrol team %(team)s.", params={"team": code})
         open_cases = open_cases_by_community(db).get(community, 0)
         task = {
             "_id": new_id(),

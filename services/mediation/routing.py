@@ -29,6 +29,7 @@ from shared.db import in_transaction, retry_transient
 from shared.idempotency import process_once
 from shared.messaging.consumer import PermanentError
 from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
+from shared.refusals import Msgid, Refusal
 from shared.taxonomy import community_codes
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,9 @@ RECEIVED = lc.RECEIVED
 CONSUMER = "mediation.intake"
 
 
-class CaseError(Exception):
-    """A case action that cannot be done (unknown case, bad target); nothing was changed."""
+class CaseError(Refusal):
+    """A case action that cannot be done (unknown case, bad target); nothing was changed. The
+    message is a catalog msgid, said in the reader's language by the entrypoints (`Refusal`)."""
 
 
 class CaseNotFound(CaseError):
@@ -302,7 +304,7 @@ class Forbidden(CaseError):
 def get_case(db: Database, reference: str) -> dict[str, Any]:
     case = db.cases.find_one({"_id": reference})
     if case is None:
-        raise CaseNotFound(f"No case {reference}.")
+        raise CaseNotFound("No case %(reference)s.", params={"reference": reference})
     return case
 
 
@@ -312,9 +314,9 @@ def _case_for_lead(
     """The case, read inside the caller's transaction, if `actor` leads its studio (or is an admin)."""
     case = db.cases.find_one({"_id": reference}, session=session)
     if case is None:
-        raise CaseNotFound(f"No case {reference}.")
+        raise CaseNotFound("No case %(reference)s.", params={"reference": reference})
     if not _may_lead(actor, case["studio"]):
-        raise Forbidden(f"Only the studio's lead or a district admin can {what}.")
+        raise Forbidden("Only the studio's lead or a district admin can do this.", detail=f"... can {what}.")
     return case
 
 
@@ -330,7 +332,9 @@ def change_risk(
         case = _case_for_lead(db, reference, actor, session, "change the risk level")
         previous = case.get("risk_level", "none")
         if previous == level:
-            raise CaseError(f"The risk level is {level} already.")
+            raise CaseError(
+                "The risk level is %(level)s already.", params={"level": Msgid(level.capitalize())}
+            )
         at = now or utcnow()
         studio = db.studios.find_one({"_id": case["studio"]}, session=session)
         timeline: list[dict[str, Any]] = [
@@ -395,10 +399,10 @@ def move_case(
         if lc.is_closed(case.get("status", RECEIVED)):
             raise CaseError("A closed case cannot be moved.")
         if target == case["studio"]:
-            raise CaseError(f"The case is with {target} already.")
+            raise CaseError("The case is with %(studio)s already.", params={"studio": target})
         studio = db.studios.find_one({"_id": target}, session=session)
         if studio is None:
-            raise CaseError(f"No studio {target}.")
+            raise CaseError("No studio %(studio)s.", params={"studio": target})
         at = now or utcnow()
         move = {"at": at, "from": case["studio"], "to": target, "by": actor.user_id, "reason": reason}
         db.cases.update_one(

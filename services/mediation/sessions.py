@@ -91,7 +91,9 @@ def _refusal(err: ss.SchedulingError) -> desk.DeskError:
     for bad times or the past. `code` lets the pages say it in the reader's language."""
     field = "room" if err.code == "double_booked" else "starts_at"
     kind = desk.Conflict if err.code in ("double_booked", "unchanged") else desk.Invalid
-    return kind(str(err), {field: [str(err)], "code": err.code})
+    # The rule's text names the hall's code: readers are told it in words the catalog holds.
+    message = "The council hall is already booked at that time." if err.code == "double_booked" else str(err)
+    return kind(message, {field: [str(err)], "code": err.code}, detail=str(err))
 
 
 def _hall_taken() -> desk.Conflict:

@@ -17,6 +17,9 @@ from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import request
+from flask_babel import get_locale, gettext
+
+from shared.refusals import Refusal, say, say_errors
 
 # (Babel locale, BCP 47 tag used in HTML and URLs, name shown in the switch, in its own language)
 LANGUAGES: tuple[tuple[str, str, str], ...] = (("zh_CN", "zh-CN", "中文"), ("en", "en", "English"))
@@ -46,8 +49,9 @@ def normalise(value: str | None) -> str | None:
     return None
 
 
-def select_locale() -> str:
-    """`?lang=` → the `lang` cookie (set by the on-page switch) → Accept-Language → zh-CN."""
+def stated_locale() -> str | None:
+    """The language the request asks for (`?lang=` → the `lang` cookie → Accept-Language), or None
+    when it names none this site speaks."""
     chosen = normalise(request.args.get(LANG_PARAM)) or normalise(request.cookies.get(LANG_COOKIE))
     if chosen:
         return chosen
@@ -55,7 +59,12 @@ def select_locale() -> str:
         chosen = normalise(value)
         if chosen:
             return chosen
-    return DEFAULT_LOCALE
+    return None
+
+
+def select_locale() -> str:
+    """`?lang=` → the `lang` cookie (set by the on-page switch) → Accept-Language → zh-CN."""
+    return stated_locale() or DEFAULT_LOCALE
 
 
 def html_lang(babel_locale: str) -> str:
@@ -100,3 +109,27 @@ def compile_catalogs(source: Path, cache: Path | None = None) -> Path:
             write_mo(mo_file, catalog)
         os.replace(tmp_name, mo_path)
     return target_root
+
+
+def refusal_text(refusal: Refusal) -> str:
+    """A refusal's message in the request's language (the service's catalog)."""
+    return say(refusal, gettext, html_lang(str(get_locale() or DEFAULT_LOCALE)))
+
+
+def refusal_errors(refusal: Refusal, hidden: tuple[str, ...] = ("code",)) -> dict:
+    """A refusal's field errors in the request's language, without its machine-only keys (`hidden`).
+    A field error that repeats the refusal's own (filled-in) message is said as that message."""
+    said = refusal_text(refusal)
+
+    def translate(text: str) -> str:
+        return said if text == str(refusal) else gettext(text)
+
+    return say_errors({k: v for k, v in refusal.errors.items() if k not in hidden}, translate)
+
+
+def api_refusal(refusal: Refusal, hidden: tuple[str, ...] = ("code",)) -> tuple[str, dict]:
+    """An API's error `message` and `errors` for a refusal: in the language the client asked for,
+    and English (the text `str()` gives) when it asked for none."""
+    if stated_locale() is None:
+        return str(refusal), {k: v for k, v in refusal.errors.items() if k not in hidden}
+    return refusal_text(refusal), refusal_errors(refusal, hidden)

@@ -201,3 +201,84 @@ def test_filer_fields_become_the_filer_object_only_when_given() -> None:
     errors = {"filer": ["whole"], "building": ["x"]}
     assert forms.flatten_errors(errors) == {"filer-name": ["whole"], "building": ["x"]}
     assert forms.flatten_errors({"filer": {"phone": ["bad"]}}) == {"filer-phone": ["bad"]}
+
+
+def test_a_session_entry_without_an_id_is_struck_out_by_the_move_or_cancellation_of_its_time() -> None:
+    at = datetime(2026, 11, 25, 2, tzinfo=UTC)
+    old_time, other_time = datetime(2026, 12, 6, 1, 30, tzinfo=UTC), datetime(2026, 12, 7, 1, 30, tzinfo=UTC)
+    hall, other_hall = "莲花社区议事厅", "荷花社区议事厅"
+    # Booked before events carried session ids: no session_id, no sequence.
+    booked = {"status": case_rules.SESSION_SCHEDULED, "at": at, "starts_at": old_time, "place": hall}
+    elsewhere = {"status": case_rules.SESSION_SCHEDULED, "at": at, "starts_at": old_time, "place": other_hall}
+    untouched = {"status": case_rules.SESSION_SCHEDULED, "at": at, "starts_at": other_time, "place": hall}
+    moved = case_rules.timeline_entry(
+        case_rules.SESSION_RESCHEDULED,
+        at.replace(hour=3),
+        starts_at=other_time.replace(day=9),
+        previous_starts_at=old_time,
+        place=hall,
+        session_id="s-old",
+        sequence=1,
+    )
+    marked = case_rules.mark_superseded_sessions([booked, elsewhere, untouched, moved])
+    assert [e.get("superseded_by") for e in marked] == [case_rules.SESSION_RESCHEDULED, None, None, None]
+    assert "session_id" not in booked  # the stored entry is not changed
+    cancelled = case_rules.timeline_entry(
+        case_rules.SESSION_CANCELLED,
+        at.replace(hour=4),
+        starts_at=other_time,
+        place=hall,
+        session_id="s-other",
+        sequence=1,
+    )
+    marked = case_rules.mark_superseded_sessions([booked, untouched, cancelled])
+    assert [e.get("superseded_by") for e in marked] == [None, case_rules.SESSION_CANCELLED, None]
+
+
+def test_a_shared_note_is_its_own_line_and_an_old_one_stops_repeating_the_state() -> None:
+    at = datetime(2026, 11, 25, 2, tzinfo=UTC)
+    timeline = [
+        case_rules.timeline_entry("in_mediation", at),
+        case_rules.timeline_entry(case_rules.SESSION_SCHEDULED, at.replace(minute=1), starts_at=at),
+        # Recorded before shared notes had an entry of their own: the state again, with the note.
+        case_rules.timeline_entry("in_mediation", at.replace(minute=2), "请带上物业费收据。"),
+        case_rules.timeline_entry(case_rules.NOTE_SHARED, at.replace(minute=3), "已联系物业。"),
+        case_rules.timeline_entry("waiting_for_party", at.replace(minute=4)),
+        # A studio named twice (the case moved) stays two assignments.
+        case_rules.timeline_entry(case_rules.ASSIGNED, at.replace(minute=5), "至和调解工作室"),
+        case_rules.timeline_entry(case_rules.ASSIGNED, at.replace(minute=6), "莲花调解工作室"),
+    ]
+    assert [e["status"] for e in case_rules.mark_shared_notes(timeline)] == [
+        "in_mediation",
+        case_rules.SESSION_SCHEDULED,
+        case_rules.NOTE_SHARED,
+        case_rules.NOTE_SHARED,
+        "waiting_for_party",
+        case_rules.ASSIGNED,
+        case_rules.ASSIGNED,
+    ]
+
+
+def test_an_english_reader_sees_the_studio_and_the_hall_by_their_english_names() -> None:
+    at = datetime(2026, 11, 25, 2, tzinfo=UTC)
+    timeline = [
+        case_rules.timeline_entry(
+            case_rules.ASSIGNED, at, "至和调解工作室", studio_name_en="Zhihe Mediation Studio"
+        ),
+        case_rules.timeline_entry(
+            case_rules.SESSION_SCHEDULED,
+            at,
+            starts_at=at,
+            place="莲花社区议事厅",
+            place_en="Lianhua Council Hall",
+        ),
+        case_rules.timeline_entry(case_rules.SESSION_SCHEDULED, at, starts_at=at, place="荷花社区议事厅"),
+    ]
+    english = case_rules.in_language(timeline, "en")
+    assert [english[0]["note"], english[1]["place"], english[2]["place"]] == [
+        "Zhihe Mediation Studio",
+        "Lianhua Council Hall",
+        "荷花社区议事厅",  # recorded before events carried the English name
+    ]
+    chinese = case_rules.in_language(timeline, "zh-CN")
+    assert [chinese[0]["note"], chinese[1]["place"]] == ["至和调解工作室", "莲花社区议事厅"]

@@ -19,6 +19,9 @@ SESSION_SCHEDULED = "session_scheduled"
 SESSION_RESCHEDULED = "session_rescheduled"
 SESSION_CANCELLED = "session_cancelled"
 SESSION_ENTRIES = (SESSION_SCHEDULED, SESSION_RESCHEDULED, SESSION_CANCELLED)
+# A note the mediators shared with the parties: a timeline entry of its own, not a state change
+# (mediation sends it as a `case.status_changed` that keeps the status).
+NOTE_SHARED = "note_shared"
 CLOSED = "closed"
 MERGED = "merged"  # closed as a duplicate: the dispute continues in another case (`merged_into`)
 # Every state a resident may see, in lifecycle order (mediation's public status changes).
@@ -35,6 +38,7 @@ PUBLIC_STATES = (
     SESSION_SCHEDULED,
     SESSION_RESCHEDULED,
     SESSION_CANCELLED,
+    NOTE_SHARED,
     "waiting_for_party",
     "follow_up",
     CLOSED,
@@ -104,11 +108,43 @@ def is_newer(event_at: datetime, status_at: datetime | None) -> bool:
     return status_at is None or event_at >= status_at
 
 
+def _adopt_session_ids(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Session entries recorded before events carried a session id, matched to the session a later
+    move or cancellation names by their time and hall: a move's previous time (or a cancelled
+    session's time) in the same hall is that entry's session. Such an entry takes the session's
+    id and comes before every entry that has one (sequence -1). Unmatched ones stay as they are."""
+    known = [e for e in timeline if e.get("status") in SESSION_ENTRIES and e.get("session_id")]
+    adopted = []
+    for entry in timeline:
+        if entry.get("status") in SESSION_ENTRIES and not entry.get("session_id") and entry.get("starts_at"):
+            match = next(
+                (
+                    later
+                    for later in known
+                    if later.get("place") == entry.get("place")
+                    and (
+                        later.get("previous_starts_at") == entry["starts_at"]
+                        or (
+                            later["status"] == SESSION_CANCELLED
+                            and later.get("starts_at") == entry["starts_at"]
+                        )
+                    )
+                ),
+                None,
+            )
+            if match is not None:
+                entry = {**entry, "session_id": match["session_id"], "sequence": -1}
+        adopted.append(entry)
+    return adopted
+
+
 def mark_superseded_sessions(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The timeline with every session entry that a later one replaced (the session was moved or
     cancelled) marked `superseded_by` that entry's status, so the page never shows an old time as
     if it still held. "Later" is the invitation's sequence, not the order events arrived in
-    (retries can reorder them). Entries without a session id (older cases) stay as they are."""
+    (retries can reorder them). Entries without a session id (older cases) are matched to their
+    session by time and hall (`_adopt_session_ids`); the ones that match nothing stay as they are."""
+    timeline = _adopt_session_ids(timeline)
     latest: dict[str, dict[str, Any]] = {}
     for entry in timeline:
         session_id = entry.get("session_id")
@@ -123,3 +159,37 @@ def mark_superseded_sessions(timeline: list[dict[str, Any]]) -> list[dict[str, A
             entry = {**entry, "superseded_by": newest["status"]}
         marked.append(entry)
     return marked
+
+
+def mark_shared_notes(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The timeline (in time order) with the shared notes recorded before they had an entry of
+    their own (a repeat of the current state carrying the note) shown as notes: a state line
+    appears once, where the case reached it."""
+    marked = []
+    current: str | None = None
+    for entry in timeline:
+        status = entry.get("status")
+        if status in SESSION_ENTRIES or status == NOTE_SHARED:
+            marked.append(entry)
+            continue
+        if status == current and entry.get("note") and status not in (ASSIGNED, CLOSED, MERGED):
+            entry = {**entry, "status": NOTE_SHARED}
+        else:
+            current = status
+        marked.append(entry)
+    return marked
+
+
+def in_language(timeline: list[dict[str, Any]], language: str) -> list[dict[str, Any]]:
+    """The timeline as a reader of `language` sees it: the studio's and the hall's English names on
+    an English page, when mediation's events carried them (older entries keep the Chinese name)."""
+    if language != "en":
+        return timeline
+    shown = []
+    for entry in timeline:
+        if entry.get("place_en"):
+            entry = {**entry, "place": entry["place_en"]}
+        if entry.get("status") == ASSIGNED and entry.get("studio_name_en"):
+            entry = {**entry, "note": entry["studio_name_en"]}
+        shown.append(entry)
+    return shown

@@ -28,6 +28,7 @@ from services.intake.attachments import (
     check_attachments,
 )
 from services.intake.bootstrap import Intake
+from services.intake.domain import case_rules
 from services.intake.http import forms
 from services.intake.http.schemas import FILER_REFUSED, FILER_REQUIRED, CaseCreateSchema
 from shared.taxonomy import CATEGORIES, communities
@@ -49,6 +50,7 @@ STATE_LABELS = {
     "session_scheduled": lazy_gettext("Mediation session scheduled"),
     "session_rescheduled": lazy_gettext("Mediation session moved"),
     "session_cancelled": lazy_gettext("Mediation session cancelled"),
+    "note_shared": lazy_gettext("Message from the mediation studio"),
     "waiting_for_party": lazy_gettext("Waiting for a party"),
     "follow_up": lazy_gettext("Follow-up of the agreement"),
     "closed": lazy_gettext("Closed"),
@@ -299,6 +301,7 @@ def track_case(reference: str) -> Any:
     language = _language()
     category = next((c.name(language) for c in CATEGORIES if c.code == status["category"]), "")
     community = next((c.name(language) for c in communities() if c.code == status["community"]), "")
+    status = {**status, "timeline": case_rules.in_language(status["timeline"], language)}
     body = render_template(
         "intake/track.html",
         case=status,

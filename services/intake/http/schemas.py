@@ -111,6 +111,8 @@ class TimelineEntrySchema(StrictSchema):
     outcome = fields.String()
     starts_at = fields.DateTime()
     place = fields.String()
+    place_en = fields.String()  # the hall's English name, when mediation's event carried it
+    studio_name_en = fields.String()  # on an `assigned` entry (its note is the Chinese name)
     # Sessions: which one an entry is about; a moved one's old time; and, on an entry a later one
     # replaced, that entry's status (session_rescheduled or session_cancelled).
     session_id = fields.String()

@@ -15,6 +15,7 @@ from services.mediation.http.schemas import (
     RiskChangeSchema,
 )
 from shared.auth import requires_role
+from shared.web.i18n import api_refusal
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Routing, risk and rebalancing.")
 
@@ -24,11 +25,11 @@ def _case_call(call: Any) -> Any:
     try:
         return call()
     except routing.CaseNotFound as err:
-        abort(404, message=str(err))
+        abort(404, message=api_refusal(err)[0])
     except routing.Forbidden as err:
-        abort(403, message=str(err))
+        abort(403, message=api_refusal(err)[0])
     except routing.CaseError as err:
-        abort(409, message=str(err))
+        abort(409, message=api_refusal(err)[0])
 
 
 def _visible_case(reference: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from shared.auth import Staff, requires_role
 from shared.schemas import StrictSchema, Text, text
 from shared.taxonomy import RISK_LEVELS
 from shared.uploads import Upload
+from shared.web.i18n import api_refusal
 
 blp = Blueprint("desk_api", __name__, url_prefix="/api/v1/desk", description="The mediator desk.")
 
@@ -47,8 +48,9 @@ def _call(work: Any) -> Any:
     try:
         return work()
     except desk.DeskError as err:
-        errors = {k: v if isinstance(v, list) else [v] for k, v in err.errors.items() if k not in ("code",)}
-        abort(err.status, message=str(err), errors=errors or None)
+        message, said = api_refusal(err)
+        errors = {k: v if isinstance(v, list) else [v] for k, v in said.items()}
+        abort(err.status, message=message, errors=errors or None)
 
 
 # Schemas ------------------------------------------------------------------------------------------

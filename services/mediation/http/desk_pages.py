@@ -25,6 +25,7 @@ from services.mediation.domain.actor import Actor
 from shared.auth import Staff, requires_role
 from shared.taxonomy import CATEGORIES, RISK_LEVELS, communities
 from shared.uploads import Upload
+from shared.web.i18n import refusal_errors, refusal_text
 
 bp = Blueprint("desk", __name__, template_folder=str(Path(__file__).resolve().parents[1] / "templates"))
 
@@ -129,7 +130,7 @@ def take_next() -> Response:
     try:
         done = desk.take_next(_mediation(), _actor())
     except desk.DeskError as err:
-        flash(str(err))
+        flash(refusal_text(err))
         return redirect(url_for("desk.queue_page"))
     if done is None:
         flash(gettext("No unclaimed case is waiting in your studio's pool."))
@@ -146,7 +147,7 @@ def take(reference: str) -> Any:
     except desk.NotFound:
         abort(404)
     except desk.DeskError as err:
-        flash(gettext("Not taken: %(why)s", why=str(err)))
+        flash(gettext("Not taken: %(why)s", why=refusal_text(err)))
         return redirect(url_for("desk.queue_page"))
     flash(gettext("You have taken case %(ref)s.", ref=reference))
     return redirect(url_for("desk.case_page", reference=reference))
@@ -315,8 +316,8 @@ def case_page(reference: str) -> Any:
 def _refused(reference: str, err: desk.DeskError) -> Any:
     if isinstance(err, desk.NotFound) and "No case" in str(err):
         abort(404)
-    errors = {k: v for k, v in err.errors.items() if k not in ("code", "state")}
-    body, status = _render(reference, errors, str(err), err.status)
+    errors = refusal_errors(err, ("code", "state"))
+    body, status = _render(reference, errors, refusal_text(err), err.status)
     return body, status, {"Cache-Control": "private, no-store"}
 
 
@@ -462,10 +463,10 @@ def _session_message(err: desk.DeskError, action: str) -> str:
         ),
     }
     if isinstance(code, str):
-        return by_action.get((action, code)) or any_action.get(code) or str(err)
+        return by_action.get((action, code)) or any_action.get(code) or refusal_text(err)
     if "reason" in err.errors:
         return gettext("Give the reason for cancelling; the invitees are told it.")
-    return str(err)
+    return refusal_text(err)
 
 
 def _session_refused(reference: str, err: desk.DeskError, action: str, session_id: str | None = None) -> Any:
@@ -476,7 +477,7 @@ def _session_refused(reference: str, err: desk.DeskError, action: str, session_i
         abort(404)
     message = _session_message(err, action)
     if action == "record":
-        errors = {k: v for k, v in err.errors.items() if k not in ("code", "state", "session")}
+        errors = refusal_errors(err, ("code", "state", "session"))
         body, status = _render(reference, errors, message, err.status)
         return body, status, {"Cache-Control": "private, no-store"}
     prefix = f"{action}-{session_id}-" if session_id else ""

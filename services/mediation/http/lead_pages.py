@@ -27,6 +27,7 @@ from services.mediation.http.pages import (
 from services.mediation.http.schemas import MoveSchema, RiskChangeSchema
 from shared.auth import requires_role
 from shared.taxonomy import RISK_LEVELS, communities
+from shared.web.i18n import refusal_text
 
 
 # Studio lead -----------------------------------------------------------------------------------
@@ -105,7 +106,7 @@ def lead_case_action(reference: str, action: str) -> Any:
     except routing.Forbidden:
         abort(403)
     except routing.CaseError as err:
-        return _render_case(case, {"_": [str(err)]}, request.form), 409
+        return _render_case(case, {"_": [refusal_text(err)]}, request.form), 409
     if action == "move" and not current_actor().roles & {"district_admin"}:
         return redirect(url_for("pages.lead_home"))  # the case now belongs to another studio
     return redirect(url_for("pages.lead_case", reference=reference))
@@ -131,7 +132,7 @@ def lead_sweep() -> Any:
     except patrol.TaskForbidden:
         abort(403)
     except patrol.TaskError as err:
-        flash(str(err))
+        flash(refusal_text(err))
         return redirect(url_for("pages.lead_home"))
     flash(gettext("Sweep ordered."))
     return redirect(url_for("pages.lead_home"))

@@ -16,6 +16,7 @@ from services.mediation.http.schemas import (
     TaskSchema,
 )
 from shared.auth import Staff, requires_role
+from shared.web.i18n import api_refusal
 
 blp = Blueprint("patrol", __name__, url_prefix="/api/v1", description="Patrol tasks and sweeps.")
 
@@ -25,11 +26,11 @@ def _task_call(call: Any) -> Any:
     try:
         return call()
     except patrol.TaskNotFound as err:
-        abort(404, message=str(err))
+        abort(404, message=api_refusal(err)[0])
     except patrol.TaskForbidden as err:
-        abort(403, message=str(err))
+        abort(403, message=api_refusal(err)[0])
     except patrol.TaskError as err:
-        abort(409, message=str(err))
+        abort(409, message=api_refusal(err)[0])
 
 
 @blp.route("/patrol/tasks")
