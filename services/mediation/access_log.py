@@ -1,5 +1,6 @@
 """The access log of personal data (PIPL Art 51, 55): who viewed which case's personal data (the
-desk's case page, `desk.record_access`), who searched by a phone or a name (`search`), and the
+desk's case page, `desk.record_access`), who downloaded which attachment (intake keeps the files
+and tells us by `attachment.downloaded`), who searched by a phone or a name (`search`), and the
 viewer studio leads (their studio) and district admins read and export as CSV.
 
 A row is `{reference, studio, by, at, what}`; a search adds `matched_on` (`phone`, `phone_last4`,
@@ -16,11 +17,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pymongo import DESCENDING, UpdateOne
+from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
 from services.mediation import desk, registry
+from services.mediation.bootstrap import Mediation
 from services.mediation.domain.actor import Actor
-from shared.messaging.envelope import new_id, utcnow
+from shared.db import retry_transient
+from shared.idempotency import process_once
+from shared.messaging.envelope import Envelope, new_id, utcnow
 
 VIEWED = "personal_data"
 SEARCHED = "search"
@@ -150,3 +155,31 @@ def backfill_studios(db: Database, batch: int = 500) -> int:
             ordered=False,
         )
         done += len(missing)
+
+
+CONSUMER = "mediation.access"
+
+
+def on_attachment_downloaded(mediation: Mediation, envelope: Envelope) -> None:
+    """Keep intake's `attachment.downloaded` in the access log (once per message). The studio is
+    the case's as mediation knows it; a case mediation never routed is still logged (no studio:
+    district admins see it)."""
+    data = envelope.data
+    db = mediation.db
+
+    def effect(session: ClientSession) -> None:
+        case = db.cases.find_one({"_id": data["reference"]}, {"studio": 1}, session=session)
+        db.access_log.insert_one(
+            {
+                "_id": new_id(),
+                "reference": data["reference"],
+                "studio": (case or {}).get("studio"),
+                "by": data["user_id"],
+                "at": datetime.fromisoformat(data["downloaded_at"]).astimezone(UTC).replace(tzinfo=None),
+                "what": DOWNLOADED,
+                "file_id": data["file_id"],
+            },
+            session=session,
+        )
+
+    retry_transient(lambda: process_once(db, CONSUMER, envelope, effect))

@@ -14,7 +14,7 @@ from services.mediation.bootstrap import SERVICE, Mediation, bootstrap, ensure_i
 from services.mediation.deadlines import INTERVAL_SECONDS, DeadlineJob
 from services.mediation.registry import seed_registry
 from shared.messaging.consumer import Subscription
-from shared.messaging.topology import MEDIATION_HALL, MEDIATION_INTAKE
+from shared.messaging.topology import MEDIATION_ACCESS, MEDIATION_HALL, MEDIATION_INTAKE
 from shared.worker import run_worker
 
 
@@ -33,6 +33,11 @@ def subscriptions(mediation: Mediation) -> list[Subscription]:
                 "hall.booking_requested": partial(hall_bookings.on_booking_requested, mediation),
                 "hall.booking_released": partial(hall_bookings.on_booking_released, mediation),
             },
+        ),
+        # Attachment downloads in intake, for the access log the studio lead reads.
+        Subscription(
+            MEDIATION_ACCESS,
+            {"attachment.downloaded": partial(access_log.on_attachment_downloaded, mediation)},
         ),
     ]
 

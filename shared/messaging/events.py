@@ -499,6 +499,16 @@ class MinutesPublished(EventData):
     building_groups = fields.List(fields.Nested(BuildingGroupRef), load_default=list)
 
 
+class AttachmentDownloaded(EventData):
+    """A member of staff downloaded a case's attachment from intake: mediation keeps it in the
+    access log the studio lead reads. Staff ids only; nothing about the residents."""
+
+    reference = Reference
+    file_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    user_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    downloaded_at = fields.String(required=True, validate=_iso_datetime)
+
+
 SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("case.submitted", 1): CaseSubmitted,
     ("case.assigned", 1): CaseAssigned,
@@ -527,6 +537,7 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("meeting.rescheduled", 1): MeetingRescheduled,
     ("meeting.cancelled", 1): MeetingCancelled,
     ("minutes.published", 1): MinutesPublished,
+    ("attachment.downloaded", 1): AttachmentDownloaded,
 }
 
 

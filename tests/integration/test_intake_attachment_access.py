@@ -14,6 +14,7 @@ from gridfs import GridFSBucket
 
 from services.intake import tracking as intake_tracking
 from services.intake.bootstrap import bootstrap as bootstrap_intake
+from services.mediation import access_log as mediation_access_log
 from services.mediation import routing as mediation_service
 from services.mediation.bootstrap import bootstrap as bootstrap_mediation
 from services.mediation.bootstrap import ensure_indexes as ensure_mediation_indexes
@@ -23,6 +24,7 @@ from shared.auth import COOKIE_NAME, Staff, issue_token
 from shared.config import Settings
 from shared.images import strip_metadata
 from shared.messaging.envelope import make_envelope, parse_envelope
+from shared.outbox import EVENTS_FIELD
 from tests.integration.conftest import database
 from tests.integration.test_intake_web import PNG, csrf_token, valid_form
 from tests.support.images import assert_no_metadata, carries_gps, jpeg_with_gps
@@ -223,3 +225,38 @@ def test_a_photo_with_gps_is_stored_without_its_exif(
         f"/staff/cases/{case['_id']}/attachments/{item['id']}"
     )
     assert served.status_code == 200 and served.data == stored
+
+
+def test_a_download_reaches_mediations_access_log_once(
+    assigned_case: dict[str, Any], intake_client: FlaskClient, stack_settings: Settings
+) -> None:
+    """Issue 15 item 6: intake's download row carries `attachment.downloaded`; mediation keeps it in
+    the access log the studio lead reads (a redelivered message adds no second row)."""
+    reference, file_id = assigned_case["reference"], assigned_case["files"][1]["id"]
+    lead = _as(intake_client, stack_settings, "studio_lead", assigned_case["studio"])
+    assert lead.get(f"/staff/cases/{reference}/attachments/{file_id}").status_code == 200
+    row = database(stack_settings, "intake").attachment_access.find_one({})
+    [carried] = row[EVENTS_FIELD]
+    envelope = parse_envelope(carried)
+    assert envelope.type == "attachment.downloaded"
+    assert envelope.data == {
+        "reference": reference,
+        "file_id": file_id,
+        "user_id": f"u-studio_lead-{assigned_case['studio']}",
+        "downloaded_at": envelope.data["downloaded_at"],
+    }
+    mediation = bootstrap_mediation(stack_settings)
+    mediation_access_log.on_attachment_downloaded(mediation, envelope)
+    mediation_access_log.on_attachment_downloaded(mediation, envelope)  # delivered twice
+    [kept] = mediation.db.access_log.find({"what": "attachment"})
+    assert (kept["reference"], kept["file_id"], kept["by"], kept["studio"]) == (
+        reference,
+        file_id,
+        f"u-studio_lead-{assigned_case['studio']}",
+        assigned_case["studio"],
+    )
+    lead_actor = Actor("lead", frozenset({"studio_lead"}), assigned_case["studio"])
+    rows = mediation_access_log.rows(
+        mediation.db, lead_actor, mediation_access_log.Filters(what="attachment")
+    )
+    assert [r["file_id"] for r in rows] == [file_id]
