@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from pymongo import DESCENDING, UpdateOne
+from pymongo import UpdateOne
 from pymongo.database import Database
 
 from services.mediation import access_log, desk, registry
@@ -24,6 +24,8 @@ from services.mediation.domain.actor import Actor
 
 # A page of results; the rest is reached by narrowing the search (newest first).
 MAX_RESULTS = 100
+# Rows the driving query may return before the search asks to be narrowed (see `Plan`).
+MAX_SCAN = 5000
 BACKFILL_BATCH = 500
 
 
@@ -65,40 +67,92 @@ def _local_day_start(day: date, tz: Any) -> str:
     return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC).isoformat()
 
 
-def query_for(
-    db: Database, actor: Actor, criteria: Criteria, secret: str
-) -> tuple[dict[str, Any], str | None]:
-    """The MongoDB filter of a search and the kind the query box matched as. Every filter starts
-    with the studio (the indexes' first field) unless a district admin searches them all."""
-    query: dict[str, Any] = {}
+@dataclass(frozen=True)
+class Plan:
+    """How a search runs: one indexed query (`drive`, its fields a prefix of one of the indexes in
+    `bootstrap.ensure_indexes`), then every criterion checked on the rows it returns (`wanted`).
+    SecantusDB, the test and benchmark server, plans a query with a field outside the index it
+    would use as a full scan, and fetches every row an index matches before applying a limit:
+    so the most selective criterion drives, alone, and the rest is filtered here (at most
+    MAX_SCAN rows). MongoDB would plan the full query as well; this costs it nothing."""
+
+    drive: dict[str, Any]
+    wanted: dict[str, Any]
+    matched_on: str | None
+
+
+def _day_bounds(db: Database, criteria: Criteria) -> dict[str, str]:
+    if not (criteria.received_from or criteria.received_to):
+        return {}
+    tz = registry.timezone(db)
+    bounds: dict[str, str] = {}
+    if criteria.received_from:
+        bounds["$gte"] = _local_day_start(criteria.received_from, tz)
+    if criteria.received_to:
+        bounds["$lt"] = _local_day_start(criteria.received_to + timedelta(days=1), tz)
+    return bounds
+
+
+def plan(db: Database, actor: Actor, criteria: Criteria, secret: str) -> Plan:
+    """The search's plan. Staff search their own studio; a district admin every studio, or one."""
+    scope: dict[str, Any] = {}
     if desk.is_admin(actor):
         if criteria.studio:
-            query["studio"] = criteria.studio
+            scope["studio"] = criteria.studio
     else:
-        query["studio"] = actor.studio
+        scope["studio"] = actor.studio
+    wanted: dict[str, Any] = dict(scope)
     match = rules.interpret(criteria.q, secret)
     if match is not None:
-        if match.kind == rules.BY_REFERENCE:
-            query["_id"] = {"$gte": match.value, "$lt": match.value + "\uffff"}
-        else:
-            query["search_keys"] = match.value
-    if criteria.community:
-        query["community"] = criteria.community
-    if criteria.building:
-        query["building"] = criteria.building.strip()
-    if criteria.category:
-        query["category"] = criteria.category
-    if criteria.state in rules.STATE_GROUPS:
-        query["status"] = {"$in": list(rules.STATE_GROUPS[criteria.state])}
-    if criteria.received_from or criteria.received_to:
-        tz = registry.timezone(db)
-        bounds: dict[str, str] = {}
-        if criteria.received_from:
-            bounds["$gte"] = _local_day_start(criteria.received_from, tz)
-        if criteria.received_to:
-            bounds["$lt"] = _local_day_start(criteria.received_to + timedelta(days=1), tz)
-        query["received_at"] = bounds
-    return query, match.kind if match else None
+        wanted["_id" if match.kind == rules.BY_REFERENCE else "search_keys"] = match.value
+    for name in ("community", "category"):
+        if getattr(criteria, name):
+            wanted[name] = getattr(criteria, name)
+    if criteria.building and criteria.building.strip():
+        wanted["building"] = criteria.building.strip()
+    states = rules.STATE_GROUPS.get(criteria.state or "")
+    if states:
+        wanted["status"] = {"$in": list(states)}
+    bounds = _day_bounds(db, criteria)
+    if bounds:
+        wanted["received_at"] = bounds
+    # The most selective criterion first, with the index it has.
+    if "_id" in wanted:
+        drive = {"_id": wanted["_id"]}
+    elif "search_keys" in wanted:
+        drive = {**scope, "search_keys": wanted["search_keys"]}
+    elif "community" in wanted and "building" in wanted:
+        drive = {**scope, "community": wanted["community"], "building": wanted["building"]}
+    elif bounds:
+        drive = {**scope, "received_at": bounds}
+    elif "community" in wanted:
+        drive = {**scope, "community": wanted["community"]}
+    elif "category" in wanted:
+        drive = {**scope, "category": wanted["category"], **({"status": wanted["status"]} if states else {})}
+    elif states:
+        drive = {**scope, "status": wanted["status"]}
+    else:
+        drive = dict(scope)
+    return Plan(drive, wanted, match.kind if match else None)
+
+
+def _passes(case: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """Whether a row meets every criterion (the subset of MongoDB's operators `plan` writes)."""
+    for name, condition in wanted.items():
+        value = case.get(name)
+        if isinstance(condition, dict):
+            if "$in" in condition and value not in condition["$in"]:
+                return False
+            if "$gte" in condition and not (value is not None and value >= condition["$gte"]):
+                return False
+            if "$lt" in condition and not (value is not None and value < condition["$lt"]):
+                return False
+        elif name == "search_keys":
+            if condition not in (value or []):
+                return False
+        elif value != condition:
+            return False
+    return True
 
 
 def search(db: Database, actor: Actor, criteria: Criteria, secret: str) -> Result:
@@ -106,11 +160,18 @@ def search(db: Database, actor: Actor, criteria: Criteria, secret: str) -> Resul
     phone or name is logged for each case found (PIPL: who looked a person up)."""
     if criteria.is_empty():
         return Result()
-    query, kind = query_for(db, actor, criteria, secret)
-    rows = list(db.cases.find(query, desk.LIST_FIELDS).sort("received_at", DESCENDING).limit(MAX_RESULTS + 1))
-    result = Result(rows[:MAX_RESULTS], kind, len(rows) > MAX_RESULTS)
-    if kind in rules.PERSONAL_KINDS and result.cases:
-        access_log.record_search(db, actor, kind, result.cases)
+    how = plan(db, actor, criteria, secret)
+    rows = db.cases.find(how.drive, {**desk.LIST_FIELDS, "search_keys": 1}).limit(MAX_SCAN)
+    scanned, found = 0, []
+    for row in rows:
+        scanned += 1
+        if _passes(row, how.wanted):
+            row.pop("search_keys", None)
+            found.append(row)
+    found.sort(key=lambda c: str(c.get("received_at") or ""), reverse=True)
+    result = Result(found[:MAX_RESULTS], how.matched_on, len(found) > MAX_RESULTS or scanned >= MAX_SCAN)
+    if how.matched_on in rules.PERSONAL_KINDS and result.cases:
+        access_log.record_search(db, actor, how.matched_on, result.cases)
     return result
 
 

@@ -41,7 +41,7 @@ def test_names_are_normalised_for_spaces_width_case_and_middle_dots() -> None:
 def test_the_query_box_reads_references_phones_last_four_and_names() -> None:
     assert rules.interpret("", SECRET) is None and rules.interpret("   ", SECRET) is None
     assert rules.interpret("lc-2026-000123", SECRET) == rules.Match(rules.BY_REFERENCE, "LC-2026-000123")
-    assert rules.interpret("LC-2026", SECRET) == rules.Match(rules.BY_REFERENCE, "LC-2026")
+    assert rules.interpret("LC-2026", SECRET).kind == rules.BY_NAME  # a reference matches whole
     phone = rules.interpret("138 0013 8000", SECRET)
     assert phone == rules.Match(rules.BY_PHONE, rules.key(SECRET, rules.BY_PHONE, "13800138000"))
     last4 = rules.interpret("8000", SECRET)

@@ -39,8 +39,8 @@ BY_PHONE_LAST4 = "phone_last4"
 BY_NAME = "name"
 PERSONAL_KINDS = (BY_PHONE, BY_PHONE_LAST4, BY_NAME)
 
-# Case references as intake issues them (e.g. `TJ-2026-000123`); matched by prefix, upper-cased.
-_REFERENCE = re.compile(r"^[A-Za-z]{1,6}-\d{4}-?\d*$")
+# Case references as intake issues them (`LC-2026-000123`), matched whole (any case of letters).
+_REFERENCE = re.compile(r"^[A-Za-z]{2}-\d{4}-\d{6}$")
 _PHONE_NOISE = re.compile(r"[\s\-().]")
 # Mobile and landline numbers: 7 to 15 digits once spaces, dashes and the country code are gone.
 MIN_PHONE_DIGITS = 7
