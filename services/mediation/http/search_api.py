@@ -10,7 +10,7 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from services.mediation import desk, follow_up, search
 from services.mediation.domain import follow_up as follow_up_rules
@@ -44,6 +44,11 @@ class SearchQuery(StrictSchema):
     received_from = fields.Date(load_default=None)
     received_to = fields.Date(load_default=None, metadata={"description": "Inclusive."})
     studio = fields.String(load_default=None, metadata={"description": "District admins: one studio."})
+
+    @pre_load
+    def drop_empty(self, data: Any, **_: Any) -> dict[str, Any]:
+        """A form's untouched select or date field sends an empty value: the same as none."""
+        return {key: value for key, value in dict(data).items() if str(value).strip()}
 
     @validates_schema
     def dates_in_order(self, data: dict[str, Any], **_: Any) -> None:
