@@ -58,6 +58,7 @@ def ensure_indexes(db: Database) -> None:
     # The access log viewer: a studio's rows, a person's rows, newest first.
     db.access_log.create_index([("studio", ASCENDING), ("at", ASCENDING)])
     db.access_log.create_index([("by", ASCENDING), ("at", ASCENDING)])
+    db.access_log.create_index("at")
     # Escalations, reminders and room slots are claimed by their unique `_id` (several replicas).
 
 
