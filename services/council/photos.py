@@ -2,9 +2,8 @@
 re-encoded without EXIF/GPS and other metadata, and kept in council's GridFS.
 
 A phone photo carries where it was taken (GPS), when, and the phone's serial in its EXIF block: a
-public plan page must not tell anyone where a committee member lives. Re-encoding the pixels with
-Pillow drops every metadata block (EXIF, XMP, ICC comments, PNG text chunks); the orientation EXIF
-held is applied to the pixels first so the photo still stands the right way up.
+public plan page must not tell anyone where a committee member lives. `shared.images.strip_metadata`
+(the one re-encoder every service uses) drops it before anything is stored.
 
 GridFS cannot write inside a transaction, so files are stored before the transaction that refers to
 them, and deleted again (best effort) when that transaction fails.
@@ -12,7 +11,6 @@ them, and deleted again (best effort) when that transaction fails.
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,19 +20,15 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from gridfs import GridFSBucket
 from gridfs.errors import NoFile
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from services.council.bootstrap import Council
-from shared.uploads import MB, PDF, CheckedFile, Upload, UploadError, check_uploads
+from shared.images import DECODABLE, strip_metadata
+from shared.uploads import MB, PDF, CheckedFile, Upload, check_uploads
 
 log = logging.getLogger(__name__)
 
 # Pillow decodes these without plugins; HEIC (iPhones) is refused with a clear message instead.
-IMAGES: Mapping[str, tuple[str, ...]] = {
-    "image/jpeg": (".jpg", ".jpeg"),
-    "image/png": (".png",),
-    "image/webp": (".webp",),
-}
+IMAGES: Mapping[str, tuple[str, ...]] = DECODABLE
 VOUCHERS: Mapping[str, tuple[str, ...]] = {
     "image/jpeg": (".jpg", ".jpeg"),
     "image/png": (".png",),
@@ -42,10 +36,6 @@ VOUCHERS: Mapping[str, tuple[str, ...]] = {
 }
 MAX_PHOTOS = 6
 MAX_BYTES = 10 * MB
-# Long side of a stored photo: enough for a phone screen and print, small enough to serve.
-MAX_SIDE = 2560
-# A decompression bomb (a tiny file that unpacks to gigapixels) is refused before decoding.
-MAX_PIXELS = 50_000_000
 PHOTO_TYPE_MESSAGE = "Photos must be JPEG, PNG or WebP images."
 VOUCHER_TYPE_MESSAGE = "A voucher must be a PDF, JPEG or PNG file."
 
@@ -60,35 +50,6 @@ class StoredFile:
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "content_type": self.content_type, "size": self.size}
-
-
-def strip_metadata(content: bytes) -> bytes:
-    """The image re-encoded as JPEG from its pixels only (orientation applied): no EXIF, GPS, XMP.
-    Raises UploadError for a file that does not decode as an image."""
-    try:
-        with Image.open(io.BytesIO(content)) as probe:
-            if probe.width * probe.height > MAX_PIXELS:
-                raise UploadError(
-                    "The image is too large (at most %(mp)d megapixels).", mp=MAX_PIXELS // 10**6
-                )
-            probe.load()
-            upright = ImageOps.exif_transpose(probe)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
-        raise UploadError("The image cannot be read.") from err
-    if upright.mode in ("RGBA", "LA", "P"):
-        rgba = upright.convert("RGBA")
-        flat = Image.new("RGB", rgba.size, (255, 255, 255))
-        flat.paste(rgba, mask=rgba.getchannel("A"))
-        upright = flat
-    elif upright.mode != "RGB":
-        upright = upright.convert("RGB")
-    upright.thumbnail((MAX_SIDE, MAX_SIDE))
-    # A fresh image holds the pixels only: nothing of the original's `info` can travel along.
-    clean = Image.new("RGB", upright.size)
-    clean.paste(upright)
-    out = io.BytesIO()
-    clean.save(out, format="JPEG", quality=85, optimize=True)
-    return out.getvalue()
 
 
 def check_photos(uploads: Iterable[Upload]) -> list[bytes]:

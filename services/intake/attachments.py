@@ -2,7 +2,8 @@
 
 Checks (pure, `check_attachments`): at most `MAX_FILES` files, each at most `MAX_FILE_BYTES`,
 of a type recognised from the file's first bytes (JPEG, PNG, WebP, PDF) — the name's extension
-must agree with the content, so a script renamed `photo.jpg` is refused. Stored files get a
+must agree with the content, so a script renamed `photo.jpg` is refused; photos are re-encoded
+without EXIF/GPS (`shared.images`) and stored as JPEG. Stored files get a
 generated name; the resident's file name is not kept (it can carry personal data). Intake has no
 public route that serves them: staff of the case's studio and district admins download them from
 `services.intake.http.attachment_pages` (linked from mediation's case page).
@@ -14,18 +15,14 @@ from bson import ObjectId
 from gridfs import GridFSBucket
 from pymongo.database import Database
 
+from shared.images import DECODABLE, clean_images
 from shared.uploads import PDF, CheckedFile, Upload, UploadError, check_uploads
 
 MAX_FILES = 3
 MAX_FILE_BYTES = 5 * 1024 * 1024
 # The form's whole body: the files plus the text fields, with room for multipart framing.
 MAX_FORM_BYTES = MAX_FILES * MAX_FILE_BYTES + 512 * 1024
-ALLOWED: dict[str, tuple[str, ...]] = {
-    "image/jpeg": (".jpg", ".jpeg"),
-    "image/png": (".png",),
-    "image/webp": (".webp",),
-    **PDF,
-}
+ALLOWED: dict[str, tuple[str, ...]] = {**DECODABLE, **PDF}
 BUCKET = "attachments"
 
 # The checks live in shared.uploads (one implementation for every service's uploads).
@@ -35,14 +32,17 @@ __all__ = ["Attachment", "AttachmentError", "Upload", "check_attachments"]
 
 
 def check_attachments(uploads: list[Upload]) -> list[Attachment]:
-    """The uploads that pass every rule; raises AttachmentError at the first that does not."""
-    return check_uploads(
+    """The uploads that pass every rule, photos re-encoded without EXIF/GPS (stored as JPEG);
+    raises AttachmentError at the first that does not."""
+    checked = check_uploads(
         uploads,
         ALLOWED,
         max_files=MAX_FILES,
         max_bytes=MAX_FILE_BYTES,
         type_message="Only photos (JPEG, PNG, WebP) and PDF documents can be attached.",
     )
+    # A phone photo's GPS says where the resident lives: it never reaches the database.
+    return clean_images(checked)
 
 
 def store_attachments(db: Database, reference: str, attachments: list[Attachment]) -> list[dict]:

@@ -19,7 +19,9 @@ class Intake(ServiceContext):
     """Everything intake's use cases need; the database client is opened lazily per process."""
 
     name = SERVICE
-    carriers = ("cases",)  # a filing is one insert carrying its case.submitted event
+    # A filing is one insert carrying its case.submitted event; a download's access row carries
+    # its attachment.downloaded event.
+    carriers = ("cases", "attachment_access")
 
     @property
     def limiter(self) -> RateLimiter:

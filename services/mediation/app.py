@@ -15,6 +15,7 @@ from services.mediation.bootstrap import SERVICE, Mediation, bootstrap, ensure_i
 
 # The patrol, lead, admin and staff-account pages add their routes to `pages.bp` when imported.
 from services.mediation.http import (  # noqa: F401
+    access_log_pages,
     admin_pages,
     case_api,
     desk_api,
@@ -24,6 +25,8 @@ from services.mediation.http import (  # noqa: F401
     patrol_api,
     patrol_pages,
     registry_api,
+    search_api,
+    search_pages,
     staff_pages,
 )
 from shared.auth import init_auth
@@ -67,6 +70,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(desk_pages.bp)
     rest.register_blueprint(desk_api.blp)
+    rest.register_blueprint(search_api.blp)
+    app.register_blueprint(search_pages.bp)
+    app.register_blueprint(access_log_pages.bp)
     register_operations(app, SERVICE, settings, mediation, [MEDIATION_INTAKE])
     add_metrics_source(app, partial(cases_by_state, mediation))
     try:

@@ -48,6 +48,17 @@ def ensure_indexes(db: Database) -> None:
     db.sessions.create_index([("room", ASCENDING), ("starts_at", ASCENDING)])
     db.sessions.create_index("reference")
     db.access_log.create_index([("reference", ASCENDING), ("at", ASCENDING)])
+    # The desk's search (`search`): keyed hashes of phones and names, received date, place, category.
+    db.cases.create_index([("studio", ASCENDING), ("search_keys", ASCENDING)])
+    db.cases.create_index("search_keys")
+    db.cases.create_index([("studio", ASCENDING), ("received_at", ASCENDING)])
+    db.cases.create_index([("studio", ASCENDING), ("community", ASCENDING), ("building", ASCENDING)])
+    db.cases.create_index([("studio", ASCENDING), ("category", ASCENDING), ("status", ASCENDING)])
+    db.cases.create_index("search_kid")
+    # The access log viewer: a studio's rows, a person's rows, newest first.
+    db.access_log.create_index([("studio", ASCENDING), ("at", ASCENDING)])
+    db.access_log.create_index([("by", ASCENDING), ("at", ASCENDING)])
+    db.access_log.create_index("at")
     # Escalations, reminders and room slots are claimed by their unique `_id` (several replicas).
 
 

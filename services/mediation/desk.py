@@ -130,7 +130,14 @@ def get_case(db: Database, reference: str, actor: Actor) -> dict[str, Any]:
 def record_access(db: Database, case: Mapping[str, Any], actor: Actor, what: str = "personal_data") -> None:
     """Log a view of the case's personal data: who, when, what (shown to the studio lead)."""
     db.access_log.insert_one(
-        {"_id": new_id(), "reference": case["_id"], "by": actor.user_id, "at": utcnow(), "what": what}
+        {
+            "_id": new_id(),
+            "reference": case["_id"],
+            "studio": case.get("studio"),  # the access log viewer shows a lead their studio's rows
+            "by": actor.user_id,
+            "at": utcnow(),
+            "what": what,
+        }
     )
 
 

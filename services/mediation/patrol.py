@@ -21,9 +21,10 @@ from services.mediation.domain import lifecycle, patrol
 from services.mediation.domain.actor import Actor
 from services.mediation.domain.risk import end_of_day
 from shared.db import in_transaction
+from shared.images import DECODABLE, strip_metadata
 from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
 from shared.refusals import Refusal
-from shared.uploads import PHOTOS, Upload, UploadError, check_uploads, sniff
+from shared.uploads import Upload, UploadError, check_uploads, sniff
 
 log = logging.getLogger(__name__)
 
@@ -55,23 +56,31 @@ class Photo:
 def photo_type(data: bytes) -> str | None:
     """The image type from the file's first bytes (never trust the name or the browser's claim)."""
     kind = sniff(data)
-    return kind if kind in PHOTOS else None
+    return kind if kind in DECODABLE else None
 
 
 def check_photos(photos: list[Photo]) -> list[str]:
     """Problems with uploaded photos (empty list when they are fine); the checks are shared.uploads'."""
     try:
-        check_uploads(
-            [Upload(p.filename, p.data) for p in photos],
-            PHOTOS,
-            max_files=MAX_PHOTOS,
-            max_bytes=MAX_PHOTO_BYTES,
-            type_message="Only JPEG, PNG, WebP or HEIC photos.",
-            match_extension=False,  # phone cameras name files freely; the content decides
-        )
+        clean_photos(photos)
     except UploadError as err:
         return [str(err)]
     return []
+
+
+def clean_photos(photos: list[Photo]) -> list[Photo]:
+    """The photos checked by content and re-encoded without EXIF/GPS (a visit's photo says where
+    the disputing neighbours live); raises UploadError at the first that fails."""
+    check_uploads(
+        [Upload(p.filename, p.data) for p in photos],
+        DECODABLE,
+        max_files=MAX_PHOTOS,
+        max_bytes=MAX_PHOTO_BYTES,
+        type_message="Only JPEG, PNG or WebP photos.",
+        match_extension=False,  # phone cameras name files freely; the content decides
+    )
+    # Empty file inputs were skipped by the checks: skip them here too.
+    return [Photo(p.filename, "image/jpeg", strip_metadata(p.data)) for p in photos if p.filename or p.data]
 
 
 # Who may see and act ---------------------------------------------------------------------------
@@ -211,10 +220,13 @@ def report(
 ) -> dict[str, Any]:
     """Report the visit: attached to the case's timeline and published as `patrol.reported`.
     `found_early`: the visit uncovered a dispute before anyone filed it (counted on council's board)."""
-    photos = photos or []
-    problems = check_photos(photos)
-    if problems:
-        raise TaskError("The photos cannot be stored.", {"photos": problems}, detail=" ".join(problems))
+    try:
+        photos = clean_photos(photos or [])
+    except UploadError as err:
+        problems = [str(err)]
+        raise TaskError(
+            "The photos cannot be stored.", {"photos": problems}, detail=" ".join(problems)
+        ) from err
     content = {
         "findings": findings,
         "people_met": people_met,

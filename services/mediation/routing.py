@@ -14,7 +14,7 @@ from typing import Any
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
-from services.mediation import registry
+from services.mediation import registry, search
 from services.mediation.bootstrap import SERVICE, Mediation
 from services.mediation.domain import lifecycle as lc
 from services.mediation.domain.actor import Actor
@@ -227,6 +227,8 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
             "studio": decision.studio,
             "routing": {**decision.reasons(), "decided_at": at, "history": []},
             "assigned_at": at,
+            # Keyed hashes of the parties' phones and names: the desk's search (`search.keys_for`).
+            **search.keys_for(data, mediation.settings.secret_key),
             "timeline": [
                 {"at": at, "action": "received", "by": "system"},
                 {"at": at, "action": "assigned", "by": "routing", "studio": decision.studio},

@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 from functools import partial
 
-from services.mediation import hall_bookings, routing
+from services.mediation import access_log, hall_bookings, routing, search
 from services.mediation.bootstrap import SERVICE, Mediation, bootstrap, ensure_indexes
 from services.mediation.deadlines import INTERVAL_SECONDS, DeadlineJob
 from services.mediation.registry import seed_registry
 from shared.messaging.consumer import Subscription
-from shared.messaging.topology import MEDIATION_HALL, MEDIATION_INTAKE
+from shared.messaging.topology import MEDIATION_ACCESS, MEDIATION_HALL, MEDIATION_INTAKE
 from shared.worker import run_worker
 
 
@@ -34,12 +34,20 @@ def subscriptions(mediation: Mediation) -> list[Subscription]:
                 "hall.booking_released": partial(hall_bookings.on_booking_released, mediation),
             },
         ),
+        # Attachment downloads in intake, for the access log the studio lead reads.
+        Subscription(
+            MEDIATION_ACCESS,
+            {"attachment.downloaded": partial(access_log.on_attachment_downloaded, mediation)},
+        ),
     ]
 
 
 def startup(mediation: Mediation) -> None:
     ensure_indexes(mediation.db)
     seed_registry(mediation.db)
+    # Cases routed before the search existed (or before the secret was rotated) get their keys.
+    search.backfill(mediation.db, mediation.settings.secret_key)
+    access_log.backfill_studios(mediation.db)
     interval = float(os.environ.get("DESK_JOB_INTERVAL", INTERVAL_SECONDS))
     DeadlineJob(mediation, interval).start()
 

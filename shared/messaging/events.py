@@ -523,6 +523,16 @@ class WalkInCollectiveMatter(EventData):
     raised_at = fields.String(required=True, validate=_iso_datetime)
 
 
+class AttachmentDownloaded(EventData):
+    """A member of staff downloaded a case's attachment from intake: mediation keeps it in the
+    access log the studio lead reads. Staff ids only; nothing about the residents."""
+
+    reference = Reference
+    file_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    user_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    downloaded_at = fields.String(required=True, validate=_iso_datetime)
+
+
 SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("case.submitted", 1): CaseSubmitted,
     ("case.assigned", 1): CaseAssigned,
@@ -553,6 +563,7 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("minutes.published", 1): MinutesPublished,
     ("walk_in.recorded", 1): WalkInRecorded,
     ("walk_in.collective_matter", 1): WalkInCollectiveMatter,
+    ("attachment.downloaded", 1): AttachmentDownloaded,
 }
 
 

@@ -49,6 +49,8 @@ MEDIATION_INTAKE = ConsumerSpec("mediation.intake", ("case.submitted",))
 # The council hall's calendar is mediation's: council asks for it and is answered (docs/council-hall.md).
 MEDIATION_HALL = ConsumerSpec("mediation.hall", ("hall.booking_requested", "hall.booking_released"))
 COUNCIL_HALL = ConsumerSpec("council.hall", ("hall.booking_confirmed", "hall.booking_refused"))
+# Attachment downloads in intake, kept in mediation's access log (the lead's viewer).
+MEDIATION_ACCESS = ConsumerSpec("mediation.access", ("attachment.downloaded",))
 NOTIFY_EVENTS = ConsumerSpec(
     "notify.events",
     (
@@ -90,6 +92,7 @@ ALL_CONSUMERS: tuple[ConsumerSpec, ...] = (
     MEDIATION_HALL,
     COUNCIL_HALL,
     COUNCIL_WALK_INS,
+    MEDIATION_ACCESS,
 )
 
 

@@ -15,10 +15,11 @@ from services.mediation.staff_accounts import DEMO_USERS, seed_demo_users
 from shared.config import Settings
 from tests.e2e.conftest import screenshot
 from tests.integration.test_mediation_routing import WEDNESDAY_10AM, submitted
+from tests.support.images import plain
 
 pytestmark = pytest.mark.e2e
 
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 500
+JPEG = plain("JPEG")
 
 
 def test_patrol_member_handles_a_dispatch_on_a_phone(

@@ -8,10 +8,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from flask.testing import FlaskClient
+from gridfs import GridFSBucket
 
 from services.intake import tracking as intake_tracking
 from services.intake.bootstrap import bootstrap as bootstrap_intake
+from services.mediation import access_log as mediation_access_log
 from services.mediation import routing as mediation_service
 from services.mediation.bootstrap import bootstrap as bootstrap_mediation
 from services.mediation.bootstrap import ensure_indexes as ensure_mediation_indexes
@@ -19,9 +22,12 @@ from services.mediation.domain.actor import Actor
 from services.mediation.registry import seed_registry
 from shared.auth import COOKIE_NAME, Staff, issue_token
 from shared.config import Settings
+from shared.images import strip_metadata
 from shared.messaging.envelope import make_envelope, parse_envelope
+from shared.outbox import EVENTS_FIELD
 from tests.integration.conftest import database
 from tests.integration.test_intake_web import PNG, csrf_token, valid_form
+from tests.support.images import assert_no_metadata, carries_gps, jpeg_with_gps
 from tests.support.outbox import filed_events
 
 pytestmark = pytest.mark.integration
@@ -116,7 +122,7 @@ def test_the_studios_mediator_downloads_the_exact_bytes_and_the_access_is_kept(
     reference, files = assigned_case["reference"], assigned_case["files"]
     client = _as(intake_client, stack_settings, "mediator", assigned_case["studio"])
     for index, (item, content, extension) in enumerate(
-        [(files[0], PNG, ".png"), (files[1], PDF_BYTES, ".pdf")], start=1
+        [(files[0], strip_metadata(PNG), ".jpg"), (files[1], PDF_BYTES, ".pdf")], start=1
     ):
         answer = client.get(f"/staff/cases/{reference}/attachments/{item['id']}")
         assert answer.status_code == 200
@@ -150,7 +156,7 @@ def test_who_else_may_open_an_attachment(
     )
     assert _as(intake_client, stack_settings, None).get(path).status_code == 401
     admin = _as(intake_client, stack_settings, "district_admin", None).get(path)
-    assert admin.status_code == 200 and admin.data == PNG
+    assert admin.status_code == 200 and admin.data == strip_metadata(PNG)
     kept = database(stack_settings, "intake").attachment_access.find({}, {"user_id": 1})
     assert [a["user_id"] for a in kept] == ["u-district_admin-None"]  # refusals serve nothing
 
@@ -197,3 +203,60 @@ def test_the_desk_case_page_links_each_attachment_to_intake(
     page = client.get(f"/desk/cases/{reference}?lang=en").get_data(as_text=True)
     for item in assigned_case["files"]:
         assert f'href="https://intake.example.org/staff/cases/{reference}/attachments/{item["id"]}"' in page
+
+
+def test_a_photo_with_gps_is_stored_without_its_exif(
+    intake_client: FlaskClient, stack_settings: Settings
+) -> None:
+    """Issue 15 item 8: the resident's phone photo reaches intake's GridFS re-encoded, no GPS."""
+    original = jpeg_with_gps()
+    assert carries_gps(original)  # the test photo does carry GPS, so the check below can fail
+    form = valid_form(csrf_token(intake_client))
+    form["attachments"] = [(io.BytesIO(original), "balcony.jpg")]
+    assert intake_client.post("/", data=form, content_type="multipart/form-data").status_code == 303
+    db = database(stack_settings, "intake")
+    case = db.cases.find_one({})
+    [item] = case["attachments"]
+    assert item["content_type"] == "image/jpeg"
+    stored = GridFSBucket(db, bucket_name="attachments").open_download_stream(ObjectId(item["id"])).read()
+    assert_no_metadata(stored)
+    assert item["size"] == len(stored)
+    served = _as(intake_client, stack_settings, "district_admin", None).get(
+        f"/staff/cases/{case['_id']}/attachments/{item['id']}"
+    )
+    assert served.status_code == 200 and served.data == stored
+
+
+def test_a_download_reaches_mediations_access_log_once(
+    assigned_case: dict[str, Any], intake_client: FlaskClient, stack_settings: Settings
+) -> None:
+    """Issue 15 item 6: intake's download row carries `attachment.downloaded`; mediation keeps it in
+    the access log the studio lead reads (a redelivered message adds no second row)."""
+    reference, file_id = assigned_case["reference"], assigned_case["files"][1]["id"]
+    lead = _as(intake_client, stack_settings, "studio_lead", assigned_case["studio"])
+    assert lead.get(f"/staff/cases/{reference}/attachments/{file_id}").status_code == 200
+    row = database(stack_settings, "intake").attachment_access.find_one({})
+    [carried] = row[EVENTS_FIELD]
+    envelope = parse_envelope(carried)
+    assert envelope.type == "attachment.downloaded"
+    assert envelope.data == {
+        "reference": reference,
+        "file_id": file_id,
+        "user_id": f"u-studio_lead-{assigned_case['studio']}",
+        "downloaded_at": envelope.data["downloaded_at"],
+    }
+    mediation = bootstrap_mediation(stack_settings)
+    mediation_access_log.on_attachment_downloaded(mediation, envelope)
+    mediation_access_log.on_attachment_downloaded(mediation, envelope)  # delivered twice
+    [kept] = mediation.db.access_log.find({"what": "attachment"})
+    assert (kept["reference"], kept["file_id"], kept["by"], kept["studio"]) == (
+        reference,
+        file_id,
+        f"u-studio_lead-{assigned_case['studio']}",
+        assigned_case["studio"],
+    )
+    lead_actor = Actor("lead", frozenset({"studio_lead"}), assigned_case["studio"])
+    rows = mediation_access_log.rows(
+        mediation.db, lead_actor, mediation_access_log.Filters(what="attachment")
+    )
+    assert [r["file_id"] for r in rows] == [file_id]

@@ -10,11 +10,12 @@ from flask.testing import FlaskClient
 
 from shared.config import Settings
 from tests.integration.conftest import database
+from tests.support.images import plain
 from tests.support.outbox import filed_events
 
 pytestmark = pytest.mark.integration
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
+PNG = plain("PNG")
 
 
 def csrf_token(client: FlaskClient, path: str = "/?lang=en") -> str:
@@ -195,7 +196,7 @@ def test_attachments_checked_by_content_and_stored_privately(
     assert answer.status_code == 303
     db = database(stack_settings, "intake")
     case = db.cases.find_one({})
-    assert [a["content_type"] for a in case["attachments"]] == ["image/png", "application/pdf"]
+    assert [a["content_type"] for a in case["attachments"]] == ["image/jpeg", "application/pdf"]
     stored = list(db["attachments.files"].find({}))
     assert len(stored) == 2 and all(f["metadata"]["case"] == case["_id"] for f in stored)
     assert "balcony" not in str(stored)  # the resident's file name is not kept

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from PIL import Image
 
 from services.mediation import patrol, routing
 from services.mediation.app import create_app
@@ -21,6 +22,7 @@ from services.mediation.staff_accounts import DEMO_USERS, seed_demo_users
 from shared.auth import COOKIE_NAME, Staff, issue_token, read_token
 from shared.config import Settings
 from tests.integration.test_mediation_routing import WEDNESDAY_10AM, submitted
+from tests.support.images import assert_no_metadata, carries_gps, jpeg_with_gps, plain
 from tests.support.stack import ROOT, service_env
 
 ADMIN = Staff("admin", "Admin", frozenset({"district_admin"}))
@@ -28,7 +30,7 @@ LEAD = Staff("lead", "Lead", frozenset({"studio_lead"}), studio="zhihe")
 OTHER_LEAD = Staff("heping-lead", "Other", frozenset({"studio_lead"}), studio="heping-rc")
 PATROL = Staff("patrol", "Patrol", frozenset({"patrol_member"}), team="qinghe-patrol")
 OTHER_PATROL = Staff("dongfeng-p1", "Other", frozenset({"patrol_member"}), team="dongfeng-patrol")
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200
+JPEG = plain("JPEG")
 
 
 @pytest.fixture
@@ -223,7 +225,8 @@ def test_patrol_task_flow_through_api_and_report_page(client, settings, mediatio
     assert reported["calmed"] is True and reported["people_met_count"] == 2 and reported["photos"] == 1
     assert "张三" not in str(reported)  # names of people met stay in mediation
     photo = client.get(f"/patrol/tasks/{task['id']}/photos/0")
-    assert photo.status_code == 200 and photo.data == JPEG
+    assert photo.status_code == 200 and photo.mimetype == "image/jpeg"
+    assert Image.open(io.BytesIO(photo.data)).size == Image.open(io.BytesIO(JPEG)).size  # re-encoded
     timeline = mediation.db.cases.find_one({"_id": reference})["timeline"]
     assert timeline[-1]["action"] == "patrol_reported" and timeline[-1]["calmed"] is True
     assert client.post(f"/api/v1/patrol/tasks/{task['id']}/close").json["status"] == "closed"
@@ -248,6 +251,31 @@ def test_report_refuses_a_file_that_is_no_image(client, settings, mediation) -> 
     assert response.status_code == 422
     assert mediation.db.task_photos.count_documents({}) == 0
     assert mediation.db.patrol_tasks.find_one({"_id": task["id"]})["status"] == "accepted"
+
+
+def test_a_visit_photo_with_gps_is_stored_without_its_exif(client, settings, mediation) -> None:
+    """Issue 15 item 8: the patrol's phone photo is re-encoded before it is stored, no GPS."""
+    _case(mediation, threat_of_violence=True)
+    as_staff(client, settings, PATROL)
+    [task] = client.get("/api/v1/patrol/tasks").json
+    client.post(f"/api/v1/patrol/tasks/{task['id']}/accept")
+    original = jpeg_with_gps()
+    assert carries_gps(original)
+    response = client.post(
+        f"/patrol/tasks/{task['id']}/report",
+        data={
+            "csrf_token": csrf(client, f"/patrol/tasks/{task['id']}"),
+            "findings": "Talked to both.",
+            "calmed": "yes",
+            "photos": (io.BytesIO(original), "IMG_0001.jpg"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    [stored] = mediation.db.task_photos.find({"task_id": task["id"]})
+    assert stored["content_type"] == "image/jpeg" and stored["size"] == len(stored["data"])
+    assert_no_metadata(bytes(stored["data"]))
+    assert client.get(f"/patrol/tasks/{task['id']}/photos/0").data == bytes(stored["data"])
 
 
 def test_hot_spots_and_periodic_sweep(client, settings, mediation) -> None:

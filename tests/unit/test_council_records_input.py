@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from services.council import accounts, plan
-from services.council.photos import MAX_SIDE, strip_metadata
+from shared.images import MAX_SIDE, strip_metadata
 from shared.uploads import UploadError
 
 

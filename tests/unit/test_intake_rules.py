@@ -17,10 +17,11 @@ from services.intake.http.open311_api import _xml
 from services.intake.http.schemas import CaseCreateSchema
 from shared.web.i18n import compile_catalogs, html_lang, normalise
 from shared.web.ratelimit import RateLimit
+from tests.support.images import plain
 
 ROOT = Path(__file__).resolve().parents[2]
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 32
+PNG = plain("PNG")
+JPEG = plain("JPEG")
 
 
 def test_form_to_payload_builds_parties_and_types() -> None:
@@ -86,7 +87,11 @@ def test_open311_status_and_references() -> None:
 
 def test_attachments_are_checked_by_content() -> None:
     checked = check_attachments([Upload("a.PNG", PNG), Upload("b.jpeg", JPEG), Upload("", b"")])
-    assert [a.content_type for a in checked] == ["image/png", "image/jpeg"]
+    # Photos are re-encoded (without metadata) and stored as JPEG, whatever they came as.
+    assert [a.content_type for a in checked] == ["image/jpeg", "image/jpeg"]
+    assert [a.extension for a in checked] == [".jpg", ".jpg"]
+    with pytest.raises(AttachmentError, match="cannot be read"):
+        check_attachments([Upload("fake.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32)])
     with pytest.raises(AttachmentError, match="Only photos"):
         check_attachments([Upload("evil.png", b"<script>alert(1)</script>")])
     with pytest.raises(AttachmentError, match="Only photos"):

@@ -4,7 +4,8 @@ Mediation's case page links here (`INTAKE_PUBLIC_URL`): staff identity is the sh
 (`shared.auth`). A district admin may open any case's files; a mediator or studio lead only those
 of a case with their studio (the studio code intake keeps from `case.assigned`). An unknown case
 and an unknown file answer the same 404. Every download is recorded in `attachment_access`
-(reference, file id, user id, time); the logs carry no personal data.
+(reference, file id, user id, time), which carries an `attachment.downloaded` event to mediation's
+access log; the logs carry no personal data.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from gridfs import GridFSBucket
 from gridfs.errors import NoFile
 
 from services.intake.attachments import ALLOWED, BUCKET
-from services.intake.bootstrap import Intake
+from services.intake.bootstrap import SERVICE, Intake
 from shared.auth import Staff, requires_role
-from shared.messaging.envelope import utcnow
+from shared.messaging.envelope import make_envelope, new_id, utcnow
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 log = logging.getLogger(__name__)
@@ -71,9 +72,30 @@ def attachment(reference: str, file_id: str) -> Any:
         content_type = "application/octet-stream"
     extension = ALLOWED.get(content_type, (".bin",))[0]
     filename = f"{reference}-{ids.index(file_id) + 1}{extension}"  # generated: no resident's name
-    db.attachment_access.insert_one(
-        {"reference": reference, "file_id": file_id, "user_id": staff.user_id, "at": utcnow()}
+    # The row carries its event (one atomic insert): mediation's access log, which the studio
+    # lead reads, learns of every download.
+    at = utcnow()
+    row: dict[str, Any] = {
+        "_id": new_id(),
+        "reference": reference,
+        "file_id": file_id,
+        "user_id": staff.user_id,
+        "at": at,
+    }
+    event = make_envelope(
+        "attachment.downloaded",
+        {
+            "reference": reference,
+            "file_id": file_id,
+            "user_id": staff.user_id,
+            "downloaded_at": at.isoformat(),
+        },
+        source=SERVICE,
     )
+    intake = _intake()
+    events = intake.outbox.embed(row, [event])
+    db.attachment_access.insert_one(row)
+    intake.outbox.flush_embedded("attachment_access", row["_id"], events)
     log.info("attachment opened", extra={"reference": reference, "file_id": file_id})
 
     def chunks() -> Iterator[bytes]:

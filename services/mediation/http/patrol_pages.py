@@ -107,7 +107,7 @@ def patrol_task_report(task_id: str) -> Any:
     ]
     problems = patrol.check_photos(photos)
     if problems:
-        errors["photos"] = [gettext("Up to 3 photos (JPEG, PNG, WebP or HEIC), 5 MB each.")]
+        errors["photos"] = [gettext("Up to 3 photos (JPEG, PNG or WebP), 5 MB each.")]
     if errors:
         return _render_task(task, errors, request.form), 422
     try:
