@@ -19,6 +19,8 @@ from services.mediation.http import (  # noqa: F401
     case_api,
     desk_api,
     desk_pages,
+    dossier_api,
+    dossier_pages,
     lead_pages,
     pages,
     patrol_api,
@@ -66,6 +68,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(desk_pages.bp)
     rest.register_blueprint(desk_api.blp)
+    rest.register_blueprint(dossier_api.blp)
     register_operations(app, SERVICE, settings, mediation, [MEDIATION_INTAKE])
     add_metrics_source(app, partial(cases_by_state, mediation))
     try:
