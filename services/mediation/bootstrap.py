@@ -48,6 +48,9 @@ def ensure_indexes(db: Database) -> None:
     db.sessions.create_index([("room", ASCENDING), ("starts_at", ASCENDING)])
     db.sessions.create_index("reference")
     db.access_log.create_index([("reference", ASCENDING), ("at", ASCENDING)])
+    # The archive job: archived cases without a dossier; archived cases by date (retention).
+    db.cases.create_index([("status", ASCENDING), ("dossier.id", ASCENDING)])
+    db.cases.create_index([("status", ASCENDING), ("archived_at", ASCENDING)])
     # Escalations, reminders and room slots are claimed by their unique `_id` (several replicas).
 
 

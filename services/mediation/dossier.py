@@ -426,7 +426,7 @@ def run_once(mediation: Mediation, limit: int = 200) -> int:
     number built. One case that fails to render is logged and retried next pass, never blocking
     the others."""
     built = 0
-    for case in mediation.db.cases.find({"status": lc.ARCHIVED, "dossier": None}, {"_id": 1}).limit(limit):
+    for case in mediation.db.cases.find({"status": lc.ARCHIVED, "dossier.id": None}, {"_id": 1}).limit(limit):
         try:
             built += generate(mediation, case["_id"]) is not None
         except Exception:

@@ -56,6 +56,9 @@ def erase(mediation: Mediation, reference: str, now: datetime | None = None) -> 
     if case is None or case.get("status") != lc.ARCHIVED or case.get("personal_data_erased_at"):
         return False
     archived = dossier.archived_at(case)
+    if archived is not None and not case.get("archived_at"):
+        # Archived before the field was kept: stored now, so later passes select it by its date.
+        db.cases.update_one({"_id": reference, "archived_at": None}, {"$set": {"archived_at": archived}})
     if not rules.due(archived, now, years):
         return False
 
