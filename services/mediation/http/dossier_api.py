@@ -28,7 +28,9 @@ class DossierQuery(Schema):
 class Dossier(MethodView):
     @requires_role(*DESK_ROLES)
     @blp.arguments(DossierQuery, location="query")
-    @blp.response(200, content_type="application/pdf", description="The dossier as a PDF.")
+    @blp.response(
+        200, {"type": "string", "format": "binary"}, content_type="application/pdf", description="The PDF."
+    )
     @blp.alt_response(403, schema=ErrorSchema, description="Not a mediator of this case nor the studio lead.")
     @blp.alt_response(404, schema=ErrorSchema, description="No such case in your studio, or no dossier yet.")
     @blp.alt_response(422, schema=ErrorSchema, description="An unknown language.")
