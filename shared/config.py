@@ -74,6 +74,8 @@ class Settings:
     # sibling hosts; empty = host-only (all services on one host, as in local runs).
     staff_cookie_domain: str = ""
     district_code: str = "demo"
+    # Years an archived case keeps its personal data before mediation's archive job erases it (PIPL Art 19).
+    personal_data_retention_years: int = 5
     log_level: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict)
 

@@ -1,4 +1,5 @@
-"""Intake's worker process: follows mediation's events for the tracking page, relays the outbox.
+"""Intake's worker process: follows mediation's events for the tracking page (and erases a case's
+personal data when its retention period ends), relays the outbox.
 
 Run with `python -m services.intake.worker`.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from services.intake import tracking
+from services.intake import erasure, tracking
 from services.intake.bootstrap import SERVICE, Intake, bootstrap, ensure_indexes
 from shared.messaging.consumer import Subscription
 from shared.messaging.topology import INTAKE_TRACKING as TRACKING
@@ -26,6 +27,7 @@ def subscriptions(intake: Intake) -> list[Subscription]:
                 "session.cancelled": partial(tracking.on_session_cancelled, intake),
                 "case.closed": partial(tracking.on_case_closed, intake),
                 "case.merged": partial(tracking.on_case_merged, intake),
+                "case.personal_data_erased": partial(erasure.on_personal_data_erased, intake),
             },
         )
     ]

@@ -20,6 +20,8 @@ from services.mediation.http import (  # noqa: F401
     case_api,
     desk_api,
     desk_pages,
+    dossier_api,
+    dossier_pages,
     lead_pages,
     pages,
     patrol_api,
@@ -73,6 +75,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     rest.register_blueprint(search_api.blp)
     app.register_blueprint(search_pages.bp)
     app.register_blueprint(access_log_pages.bp)
+    rest.register_blueprint(dossier_api.blp)
     register_operations(app, SERVICE, settings, mediation, [MEDIATION_INTAKE])
     add_metrics_source(app, partial(cases_by_state, mediation))
     try:

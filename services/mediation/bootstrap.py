@@ -59,6 +59,9 @@ def ensure_indexes(db: Database) -> None:
     db.access_log.create_index([("studio", ASCENDING), ("at", ASCENDING)])
     db.access_log.create_index([("by", ASCENDING), ("at", ASCENDING)])
     db.access_log.create_index("at")
+    # The archive job: archived cases without a dossier; archived cases by date (retention).
+    db.cases.create_index([("status", ASCENDING), ("dossier.id", ASCENDING)])
+    db.cases.create_index([("status", ASCENDING), ("archived_at", ASCENDING)])
     # Escalations, reminders and room slots are claimed by their unique `_id` (several replicas).
 
 

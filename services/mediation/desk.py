@@ -455,6 +455,8 @@ def act(
         if transition.outcome:
             changes["prevention"] = prevention
         changes.update(_clock(db, session, case, transition.clock, at))
+        if transition.to_state == lc.ARCHIVED:
+            changes["archived_at"] = at  # the retention period runs from here (retention.py)
         if extra is not None:
             changes.update(extra(session, case, transition, at))
         if actor.user_id != SYSTEM.user_id and on_case(actor, {**case, **changes}):

@@ -1,5 +1,6 @@
 """Mediation's worker process: routes submitted cases, relays the outbox, runs the desk's deadline
-job (escalations, untouched cases back to the pool, judicial-confirmation reminders).
+job (escalations, untouched cases back to the pool, judicial-confirmation reminders) and the archive
+job (dossiers of archived cases, erasure at the end of retention).
 
 Run with `python -m services.mediation.worker`.
 """
@@ -10,6 +11,7 @@ import os
 from functools import partial
 
 from services.mediation import access_log, hall_bookings, routing, search
+from services.mediation.archive_job import ArchiveJob
 from services.mediation.bootstrap import SERVICE, Mediation, bootstrap, ensure_indexes
 from services.mediation.deadlines import INTERVAL_SECONDS, DeadlineJob
 from services.mediation.registry import seed_registry
@@ -50,6 +52,7 @@ def startup(mediation: Mediation) -> None:
     access_log.backfill_studios(mediation.db)
     interval = float(os.environ.get("DESK_JOB_INTERVAL", INTERVAL_SECONDS))
     DeadlineJob(mediation, interval).start()
+    ArchiveJob(mediation, interval).start()  # dossiers of archived cases; retention
 
 
 def main() -> None:

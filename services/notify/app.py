@@ -22,7 +22,7 @@ from services.notify.http import (
 from shared.auth import init_auth
 from shared.config import Settings
 from shared.http import create_base_app, register_operations
-from shared.messaging.topology import NOTIFY_DELIVERIES, NOTIFY_EVENTS
+from shared.messaging.topology import NOTIFY_DELIVERIES, NOTIFY_EVENTS, NOTIFY_RETENTION
 from shared.metrics import add_metrics_source, gauge
 from shared.web import init_web
 
@@ -50,7 +50,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     init_auth(app, settings)  # staff token from mediation's login
     rest.register_blueprint(delivery_api.blp)
     app.register_blueprint(pages.bp)
-    register_operations(app, SERVICE, settings, notify, [NOTIFY_EVENTS, NOTIFY_DELIVERIES])
+    register_operations(app, SERVICE, settings, notify, [NOTIFY_EVENTS, NOTIFY_DELIVERIES, NOTIFY_RETENTION])
     add_metrics_source(app, partial(deliveries_by_channel_and_status, notify))
     try:
         ensure_indexes(notify.db)

@@ -9,11 +9,11 @@ import logging
 import threading
 from functools import partial
 
-from services.notify import delivery
+from services.notify import delivery, erasure
 from services.notify.bootstrap import SERVICE, Notify, bootstrap, ensure_indexes
 from services.notify.domain.rules import RULES
 from shared.messaging.consumer import Subscription
-from shared.messaging.topology import NOTIFY_DELIVERIES, NOTIFY_EVENTS
+from shared.messaging.topology import NOTIFY_DELIVERIES, NOTIFY_EVENTS, NOTIFY_RETENTION
 from shared.worker import run_worker
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ DIGEST_CHECK_SECONDS = 60.0
 
 
 def subscriptions(notify: Notify) -> list[Subscription]:
-    """The two queues: case events (planning) and delivery commands (sending)."""
+    """The queues: case events (planning), delivery commands (sending), erasures (retention)."""
     plan = partial(delivery.handle_event, notify)
     return [
         Subscription(NOTIFY_EVENTS, dict.fromkeys(RULES, plan)),
@@ -30,6 +30,10 @@ def subscriptions(notify: Notify) -> list[Subscription]:
             NOTIFY_DELIVERIES,
             {"notify.delivery_due": partial(delivery.send_delivery, notify)},
             on_dead_letter=partial(delivery.on_delivery_dead, notify),
+        ),
+        # Retention: a case's personal data erased in mediation is erased here too.
+        Subscription(
+            NOTIFY_RETENTION, {"case.personal_data_erased": partial(erasure.on_personal_data_erased, notify)}
         ),
     ]
 

@@ -254,6 +254,15 @@ class CaseMerged(EventData):
     studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
 
 
+class CasePersonalDataErased(EventData):
+    """The retention period of an archived case ended (PIPL Art 19): mediation erased the parties'
+    names, phones and addresses, and every service erases its own copies. Carries no personal data."""
+
+    reference = Reference
+    erased_at = fields.String(required=True, validate=_iso_datetime)
+    archived_at = fields.String(load_default=None, allow_none=True, validate=_iso_datetime)
+
+
 class PatrolReported(EventData):
     """A patrol team's visit report (a dispatch, a same-day task or a hot-spot sweep)."""
 
@@ -544,6 +553,7 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("session.cancelled", 1): SessionCancelled,
     ("case.closed", 1): CaseClosed,
     ("case.merged", 1): CaseMerged,
+    ("case.personal_data_erased", 1): CasePersonalDataErased,
     ("patrol.reported", 1): PatrolReported,
     ("case.risk_changed", 1): CaseRiskChanged,
     ("agreement.confirmation_due", 1): AgreementConfirmationDue,

@@ -43,6 +43,7 @@ INTAKE_TRACKING = ConsumerSpec(
         "session.cancelled",
         "case.closed",
         "case.merged",
+        "case.personal_data_erased",  # retention: intake erases its copy of the parties' data
     ),
 )
 MEDIATION_INTAKE = ConsumerSpec("mediation.intake", ("case.submitted",))
@@ -77,6 +78,8 @@ NOTIFY_EVENTS = ConsumerSpec(
     ),
 )  # must match services/notify/domain/rules.py RULES (a unit test checks)
 NOTIFY_DELIVERIES = ConsumerSpec("notify.deliveries", ("notify.delivery_due",))
+# Retention: notify erases the contacts and delivery addresses it keeps for a case (not a message rule).
+NOTIFY_RETENTION = ConsumerSpec("notify.retention", ("case.personal_data_erased",))
 # Council's read model of mediation (the public board's statistics): facts only, never the case file.
 COUNCIL_STATISTICS = ConsumerSpec(
     "council.statistics", ("case.submitted", "case.status_changed", "case.closed", "patrol.reported")
@@ -88,6 +91,7 @@ ALL_CONSUMERS: tuple[ConsumerSpec, ...] = (
     MEDIATION_INTAKE,
     NOTIFY_EVENTS,
     NOTIFY_DELIVERIES,
+    NOTIFY_RETENTION,
     COUNCIL_STATISTICS,
     MEDIATION_HALL,
     COUNCIL_HALL,

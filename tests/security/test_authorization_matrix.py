@@ -172,6 +172,7 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("mediation", "POST", "/desk/cases/<reference>/agreement/sign"): DESK,
     ("mediation", "POST", "/desk/cases/<reference>/agreement/scan"): CASE_OWNERS,
     ("mediation", "GET", "/desk/cases/<reference>/agreement/scan"): CASE_OWNERS,
+    ("mediation", "GET", "/desk/cases/<reference>/dossier.pdf"): CASE_OWNERS,  # `dossier`: personal data
     ("mediation", "GET", "/lead"): LEADS,
     ("mediation", "GET", "/lead/cases/<reference>"): LEADS,
     ("mediation", "POST", "/lead/cases/<reference>/<any(risk, move):action>"): LEADS,
@@ -232,6 +233,7 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     # The scan upload takes the staff token as a Bearer header only (the matrix sends it so for
     # /api/); `agreements` then admits the case's own mediators and lead, after the file is given.
     ("mediation", "POST", "/api/v1/desk/cases/<string:reference>/agreement/scan"): DESK,
+    ("mediation", "GET", "/api/v1/desk/cases/<string:reference>/dossier"): CASE_OWNERS,
     # notify ------------------------------------------------------------------------------------
     ("notify", "GET", "/"): PUBLIC,  # a redirect to /admin/deliveries
     ("notify", "GET", "/admin/deliveries"): LEADS,
