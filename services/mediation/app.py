@@ -13,7 +13,7 @@ from prometheus_client.core import Metric
 
 from services.mediation.bootstrap import SERVICE, Mediation, bootstrap, ensure_indexes
 
-# The patrol, lead and admin pages add their routes to `pages.bp` when imported.
+# The patrol, lead, admin and report pages add their routes to `pages.bp` when imported.
 from services.mediation.http import (  # noqa: F401
     admin_pages,
     case_api,
@@ -24,6 +24,8 @@ from services.mediation.http import (  # noqa: F401
     patrol_api,
     patrol_pages,
     registry_api,
+    report_api,
+    report_pages,
 )
 from shared.auth import init_auth
 from shared.config import Settings
@@ -66,6 +68,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(desk_pages.bp)
     rest.register_blueprint(desk_api.blp)
+    rest.register_blueprint(report_api.blp)
     register_operations(app, SERVICE, settings, mediation, [MEDIATION_INTAKE])
     add_metrics_source(app, partial(cases_by_state, mediation))
     try:
