@@ -178,7 +178,7 @@ def test_every_category_of_the_moj_table_is_a_column_twice() -> None:
 def test_areas_and_the_total() -> None:
     rows = [case(), case(community="heping"), case(community="chaoyang", street="dongfeng")]
     areas = [
-        rt.Area(code, code, code, lambda c, code=code: c.street == code, lambda p, code=code: p.street == code)
+        rt.Area(code, code, code, lambda c, s=code: c.street == s, lambda p, s=code: p.street == s)
         for code in ("qinghe", "dongfeng", "nanhu")
     ]
     total = rt.Area("district", "全区合计", "District total", lambda c: True, lambda p: True)
@@ -186,7 +186,11 @@ def test_areas_and_the_total() -> None:
     assert [u.figures.value("received") for u in units] == [2, 1, 0]
     assert whole.figures.value("received") == 3 and whole.label("en") == "District total"
     sheet = rt.sheet_rows(units, whole, "zh-CN", "街道")
-    assert sheet[0][0] == "街道" and sheet[0][1] == "受理纠纷（件）" and len(sheet) == 5
+    assert (
+        sheet[0][0] == "街道"
+        and sheet[0][1] == rt.COLUMNS[0].zh == "受理纠纷\uff08件\uff09"
+        and len(sheet) == 5
+    )
     assert sheet[-1][0] == "全区合计" and sheet[-1][1] == 3 and isinstance(sheet[-1][1], int)
     assert all(len(r) == len(rt.COLUMNS) + 1 for r in sheet)
 
