@@ -7,6 +7,7 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
+from flask_smorest.error_handler import ErrorSchema
 
 from services.mediation import reports
 from services.mediation.domain import report_tables as rt
@@ -36,6 +37,7 @@ class Reports(MethodView):
     @requires_role(*LEADS)
     @blp.arguments(MojReportQuerySchema, location="query")
     @blp.response(200, MojReportSchema)
+    @blp.alt_response(403, schema=ErrorSchema, description="A studio lead asking for another scope.")
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """One period's report (`period`: 2026-11, 2026-Q4 or 2026; this month by default): rows per
         street (district), community (street, studio) and the total, by the table's columns; a

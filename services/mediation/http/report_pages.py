@@ -42,6 +42,16 @@ def _asked() -> tuple[str, str | None, str | None]:
     return period, level, area or None
 
 
+def _messages(errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The use case's errors as the form's fields and the page's language."""
+    out: dict[str, list[str]] = {}
+    if "period" in errors:
+        out["period"] = [gettext("Not a period: use 2026-11, 2026-Q4 or 2026.")]
+    if "level" in errors or "area" in errors:
+        out["scope"] = [gettext("Choose an area from the list.")]
+    return out
+
+
 def _report() -> tuple[reports.Report | None, dict[str, list[str]], str, str]:
     """The report asked for, or the errors to show (403 when the scope is not the asker's)."""
     period, level, area = _asked()
@@ -52,7 +62,7 @@ def _report() -> tuple[reports.Report | None, dict[str, list[str]], str, str]:
     except reports.ReportForbidden:
         abort(403)
     except reports.ReportError as err:
-        return None, err.errors, period, request.args.get("scope", "")
+        return None, _messages(err.errors), period, request.args.get("scope", "")
     chosen = "district" if scope.level == "district" else f"{scope.level}:{scope.area}"
     return report, {}, period, chosen
 
