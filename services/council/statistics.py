@@ -31,7 +31,8 @@ from services.council.domain import board_tables as bt
 from services.council.domain import mediation_stats as ms
 from shared.idempotency import process_once
 from shared.messaging.envelope import Envelope, utcnow
-from shared.taxonomy import MOJ_SOURCE_OF, communities
+from shared.moj_table import MOJ_SOURCE_OF
+from shared.taxonomy import communities
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from fractions import Fraction
 import pytest
 
 from services.mediation.domain import report_tables as rt
-from shared.taxonomy import CATEGORY_CODES, MOJ_CATEGORIES, MOJ_SOURCE_OF
+from shared.moj_table import MOJ_CATEGORIES, MOJ_SOURCE_OF
+from shared.taxonomy import CATEGORY_CODES
 
 NOV = rt.parse_period("2026-11")
 
@@ -165,6 +166,15 @@ def test_a_quarter_and_a_year_are_the_sum_of_their_months() -> None:
         # the median is recomputed from the days, never a median of medians
         assert whole.close_days == tuple(sorted(d for m in part for d in m.close_days))
         assert whole.median_days == rt.median(whole.close_days)
+
+
+def test_every_taxonomy_code_and_source_has_its_moj_line() -> None:
+    from shared.messaging.events import CASE_SOURCES
+    from shared.moj_table import MOJ_OF_TAXONOMY, MOJ_SOURCES
+
+    assert set(MOJ_OF_TAXONOMY) == set(CATEGORY_CODES)
+    assert set(MOJ_OF_TAXONOMY.values()) <= set(MOJ_CATEGORIES)
+    assert set(MOJ_SOURCE_OF) == set(CASE_SOURCES) and set(MOJ_SOURCE_OF.values()) == set(MOJ_SOURCES)
 
 
 def test_every_category_of_the_moj_table_is_a_column_twice() -> None:

@@ -36,7 +36,7 @@ from the kept days-to-close (a median of medians would be wrong); `figures(..., 
 gives the same result directly (tested).
 
 The 15 categories of the Ministry of Justice's monthly table are `MOJ_CATEGORIES`; `MOJ_OF_TAXONOMY`
-(both in shared/taxonomy.py, shared with mediation's reports)
+(both in shared/moj_table.py, shared with mediation's reports)
 maps every code of shared/taxonomy.py to one (village affairs has no line of its own: "other";
 production and business has no taxonomy code yet, so it stays 0 until intake offers it).
 
@@ -52,7 +52,7 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
 
-from shared.taxonomy import (
+from shared.moj_table import (
     MOJ_APPLICATION,
     MOJ_CATEGORIES,
     MOJ_OF_TAXONOMY,
@@ -63,7 +63,7 @@ from shared.taxonomy import (
 
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 
-# The MoJ table's categories and sources live in shared/taxonomy.py (mediation's reports use them too).
+# The MoJ table's categories and sources live in shared/moj_table.py (mediation's reports use them too).
 APPLICATION = MOJ_APPLICATION
 OWN_INITIATIVE = MOJ_OWN_INITIATIVE
 REFERRED = MOJ_REFERRED

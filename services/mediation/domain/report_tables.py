@@ -17,7 +17,7 @@ agreements (the dispute's amount involved of the cases settled: an agreement rec
 own), judicial confirmations applied for and granted (the month of the step), patrol sweeps (reported
 sweep tasks), and per mediator: cases, endings, median days, overdue.
 
-The 15 categories and the three sources are `shared.taxonomy.MOJ_*` (生产经营 has no taxonomy code,
+The 15 categories and the three sources are `shared.moj_table.MOJ_*` (生产经营 has no taxonomy code,
 so its line stays 0). Periods: a month "2026-11", a quarter "2026-Q4" or a year "2026".
 
 Pure: no I/O.
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 
-from shared.taxonomy import MOJ_CATEGORIES, MOJ_OF_TAXONOMY, MOJ_SOURCE_OF, MOJ_SOURCES
+from shared.moj_table import MOJ_CATEGORIES, MOJ_OF_TAXONOMY, MOJ_SOURCE_OF, MOJ_SOURCES
 
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 SETTLED_OUTCOMES = frozenset({"agreement_written", "agreement_oral"})
