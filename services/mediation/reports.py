@@ -206,6 +206,13 @@ def build(db: Database, scope: Scope, period_code: str, now: datetime | None = N
         case_query["community"] = patrol_query["community"] = {"$in": in_street}
     elif scope.level == "studio":
         case_query["studio"] = patrol_query["studio"] = scope.area
+    # Only cases with something in or after the period (every receipt, acceptance, ending and
+    # follow-up is a timeline entry at or after its own time), or still open (the per-mediator
+    # table counts them): this month's report does not read every closed case of past years.
+    case_query["$or"] = [
+        {"timeline.at": {"$gte": period.start}},
+        {"status": {"$in": list(lc.OPEN_STATES)}},
+    ]
     cases = [case_row(c, street_of, now) for c in db.cases.find(case_query, CASE_FIELDS)]
     patrols = [patrol_row(t, street_of) for t in db.patrol_tasks.find(patrol_query, PATROL_FIELDS)]
     if scope.level == "district":

@@ -48,6 +48,7 @@ def test_periods_are_months_quarters_and_years() -> None:
     assert not NOV.contains(datetime(2026, 10, 31, 15, 59, tzinfo=UTC))
     assert rt.current_period(datetime(2026, 12, 31, 16, 30, tzinfo=UTC), "quarter") == "2027-Q1"
     assert rt.current_period(at("11-05"), "year") == "2026"
+    assert rt.parse_period("2026-Q4").start == datetime(2026, 9, 30, 16, 0, tzinfo=UTC)
 
 
 def test_what_counts_where() -> None:

@@ -54,6 +54,12 @@ class Period:
     kind: str  # month | quarter | year
     months: frozenset[str]
 
+    @property
+    def start(self) -> datetime:
+        """The period's first moment (midnight of its first day in Beijing)."""
+        year, month = (int(x) for x in min(self.months).split("-"))
+        return datetime(year, month, 1, tzinfo=BEIJING)
+
     def contains(self, at: datetime | None) -> bool:
         """Whether a (timezone-aware) moment falls in the period."""
         return at is not None and month_of(at) in self.months
