@@ -6,7 +6,7 @@ Starts mediation (gunicorn) on the real stack and seeds its database straight th
 `--cases` cases received over 2026 in the shape the desk writes (bench/desk_latency.py's `case_doc`,
 then the lifecycle's timeline entries: accepted, ended with an outcome, some performed or judicially
 confirmed; prevention counts on some), spread over the district's studios, plus 500 reported sweeps.
-Then, one request at a time: the district's year (`GET /api/v1/reports?period=2026`), a month, a
+Then, one request at a time: the district's year (`GET /api/v1/reports?period=2026`), its last month, a
 street's year, a studio's year as its lead (with the per-mediator table), and the district's year as
 XLSX. Also the split: reading the rows from the database vs counting them (the pure functions).
 Writes bench/results/reports.json and .md.
@@ -156,7 +156,7 @@ def main() -> int:
         cookie = {"Cookie": f"{COOKIE_NAME}={stack.staff_token('bench-admin', ['district_admin'])}"}
         asks = {
             "district, year (JSON)": ("/api/v1/reports?period=2026", admin),
-            "district, month (JSON)": ("/api/v1/reports?period=2026-06", admin),
+            "district, its last month (JSON)": ("/api/v1/reports?period=2026-12", admin),
             "street, year (JSON)": ("/api/v1/reports?period=2026&level=street&area=qinghe", admin),
             f"studio {STUDIO}, year, as its lead (JSON)": ("/api/v1/reports?period=2026", lead),
             "district, year (XLSX)": ("/reports/download.xlsx?period=2026&scope=district", cookie),
