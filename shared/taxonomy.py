@@ -66,5 +66,12 @@ def communities(path: Path = DISTRICT_FILE) -> tuple[Community, ...]:
     )
 
 
+@cache
+def streets(path: Path = DISTRICT_FILE) -> tuple[Label, ...]:
+    """Every street of the district, in file order."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return tuple(Label(s["code"], s["name"]["zh-CN"], s["name"]["en"]) for s in doc["streets"])
+
+
 def community_codes() -> tuple[str, ...]:
     return tuple(c.code for c in communities())

@@ -31,6 +31,7 @@ from services.council.domain import board_tables as bt
 from services.council.domain import mediation_stats as ms
 from shared.idempotency import process_once
 from shared.messaging.envelope import Envelope, utcnow
+from shared.moj_table import MOJ_SOURCE_OF
 from shared.taxonomy import communities
 
 log = logging.getLogger(__name__)
@@ -38,16 +39,8 @@ log = logging.getLogger(__name__)
 CONSUMER = "council.statistics"
 EVENTS = ("case.submitted", "case.status_changed", "case.closed", "patrol.reported")
 
-# case.submitted's detailed source -> the MoJ table's three sources.
-SOURCE_GROUP = {
-    "application": ms.APPLICATION,
-    "own_initiative": ms.OWN_INITIATIVE,
-    "patrol_discovery": ms.OWN_INITIATIVE,
-    "reception_day": ms.OWN_INITIATIVE,
-    "referred_court": ms.REFERRED,
-    "referred_police": ms.REFERRED,
-    "referred_petition": ms.REFERRED,
-}
+# case.submitted's detailed source -> the MoJ table's three sources (shared with mediation's reports).
+SOURCE_GROUP = MOJ_SOURCE_OF
 
 
 def district() -> list[tuple[str, str]]:

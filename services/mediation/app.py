@@ -13,7 +13,7 @@ from prometheus_client.core import Metric
 
 from services.mediation.bootstrap import SERVICE, Mediation, bootstrap, ensure_indexes
 
-# The patrol, lead, admin and staff-account pages add their routes to `pages.bp` when imported.
+# The patrol, lead, admin, staff-account and report pages add their routes to `pages.bp` when imported.
 from services.mediation.http import (  # noqa: F401
     access_log_pages,
     admin_pages,
@@ -27,6 +27,8 @@ from services.mediation.http import (  # noqa: F401
     patrol_api,
     patrol_pages,
     registry_api,
+    report_api,
+    report_pages,
     search_api,
     search_pages,
     staff_pages,
@@ -76,6 +78,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(search_pages.bp)
     app.register_blueprint(access_log_pages.bp)
     rest.register_blueprint(dossier_api.blp)
+    rest.register_blueprint(report_api.blp)
     register_operations(app, SERVICE, settings, mediation, [MEDIATION_INTAKE])
     add_metrics_source(app, partial(cases_by_state, mediation))
     try:

@@ -36,6 +36,7 @@ from the kept days-to-close (a median of medians would be wrong); `figures(..., 
 gives the same result directly (tested).
 
 The 15 categories of the Ministry of Justice's monthly table are `MOJ_CATEGORIES`; `MOJ_OF_TAXONOMY`
+(both in shared/moj_table.py, shared with mediation's reports)
 maps every code of shared/taxonomy.py to one (village affairs has no line of its own: "other";
 production and business has no taxonomy code yet, so it stays 0 until intake offers it).
 
@@ -51,53 +52,22 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
 
+from shared.moj_table import (
+    MOJ_APPLICATION,
+    MOJ_CATEGORIES,
+    MOJ_OF_TAXONOMY,
+    MOJ_OWN_INITIATIVE,
+    MOJ_REFERRED,
+    MOJ_SOURCES,
+)
+
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 
-MOJ_CATEGORIES: dict[str, tuple[str, str]] = {
-    "marriage_family": ("婚姻家庭", "Marriage & family"),
-    "neighbours": ("邻里", "Neighbours"),
-    "housing_homestead": ("房屋宅基地", "Housing & homestead"),
-    "contract": ("合同", "Contract"),
-    "production_business": ("生产经营", "Production & business"),
-    "damages": ("损害赔偿", "Damages"),
-    "forest_land": ("山林土地", "Forest & land"),
-    "land_requisition": ("征地拆迁", "Land requisition & demolition"),
-    "environment": ("环境污染", "Environmental pollution"),
-    "labour": ("劳动争议", "Labour"),
-    "consumer": ("消费", "Consumer"),
-    "medical": ("医疗", "Medical"),
-    "road_traffic": ("道路交通事故", "Road traffic accidents"),
-    "property_management": ("物业", "Property management"),
-    "other": ("其它", "Other"),
-}
-
-# shared/taxonomy.py code -> MoJ category
-MOJ_OF_TAXONOMY: dict[str, str] = {
-    "marriage_family": "marriage_family",
-    "neighbours": "neighbours",
-    "housing": "housing_homestead",
-    "property_management": "property_management",
-    "contract": "contract",
-    "damages": "damages",
-    "labour": "labour",
-    "consumer": "consumer",
-    "medical": "medical",
-    "road_traffic": "road_traffic",
-    "land_requisition": "land_requisition",
-    "environment": "environment",
-    "land_contracting": "forest_land",
-    "village_affairs": "other",
-    "other": "other",
-}
-
-APPLICATION = "application"
-OWN_INITIATIVE = "own_initiative"
-REFERRED = "referred"
-SOURCES: dict[str, tuple[str, str]] = {
-    APPLICATION: ("申请", "On application"),
-    OWN_INITIATIVE: ("主动", "Own initiative"),
-    REFERRED: ("委托移送", "Referred"),
-}
+# The MoJ table's categories and sources live in shared/moj_table.py (mediation's reports use them too).
+APPLICATION = MOJ_APPLICATION
+OWN_INITIATIVE = MOJ_OWN_INITIATIVE
+REFERRED = MOJ_REFERRED
+SOURCES = MOJ_SOURCES
 
 SETTLED_OUTCOMES = frozenset({"agreement_written", "agreement_oral"})
 FAILED_OUTCOMES = frozenset({"failed"})

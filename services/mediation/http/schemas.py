@@ -256,3 +256,50 @@ class FailureSchema(Schema):
     at = fields.DateTime()
     community = fields.String(allow_none=True)
     category = fields.String(allow_none=True)
+
+
+# Reports (http/report_api.py) -------------------------------------------------------------------------
+class MojReportQuerySchema(StrictSchema):
+    """A report's scope and period; a studio lead's scope is always their own studio."""
+
+    period = fields.String(
+        load_default=None,
+        validate=validate.Regexp(r"^\d{4}(-(0[1-9]|1[0-2]|Q[1-4]))?$", error="2026-11, 2026-Q4 or 2026."),
+    )
+    level = fields.String(load_default=None, validate=validate.OneOf(["district", "street", "studio"]))
+    area = fields.String(load_default=None, validate=validate.Length(max=40))
+    lang = fields.String(load_default="zh-CN", validate=validate.OneOf(["zh-CN", "en"]))
+
+
+class MojReportColumnSchema(Schema):
+    key = fields.String()
+    header = fields.String()
+    section = fields.String()
+    kind = fields.String()
+
+
+class MojReportRowSchema(Schema):
+    code = fields.String()
+    label = fields.String()
+    values = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True))
+
+
+class MojReportMediatorSchema(Schema):
+    user_id = fields.String()
+    name = fields.String()
+    cases = fields.Integer()
+    endings = fields.Integer()
+    settled = fields.Integer()
+    median_days = fields.Float(allow_none=True)
+    overdue = fields.Integer()
+
+
+class MojReportSchema(Schema):
+    period = fields.String()
+    level = fields.String()
+    area = fields.String()
+    title = fields.String()
+    columns = fields.List(fields.Nested(MojReportColumnSchema))
+    rows = fields.List(fields.Nested(MojReportRowSchema))
+    total = fields.Nested(MojReportRowSchema)
+    mediators = fields.List(fields.Nested(MojReportMediatorSchema))

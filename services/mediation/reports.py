@@ -1,0 +1,345 @@
+"""Reports in the Ministry of Justice's monthly table layout, from mediation's own case records: the
+query layer (cases and patrol visits of a scope read as rows without any personal data), who may see
+which scope, and the downloads (CSV in UTF-8 with a BOM, XLSX with numbers as numbers, a header row
+and frozen panes). The counting itself is `domain/report_tables.py`.
+
+Scopes: the district (rows: its streets), a street (rows: its communities) or a studio (rows: the
+communities its cases come from, plus the lead's per-mediator table). A studio lead sees their own
+studio only; district admins see every scope.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from pymongo.database import Database
+
+from services.mediation.desk import deadline_from_doc, is_admin
+from services.mediation.domain import deadlines as dl
+from services.mediation.domain import lifecycle as lc
+from services.mediation.domain import report_tables as rt
+from services.mediation.domain.actor import Actor
+from shared.messaging.envelope import utcnow
+from shared.taxonomy import communities, streets
+
+LEVELS = ("district", "street", "studio")
+# Only what the counting needs: no party's name, phone or address, no free text.
+CASE_FIELDS = {
+    "studio": 1,
+    "community": 1,
+    "category": 1,
+    "source": 1,
+    "received_at": 1,
+    "people_affected": 1,
+    "parties.role": 1,
+    "amount": 1,
+    "status": 1,
+    "mediators": 1,
+    "prevention": 1,
+    "deadline": 1,
+    "timeline.at": 1,
+    "timeline.from": 1,
+    "timeline.to": 1,
+}
+PATROL_FIELDS = {"studio": 1, "community": 1, "kind": 1, "reported_at": 1, "report.found_early": 1}
+
+
+class ReportError(Exception):
+    """A report that cannot be made as asked (bad period or scope); `errors` names the fields."""
+
+    def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or {}
+
+
+class ReportForbidden(ReportError):
+    """The scope is not the asker's to see."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    level: str  # district | street | studio
+    area: str  # the district's code, a street code or a studio code
+
+
+@dataclass
+class MediatorRow:
+    user_id: str
+    name: str
+    figures: rt.MediatorFigures
+
+
+@dataclass
+class Report:
+    period: rt.Period
+    scope: Scope
+    title_zh: str
+    title_en: str
+    rows: list[rt.Unit]
+    total: rt.Unit
+    mediators: list[MediatorRow] = field(default_factory=list)
+
+    def title(self, language: str) -> str:
+        return self.title_zh if language.lower().startswith("zh") else self.title_en
+
+
+def _aware(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _last_entry(
+    timeline: list[dict[str, Any]], states: tuple[str, ...]
+) -> tuple[datetime | None, str | None]:
+    """The latest change of state into one of `states` (as announced by case.status_changed)."""
+    best: tuple[datetime | None, str | None] = (None, None)
+    for entry in timeline:
+        to = entry.get("to")
+        if to in states and entry.get("from") != to:
+            at = _aware(entry.get("at"))
+            if at is not None and (best[0] is None or at >= best[0]):
+                best = (at, to)
+    return best
+
+
+def _overdue(case: dict[str, Any], now: datetime) -> bool:
+    deadline = deadline_from_doc(case.get("deadline"))
+    if deadline is None:
+        return False
+    if deadline.stopped_at is not None:
+        return _aware(deadline.stopped_at) >= dl.due_at(deadline)  # type: ignore[operator]
+    return now >= dl.due_at(deadline, now)
+
+
+def case_row(case: dict[str, Any], street_of: dict[str, str], now: datetime) -> rt.CaseRow:
+    """A stored case as the report's row (codes, counts and times only)."""
+    timeline = case.get("timeline") or []
+    ended_at, ending = _last_entry(timeline, lc.ENDING_STATES)
+    prevention = case.get("prevention") or {}
+    return rt.CaseRow(
+        studio=case.get("studio") or "",
+        community=case["community"],
+        street=street_of.get(case["community"], ""),
+        category=case["category"],
+        source=case.get("source") or "application",
+        received_at=_aware(case["received_at"]),  # type: ignore[arg-type]
+        persons=max(int(case.get("people_affected") or 0), len(case.get("parties") or [])),
+        amount=case.get("amount"),
+        accepted_at=_last_entry(timeline, (lc.ACCEPTED,))[0],
+        ended_at=ended_at,
+        outcome=lc.OUTCOME_OF.get(ending) if ending else None,
+        criminal_prevented_persons=int(prevention.get("criminal_prevented_persons") or 0),
+        petition_prevented_persons=int(prevention.get("petition_prevented_persons") or 0),
+        performed_at=_last_entry(timeline, (lc.PERFORMED,))[0],
+        confirmation_applied_at=_last_entry(timeline, (lc.CONFIRMATION_APPLIED,))[0],
+        confirmed_at=_last_entry(timeline, (lc.CONFIRMATION_CONFIRMED,))[0],
+        mediators=tuple(case.get("mediators") or ()),
+        overdue=_overdue(case, now),
+    )
+
+
+def patrol_row(task: dict[str, Any], street_of: dict[str, str]) -> rt.PatrolRow:
+    """A reported patrol task as the report's row."""
+    return rt.PatrolRow(
+        studio=task.get("studio"),
+        community=task["community"],
+        street=street_of.get(task["community"], ""),
+        kind=task["kind"],
+        reported_at=_aware(task["reported_at"]),  # type: ignore[arg-type]
+        found_early=bool((task.get("report") or {}).get("found_early")),
+    )
+
+
+def scope_for(db: Database, actor: Actor, level: str | None, area: str | None) -> Scope:
+    """The scope asked for, if the asker may see it: a lead's is always their own studio."""
+    if not is_admin(actor):
+        if lc.STUDIO_LEAD not in actor.roles or not actor.studio:
+            raise ReportForbidden("Reports are for studio leads and district admins.")
+        if (level and level != "studio") or (area and area != actor.studio):
+            raise ReportForbidden("A studio lead sees their own studio's report.")
+        return Scope("studio", actor.studio)
+    level = level or "district"
+    if level not in LEVELS:
+        raise ReportError("Unknown level.", {"level": [f"One of: {', '.join(LEVELS)}."]})
+    if level == "district":
+        return Scope("district", "district")
+    if level == "street":
+        if area not in {s.code for s in streets()}:
+            raise ReportError("Unknown street.", {"area": ["Not a street of the district."]})
+        return Scope("street", str(area))
+    if not area or db.studios.find_one({"_id": area}, {"_id": 1}) is None:
+        raise ReportError("Unknown studio.", {"area": ["Not a studio."]})
+    return Scope("studio", area)
+
+
+def _area(code: str, zh: str, en: str, field_: str) -> rt.Area:
+    return rt.Area(
+        code,
+        zh,
+        en,
+        lambda c: getattr(c, field_) == code,
+        lambda p: getattr(p, field_) == code,
+    )
+
+
+def build(db: Database, scope: Scope, period_code: str, now: datetime | None = None) -> Report:
+    """The report of a scope for a period ("2026-11", "2026-Q4", "2026")."""
+    try:
+        period = rt.parse_period(period_code)
+    except rt.ReportInputError as err:
+        raise ReportError(str(err), {"period": [str(err)]}) from err
+    now = now or utcnow()
+    street_of = {c.code: c.street for c in communities()}
+    case_query: dict[str, Any] = {}
+    patrol_query: dict[str, Any] = {"reported_at": {"$ne": None}}
+    if scope.level == "street":
+        in_street = [c.code for c in communities() if c.street == scope.area]
+        case_query["community"] = patrol_query["community"] = {"$in": in_street}
+    elif scope.level == "studio":
+        case_query["studio"] = patrol_query["studio"] = scope.area
+    # Only cases with something in or after the period (every receipt, acceptance, ending and
+    # follow-up is a timeline entry at or after its own time), or still open (the per-mediator
+    # table counts them): this month's report does not read every closed case of past years.
+    case_query["$or"] = [
+        {"timeline.at": {"$gte": period.start}},
+        {"status": {"$in": list(lc.OPEN_STATES)}},
+    ]
+    cases = [case_row(c, street_of, now) for c in db.cases.find(case_query, CASE_FIELDS)]
+    patrols = [patrol_row(t, street_of) for t in db.patrol_tasks.find(patrol_query, PATROL_FIELDS)]
+    if scope.level == "district":
+        areas = [_area(s.code, s.zh, s.en, "street") for s in streets()]
+        total = rt.Area("district", "全区合计", "District total", lambda c: True, lambda p: True)
+        title = ("全区", "The district")
+    elif scope.level == "street":
+        street = next(s for s in streets() if s.code == scope.area)
+        areas = [_area(c.code, c.zh, c.en, "community") for c in communities() if c.street == scope.area]
+        total = rt.Area(street.code, f"{street.zh}合计", f"{street.en} total", lambda c: True, lambda p: True)
+        title = (street.zh, street.en)
+    else:
+        studio = db.studios.find_one({"_id": scope.area}, {"name": 1}) or {}
+        names = studio.get("name") or {}
+        zh, en = names.get("zh-CN") or scope.area, names.get("en") or scope.area
+        seen = {c.community for c in cases} | {p.community for p in patrols}
+        areas = [_area(c.code, c.zh, c.en, "community") for c in communities() if c.code in seen]
+        total = rt.Area(scope.area, f"{zh}合计", f"{en} total", lambda c: True, lambda p: True)
+        title = (zh, en)
+    rows, whole = rt.table(cases, patrols, period, areas, total)
+    report = Report(period, scope, title[0], title[1], rows, whole)
+    if scope.level == "studio":
+        table = rt.mediator_table(cases, period)
+        users = {u["_id"]: u.get("name") or u["_id"] for u in db.users.find({}, {"name": 1})}
+        report.mediators = [MediatorRow(m.mediator, users.get(m.mediator, m.mediator), m) for m in table]
+    return report
+
+
+# --- downloads ------------------------------------------------------------------------------------
+def area_header(report: Report, language: str) -> str:
+    zh = language.lower().startswith("zh")
+    if report.scope.level == "district":
+        return "街道" if zh else "Street"
+    return "社区" if zh else "Community"
+
+
+def sheet(report: Report, language: str) -> list[list[Any]]:
+    """The report's table as rows (a header row first), the same for CSV and XLSX."""
+    return rt.sheet_rows(report.rows, report.total, language, area_header(report, language))
+
+
+def mediator_sheet(report: Report, language: str) -> list[list[Any]]:
+    """The per-mediator table as rows (a header row first)."""
+    zh = language.lower().startswith("zh")
+    header = (
+        ["调解员", "承办案件", "结案", "调解成功", "结案天数中位数", "超期"]
+        if zh
+        else ["Mediator", "Cases", "Endings", "Settled", "Median days to close", "Overdue"]
+    )
+    rows: list[list[Any]] = [header]
+    for m in report.mediators:
+        f = m.figures
+        days = None if f.median_days is None else float(f.median_days)
+        rows.append([m.name, f.cases, f.endings, f.settled, days, f.overdue])
+    return rows
+
+
+def filename(report: Report, extension: str) -> str:
+    return f"mediation-report-{report.scope.level}-{report.scope.area}-{report.period.code}.{extension}"
+
+
+def to_csv(report: Report, language: str) -> bytes:
+    """The table as CSV, UTF-8 with a BOM (so spreadsheet programs read the Chinese right)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerows([["" if v is None else v for v in row] for row in sheet(report, language)])
+    if report.mediators:
+        writer.writerow([])
+        writer.writerows([["" if v is None else v for v in row] for row in mediator_sheet(report, language)])
+    return out.getvalue().encode("utf-8-sig")
+
+
+def to_xlsx(report: Report, language: str) -> bytes:
+    """The table as an XLSX workbook: numbers as numbers, a bold header row, the header row and the
+    area column frozen; the per-mediator table on a second sheet for a studio."""
+    book = Workbook()
+    ws = book.active
+    ws.title = report.period.code
+    for row in sheet(report, language):
+        ws.append(row)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    ws.freeze_panes = "B2"
+    ws.column_dimensions["A"].width = 22
+    if report.mediators:
+        ms = book.create_sheet("调解员" if language.lower().startswith("zh") else "Mediators")
+        for row in mediator_sheet(report, language):
+            ms.append(row)
+        for cell in ms[1]:
+            cell.font = Font(bold=True)
+        ms.freeze_panes = "B2"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def as_dict(report: Report, language: str) -> dict[str, Any]:
+    """The report as the JSON API gives it: columns with their headers, rows of values by column key."""
+
+    def row(unit: rt.Unit) -> dict[str, Any]:
+        return {
+            "code": unit.code,
+            "label": unit.label(language),
+            "values": {k: unit.figures.value(k) for k in rt.COLUMN_KEYS},
+        }
+
+    return {
+        "period": report.period.code,
+        "level": report.scope.level,
+        "area": report.scope.area,
+        "title": report.title(language),
+        "columns": [
+            {"key": c.key, "header": c.header(language), "section": c.section, "kind": c.kind}
+            for c in rt.COLUMNS
+        ],
+        "rows": [row(u) for u in report.rows],
+        "total": row(report.total),
+        "mediators": [
+            {
+                "user_id": m.user_id,
+                "name": m.name,
+                "cases": m.figures.cases,
+                "endings": m.figures.endings,
+                "settled": m.figures.settled,
+                "median_days": None if m.figures.median_days is None else float(m.figures.median_days),
+                "overdue": m.figures.overdue,
+            }
+            for m in report.mediators
+        ],
+    }
