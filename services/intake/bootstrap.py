@@ -41,6 +41,8 @@ def ensure_indexes(db: Database) -> None:
     db.cases.create_index("open311_token", sparse=True)
     db.cases.create_index([("updated_at", DESCENDING)])
     db.api_keys.create_index("key_hash", unique=True)
+    # Codes to find a lost tracking link: gone by themselves once expired.
+    db.recovery_codes.create_index("expires_at", expireAfterSeconds=0)
     db.attachment_access.create_index([("reference", ASCENDING), ("at", DESCENDING)])
     # The duplicate lookup's filter: equality fields first, the date range last, so the index
     # answers it alone (SecantusDB scans ~10 ms per 3,000 cases when `open` is not in the index).

@@ -26,6 +26,7 @@ def subscriptions(intake: Intake) -> list[Subscription]:
                 "session.cancelled": partial(tracking.on_session_cancelled, intake),
                 "case.closed": partial(tracking.on_case_closed, intake),
                 "case.merged": partial(tracking.on_case_merged, intake),
+                "case.party_request_handled": partial(tracking.on_party_request_handled, intake),
             },
         )
     ]
