@@ -55,8 +55,9 @@ def test_case_accepted_while_broker_down_is_published_when_it_returns(
         timeout=20,
         what="the case to be assigned after the broker returned",
     )
-    wait_for(lambda: len(mailbox.messages) == 2, what="studio and resident emails")
+    # The studio's email, and the resident's two: routed, and their own tracking link.
+    wait_for(lambda: len(mailbox.messages) == 3, what="studio and resident emails")
     time.sleep(1.0)
     assert pending_events(intake_db, ("cases",)) == 0
     assert database(stack_settings, "mediation").cases.count_documents({}) == 1
-    assert len(mailbox.messages) == 2
+    assert len(mailbox.messages) == 3
