@@ -171,7 +171,14 @@ def verify_code(
         ]
         if entry.get("party") not in {t["party"] for t in tokens}:
             tokens.append({"party": entry.get("party"), "hash": case_rules.hash_token(token)})
-        intake.db.cases.update_one({"_id": reference}, {"$set": {"party_tokens": tokens}}, session=session)
+        changes: dict[str, Any] = {"party_tokens": tokens}
+        old = next(
+            (t["hash"] for t in case.get("party_tokens") or [] if t["party"] == entry.get("party")), None
+        )
+        if old is not None and old == case.get("token_hash"):
+            # A resident who filed for themselves held the case's own token: the lost copy dies too.
+            changes["token_hash"] = case_rules.hash_token(token)
+        intake.db.cases.update_one({"_id": reference}, {"$set": changes}, session=session)
         applicants = [p for p in case.get("parties") or [] if p.get("role") == "applicant"]
         data = {"applicants": applicants, "language": case.get("language")}
         links = filing.tracking_links(intake, reference, data, [(entry["party"], token)], "recovered", now)
