@@ -214,15 +214,6 @@ RULES: tuple[Rule, ...] = (
     Rule(START_SCREENING, (RECEIVED,), SCREENING, CASEWORK),
     # The studio explained mediation to an applicant who had said "no"; they now agree (who, how).
     Rule(RECORD_CONSENT, (AWAITING_CONSENT,), SCREENING, CASEWORK, (Need("consent_by"),)),
-    # A party clearly refuses mediation (PML Art 17), as the mediator heard it: the case is not
-    # accepted, and the parties are told where to turn instead.
-    Rule(
-        RECORD_REFUSAL,
-        (AWAITING_CONSENT, SCREENING, ACCEPTED, *MEDIATOR_STATES, WAITING_FOR_PARTY),
-        NOT_ACCEPTED,
-        CASEWORK,
-        (Need("refused_by"), Need("referral")),
-    ),
     Rule(ACCEPT, (SCREENING,), ACCEPTED, MANAGEMENT),
     Rule(
         NOT_ACCEPT,
@@ -267,6 +258,15 @@ RULES: tuple[Rule, ...] = (
         REFERRED,
         CASEWORK,
         (Need("target", "choice", REFERRAL_TARGETS), Need("target_name")),
+    ),
+    # A party clearly refuses mediation (PML Art 17), as the mediator heard it: the case is not
+    # accepted, and the parties are told where to turn instead.
+    Rule(
+        RECORD_REFUSAL,
+        (AWAITING_CONSENT, SCREENING, ACCEPTED, *MEDIATOR_STATES, WAITING_FOR_PARTY),
+        NOT_ACCEPTED,
+        CASEWORK,
+        (Need("refused_by"), Need("referral")),
     ),
     Rule(WAIT_FOR_PARTY, PAUSABLE_STATES, WAITING_FOR_PARTY, CASEWORK, (Need("waiting_for"),)),
     Rule(RESUME, (WAITING_FOR_PARTY,), PREVIOUS, CASEWORK),
