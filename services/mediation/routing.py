@@ -8,7 +8,7 @@ published after commit.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.client_session import ClientSession
@@ -265,7 +265,9 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
                         "reference": data["reference"],
                         "status": state,
                         "previous_status": RECEIVED,
-                        "changed_at": at.isoformat(),
+                        # Just after the routing it follows: intake keeps the newest status, and
+                        # the two events may reach it in either order after a retry.
+                        "changed_at": (at + timedelta(milliseconds=1)).isoformat(),
                         "public": True,
                     },
                     source=SERVICE,
