@@ -30,6 +30,9 @@ preload_app = False
 
 # Access log to stdout, where the container runtime collects it.
 accesslog = "-"
+# The path without its query string, and no referrer: a resident's tracking link carries its secret
+# token in the query (`/track/<reference>?token=...`), and a link's secret is never logged.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s"'
 
 # Trust X-Forwarded-* headers only from these proxy addresses (the same variable gunicorn
 # itself reads). Widen it only to the address of the reverse proxy in front of the service.

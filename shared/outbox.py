@@ -184,9 +184,11 @@ class Outbox:
             log.warning("event left in outbox", extra={"message_id": envelope.message_id, "error": str(err)})
             self.db.outbox.update_one({"_id": envelope.message_id}, {"$inc": {"attempts": 1}})
             return False
-        # By `_id` alone: a point update (a second marking by the relay only moves `sent_at`).
+        # By `_id` alone: a point update (a second marking by the relay only moves `sent_at`). A
+        # one-time code or link token (`data.code`) is not kept once it is on its way.
         self.db.outbox.update_one(
-            {"_id": envelope.message_id}, {"$set": {"status": SENT, "sent_at": utcnow()}}
+            {"_id": envelope.message_id},
+            {"$set": {"status": SENT, "sent_at": utcnow()}, "$unset": {"envelope.data.code": ""}},
         )
         return True
 

@@ -43,6 +43,8 @@ def ensure_indexes(db: Database) -> None:
     db.cases.create_index("open311_token", sparse=True)
     db.cases.create_index([("updated_at", DESCENDING)])
     db.api_keys.create_index("key_hash", unique=True)
+    # Codes to find a lost tracking link: gone by themselves once expired.
+    db.recovery_codes.create_index("expires_at", expireAfterSeconds=0)
     db.attachment_access.create_index([("reference", ASCENDING), ("at", DESCENDING)])
     db.walk_ins.create_index([("community", ASCENDING), ("at", DESCENDING)])
     # A building leader's page: the cases of their buildings, and those they filed themselves.

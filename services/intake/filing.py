@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
+from pymongo.client_session import ClientSession
 
 from services.intake.attachments import Attachment, discard_attachments, store_attachments
 from services.intake.bootstrap import SERVICE, Intake
 from services.intake.domain import case_rules
-from shared.db import upsert_retrying
-from shared.messaging.envelope import make_envelope, utcnow
+from shared.db import in_transaction, upsert_retrying
+from shared.messaging.envelope import Envelope, make_envelope, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,43 @@ def possible_duplicates(intake: Intake, data: dict[str, Any], now: datetime) -> 
     query = case_rules.duplicate_query(data["community"], data["building"], data["category"], now)
     rows = intake.db.cases.find(query, {"_id": 1}).limit(5)
     return sorted((row["_id"] for row in rows), reverse=True)
+
+
+def tracking_links(
+    intake: Intake,
+    reference: str,
+    data: dict[str, Any],
+    tokens: Sequence[tuple[str, str]],
+    occasion: str,
+    now: datetime,
+) -> list[Envelope]:
+    """One `case.tracking_link` per applicant: their reference and own link, by SMS and email
+    (where given), in the language of the filing. Never logged: the token is the link's secret."""
+    url = f"{intake.settings.intake_public_url.rstrip('/')}/track/{reference}"
+    expires = (now + case_rules.TRACKING_LINK_RESEND_WINDOW).isoformat()
+    language = data.get("language") or "zh-CN"
+    by_key = {case_rules.party_key(i): a for i, a in enumerate(data["applicants"])}
+    return [
+        make_envelope(
+            "case.tracking_link",
+            {
+                "reference": reference,
+                "recipient": {
+                    "name": by_key[key]["name"],
+                    "phone": by_key[key].get("phone"),
+                    "email": by_key[key].get("email"),
+                    "language": language,
+                },
+                "url": url,
+                "code": token,
+                "expires_at": expires,
+                "occasion": occasion,
+            },
+            source=SERVICE,
+        )
+        for key, token in tokens
+        if key in by_key
+    ]
 
 
 def submit_case(
@@ -63,6 +101,9 @@ def submit_case(
     # Whoever filed for the residents is personal data: stored with the case and sent to notify,
     # never logged and never on the public tracking page.
     filer = data.get("filer")
+    # Each applicant's own tracking link (only hashes are stored; the tokens travel to notify once,
+    # in `case.tracking_link` events from the outbox, whose copies drop them once published).
+    tokens = case_rules.party_tokens(len(data["applicants"]), data.get("filed_by") or "resident", token)
     case = {
         "_id": reference,
         "reference": reference,
@@ -80,6 +121,7 @@ def submit_case(
         **details,
         "parties": parties,
         "filer": filer,
+        "party_tokens": [{"party": key, "hash": case_rules.hash_token(t)} for key, t in tokens],
     }
     if open311_token:
         case["open311_token"] = open311_token
@@ -101,13 +143,22 @@ def submit_case(
         },
         source=SERVICE,
     )
-    events = intake.outbox.embed(case, [event])  # one insert stores the case and its event
+    events = intake.outbox.embed(case, [event])  # the case carries its case.submitted
+    links = tracking_links(intake, reference, data, tokens, "filed", now)
+
+    def store(session: ClientSession) -> None:
+        # The links' events go to the outbox collection (not embedded): their copies there lose
+        # the secret once published, while a case document keeps what it carries.
+        intake.db.cases.insert_one(case, session=session)
+        intake.outbox.add(links, session)
+
     try:
-        intake.db.cases.insert_one(case)
+        in_transaction(intake.db, store)
     except Exception:
         discard_attachments(intake.db, files)
         raise
     intake.outbox.flush_embedded("cases", reference, events)
+    intake.outbox.flush(links)
     log.info(
         "case submitted",
         extra={"reference": reference, "category": data["category"], "channel": channel},

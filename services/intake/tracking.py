@@ -18,14 +18,22 @@ def public_status(intake: Intake, reference: str, token: str) -> dict[str, Any] 
     """The resident's view of a case, or None when the reference or the token is wrong
     (deliberately indistinguishable)."""
     case = intake.db.cases.find_one({"_id": reference})
-    if case is None or not case_rules.token_matches(token, case["token_hash"]):
+    if case is None:
         return None
-    return public_view(case)
+    holder = case_rules.token_holder(token, case)
+    if holder is False:
+        return None
+    return public_view(case, holder)
 
 
-def public_view(case: dict[str, Any]) -> dict[str, Any]:
-    """What the tracking page shows of a case (and no more: building leaders see the same)."""
+def public_view(case: dict[str, Any], holder: str | None = None) -> dict[str, Any]:
+    """What the tracking page shows of a case (and no more: building leaders see the same, as
+    nobody's own link: `holder` None)."""
     return {
+        # Which applicant's own link this is (None: the filer's copy), for the page's own requests.
+        "party": holder,
+        "open": bool(case.get("open", True)),
+        "pending_requests": dict(case.get("pending_requests") or {}),
         "reference": case["reference"],
         "status": case["status"],
         "outcome": case.get("outcome"),
@@ -97,9 +105,16 @@ def on_case_assigned(intake: Intake, envelope: Envelope) -> None:
     if envelope.data.get("mediator"):
         # A mediator took the case: the public step is the status change that comes with it.
         def effect(session: ClientSession) -> None:
-            if intake.db.cases.find_one({"_id": reference}, {"_id": 1}, session=session) is None:
+            case = intake.db.cases.find_one({"_id": reference}, {"pending_requests": 1}, session=session)
+            if case is None:
                 raise LookupError(f"event for unknown case {reference}")
             _record_studio(intake, reference, code, at, session)
+            asked = ((case.get("pending_requests") or {}).get("other_mediator") or {}).get("at")
+            if asked is not None and asked <= at:
+                # The new mediator a party asked for: they may ask again later if need be.
+                intake.db.cases.update_one(
+                    {"_id": reference}, {"$unset": {"pending_requests.other_mediator": ""}}, session=session
+                )
 
         retry_transient(lambda: process_once(intake.db, "intake.tracking", envelope, effect))
         return
@@ -217,4 +232,29 @@ def on_case_closed(intake: Intake, envelope: Envelope) -> None:
         data.get("public_note"),
         {"open": False, "outcome": data["outcome"], "closed_at": at},
         outcome=data["outcome"],
+    )
+
+
+def on_party_request_handled(intake: Intake, envelope: Envelope) -> None:
+    """Mediation answered a party's request. Carried out: a withdrawal is followed by the case's
+    ending (`case.closed`), another mediator by the new mediator's assignment. Not carried out (the
+    case had moved on): the party's page says so and they may ask again."""
+    data = envelope.data
+    if data["applied"]:
+
+        def effect(session: ClientSession) -> None:
+            if intake.db.cases.find_one({"_id": data["reference"]}, {"_id": 1}, session=session) is None:
+                raise LookupError(f"event for unknown case {data['reference']}")
+
+        retry_transient(lambda: process_once(intake.db, "intake.tracking", envelope, effect))
+        return
+    _record_status(
+        intake,
+        envelope,
+        None,
+        datetime.fromisoformat(data["handled_at"]),
+        None,
+        {f"pending_requests.{data['request']}": None},
+        entry_status=case_rules.PARTY_REQUEST_NOT_CARRIED_OUT,
+        request=data["request"],
     )

@@ -28,6 +28,7 @@ def subscriptions(intake: Intake) -> list[Subscription]:
                 "case.closed": partial(tracking.on_case_closed, intake),
                 "case.merged": partial(tracking.on_case_merged, intake),
                 "case.personal_data_erased": partial(erasure.on_personal_data_erased, intake),
+                "case.party_request_handled": partial(tracking.on_party_request_handled, intake),
             },
         )
     ]

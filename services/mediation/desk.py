@@ -40,7 +40,9 @@ from shared.taxonomy import RISK_LEVELS
 
 log = logging.getLogger(__name__)
 
-SCREENING_STATES = (lc.RECEIVED, lc.SCREENING)
+# Before acceptance: the studio's mediators may act before anyone is named (an applicant who said
+# "no" at intake is contacted by any of them).
+SCREENING_STATES = (lc.RECEIVED, lc.AWAITING_CONSENT, lc.SCREENING)
 # A taken case nobody has worked on for this long goes back to the studio's pool (desk job).
 UNTOUCHED_TIMEOUT = timedelta(hours=48)
 # The desk job acts for the committee ("system:" is no valid username).
@@ -87,6 +89,10 @@ def is_lead_of(actor: Actor, case: Mapping[str, Any]) -> bool:
 def visible(actor: Actor, case: Mapping[str, Any]) -> bool:
     """Staff see their own studio's cases; district admins see every case."""
     if is_admin(actor) or actor is SYSTEM:
+        return True
+    if lc.PARTY in actor.roles:
+        # Only the consumer of intake's `case.party_requested` acts as a party (staff logins never
+        # hold the role): intake checked the party's tracking link for this very case.
         return True
     return bool(actor.roles & {lc.MEDIATOR, lc.STUDIO_LEAD}) and actor.studio == case.get("studio")
 
@@ -331,7 +337,7 @@ def _public_note(transition: lc.Transition, language: str = "zh-CN") -> str | No
     if transition.action == lc.REFER:
         target = lc.label(str(payload.get("target")), language, lc.REFERRAL_TARGET_LABELS)
         return f"{target}: {payload.get('target_name')}"
-    if transition.action == lc.NOT_ACCEPT:
+    if transition.action in (lc.NOT_ACCEPT, lc.RECORD_REFUSAL):
         return str(payload.get("referral"))
     return None
 
@@ -562,6 +568,15 @@ def _release(session: ClientSession, case: dict[str, Any], t: lc.Transition, at:
     return {"owner": None, "owner_name": None, "mediators": [], "taken_at": None, "touched_at": None}
 
 
+def replace_mediators(
+    session: ClientSession, case: dict[str, Any], t: lc.Transition, at: datetime
+) -> dict[str, Any]:
+    """A party asked for another mediator (PML Art 23): the case goes back to the pool, and the
+    mediators it had may no longer take it themselves (only the lead can give it back to them)."""
+    excluded = list(dict.fromkeys([*(case.get("excluded_mediators") or []), *(case.get("mediators") or [])]))
+    return {**_release(session, case, t, at), "excluded_mediators": excluded}
+
+
 def _check_studio_members(db: Database, case: Mapping[str, Any], mediators: list[str]) -> None:
     members = {
         u["_id"]
@@ -605,8 +620,10 @@ def apply_action(
         if mediators:
             _check_studio_members(db, get_case(db, reference, actor), mediators)
         extra = _assign_extra(db, mediators)
-    elif action in (lc.RELEASE, lc.REQUEST_OTHER_MEDIATOR):
+    elif action == lc.RELEASE:
         extra = _release
+    elif action == lc.REQUEST_OTHER_MEDIATOR:
+        extra = replace_mediators
     return act(
         mediation, reference, actor, action, payload, expected_state=expected_state, now=now, extra=extra
     )
@@ -635,14 +652,18 @@ def take(mediation: Mediation, reference: str, actor: Actor, now: datetime | Non
     update is conditional on `owner: None` and the state, inside the transaction)."""
     if not actor.roles & lc.CASEWORK:
         raise Forbidden("Only mediators and studio leads take cases.")
-    return act(
-        mediation,
-        reference,
-        actor,
-        lc.TAKE,
-        now=now,
-        extra=_assign_extra(mediation.db, [actor.user_id]),
-    )
+    assign = _assign_extra(mediation.db, [actor.user_id])
+
+    def extra(session: ClientSession, case: dict[str, Any], t: lc.Transition, at: datetime) -> dict[str, Any]:
+        # Checked on the case as read in the transaction: a party asked for another mediator.
+        if actor.user_id in (case.get("excluded_mediators") or []):
+            raise Forbidden(
+                "A party asked for another mediator than you on this case: "
+                "only the studio lead can assign it to you again."
+            )
+        return assign(session, case, t, at)
+
+    return act(mediation, reference, actor, lc.TAKE, now=now, extra=extra)
 
 
 def take_next(mediation: Mediation, actor: Actor, now: datetime | None = None) -> Done | None:
@@ -653,7 +674,7 @@ def take_next(mediation: Mediation, actor: Actor, now: datetime | None = None) -
     db = mediation.db
     skipped: set[str] = set()
     for _ in range(50):
-        reference = most_urgent_unclaimed(db, actor.studio, skipped, now or utcnow())
+        reference = most_urgent_unclaimed(db, actor.studio, skipped, now or utcnow(), actor.user_id)
         if reference is None:
             return None
         try:
@@ -669,10 +690,15 @@ def take_next(mediation: Mediation, actor: Actor, now: datetime | None = None) -
 _TAKE_HORIZONS = (timedelta(days=2), timedelta(days=10), None)
 
 
-def most_urgent_unclaimed(db: Database, studio: str, skipped: set[str], now: datetime) -> str | None:
+def most_urgent_unclaimed(
+    db: Database, studio: str, skipped: set[str], now: datetime, user_id: str | None = None
+) -> str | None:
     """The pool's first case in the queue page's order: highest risk, then earliest due (a case
-    without a due date last), then earliest received. Index studio+status+owner+risk_rank+due_at."""
+    without a due date last), then earliest received, leaving out the cases `user_id` was replaced
+    on at a party's request. Index studio+status+owner+risk_rank+due_at."""
     pool: dict[str, Any] = {"studio": studio, "status": lc.ACCEPTED, "owner": None}
+    if user_id:  # never a case whose party asked for another mediator than this one
+        pool["excluded_mediators"] = {"$ne": user_id}
     if skipped:
         pool["_id"] = {"$nin": sorted(skipped)}
     order = [("due_at", ASCENDING), ("received_at", ASCENDING)]

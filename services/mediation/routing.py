@@ -8,7 +8,7 @@ published after commit.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.client_session import ClientSession
@@ -215,10 +215,14 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
             )
         studio = db.studios.find_one({"_id": decision.studio}, session=session)
         risk = initial_risk(data["threat_of_violence"], data["danger_to_safety"], data["people_affected"])
+        # PML Art 3, 17: an applicant who said "no" is contacted by the studio, and the case waits
+        # for their consent before anything else (a patrol for a risk is still sent: safety first).
+        awaiting_consent = not data.get("agrees_to_mediation", True)
+        state = lc.AWAITING_CONSENT if awaiting_consent else RECEIVED
         case: dict[str, Any] = {
             "_id": data["reference"],
             **data,
-            "status": RECEIVED,
+            "status": state,
             "risk_level": risk,
             "risk_rank": rank(risk),
             "owner": None,
@@ -234,6 +238,10 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
                 {"at": at, "action": "assigned", "by": "routing", "studio": decision.studio},
             ],
         }
+        if awaiting_consent:
+            case["timeline"].append(
+                {"at": at, "action": "awaiting_consent", "by": "routing", "from": RECEIVED, "to": state}
+            )
         db.cases.insert_one(case, session=session)
         db.studios.update_one({"_id": decision.studio}, {"$inc": {"open_cases": 1}}, session=session)
         events = [
@@ -246,11 +254,30 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
                     "rule": decision.rule,
                     "needs_manual_routing": decision.needs_manual_routing,
                     "risk_level": risk,
+                    "awaiting_consent": awaiting_consent,
                 },
                 source=SERVICE,
                 correlation_id=envelope.correlation_id,
             )
         ]
+        if awaiting_consent:
+            # Public: the applicant's tracking page says the studio will contact them first.
+            events.append(
+                make_envelope(
+                    "case.status_changed",
+                    {
+                        "reference": data["reference"],
+                        "status": state,
+                        "previous_status": RECEIVED,
+                        # Just after the routing it follows: intake keeps the newest status, and
+                        # the two events may reach it in either order after a retry.
+                        "changed_at": (at + timedelta(milliseconds=1)).isoformat(),
+                        "public": True,
+                    },
+                    source=SERVICE,
+                    correlation_id=envelope.correlation_id,
+                )
+            )
         reason = risk_reason(data["threat_of_violence"], data["danger_to_safety"], data["people_affected"])
         patrol_events, timeline = _plan_patrol(
             mediation, session, case, risk, reason, at, envelope.correlation_id, "routing"

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 from functools import partial
 
-from services.mediation import access_log, hall_bookings, routing, search
+from services.mediation import access_log, hall_bookings, party_requests, routing, search
 from services.mediation.archive_job import ArchiveJob
 from services.mediation.bootstrap import SERVICE, Mediation, bootstrap, ensure_indexes
 from services.mediation.deadlines import INTERVAL_SECONDS, DeadlineJob
 from services.mediation.registry import seed_registry
 from shared.messaging.consumer import Subscription
-from shared.messaging.topology import MEDIATION_ACCESS, MEDIATION_HALL, MEDIATION_INTAKE
+from shared.messaging.topology import MEDIATION_ACCESS, MEDIATION_HALL, MEDIATION_INTAKE, MEDIATION_PARTIES
 from shared.worker import run_worker
 
 
@@ -27,6 +27,11 @@ def subscriptions(mediation: Mediation) -> list[Subscription]:
             {"case.submitted": partial(routing.on_case_submitted, mediation)},
             # A case that cannot be routed is parked with its reason and listed on the admin page.
             on_dead_letter=partial(routing.record_routing_failure, mediation),
+        ),
+        # Parties' own requests from their tracking page (withdraw, another mediator).
+        Subscription(
+            MEDIATION_PARTIES,
+            {"case.party_requested": partial(party_requests.on_party_requested, mediation)},
         ),
         # The council hall's calendar: council's meetings ask for it (docs/council-hall.md).
         Subscription(

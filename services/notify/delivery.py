@@ -157,14 +157,17 @@ def _with_secret(notify: Notify, delivery: dict[str, Any]) -> tuple[str, str | N
     return body.replace(CODE_PLACEHOLDER, secret["code"]), secret["code"]
 
 
-def _outgoing(delivery: dict[str, Any], body: str | None = None) -> Outgoing:
+def _outgoing(delivery: dict[str, Any], body: str | None = None, code: str | None = None) -> Outgoing:
     content = delivery["content"]
+    html = content.get("html")
+    if code and html:  # an email's HTML part carries the code (a tracking link's token) too
+        html = html.replace(CODE_PLACEHOLDER, code)
     return Outgoing(
         delivery_id=delivery["_id"],
         address=delivery["recipient"]["address"],
         subject=content.get("subject", ""),
         body=content.get("body", "") if body is None else body,
-        html=content.get("html"),
+        html=html,
         markdown=content.get("markdown"),
         attachments=tuple(Attachment(**a) for a in content.get("attachments", [])),
         payload=content.get("payload"),
@@ -190,7 +193,7 @@ def send_delivery(notify: Notify, envelope: Envelope) -> None:
         _finish(notify, did, FAILED, delivery["attempts"], 0.0, error=str(err))
         raise
     try:
-        response = channel.send(_outgoing(delivery, body))
+        response = channel.send(_outgoing(delivery, body, code))
     except PermanentDeliveryError as err:
         error = _redact(str(err), address, delivery["channel"], code)
         _finish(notify, did, FAILED, delivery["attempts"], started, error=error)

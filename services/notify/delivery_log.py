@@ -186,6 +186,19 @@ SAMPLES.update(
         },
         "meeting.cancelled": {**SAMPLE_MEETING, "reason": "议事厅临时维修", "sequence": 2},
         "minutes.published": {**SAMPLE_MEETING, "url": "https://council.example/m/preview/minutes"},
+        # A tracking link's token and a code are shown as the delivery log shows them: never real.
+        "case.tracking_link": {
+            "url": "http://intake.example/track/LC-2026-000001",
+            "code": "preview-token-000000",
+            "expires_at": "2026-12-02T01:00:00+00:00",
+        },
+        "case.tracking_code_requested": {"code": "000000", "expires_at": "2026-11-25T01:15:00+00:00"},
+        "case.party_request_handled": {
+            "request": "other_mediator",
+            "applied": True,
+            "reason": "他与对方是亲戚。",
+            "studio": SAMPLE_STUDIO,
+        },
         "plan.item_finished": {
             "item_id": "preview",
             "community": "lianhua",
@@ -263,7 +276,14 @@ def preview(notify: Notify, template: str, language: str, channel: str) -> dict[
             preference_key=household_key(str(data.get("community") or "lianhua"), "preview"),
         )
     else:
-        staff = {"case_assigned_studio", "case_escalated", "patrol_dispatched", "red_alert"}
+        staff = {
+            "case_assigned_studio",
+            "case_escalated",
+            "patrol_dispatched",
+            "red_alert",
+            "party_request_mediator",
+            "party_request_lead",
+        }
         # Building groups and a code's phone have no preferences.
         council = {rules.HOUSEHOLDS, rules.BUILDING_GROUPS, rules.CODE_RECIPIENT}
         resident = template not in staff and not (audiences & council)

@@ -23,6 +23,7 @@ LABELS: dict[str, dict[str, dict[str, str]]] = {
     "zh-CN": {
         "status": {
             "received": "已收到",
+            "awaiting_consent": "待您同意调解",
             "screening": "审查中",
             "accepted": "已受理",
             "not_accepted": "不予受理",
@@ -59,6 +60,7 @@ LABELS: dict[str, dict[str, dict[str, str]]] = {
     "en": {
         "status": {
             "received": "received",
+            "awaiting_consent": "waiting for your consent to mediation (the studio will contact you)",
             "screening": "being screened",
             "accepted": "accepted",
             "not_accepted": "not accepted",
@@ -163,6 +165,12 @@ def build_context(
         "community_name": _community(data.get("community"), lang),
         "rule": data.get("rule", ""),
         "needs_manual_routing": bool(data.get("needs_manual_routing", False)),
+        # The applicant said "no" to mediation at intake: the studio contacts them first.
+        "awaiting_consent": bool(data.get("awaiting_consent", False)),
+        # A party's request from their tracking page: "withdraw" or "other_mediator".
+        "request": data.get("request") or "",
+        # A tracking link sent again after the resident proved their phone (the old one is void).
+        "recovered": data.get("occasion") == "recovered",
         "risk_level": data.get("risk_level") or "none",
         "risk_label": label(lang, "risk", data.get("risk_level") or "none"),
         "status_label": label(lang, "status", data.get("status")),

@@ -148,6 +148,8 @@ class CaseAssigned(EventData):
     risk_level = fields.String(load_default="none", validate=validate.OneOf(RISK_LEVELS))
     # Optional: the mediator who took the case, when the assignment names one.
     mediator = fields.Nested(StaffRef, load_default=None, allow_none=True)
+    # The applicant said "no" to mediation at intake: the studio contacts them to explain first.
+    awaiting_consent = fields.Boolean(load_default=False)
 
 
 class CaseStatusChanged(EventData):
@@ -542,7 +544,73 @@ class AttachmentDownloaded(EventData):
     downloaded_at = fields.String(required=True, validate=_iso_datetime)
 
 
+# Tracking links and parties' requests ----------------------------------------------------------------
+class ContactRef(EventData):
+    """The one person a message is for, when the event itself carries their contact."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    phone = fields.String(load_default=None, allow_none=True)
+    email = fields.String(load_default=None, allow_none=True)
+    language = fields.String(load_default="zh-CN")
+
+
+class CaseTrackingLink(EventData):
+    """An applicant's own tracking link, sent to them by SMS and email (intake → notify only). `code`
+    is the link's secret token: notify keeps it apart from the delivery (`delivery_secrets`, until
+    `expires_at`) and never shows it in the delivery log; the link is `url` + `?token=` + code."""
+
+    reference = Reference
+    recipient = fields.Nested(ContactRef, required=True)
+    url = fields.String(required=True)
+    code = fields.String(required=True, validate=validate.Length(min=16, max=100))
+    expires_at = fields.String(required=True, validate=_iso_datetime)
+    # "filed": with the filing, whoever filed it; "recovered": after an SMS code on the tracking page.
+    occasion = fields.String(load_default="filed", validate=validate.OneOf(["filed", "recovered"]))
+
+
+class CaseTrackingCodeRequested(EventData):
+    """A one-time code for a resident who lost their tracking link, to the applicant's phone."""
+
+    reference = Reference
+    phone = fields.String(required=True)
+    language = fields.String(load_default="zh-CN")
+    code = fields.String(required=True, validate=validate.Length(min=6, max=12))
+    expires_at = fields.String(required=True, validate=_iso_datetime)
+
+
+PARTY_REQUESTS = ("withdraw", "other_mediator")
+
+
+class CasePartyRequested(EventData):
+    """A party asked from their tracking page to withdraw or for another mediator (PML Art 23)."""
+
+    reference = Reference
+    request_id = fields.String(required=True)
+    request = fields.String(required=True, validate=validate.OneOf(PARTY_REQUESTS))
+    party = fields.String(required=True)  # e.g. "applicant:0": which applicant's link was used
+    reason = fields.String(load_default="", validate=validate.Length(max=1000))
+    requested_at = fields.String(required=True, validate=_iso_datetime)
+
+
+class CasePartyRequestHandled(EventData):
+    """Mediation applied a party's request (or could not: the case had moved on). The mediators the
+    case had are told, and the studio lead when a new mediator is needed."""
+
+    reference = Reference
+    request_id = fields.String(required=True)
+    request = fields.String(required=True, validate=validate.OneOf(PARTY_REQUESTS))
+    applied = fields.Boolean(required=True)
+    reason = fields.String(load_default="")
+    handled_at = fields.String(required=True, validate=_iso_datetime)
+    studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
+    mediators = fields.List(fields.Nested(StaffRef), load_default=list)
+
+
 SCHEMAS: dict[tuple[str, int], type[Schema]] = {
+    ("case.tracking_link", 1): CaseTrackingLink,
+    ("case.tracking_code_requested", 1): CaseTrackingCodeRequested,
+    ("case.party_requested", 1): CasePartyRequested,
+    ("case.party_request_handled", 1): CasePartyRequestHandled,
     ("case.submitted", 1): CaseSubmitted,
     ("case.assigned", 1): CaseAssigned,
     ("case.status_changed", 1): CaseStatusChanged,

@@ -44,9 +44,12 @@ INTAKE_TRACKING = ConsumerSpec(
         "case.closed",
         "case.merged",
         "case.personal_data_erased",  # retention: intake erases its copy of the parties' data
+        "case.party_request_handled",
     ),
 )
 MEDIATION_INTAKE = ConsumerSpec("mediation.intake", ("case.submitted",))
+# A party's request from their tracking page (withdraw, another mediator), applied to the lifecycle.
+MEDIATION_PARTIES = ConsumerSpec("mediation.parties", ("case.party_requested",))
 # The council hall's calendar is mediation's: council asks for it and is answered (docs/council-hall.md).
 MEDIATION_HALL = ConsumerSpec("mediation.hall", ("hall.booking_requested", "hall.booking_released"))
 COUNCIL_HALL = ConsumerSpec("council.hall", ("hall.booking_confirmed", "hall.booking_refused"))
@@ -75,6 +78,9 @@ NOTIFY_EVENTS = ConsumerSpec(
         "consultation.reminder",
         "consultation.code_requested",
         "plan.item_finished",
+        "case.tracking_link",
+        "case.tracking_code_requested",
+        "case.party_request_handled",
     ),
 )  # must match services/notify/domain/rules.py RULES (a unit test checks)
 NOTIFY_DELIVERIES = ConsumerSpec("notify.deliveries", ("notify.delivery_due",))
@@ -97,6 +103,7 @@ ALL_CONSUMERS: tuple[ConsumerSpec, ...] = (
     COUNCIL_HALL,
     COUNCIL_WALK_INS,
     MEDIATION_ACCESS,
+    MEDIATION_PARTIES,
 )
 
 

@@ -50,7 +50,7 @@ SERVICES = ("intake", "mediation", "notify")
 SUMMARIES: list[str] = []
 REFERENCE = re.compile(r"LC-\d{4}-\d{6}")
 
-# A modest steady flow: ~6 cases/s for 18 s (about 110 cases, 220 emails), so every fault lands
+# A modest steady flow: ~6 cases/s for 18 s (about 110 cases, 330 emails), so every fault lands
 # while cases are in every stage of the pipeline, and the whole faults suite stays in minutes.
 RATE = 6.0
 DURATION = 18.0
@@ -400,22 +400,28 @@ class FaultStack:
                     f"holds {loads.get(studio['_id'], 0)}"
                 )
 
-        # Notify: each case's applicant and its studio's mailbox get exactly one email each.
+        # Notify: each case's applicant gets exactly one email of each kind (routed to a studio, their
+        # own tracking link) and its studio's mailbox exactly one; the kind is the delivery's template.
         studio_email = {s["_id"]: s.get("email") for s in mediation.studios.find({}, {"email": 1})}
-        wanted: set[tuple[str, str]] = set()
+        wanted: set[tuple[str, str, str]] = set()
         for ref, s in expected.items():
-            wanted.add((s.email, ref))
+            wanted.add((s.email, ref, "case_assigned_applicant"))
+            wanted.add((s.email, ref, "tracking_link"))
             if ref in cases and studio_email.get(cases[ref]["studio"]):
-                wanted.add((studio_email[cases[ref]["studio"]], ref))
+                wanted.add((studio_email[cases[ref]["studio"]], ref, "case_assigned_studio"))
         report.expected_emails = len(wanted)
-        received: dict[tuple[str, str], list[str]] = defaultdict(list)
+        deliveries = {
+            d["_id"]: d for d in notify.deliveries.find({}, {"status": 1, "attempt_log": 1, "template": 1})
+        }
+        received: dict[tuple[str, str, str], list[str]] = defaultdict(list)
         with self.mailbox.lock:
             messages = list(self.mailbox.messages)
         for message in messages:
             found = REFERENCE.search(str(message["Subject"]))
-            key = (str(message["To"]), found.group(0) if found else "")
+            did = str(message["Message-ID"]).strip("<>").split("@")[0]
+            template = str((deliveries.get(did) or {}).get("template", ""))
+            key = (str(message["To"]), found.group(0) if found else "", template)
             received[key].append(str(message["Message-ID"]))
-        deliveries = {d["_id"]: d for d in notify.deliveries.find({}, {"status": 1, "attempt_log": 1})}
         for key in received:
             if key not in wanted:
                 report.problems.append(f"unexpected email to {key[0]} about {key[1]!r}")

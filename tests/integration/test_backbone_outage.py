@@ -42,12 +42,13 @@ def test_case_accepted_while_broker_down_is_published_when_it_returns(
 
     intake_db = database(stack_settings, "intake")
     assert intake_db.cases.count_documents({"_id": reference}) == 1
-    assert pending_events(intake_db, ("cases",)) == 1
+    # The case's own case.submitted, and the applicant's tracking link (in the outbox collection).
+    assert pending_events(intake_db, ("cases",)) == 2
 
     workers.start("intake", BROKER_URL=via_proxy)  # its relay retries through the cut line
     time.sleep(2.0)
     assert database(stack_settings, "mediation").cases.count_documents({}) == 0
-    assert pending_events(intake_db, ("cases",)) == 1
+    assert pending_events(intake_db, ("cases",)) == 2
 
     broker_proxy.restore()
     wait_for(
@@ -55,8 +56,9 @@ def test_case_accepted_while_broker_down_is_published_when_it_returns(
         timeout=20,
         what="the case to be assigned after the broker returned",
     )
-    wait_for(lambda: len(mailbox.messages) == 2, what="studio and resident emails")
+    # The studio's email, and the resident's two: routed, and their own tracking link.
+    wait_for(lambda: len(mailbox.messages) == 3, what="studio and resident emails")
     time.sleep(1.0)
     assert pending_events(intake_db, ("cases",)) == 0
     assert database(stack_settings, "mediation").cases.count_documents({}) == 1
-    assert len(mailbox.messages) == 2
+    assert len(mailbox.messages) == 3

@@ -39,9 +39,12 @@ def test_case_is_assigned_and_notified_within_seconds(
     mediation_case = database(stack_settings, "mediation").cases.find_one({"_id": reference})
     assert mediation_case["studio"] == "zhihe"
     assert mediation_case["routing"]["rule"] == "area+category"
-    # One assignment and two emails, however long we wait.
+    # One assignment and three emails (the studio's; the resident's: routed, and their own tracking
+    # link), however long we wait.
     time.sleep(1.0)
-    assert len(mailbox.messages) == 2
+    assert len(mailbox.messages) == 3
+    subjects = sorted(str(m["Subject"]) for m in mailbox.to("zhang@example.com"))
+    assert len(subjects) == 2 and any("tracking link" in s or "查询链接" in s for s in subjects)
     assert database(stack_settings, "mediation").studios.find_one({"_id": "zhihe"})["open_cases"] == 1
     assert workers.stop_all() == {"intake": 0, "mediation": 0, "notify": 0}
     # One correlation id follows the case from the HTTP request through every service's logs.

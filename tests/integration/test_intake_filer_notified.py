@@ -42,8 +42,11 @@ def test_building_leader_who_filed_gets_the_case_received_email(
         what="the filer's delivery marked sent",
     )
     assert delivery["channel"] == "email"
-    time.sleep(1.0)  # once, and nobody else is told of the submission (mediation is not running)
-    assert len(mailbox.to("wang@example.com")) == 1 and len(mailbox.messages) == 1
+    time.sleep(1.0)  # once; and the applicant gets their own tracking link (mediation is not running)
+    assert len(mailbox.to("wang@example.com")) == 1 and len(mailbox.messages) == 2
+    assert [str(m["Subject"]) for m in mailbox.to("zhang@example.com")] == [
+        f"Your mediation case {reference}: your tracking link"
+    ]
 
 
 def test_resident_filing_for_themselves_tells_no_filer(
@@ -52,13 +55,14 @@ def test_resident_filing_for_themselves_tells_no_filer(
     workers.start("notify")
     created = intake_client.post("/api/v1/cases", json=CASE)
     assert created.status_code == 201
+    notify = database(stack_settings, NOTIFY)
     wait_for(
-        lambda: (
-            database(stack_settings, NOTIFY).deliveries.count_documents({}) == 0
-            and database(stack_settings, NOTIFY).processed.count_documents({}) > 0
-        ),
+        lambda: notify.processed.count_documents({"type": "case.submitted"}) > 0,
         timeout=20,
         what="notify to handle case.submitted",
     )
+    wait_for(lambda: mailbox.to("zhang@example.com"), timeout=20, what="the applicant's tracking link")
     time.sleep(0.5)
-    assert mailbox.messages == []
+    # Only the applicant's own tracking link: no filer to tell.
+    assert [d["recipient"]["audience"] for d in notify.deliveries.find({})] == ["link_recipient"]
+    assert len(mailbox.messages) == 1

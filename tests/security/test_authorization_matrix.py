@@ -94,6 +94,14 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("intake", "POST", "/reception"): frozenset({COMMITTEE, MEDIATOR, LEAD, ADMIN}),
     ("intake", "GET", "/building"): frozenset({BUILDING}),
     ("intake", "GET", "/building/cases/<string:reference>"): frozenset({BUILDING}),
+    # A party's own request: their tracking token (an applicant's own link), CSRF.
+    ("intake", "POST", "/track/<string:reference>/request"): PUBLIC,
+    # Finding a lost link: the reference and the phone filed with, then an SMS code (rate-limited).
+    ("intake", "GET", "/track/recover"): PUBLIC,
+    ("intake", "POST", "/track/recover"): PUBLIC,
+    ("intake", "GET", "/track/recover/code"): PUBLIC,
+    ("intake", "POST", "/track/recover/code"): PUBLIC,
+    ("intake", "GET", "/track/recover/done"): PUBLIC,
     ("intake", "GET", "/admin/api-keys"): ADMIN_ONLY,
     ("intake", "POST", "/admin/api-keys"): ADMIN_ONLY,
     ("intake", "POST", "/admin/api-keys/<string:key_id>/revoke"): ADMIN_ONLY,

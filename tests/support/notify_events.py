@@ -208,6 +208,32 @@ def data_for(event_type: str, reference: str = REFERENCE, **extra: Any) -> dict[
         },
     }
     base.update(MEETINGS)
+    base.update(
+        {
+            "case.tracking_link": {
+                "recipient": {"name": "张三", "phone": "13800138000", "email": "zhang@example.com"},
+                "url": f"http://intake.example/track/{reference}",
+                "code": "tok-EXAMPLE-0123456789abcdef",
+                "expires_at": "2026-11-27T01:00:00+00:00",
+                "occasion": "filed",
+            },
+            "case.tracking_code_requested": {
+                "phone": "13800138000",
+                "language": "zh-CN",
+                "code": "482913",
+                "expires_at": "2026-11-20T01:15:00+00:00",
+            },
+            "case.party_request_handled": {
+                "request_id": "req-1",
+                "request": "other_mediator",
+                "applied": True,
+                "reason": "He knows the other party well.",
+                "handled_at": "2026-11-22T02:00:00+00:00",
+                "studio": STUDIO,
+                "mediators": [{"user_id": "m1", "name": "赵调解", "email": "zhao@studios.example"}],
+            },
+        }
+    )
     return {"reference": reference, **base[event_type], **extra}
 
 

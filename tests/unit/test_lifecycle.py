@@ -20,6 +20,17 @@ BACK = "<paused_from>"
 # (state, action) -> (next state, roles allowed). Every pair not listed must be refused.
 EXPECTED: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     ("received", "start_screening"): ("screening", W),
+    ("awaiting_consent", "record_consent"): ("screening", W),
+    ("awaiting_consent", "record_refusal"): ("not_accepted", W),
+    ("awaiting_consent", "withdraw"): ("withdrawn", W),
+    ("screening", "record_refusal"): ("not_accepted", W),
+    ("accepted", "record_refusal"): ("not_accepted", W),
+    ("mediator_assigned", "record_refusal"): ("not_accepted", W),
+    ("rights_notified", "record_refusal"): ("not_accepted", W),
+    ("investigating", "record_refusal"): ("not_accepted", W),
+    ("in_mediation", "record_refusal"): ("not_accepted", W),
+    ("waiting_for_party", "record_refusal"): ("not_accepted", W),
+    ("waiting_for_party", "request_other_mediator"): ("accepted", W),
     ("received", "withdraw"): ("withdrawn", W),
     ("received", "merge"): ("merged", W),
     ("screening", "accept"): ("accepted", M),
@@ -94,6 +105,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
 
 ALL_STATES = (
     "received",
+    "awaiting_consent",
     "screening",
     "accepted",
     "not_accepted",
@@ -119,6 +131,8 @@ ALL_STATES = (
 # A valid payload for every action, and the fields each must insist on.
 VALID = {
     "not_accept": {"reason": "party_refuses", "referral": "可向人民法院起诉"},
+    "record_consent": {"consent_by": "张三 电话中同意"},
+    "record_refusal": {"refused_by": "李四", "referral": "可向人民法院起诉"},
     "assign": {"mediators": ["u-1"]},
     "reassign": {"mediators": ["u-2", "u-3"]},
     "release": {"note": "on leave next week"},
@@ -138,6 +152,8 @@ VALID = {
 }
 REQUIRED = {
     "not_accept": {"reason", "referral"},
+    "record_consent": {"consent_by"},
+    "record_refusal": {"refused_by", "referral"},
     "assign": {"mediators"},
     "reassign": {"mediators"},
     "release": {"note"},
@@ -266,7 +282,8 @@ def _reachable(start: str, avoid: frozenset[str] = frozenset()) -> set[str]:
 def test_every_state_can_reach_archived_and_every_state_is_reachable() -> None:
     for state in ALL_STATES:
         assert "archived" in _reachable(state), state
-    assert _reachable("received") == set(ALL_STATES)
+    assert lc.INITIAL_STATES == ("received", "awaiting_consent")
+    assert _reachable("received") | _reachable("awaiting_consent") == set(ALL_STATES)
 
 
 def test_mediation_never_starts_before_rights_are_notified() -> None:
@@ -442,3 +459,84 @@ def test_confirmation_is_recordable_exactly_where_it_is_reminded() -> None:
     # A performed oral agreement, or one applied for already, has nothing left to apply for.
     assert not lc.confirmation_pending("performed", ("agree_oral", "record_performed"))
     assert not lc.confirmation_pending("performed", HISTORIES[6])
+
+
+# Voluntariness (PML Art 3, 17, 23): one path through the table each.
+def test_an_applicant_who_said_no_reaches_mediation_only_after_their_consent_is_recorded() -> None:
+    # No screening, acceptance or taking before consent: only consent, a refusal or a withdrawal.
+    assert set(lc.allowed_actions("awaiting_consent", ROLES)) == {
+        "record_consent",
+        "record_refusal",
+        "withdraw",
+    }
+    assert "accepted" not in _reachable("awaiting_consent", avoid=frozenset({"screening"}))
+    with pytest.raises(lc.IllegalTransition) as err:
+        lc.apply("awaiting_consent", "record_consent", {"mediator"}, {"consent_by": " "})
+    assert err.value.reason == "payload" and set(err.value.errors) == {"consent_by"}
+    done = lc.apply("awaiting_consent", "record_consent", {"mediator"}, VALID["record_consent"])
+    assert (done.to_state, done.public, done.outcome, done.clock) == ("screening", True, None, None)
+    accepted = lc.apply(done.to_state, "accept", {"studio_lead"})
+    assert (accepted.to_state, accepted.clock) == ("accepted", "start")
+
+
+def test_a_partys_clear_refusal_recorded_by_the_mediator_ends_the_case_not_accepted_with_a_referral() -> None:
+    for state in ("awaiting_consent", "screening", "accepted", "in_mediation", "waiting_for_party"):
+        done = lc.apply(
+            state, "record_refusal", {"mediator"}, VALID["record_refusal"], paused_from="in_mediation"
+        )
+        assert (done.to_state, done.outcome, done.public, done.clock) == (
+            "not_accepted",
+            "not_accepted",
+            True,
+            "stop",
+        )
+        assert done.closes_case
+    with pytest.raises(lc.IllegalTransition) as err:
+        lc.apply("accepted", "record_refusal", {"mediator"}, {"refused_by": "李四"})
+    assert set(err.value.errors) == {"referral"}  # never without a route onward
+    with pytest.raises(lc.IllegalTransition) as err:
+        lc.apply("agreement_written", "record_refusal", {"mediator"}, VALID["record_refusal"])
+    assert err.value.reason == "state"
+
+
+PARTY = frozenset({"party"})
+
+
+def test_a_party_may_only_withdraw_or_ask_for_another_mediator() -> None:
+    assert "party" not in lc.ROLES  # never a staff role
+    for state in ALL_STATES:
+        allowed = set(lc.allowed_actions(state, PARTY))
+        assert allowed <= {"withdraw", "request_other_mediator"}, state
+        assert ("withdraw" in allowed) is (state in lc.OPEN_STATES), state
+        mediator_on_case = state in ("mediator_assigned", "rights_notified", "investigating", "in_mediation")
+        assert ("request_other_mediator" in allowed) is (mediator_on_case or state == "waiting_for_party"), (
+            state
+        )
+    for action in ("accept", "take", "fail", "agree_written", "archive", "record_consent"):
+        with pytest.raises(lc.IllegalTransition) as err:
+            lc.apply("screening" if action == "accept" else "in_mediation", action, PARTY, VALID.get(action))
+        assert err.value.reason in ("role", "state")
+
+
+def test_a_party_withdrawing_ends_the_case_as_withdrawn() -> None:
+    done = lc.apply("in_mediation", "withdraw", PARTY, {"withdrawn_by": "applicant:0"})
+    assert (done.to_state, done.outcome, done.clock, done.public) == ("withdrawn", "withdrawn", "stop", True)
+    with pytest.raises(lc.IllegalTransition) as err:  # an ended case: nothing to withdraw
+        lc.apply("withdrawn", "withdraw", PARTY, {"withdrawn_by": "applicant:0"})
+    assert err.value.reason == "state"
+
+
+def test_a_party_asking_for_another_mediator_sends_the_case_back_to_the_pool() -> None:
+    done = lc.apply("in_mediation", "request_other_mediator", PARTY, {"requested_by": "applicant:0"})
+    assert (done.to_state, done.public, done.outcome) == ("accepted", False, None)
+    waiting = lc.apply(
+        "waiting_for_party",
+        "request_other_mediator",
+        PARTY,
+        {"requested_by": "x"},
+        paused_from="in_mediation",
+    )
+    assert (waiting.to_state, waiting.clock) == ("accepted", "resume")  # the clock runs again
+    with pytest.raises(lc.IllegalTransition) as err:  # no mediator yet: nobody to replace
+        lc.apply("accepted", "request_other_mediator", PARTY, {"requested_by": "x"})
+    assert err.value.reason == "state"

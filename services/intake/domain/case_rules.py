@@ -22,11 +22,16 @@ SESSION_ENTRIES = (SESSION_SCHEDULED, SESSION_RESCHEDULED, SESSION_CANCELLED)
 # A note the mediators shared with the parties: a timeline entry of its own, not a state change
 # (mediation sends it as a `case.status_changed` that keeps the status).
 NOTE_SHARED = "note_shared"
+# A party's own requests from the tracking page, and mediation's answer when it could not act.
+WITHDRAWAL_REQUESTED = "withdrawal_requested"
+OTHER_MEDIATOR_REQUESTED = "other_mediator_requested"
+PARTY_REQUEST_NOT_CARRIED_OUT = "party_request_not_carried_out"
 CLOSED = "closed"
 MERGED = "merged"  # closed as a duplicate: the dispute continues in another case (`merged_into`)
 # Every state a resident may see, in lifecycle order (mediation's public status changes).
 PUBLIC_STATES = (
     RECEIVED,
+    "awaiting_consent",
     "screening",
     "accepted",
     "not_accepted",
@@ -40,6 +45,9 @@ PUBLIC_STATES = (
     SESSION_CANCELLED,
     NOTE_SHARED,
     "waiting_for_party",
+    WITHDRAWAL_REQUESTED,
+    OTHER_MEDIATOR_REQUESTED,
+    PARTY_REQUEST_NOT_CARRIED_OUT,
     "follow_up",
     CLOSED,
     MERGED,
@@ -193,3 +201,88 @@ def in_language(timeline: list[dict[str, Any]], language: str) -> list[dict[str,
             entry = {**entry, "note": entry["studio_name_en"]}
         shown.append(entry)
     return shown
+
+
+# Tracking links reach the people, and a lost one is found again -------------------------------
+# How long notify may keep an applicant's link (to send it, and resend it from the delivery log).
+TRACKING_LINK_RESEND_WINDOW = timedelta(days=7)
+# A code to find a lost link again: short-lived, and only so many wrong tries.
+RECOVERY_CODE_TTL = timedelta(minutes=15)
+RECOVERY_CODE_DIGITS = 6
+APPLICANT = "applicant"
+
+
+def party_key(index: int) -> str:
+    """Which applicant a tracking link belongs to, e.g. "applicant:0" (their place in the filing)."""
+    return f"{APPLICANT}:{index}"
+
+
+def party_tokens(applicants: int, filed_by: str, case_token: str) -> list[tuple[str, str]]:
+    """Each applicant's own tracking token, as (party key, token). A resident filing for themselves
+    is the first applicant and already holds the case's token (shown on the confirmation); everyone
+    else gets a new one, so a building leader's or clerk's copy is never the applicants' own."""
+    tokens = []
+    for index in range(applicants):
+        own = case_token if (index == 0 and filed_by == "resident") else new_tracking_token()
+        tokens.append((party_key(index), own))
+    return tokens
+
+
+def token_holder(token: str, case: dict[str, Any]) -> str | bool | None:
+    """Who holds `token` for this case: an applicant's party key, None for the case's own token when
+    it is nobody's in particular (the filer's), or False when it matches nothing."""
+    hashed = hash_token(token)
+    for entry in case.get("party_tokens") or []:
+        if hmac.compare_digest(hashed, entry["hash"]):
+            return entry["party"]
+    if hmac.compare_digest(hashed, case.get("token_hash") or ""):
+        return None
+    return False
+
+
+def normalise_phone(value: str) -> str:
+    """A phone as typed, compared with the one filed: spaces, dashes and a +86 prefix do not count."""
+    digits = re.sub(r"[\s\-()]", "", value or "")
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    return digits
+
+
+def new_recovery_code() -> str:
+    """A six-digit one-time code for the phone an applicant filed with."""
+    return f"{secrets.randbelow(10**RECOVERY_CODE_DIGITS):0{RECOVERY_CODE_DIGITS}d}"
+
+
+def recovery_code_hash(secret: str, reference: str, phone: str, code: str) -> str:
+    """Only a keyed hash of a recovery code is stored, bound to its reference and phone."""
+    message = f"{reference}|{normalise_phone(phone)}|{code.strip()}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+# What a party may ask from the tracking page, and when (intake's view of the state; mediation's
+# lifecycle decides again).
+PARTY_REQUESTS = ("withdraw", "other_mediator")
+# Where a mediator is on the case (mediation's MEDIATOR_STATES, and waiting for a party).
+MEDIATOR_ON_CASE_STATES = frozenset(
+    {"mediator_assigned", "rights_notified", "investigating", "in_mediation", "waiting_for_party"}
+)
+MAX_REQUEST_REASON = 1000
+
+
+def party_request_refusal(kind: str, case: dict[str, Any]) -> str | None:
+    """Why a party's request cannot be made now (a code for the page's message), or None."""
+    if kind not in PARTY_REQUESTS:
+        return "unknown"
+    if not case.get("open", True) or case.get("status") in FINAL_STATES:
+        return "ended"
+    pending = case.get("pending_requests") or {}
+    if pending.get("withdraw"):
+        return "withdrawal_pending"
+    if kind == "other_mediator":
+        if pending.get("other_mediator"):
+            return "already_asked"
+        if case.get("status") not in MEDIATOR_ON_CASE_STATES:
+            return "no_mediator"
+    return None

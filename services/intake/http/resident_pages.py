@@ -18,7 +18,7 @@ from flask_babel import get_locale, gettext, lazy_gettext
 from flask_login import current_user
 from marshmallow import ValidationError
 
-from services.intake import filing, tracking
+from services.intake import filing, party_requests, recovery, tracking
 from services.intake.attachments import (
     MAX_FILE_BYTES,
     MAX_FILES,
@@ -31,6 +31,7 @@ from services.intake.bootstrap import Intake
 from services.intake.domain import case_rules
 from services.intake.http import forms
 from services.intake.http.schemas import FILER_REFUSED, FILER_REQUIRED, CaseCreateSchema
+from shared.schemas import PHONE_PATTERN
 from shared.taxonomy import CATEGORIES, communities
 from shared.web.i18n import html_lang
 
@@ -39,6 +40,7 @@ bp = Blueprint("pages", __name__, template_folder=str(Path(__file__).resolve().p
 # Machine labels of the public states, translated for the tracking page.
 STATE_LABELS = {
     "received": lazy_gettext("Received"),
+    "awaiting_consent": lazy_gettext("Waiting for your consent: the studio will contact you"),
     "screening": lazy_gettext("Being checked"),
     "accepted": lazy_gettext("Accepted for mediation"),
     "not_accepted": lazy_gettext("Not accepted"),
@@ -52,6 +54,11 @@ STATE_LABELS = {
     "session_cancelled": lazy_gettext("Mediation session cancelled"),
     "note_shared": lazy_gettext("Message from the mediation studio"),
     "waiting_for_party": lazy_gettext("Waiting for a party"),
+    "withdrawal_requested": lazy_gettext("You asked to withdraw"),
+    "other_mediator_requested": lazy_gettext("You asked for another mediator"),
+    "party_request_not_carried_out": lazy_gettext(
+        "Your request could not be carried out: the case had moved on"
+    ),
     "follow_up": lazy_gettext("Follow-up of the agreement"),
     "closed": lazy_gettext("Closed"),
     "merged": lazy_gettext("Merged into another case"),
@@ -298,6 +305,20 @@ def track_case(reference: str) -> Any:
             not_found=True,
         )
         return body, 404, {"Cache-Control": "no-store"}
+    return _render_case(status, token, done=request.args.get("done"))
+
+
+def _render_case(
+    status: dict[str, Any],
+    token: str,
+    *,
+    errors: dict[str, list[str]] | None = None,
+    problem: str | None = None,
+    values: Mapping[str, str] | None = None,
+    done: str | None = None,
+    code: int = 200,
+) -> Any:
+    """The tracking page of one case, with the party's own requests when they may make them."""
     language = _language()
     category = next((c.name(language) for c in CATEGORIES if c.code == status["category"]), "")
     community = next((c.name(language) for c in communities() if c.code == status["community"]), "")
@@ -309,5 +330,197 @@ def track_case(reference: str) -> Any:
         community=community,
         states=STATE_LABELS,
         outcomes=OUTCOME_LABELS,
+        token=token,
+        may_withdraw=bool(status["party"]) and case_rules.party_request_refusal("withdraw", status) is None,
+        may_ask_other=bool(status["party"])
+        and case_rules.party_request_refusal("other_mediator", status) is None,
+        errors=errors or {},
+        labels={"reason": gettext("Why do you want another mediator?"), "confirm": gettext("Withdraw")},
+        problem=problem,
+        values=values or {},
+        done=done if done in case_rules.PARTY_REQUESTS else None,
+    )
+    return body, code, {"Cache-Control": "no-store"}
+
+
+# Why a party's request was refused (RequestRefused.code): the page's message and HTTP status.
+REQUEST_REFUSALS = {
+    "not_a_party": (
+        lazy_gettext("Only the applicants themselves can do this, with their own tracking link."),
+        403,
+    ),
+    "ended": (
+        lazy_gettext("This case has ended: there is nothing to withdraw from. Nothing was changed."),
+        409,
+    ),
+    "withdrawal_pending": (
+        lazy_gettext(
+            "You have already asked to withdraw; the studio is ending the case. Nothing was changed."
+        ),
+        409,
+    ),
+    "already_asked": (
+        lazy_gettext(
+            "You have already asked for another mediator; the studio lead will assign one. "
+            "Nothing was changed."
+        ),
+        409,
+    ),
+    "no_mediator": (
+        lazy_gettext(
+            "No mediator has taken your case yet, so there is nobody to replace. Nothing was changed."
+        ),
+        409,
+    ),
+    "changed": (
+        lazy_gettext(
+            "Your case has changed since you opened this page. Please look at it again. Nothing was changed."
+        ),
+        409,
+    ),
+    "unknown": (lazy_gettext("Please choose one of the options."), 422),
+}
+
+
+@bp.post("/track/<string:reference>/request")
+def party_request(reference: str) -> Any:
+    """A party withdraws, or asks for another mediator with a reason (PML Art 23)."""
+    form = request.form
+    token = (form.get("token") or "")[:100]
+    kind = form.get("request", "")
+    status = tracking.public_status(_intake(), reference, token) if token else None
+    if status is None:
+        abort(404)
+    values = {"reason": form.get("reason", "")}
+    errors: dict[str, list[str]] = {}
+    if kind == "withdraw" and form.get("confirm") != "yes":
+        errors["confirm"] = [gettext("Tick the box to confirm that you want to withdraw.")]
+    if kind == "other_mediator" and not values["reason"].strip():
+        errors["reason"] = [gettext("Please say why, so the studio lead can choose the right mediator.")]
+    if len(values["reason"]) > case_rules.MAX_REQUEST_REASON:
+        errors["reason"] = [
+            gettext("Too long: at most %(max)s characters.", max=case_rules.MAX_REQUEST_REASON)
+        ]
+    if errors:
+        return _render_case(status, token, errors=errors, values=values, code=422)
+    try:
+        party_requests.make_request(
+            _intake(),
+            reference,
+            token,
+            kind,
+            values["reason"],
+            expected_status=form.get("expected_status") or None,
+        )
+    except party_requests.RequestRefused as err:
+        if err.code == "not_found":
+            abort(404)
+        message, code = REQUEST_REFUSALS.get(err.code, REQUEST_REFUSALS["unknown"])
+        fresh = tracking.public_status(_intake(), reference, token) or status
+        return _render_case(fresh, token, problem=str(message), values=values, code=code)
+    return redirect(url_for("pages.track_case", reference=reference, token=token, done=kind), code=303)
+
+
+# Finding a lost tracking link again ------------------------------------------------------------
+def _recover_labels() -> dict[str, str]:
+    return {
+        "reference": gettext("Case reference"),
+        "phone": gettext("The phone number you filed with"),
+        "code": gettext("Code from the text message"),
+    }
+
+
+@bp.get("/track/recover")
+def recover_form() -> Any:
+    """Ask for a code to the phone you filed with (no JavaScript; the POST carries CSRF)."""
+    return render_template("intake/recover.html", values={}, errors={}, labels=_recover_labels(), step="ask")
+
+
+@bp.post("/track/recover")
+def recover_ask() -> Any:
+    """Text a code if the reference and phone belong together; the same answer either way."""
+    form = request.form
+    values = {
+        "reference": (form.get("reference") or "").strip().upper(),
+        "phone": (form.get("phone") or "").strip(),
+    }
+    errors: dict[str, list[str]] = {}
+    if not case_rules.is_reference(values["reference"]):
+        errors["reference"] = [gettext("Please enter a case reference, such as LC-2026-000123.")]
+    if not re.fullmatch(PHONE_PATTERN, values["phone"]):
+        errors["phone"] = [gettext("Please enter a phone number, such as 13800138000.")]
+    if errors:
+        body = render_template(
+            "intake/recover.html", values=values, errors=errors, labels=_recover_labels(), step="ask"
+        )
+        return body, 422
+    try:
+        recovery.request_code(_intake(), values["reference"], values["phone"])
+    except recovery.TooManyTries:
+        return _too_many("ask", values)
+    session["recovery"] = values
+    return redirect(url_for("pages.recover_code"), code=303)
+
+
+def _too_many(step: str, values: Mapping[str, str]) -> Any:
+    body = render_template(
+        "intake/recover.html",
+        values=values,
+        errors={},
+        labels=_recover_labels(),
+        step=step,
+        problem=gettext("Too many tries. Please wait a quarter of an hour and try again."),
+    )
+    return body, 429, {"Retry-After": "900"}
+
+
+@bp.get("/track/recover/code")
+def recover_code() -> Any:
+    """Enter the code from the text message."""
+    pending = session.get("recovery")
+    if not pending:
+        return redirect(url_for("pages.recover_form"))
+    body = render_template(
+        "intake/recover.html", values=pending, errors={}, labels=_recover_labels(), step="code"
+    )
+    return body, 200, {"Cache-Control": "no-store"}
+
+
+@bp.post("/track/recover/code")
+def recover_verify() -> Any:
+    """A right code gives a new tracking link (shown once, and sent by SMS and email)."""
+    pending = session.get("recovery")
+    if not pending:
+        return redirect(url_for("pages.recover_form"), code=303)
+    try:
+        found = recovery.verify_code(
+            _intake(), pending["reference"], pending["phone"], request.form.get("code", "")
+        )
+    except recovery.TooManyTries:
+        return _too_many("code", pending)
+    if found is None:
+        errors = {
+            "code": [
+                gettext("This code is wrong or has expired. Check the text message, or ask for a new code.")
+            ]
+        }
+        body = render_template(
+            "intake/recover.html", values=pending, errors=errors, labels=_recover_labels(), step="code"
+        )
+        return body, 422, {"Cache-Control": "no-store"}
+    session.pop("recovery", None)
+    session["recovered"] = {"reference": found.reference, "token": found.token}
+    return redirect(url_for("pages.recovered"), code=303)
+
+
+@bp.get("/track/recover/done")
+def recovered() -> Any:
+    """The new link, shown once (reloading leads back to the tracking form)."""
+    done = session.pop("recovered", None)
+    if not done:
+        return redirect(url_for("pages.track_form"))
+    link = url_for("pages.track_case", reference=done["reference"], token=done["token"], _external=True)
+    body = render_template(
+        "intake/recover.html", values={}, errors={}, labels={}, step="done", link=link, done=done
     )
     return body, 200, {"Cache-Control": "no-store"}

@@ -4,6 +4,8 @@
 allowed and the payload required), used alike by the desk pages, the API and the tests.
 
     received → screening → accepted | not_accepted (reason + referral)
+    awaiting_consent (the applicant said "no" to mediation at intake) → screening once a mediator
+    records their consent; a party's clear refusal, recorded by the mediator, → not_accepted (+ referral)
     accepted → mediator_assigned (a lead assigns, or a mediator takes it) → rights_notified (acknowledgement)
     → investigating → in_mediation (sessions) → agreement_written | agreement_oral | failed | withdrawn
     | referred; a party may withdraw, and a case may be referred or fail, before mediation too.
@@ -11,6 +13,9 @@ allowed and the payload required), used alike by the desk pages, the API and the
     (a written agreement may be applied for after performed | breached too: `confirmation_pending`)
     a duplicate nobody has taken up yet → merged (closed; its dispute continues in another case)
     every ended / followed-up / merged case → archived (the only terminal state).
+
+Parties act too (PML Art 23), from their tracking page through intake: the `party` role (never a
+staff account's) may only withdraw and ask for another mediator.
 
 Cross-cutting: `wait_for_party` pauses the deadline clock and `resume` returns to the state the case
 paused from; `request_other_mediator` (a party's Art 23 right) sends the case back to `accepted` for a
@@ -36,6 +41,9 @@ from typing import Any
 
 # States -----------------------------------------------------------------------------------------
 RECEIVED = "received"
+# The applicant answered "no" to mediation at intake (PML Art 3, 17): the studio explains, and the case
+# goes no further until a mediator records their consent.
+AWAITING_CONSENT = "awaiting_consent"
 SCREENING = "screening"
 ACCEPTED = "accepted"
 NOT_ACCEPTED = "not_accepted"
@@ -60,6 +68,7 @@ ARCHIVED = "archived"
 # Where a case is still being worked on; the deadline clock runs from `accepted` on.
 OPEN_STATES: tuple[str, ...] = (
     RECEIVED,
+    AWAITING_CONSENT,
     SCREENING,
     ACCEPTED,
     ASSIGNED,
@@ -68,6 +77,9 @@ OPEN_STATES: tuple[str, ...] = (
     IN_MEDIATION,
     WAITING_FOR_PARTY,
 )
+# Where a case starts: routing opens it as `received`, or `awaiting_consent` when the applicant said
+# "no" to mediation at intake.
+INITIAL_STATES: tuple[str, ...] = (RECEIVED, AWAITING_CONSENT)
 # Entering one of these closes the case: a `case.closed` event with the outcome below.
 ENDING_STATES: tuple[str, ...] = (
     NOT_ACCEPTED,
@@ -127,10 +139,15 @@ DISTRICT_ADMIN = "district_admin"
 ROLES: tuple[str, ...] = (MEDIATOR, STUDIO_LEAD, PATROL_MEMBER, DISTRICT_ADMIN)
 
 CASEWORK: frozenset[str] = frozenset({MEDIATOR, STUDIO_LEAD})  # the case's own mediators and their lead
+# A party to the case acting from their tracking page (intake proved their tracking link): not a
+# staff role, so never in ROLES and never held by a login.
+PARTY = "party"
 MANAGEMENT: frozenset[str] = frozenset({STUDIO_LEAD, DISTRICT_ADMIN})  # the committee's decisions
 
 # Actions ----------------------------------------------------------------------------------------
 START_SCREENING = "start_screening"
+RECORD_CONSENT = "record_consent"
+RECORD_REFUSAL = "record_refusal"
 ACCEPT = "accept"
 NOT_ACCEPT = "not_accept"
 ASSIGN = "assign"
@@ -199,6 +216,8 @@ _REFERABLE = (ACCEPTED, ASSIGNED, *_FAILABLE)
 # THE table. Order is the order actions are offered on the desk page.
 RULES: tuple[Rule, ...] = (
     Rule(START_SCREENING, (RECEIVED,), SCREENING, CASEWORK),
+    # The studio explained mediation to an applicant who had said "no"; they now agree (who, how).
+    Rule(RECORD_CONSENT, (AWAITING_CONSENT,), SCREENING, CASEWORK, (Need("consent_by"),)),
     Rule(ACCEPT, (SCREENING,), ACCEPTED, MANAGEMENT),
     Rule(
         NOT_ACCEPT,
@@ -228,12 +247,13 @@ RULES: tuple[Rule, ...] = (
     Rule(AGREE_ORAL, (IN_MEDIATION,), AGREEMENT_ORAL, CASEWORK, (Need("content"),)),
     # Failure ends mediation and the parties are told their routes onward (PML Art 26).
     Rule(FAIL, _FAILABLE, FAILED, CASEWORK, (Need("note"),)),
-    # A party may end mediation at any time before it ends (PML Art 23).
+    # A party may end mediation at any time before it ends (PML Art 23): recorded by the mediator, or
+    # asked for by the party from their tracking page.
     Rule(
         WITHDRAW,
-        (RECEIVED, SCREENING, ACCEPTED, *MEDIATOR_STATES, WAITING_FOR_PARTY),
+        (RECEIVED, AWAITING_CONSENT, SCREENING, ACCEPTED, *MEDIATOR_STATES, WAITING_FOR_PARTY),
         WITHDRAWN,
-        CASEWORK,
+        CASEWORK | {PARTY},
         (Need("withdrawn_by"),),
     ),
     Rule(
@@ -243,10 +263,27 @@ RULES: tuple[Rule, ...] = (
         CASEWORK,
         (Need("target", "choice", REFERRAL_TARGETS), Need("target_name")),
     ),
+    # A party clearly refuses mediation (PML Art 17), as the mediator heard it: the case is not
+    # accepted, and the parties are told where to turn instead.
+    Rule(
+        RECORD_REFUSAL,
+        (AWAITING_CONSENT, SCREENING, ACCEPTED, *MEDIATOR_STATES, WAITING_FOR_PARTY),
+        NOT_ACCEPTED,
+        CASEWORK,
+        (Need("refused_by"), Need("referral")),
+    ),
     Rule(WAIT_FOR_PARTY, PAUSABLE_STATES, WAITING_FOR_PARTY, CASEWORK, (Need("waiting_for"),)),
     Rule(RESUME, (WAITING_FOR_PARTY,), PREVIOUS, CASEWORK),
-    # A party asks for another mediator (PML Art 23): the case waits for a new assignment.
-    Rule(REQUEST_OTHER_MEDIATOR, MEDIATOR_STATES, ACCEPTED, CASEWORK, (Need("requested_by"),), False),
+    # A party asks for another mediator (PML Art 23): the case waits in the pool for a new one (the
+    # mediator replaced cannot take it back; `desk.take`). Internal: the party knows they asked.
+    Rule(
+        REQUEST_OTHER_MEDIATOR,
+        (*MEDIATOR_STATES, WAITING_FOR_PARTY),
+        ACCEPTED,
+        CASEWORK | {PARTY},
+        (Need("requested_by"),),
+        False,
+    ),
     # Judicial confirmation (PML Art 33) needs the written agreement.
     # Also after performance follow-up, but only for a written agreement not applied for yet: the
     # history the row needs is checked by `apply` (`confirmation_pending`).
@@ -290,6 +327,7 @@ _BY_KEY: dict[tuple[str, str], Rule] = {
 # Labels -----------------------------------------------------------------------------------------
 STATE_LABELS: Mapping[str, Mapping[str, str]] = {
     RECEIVED: {"zh-CN": "已受理登记", "en": "Received"},
+    AWAITING_CONSENT: {"zh-CN": "待申请人同意调解", "en": "Awaiting the applicant's consent"},
     SCREENING: {"zh-CN": "审查中", "en": "Screening"},
     ACCEPTED: {"zh-CN": "已受理", "en": "Accepted"},
     NOT_ACCEPTED: {"zh-CN": "不予受理", "en": "Not accepted"},
@@ -314,6 +352,8 @@ STATE_LABELS: Mapping[str, Mapping[str, str]] = {
 
 ACTION_LABELS: Mapping[str, Mapping[str, str]] = {
     START_SCREENING: {"zh-CN": "开始审查", "en": "Start screening"},
+    RECORD_CONSENT: {"zh-CN": "记录申请人同意调解", "en": "Record the applicant's consent"},
+    RECORD_REFUSAL: {"zh-CN": "当事人明确拒绝调解，不予受理", "en": "A party refuses: not accepted"},
     ACCEPT: {"zh-CN": "受理", "en": "Accept"},
     NOT_ACCEPT: {"zh-CN": "不予受理", "en": "Decline"},
     ASSIGN: {"zh-CN": "指派调解员", "en": "Assign mediators"},

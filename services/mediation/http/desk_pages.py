@@ -193,6 +193,8 @@ FIELD_LABELS = {
     "content": "What was agreed",
     "note": "Note",
     "withdrawn_by": "Who ended the mediation",
+    "consent_by": "Who agreed to mediation, and how (after the studio explained it)",
+    "refused_by": "Which party clearly refuses mediation",
     "target": "Referred to",
     "target_name": "Name of the court, arbitration body or agency",
     "waiting_for": "Waiting for what",

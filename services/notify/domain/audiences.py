@@ -194,6 +194,9 @@ def resolve(
                 addresses=_addresses(sms=phone),
             )
         ]
+    if audience == r.LINK_RECIPIENT:
+        person = data.get("recipient") or {}
+        return [_resident("link", person, person.get("language") or "zh-CN")] if person else []
     if audience == r.SYSTEMS:
         return [
             Recipient(f"webhook:{i}", "", "en", {"webhook": url})

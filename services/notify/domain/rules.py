@@ -39,6 +39,8 @@ BUILDING_LEADERS = "building_leaders"  # the case's building's leaders, whose co
 HOUSEHOLDS = "households"
 BUILDING_GROUPS = "building_groups"
 CODE_RECIPIENT = "code_recipient"
+# The one applicant a tracking link is for, whose contact the event carries.
+LINK_RECIPIENT = "link_recipient"
 AUDIENCES = (
     APPLICANTS,
     RESPONDENTS,
@@ -55,10 +57,11 @@ AUDIENCES = (
     HOUSEHOLDS,
     BUILDING_GROUPS,
     CODE_RECIPIENT,
+    LINK_RECIPIENT,
 )
 # Council's events concern no case: no case contacts, studio or digest behind them.
 COUNCIL_EVENT_PREFIXES = ("consultation.", "plan.", "meeting.", "minutes.")
-RESIDENT_AUDIENCES = frozenset({APPLICANTS, RESPONDENTS, FILER, INVITEES})
+RESIDENT_AUDIENCES = frozenset({APPLICANTS, RESPONDENTS, FILER, INVITEES, LINK_RECIPIENT})
 
 CHANNELS = ("email", "sms", "wechat_work", "webhook")
 RESIDENT_CHANNELS = ("email", "sms")
@@ -135,6 +138,24 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule(MEDIATORS, ("email",), "session_cancelled", essential=True),
         Rule(BUILDING_LEADERS, ("email",), "building_session_cancelled"),
         _WEBHOOK,
+    ),
+    # Each applicant's own tracking link, whoever filed (intake sends one event per applicant); the
+    # link's token is kept apart like a one-time code. Without it they cannot follow or withdraw.
+    "case.tracking_link": (Rule(LINK_RECIPIENT, _PARTIES, "tracking_link", essential=True),),
+    "case.tracking_code_requested": (Rule(CODE_RECIPIENT, ("sms",), "tracking_code", essential=True),),
+    # A party withdrew or asked for another mediator (PML Art 23): the mediators the case had are
+    # told, and the lead, who assigns the new mediator (with the party's reason).
+    "case.party_request_handled": (
+        Rule(
+            MEDIATORS, ("email", "sms"), "party_request_mediator", essential=True, when={"applied": (True,)}
+        ),
+        Rule(
+            STUDIO_LEAD,
+            ("email",),
+            "party_request_lead",
+            essential=True,
+            when={"applied": (True,), "request": ("other_mediator",)},
+        ),
     ),
     "case.escalated": (
         Rule(STUDIO_LEAD, ("email",), "case_escalated", essential=True),
