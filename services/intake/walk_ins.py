@@ -38,10 +38,11 @@ def record(
 ) -> dict[str, Any]:
     """Record a validated walk-in once (`walk_in_id` comes with the form, so a repeated post returns
     the first record). With `case` (the validated filing of `rules.case_payload`) the case is filed
-    first and its tracking code returned, once."""
+    first; the visitor gets their own tracking link by message, as every applicant does (`filing`),
+    and the clerk's copy of the case's token is not kept."""
     existing = intake.db.walk_ins.find_one({"_id": walk_in_id})
     if existing is not None:
-        return {"walk_in": existing, "tracking_token": None, "repeated": True}
+        return {"walk_in": existing, "repeated": True}
     at = now or utcnow()
     doc: dict[str, Any] = {
         "_id": walk_in_id,
@@ -51,10 +52,8 @@ def record(
         **data,
         "reference": None,
     }
-    token = None
     if case is not None:
-        created = filing.submit_case(intake, case, channel="web")
-        doc["reference"], token = created["reference"], created["tracking_token"]
+        doc["reference"] = filing.submit_case(intake, case, channel="web")["reference"]
     events = [make_envelope("walk_in.recorded", rules.recorded_data(doc), source=SERVICE)]
     if data["outcome"] == rules.COLLECTIVE:
         events.append(make_envelope("walk_in.collective_matter", rules.collective_data(doc), source=SERVICE))
@@ -68,7 +67,7 @@ def record(
         "walk-in recorded",
         extra={"walk_in_id": walk_in_id, "outcome": data["outcome"], "reference": doc["reference"]},
     )
-    return {"walk_in": doc, "tracking_token": token, "repeated": False}
+    return {"walk_in": doc, "repeated": False}
 
 
 def todays(intake: Intake, community: str, now: datetime | None = None) -> list[dict[str, Any]]:

@@ -76,10 +76,10 @@ def test_a_walk_in_turned_into_a_case_is_filed_once_with_its_tracking_code(intak
     assert first.status_code == 200
     html = first.get_data(as_text=True)
     reference = re.search(r'id="walk-in-reference">([^<]+)<', html).group(1)
-    token = re.search(r'id="walk-in-token">([^<]+)<', html).group(1)
     assert first.headers["Cache-Control"] == "no-store"
-    # The tracking code works on the resident's tracking page.
-    assert intake.test_client().get(f"/track/{reference}?token={token}").status_code == 200
+    # The visitor's own tracking link goes to their phone (filing's `case.tracking_link`).
+    [link] = [e for e in outbox(stack_settings, "case.tracking_link") if e["reference"] == reference]
+    assert link["recipient"]["phone"] == "13700137000" and "walk-in-link-sent" in html
     [submitted] = filed_events(database(stack_settings, "intake"), _id=reference)
     data = submitted["data"]
     assert (data["source"], data["filed_by"], data["filer"]) == ("reception_day", "clerk", None)
@@ -88,7 +88,7 @@ def test_a_walk_in_turned_into_a_case_is_filed_once_with_its_tracking_code(intak
 
     # The same form posted again (a double click): the first record, no second case, no code again.
     again = clerk.post("/reception", data=form)
-    assert "Already recorded" in again.get_data(as_text=True) and token not in again.get_data(as_text=True)
+    assert "Already recorded" in again.get_data(as_text=True)
     assert database(stack_settings, "intake").cases.count_documents({}) == 1
     [fact] = outbox(stack_settings, "walk_in.recorded")
     assert fact["outcome"] == "case" and "钱多多" not in str(fact) and "13700137000" not in str(fact)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import gettext
 from flask_login import current_user
 from marshmallow import ValidationError
@@ -147,12 +147,4 @@ def register() -> Any:
     # The filing a case-turned walk-in makes, checked by the same schema as every other filing.
     case = CaseCreateSchema().load(rules.case_payload(data)) if data["outcome"] == rules.CASE else None
     done = walk_ins.record(_intake(), walk_in_id, data, clerk, case)
-    link = None
-    if done["tracking_token"]:
-        link = url_for(
-            "pages.track_case",
-            reference=done["walk_in"]["reference"],
-            token=done["tracking_token"],
-            _external=True,
-        )
-    return _page(clerk, {"community": data["community"]}, {}, 200, done={**done, "link": link})
+    return _page(clerk, {"community": data["community"]}, {}, 200, done=done)
