@@ -7,6 +7,7 @@ from typing import Any
 
 from pymongo.client_session import ClientSession
 
+from services.intake import filing
 from services.intake.bootstrap import Intake
 from services.intake.domain import case_rules
 from shared.db import retry_transient
@@ -29,6 +30,7 @@ def public_status(intake: Intake, reference: str, token: str) -> dict[str, Any] 
         "received_at": case["received_at"],
         # Only the other case's reference: nothing about it (its parties are other residents).
         "merged_into": case.get("merged_into"),
+        "related_case_exists": bool(case.get("open")) and bool(filing.possible_duplicates(intake.db, case)),
         "timeline": case_rules.mark_superseded_sessions(sorted(case["timeline"], key=lambda e: e["at"])),
     }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
@@ -24,7 +25,7 @@ from services.mediation.domain.patrol import (
     pick_team,
 )
 from services.mediation.domain.risk import initial_risk, patrol_plan, rank, risk_reason
-from services.mediation.domain.routing import NoStudioAvailable, cursor_key, route
+from services.mediation.domain.routing import NoStudioAvailable, cursor_key, possible_duplicates_query, route
 from shared.db import in_transaction, retry_transient
 from shared.idempotency import process_once
 from shared.messaging.consumer import PermanentError
@@ -57,24 +58,34 @@ def _plan_patrol(
     now: datetime,
     correlation_id: str | None,
     by: str,
+    *,
+    tz: ZoneInfo | None = None,
+    new_case: bool = False,
+    studio: dict[str, Any] | None = None,
 ) -> tuple[list[Envelope], list[dict[str, Any]]]:
     """Create what `level` asks for (a dispatch or a same-day task, an alert to the lead).
 
-    Returns the events to emit and the timeline entries to add to the case.
+    Returns the events to emit and the timeline entries to add to the case. A caller that has
+    read the district's time zone or the case's studio passes them (fewer round trips); a
+    `new_case` has no patrol task yet, so none is looked for.
     """
     db = mediation.db
-    tz = registry.timezone(db, session)
-    now_local = now.astimezone(tz)
-    open_kinds = frozenset(
-        t["kind"]
-        for t in db.patrol_tasks.find(
-            {"reference": case["_id"], "status": {"$in": list(ACTIVE_STATUSES)}}, {"kind": 1}, session=session
+    now_local = now.astimezone(tz or registry.timezone(db, session))
+    open_kinds: frozenset[str] = frozenset()
+    if not new_case:
+        open_kinds = frozenset(
+            t["kind"]
+            for t in db.patrol_tasks.find(
+                {"reference": case["_id"], "status": {"$in": list(ACTIVE_STATUSES)}},
+                {"kind": 1},
+                session=session,
+            )
         )
-    )
     plan = patrol_plan(level, now_local, open_kinds)
     if plan is None:
         return [], []
-    studio = db.studios.find_one({"_id": case["studio"]}, session=session)
+    if studio is None:
+        studio = db.studios.find_one({"_id": case["studio"]}, session=session)
     events: list[Envelope] = []
     timeline: list[dict[str, Any]] = []
     choice = pick_team(
@@ -187,9 +198,11 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
             )
             return
         at = now or utcnow()
-        today = at.astimezone(registry.timezone(db, session)).date()
+        tz = registry.timezone(db, session)
+        today = at.astimezone(tz).date()
         cursors = {c["_id"]: c.get("last") for c in db.routing_cursors.find({}, session=session)}
-        studios = registry.snapshots(db, session)
+        studio_rows = list(db.studios.find({}, session=session))
+        studios = registry.snapshots(db, session, rows=studio_rows)
         street = registry.street_of(data["community"])
         try:
             probe = route(data["community"], data["category"], studios, street=street, today=today)
@@ -211,11 +224,23 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
                 upsert=True,
                 session=session,
             )
-        studio = db.studios.find_one({"_id": decision.studio}, session=session)
+        studio = next(row for row in studio_rows if row["_id"] == decision.studio)
+        # Looked for here, where the desk shows them (intake's filing no longer does: its
+        # request stays at two round trips); an older event that still carries them is believed.
+        duplicates = data.get("possible_duplicates") or sorted(
+            (
+                row["_id"]
+                for row in db.cases.find(
+                    possible_duplicates_query(data, at), {"_id": 1}, session=session
+                ).limit(5)
+            ),
+            reverse=True,
+        )
         risk = initial_risk(data["threat_of_violence"], data["danger_to_safety"], data["people_affected"])
         case: dict[str, Any] = {
             "_id": data["reference"],
             **data,
+            "possible_duplicates": duplicates,
             "status": RECEIVED,
             "risk_level": risk,
             "risk_rank": rank(risk),
@@ -249,7 +274,17 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
         ]
         reason = risk_reason(data["threat_of_violence"], data["danger_to_safety"], data["people_affected"])
         patrol_events, timeline = _plan_patrol(
-            mediation, session, case, risk, reason, at, envelope.correlation_id, "routing"
+            mediation,
+            session,
+            case,
+            risk,
+            reason,
+            at,
+            envelope.correlation_id,
+            "routing",
+            tz=tz,
+            new_case=True,
+            studio=studio,
         )
         if timeline:
             db.cases.update_one(
