@@ -116,7 +116,9 @@ class Outbox:
                 if not self._publish(envelope, mark=False):
                     break
                 # Marked by the process's batch thread, well within the relay's grace period.
-                SENT_MARKS.add(self.db.outbox, envelope.message_id, OUTBOX_ROW)
+                SENT_MARKS.add(
+                    self.db.outbox, envelope.message_id, OUTBOX_ROW, self.settings.outbox_grace_seconds
+                )
                 sent += 1
         except PyMongoError as err:  # published, its failure not counted: the relay publishes it
             log.warning("could not count a failed publish", extra={"error": str(err)})
@@ -129,7 +131,7 @@ class Outbox:
         published = self._publish_embedded(envelopes)
         if published == len(envelopes):
             # Marked by the process's batch thread, well within the relay's grace period.
-            SENT_MARKS.add(self.db[collection], document_id, CARRIER)
+            SENT_MARKS.add(self.db[collection], document_id, CARRIER, self.settings.outbox_grace_seconds)
         return published
 
     def relay_once(self, batch: int = 200) -> int:
@@ -238,10 +240,12 @@ class SentMarks:
         self._waiting: dict[tuple[str, str, str], tuple[Collection, list[Any]]] = {}
         self._pid: int | None = None
 
-    def add(self, collection: Collection, document_id: Any, kind: str = CARRIER) -> None:
-        """Mark `document_id` of `collection` sent soon (never raises)."""
+    def add(self, collection: Collection, document_id: Any, kind: str = CARRIER, grace: float = 2.0) -> None:
+        """Mark `document_id` of `collection` sent soon, well within the relay's `grace` period
+        (a quarter of it at most), without a round trip now (never raises)."""
         key = (collection.database.name, collection.name, kind)
         with self._lock:
+            self.interval = min(self.interval, grace / 4)
             if self._pid != os.getpid():  # first use, or a forked child: its own thread
                 self._pid = os.getpid()
                 self._waiting = {}

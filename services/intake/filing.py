@@ -56,7 +56,10 @@ class ReferenceBlocks:
                 if len(blocks) == 1 and len(blocks[0]) <= self.size // 2 and key not in self._reserving:
                     self._reserving.add(key)
                     threading.Thread(
-                        target=self._reserve_ahead, args=(counters, name, key), daemon=True
+                        target=self._reserve_ahead,
+                        args=(counters, name, key),
+                        name="reference-blocks",
+                        daemon=True,
                     ).start()
                 return number
         block = self._reserve(counters, name)  # none left (first filing, or a burst outran the thread)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from services.mediation import registry
 from services.mediation.bootstrap import SERVICE, Mediation
@@ -46,6 +47,10 @@ class CaseError(Exception):
 
 class CaseNotFound(CaseError):
     pass
+
+
+class _AlreadyOpen(Exception):
+    """A submission of a case mediation has open already (under another message id)."""
 
 
 # Patrol planning, shared by intake of a case and a lead's change of its risk level -------------
@@ -191,12 +196,6 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
     def effect(session: ClientSession) -> None:
         published.clear()
         db = mediation.db
-        if db.cases.find_one({"_id": data["reference"]}, {"_id": 1}, session=session):
-            # The same case under another message id (e.g. republished by hand): never assign twice.
-            log.warning(
-                "case already open; ignoring duplicate submission", extra={"reference": data["reference"]}
-            )
-            return
         at = now or utcnow()
         tz = registry.timezone(db, session)
         today = at.astimezone(tz).date()
@@ -255,8 +254,6 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
                 {"at": at, "action": "assigned", "by": "routing", "studio": decision.studio},
             ],
         }
-        db.cases.insert_one(case, session=session)
-        db.studios.update_one({"_id": decision.studio}, {"$inc": {"open_cases": 1}}, session=session)
         events = [
             make_envelope(
                 "case.assigned",
@@ -286,13 +283,23 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
             new_case=True,
             studio=studio,
         )
-        if timeline:
-            db.cases.update_one(
-                {"_id": case["_id"]}, {"$push": {"timeline": {"$each": timeline}}}, session=session
-            )
+        case["timeline"].extend(timeline)  # in the insert: no update of the case afterwards
+        try:
+            db.cases.insert_one(case, session=session)
+        except DuplicateKeyError as err:
+            # The same case under another message id (e.g. republished by hand): never assign
+            # twice. The unique `_id` is the check (no read first); everything above rolls back.
+            raise _AlreadyOpen from err
+        db.studios.update_one({"_id": decision.studio}, {"$inc": {"open_cases": 1}}, session=session)
         published.extend(mediation.outbox.add(events + patrol_events, session=session))
 
-    retry_transient(lambda: process_once(mediation.db, CONSUMER, envelope, effect))
+    try:
+        retry_transient(lambda: process_once(mediation.db, CONSUMER, envelope, effect))
+    except _AlreadyOpen:
+        log.warning(
+            "case already open; ignoring duplicate submission", extra={"reference": data["reference"]}
+        )
+        return
     if published:
         mediation.outbox.flush(published)
         log.info(
