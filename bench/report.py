@@ -49,7 +49,8 @@ def intake_rows() -> Iterator[tuple[str, str, str, str]]:
     levels = r["levels"]
     rates = " / ".join(f"{levels[c]['rate_per_s']:g}" for c in levels)
     figure = (
-        f"{rates} cases/s at {' / '.join(levels)} connections; bare pipeline "
+        f"{rates} cases/s at {' / '.join(levels)} connections "
+        f"({r['settings']['seconds_per_level']:g} s each); bare pipeline "
         f"{r['bare_pipeline']['rate_per_s']:g}/s in the same run → ratio "
         f"**{r['ratio_best_api_to_bare']:.2f}**; " + provenance(r, "intake_throughput.md")
     )

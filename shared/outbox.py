@@ -243,7 +243,11 @@ class SentMarks:
     def add(self, collection: Collection, document_id: Any, kind: str = CARRIER, grace: float = 2.0) -> None:
         """Mark `document_id` of `collection` sent soon, well within the relay's `grace` period
         (a quarter of it at most), without a round trip now (never raises)."""
-        key = (collection.database.name, collection.name, kind)
+        try:
+            key = (collection.database.name, collection.name, kind)
+        except Exception:  # never fail the caller: unmarked events are the relay's to publish again
+            log.warning("could not queue a sent mark", exc_info=True)
+            return
         with self._lock:
             self.interval = min(self.interval, grace / 4)
             if self._pid != os.getpid():  # first use, or a forked child: its own thread
