@@ -40,12 +40,20 @@ def process_once(
                     {"_id": key, "type": envelope.type, "processed_at": utcnow()}, session=session
                 )
             except DuplicateKeyError as err:
-                raise _AlreadyProcessed from err
+                raise _AlreadyProcessed(err) from err
             effect(session)
-    except _AlreadyProcessed:
+    except _AlreadyProcessed as duplicate:
+        # Only a committed marker means "done": a server that reported another transaction's
+        # uncommitted insert as a duplicate key must not make this message be dropped.
+        if db.processed.find_one({"_id": key}, {"_id": 1}) is None:
+            raise duplicate.error from None
         return False
     return True
 
 
 class _AlreadyProcessed(Exception):
     """The message's marker exists: leave the transaction without effect."""
+
+    def __init__(self, error: DuplicateKeyError) -> None:
+        super().__init__(str(error))
+        self.error = error

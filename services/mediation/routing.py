@@ -52,6 +52,10 @@ class CaseNotFound(CaseError):
 class _AlreadyOpen(Exception):
     """A submission of a case mediation has open already (under another message id)."""
 
+    def __init__(self, error: DuplicateKeyError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
 
 # Patrol planning, shared by intake of a case and a lead's change of its risk level -------------
 def _plan_patrol(
@@ -289,13 +293,15 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
         except DuplicateKeyError as err:
             # The same case under another message id (e.g. republished by hand): never assign
             # twice. The unique `_id` is the check (no read first); everything above rolls back.
-            raise _AlreadyOpen from err
+            raise _AlreadyOpen(err) from err
         db.studios.update_one({"_id": decision.studio}, {"$inc": {"open_cases": 1}}, session=session)
         published.extend(mediation.outbox.add(events + patrol_events, session=session))
 
     try:
         retry_transient(lambda: process_once(mediation.db, CONSUMER, envelope, effect))
-    except _AlreadyOpen:
+    except _AlreadyOpen as duplicate:
+        if mediation.db.cases.find_one({"_id": data["reference"]}, {"_id": 1}) is None:
+            raise duplicate.error from None  # not committed: the broker redelivers it (never dropped)
         log.warning(
             "case already open; ignoring duplicate submission", extra={"reference": data["reference"]}
         )
