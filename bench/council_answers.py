@@ -24,19 +24,17 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import random
 import re
 import threading
 import time
 from collections import defaultdict
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from bench import report
 from bench.stack import (
-    RESULTS,
     Stack,
     Watch,
     header_md,
@@ -279,7 +277,9 @@ def drive(base: str, cid: str, codes: list[str], clients: int, max_seconds: floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--readme-only", action="store_true", help="only rewrite bench/README.md's row from the last results"
+        "--readme-only",
+        action="store_true",
+        help="only rewrite bench/README.md's table from the results files",
     )
     parser.add_argument("--flats", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=16)
@@ -287,7 +287,7 @@ def main() -> None:
     parser.add_argument("--gunicorn-workers", type=int, default=2)
     args = parser.parse_args()
     if args.readme_only:
-        update_readme(json.loads((RESULTS / "council_answers.json").read_text()))
+        report.update_readme()
         return
     result: dict[str, Any] = {
         "at": now_iso(),
@@ -326,8 +326,7 @@ def main() -> None:
         result["split"] = stack.profile("council")
     result["required_answers_per_second"] = round(required, 2)
     result["meets_window"] = run["answers_per_second"] >= required and run["failed"] == 0
-    write_results("council_answers", result, markdown(result))
-    update_readme(result)
+    write_results("council_answers", result, markdown(result))  # also rewrites the README's table
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -394,50 +393,6 @@ def markdown(r: dict[str, Any]) -> str:
     if run["errors"]:
         lines += ["", f"Errors: {run['errors']}"]
     return "\n".join(lines)
-
-
-README = Path(__file__).resolve().parent / "README.md"
-README_ROW = "| council answering"  # the row of bench/README.md's results table this script writes
-
-
-def readme_row(r: dict[str, Any]) -> str:
-    """The results table's row for this benchmark, from its results (never typed by hand)."""
-    run, s = r["run"], r["settings"]
-    code = _split(r, "POST /c/<id>/code")
-    answer = _split(r, "POST /c/<id>/answer")
-    figure = (
-        f"{s['flats']} flats, {s['clients']} residents at a time: **{run['answers_per_second']} answers/s** "
-        f"({run['answered']} answered, {run['failed']} failed, ballots = answers: "
-        f"{'yes' if r['one_ballot_per_answer'] else 'no'}); one resident's 4 requests p50 "
-        f"{run['flat_total_ms']['p50']} ms, p99 {run['flat_total_ms']['p99']} ms; server: code "
-        f"{code.get('server_ms_per_request')} ms (database {_pct(code)}), answer "
-        f"{answer.get('server_ms_per_request')} ms (database {_pct(answer)}); {r['at'][:10]}, "
-        f"{'disturbed' if r.get('disturbed') else 'undisturbed'} (`council_answers.md`)"
-    )
-    target = f"≥ {r['required_answers_per_second']}/s"
-    return f"{README_ROW} | {figure} | {target} | {'yes' if r['meets_window'] else 'no'} |"
-
-
-def _pct(split: dict[str, Any]) -> str:
-    share = split.get("database_share")
-    return f"{round(share * 100)} %" if isinstance(share, int | float) else "?"
-
-
-def update_readme(r: dict[str, Any]) -> None:
-    """Put `readme_row` into bench/README.md's "Latest results" table (replacing the previous one)."""
-    lines = README.read_text().splitlines()
-    row = readme_row(r)
-    for i, line in enumerate(lines):
-        if line.startswith(README_ROW):
-            lines[i] = row
-            break
-    else:
-        start = next(i for i, line in enumerate(lines) if line.startswith("| benchmark | figure |"))
-        end = start + 2
-        while end < len(lines) and lines[end].startswith("|"):
-            end += 1
-        lines.insert(end, row)
-    README.write_text("\n".join(lines) + "\n")
 
 
 def _split(r: dict[str, Any], step: str) -> dict[str, Any]:

@@ -8,6 +8,11 @@ database's share: the round trip to SecantusDB, as the client sees it) and the t
 validation, templates, gunicorn). Each worker writes its totals to
 `$BENCH_PROFILE_DIR/<pid>.json` every 100 requests and when it exits. Command listeners cost a
 few microseconds per command.
+
+Round trips made off the request by the process's background threads are counted apart, per
+thread name (`background`): the batched "sent" marks of the outbox (`outbox-sent-marks`) and
+intake's reference blocks (`reference-blocks`) belong to the cases handled, the outbox relay's
+polls (`outbox-relay`) and the rest to the passing of time.
 """
 
 from __future__ import annotations
@@ -31,7 +36,10 @@ _totals: dict[str, Any] = {
     "publish_seconds": 0.0,
     "by_path": defaultdict(lambda: Counter()),
     "commands": Counter(),
+    "background": Counter(),
 }
+# Background threads whose round trips are part of handling cases (the rest are idle polls).
+CASE_THREADS = ("outbox-sent-marks", "reference-blocks")
 
 
 class _Listener(monitoring.CommandListener):
@@ -47,7 +55,9 @@ class _Listener(monitoring.CommandListener):
     @staticmethod
     def _add(name: str, micros: int) -> None:
         if _state["started"] is None or threading.get_ident() != _state["thread"]:
-            return  # start-up, or another thread (outbox relay, deadline job): not this request
+            # Start-up, or another thread (outbox relay, sent marks, deadline job): not this request.
+            _totals["background"][threading.current_thread().name] += 1
+            return
         _state["db"] += micros / 1e6
         _state["db_calls"] += 1
         _totals["commands"][name] += 1
@@ -100,7 +110,11 @@ def dump() -> None:
     folder = os.environ.get("BENCH_PROFILE_DIR")
     if not folder:
         return
-    data = {**_totals, "by_path": {k: dict(v) for k, v in _totals["by_path"].items()}}
+    data = {
+        **_totals,
+        "by_path": {k: dict(v) for k, v in _totals["by_path"].items()},
+        "background": dict(_totals["background"]),
+    }
     path = Path(folder) / f"{os.getpid()}.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data))
@@ -110,11 +124,13 @@ def dump() -> None:
 def collect(folder: Path) -> dict[str, Any]:
     """Sum every worker's totals in `folder`: per path, mean ms per request and the split."""
     paths: dict[str, Counter] = defaultdict(Counter)
+    background: Counter = Counter()
     for file in folder.glob("*.json"):
         data = json.loads(file.read_text())
         for key, row in data["by_path"].items():
             paths[key].update(row)
-    out = {}
+        background.update(data.get("background", {}))
+    out: dict[str, Any] = {}
     for key, row in paths.items():
         n = row["requests"] or 1
         total = row["request_seconds"] / n * 1000
@@ -125,10 +141,30 @@ def collect(folder: Path) -> dict[str, Any]:
             "server_ms_per_request": round(total, 2),
             "database_ms": round(db, 2),
             "database_calls": round(row["db_calls"] / n, 1),
+            "database_calls_total": row["db_calls"],
             "broker_publish_ms": round(pub, 2),
             "ours_ms": round(total - db - pub, 2),
             "database_share": round(db / total, 3) if total else None,
             "broker_share": round(pub / total, 3) if total else None,
             "ours_share": round((total - db - pub) / total, 3) if total else None,
         }
+    if background:
+        out["background_threads"] = {"database_calls_by_thread": dict(background)}
     return out
+
+
+def case_round_trips(collected: dict[str, Any], keys: list[str] | None, cases: int) -> dict[str, Any]:
+    """Database round trips per case of one service: the handling of `keys` (request paths or
+    queues; None: all) plus its case threads' (`CASE_THREADS`), over `cases` cases."""
+    handled = sum(
+        row["database_calls_total"]
+        for key, row in collected.items()
+        if key != "background_threads" and (keys is None or key in keys)
+    )
+    threads = collected.get("background_threads", {}).get("database_calls_by_thread", {})
+    marks = sum(threads.get(name, 0) for name in CASE_THREADS)
+    return {
+        "handling": round(handled / cases, 2) if cases else None,
+        "background": round(marks / cases, 2) if cases else None,
+        "per_case": round((handled + marks) / cases, 2) if cases else None,
+    }

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.stack import machine
 from services.notify.delivery import _contacts_from
 from services.notify.domain.audiences import Directory
 from services.notify.domain.rules import CHANNELS, RULES
@@ -59,7 +59,7 @@ def main() -> None:
     result = {
         "benchmark": "notify_planning",
         "at": now.isoformat(),
-        "machine": {"python": platform.python_version(), "cpu_count": __import__("os").cpu_count()},
+        "machine": machine(),
         "rounds": args.rounds,
         "events": figures,
         "note": "CPU only (rendering); no database or broker time included.",
@@ -67,6 +67,9 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(result["events"], indent=2))
+    from bench import report  # the README's results table follows the files
+
+    report.update_readme()
 
 
 if __name__ == "__main__":

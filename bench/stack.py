@@ -512,6 +512,9 @@ def write_results(name: str, result: dict[str, Any], markdown: str) -> None:
     )
     (RESULTS / f"{name}.md").write_text(markdown.rstrip() + "\n")
     print(markdown)
+    from bench import report  # the README's results table follows the files
+
+    report.update_readme()
 
 
 def header_md(title: str, result: dict[str, Any]) -> str:

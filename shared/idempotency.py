@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from shared.db import transaction
 from shared.messaging.envelope import Envelope, utcnow
@@ -30,11 +31,29 @@ def process_once(
     marker's unique `_id`: one commits, the other raises and is retried, then sees the marker.
     """
     key = f"{consumer}:{envelope.message_id}"
-    with transaction(db) as session:
-        if db.processed.find_one({"_id": key}, {"_id": 1}, session=session) is not None:
-            return False
-        db.processed.insert_one(
-            {"_id": key, "type": envelope.type, "processed_at": utcnow()}, session=session
-        )
-        effect(session)
+    try:
+        with transaction(db) as session:
+            # The marker first, without looking for it: its unique `_id` is the check (one round
+            # trip instead of a find and an insert). A duplicate key aborts the transaction.
+            try:
+                db.processed.insert_one(
+                    {"_id": key, "type": envelope.type, "processed_at": utcnow()}, session=session
+                )
+            except DuplicateKeyError as err:
+                raise _AlreadyProcessed(err) from err
+            effect(session)
+    except _AlreadyProcessed as duplicate:
+        # Only a committed marker means "done": a server that reported another transaction's
+        # uncommitted insert as a duplicate key must not make this message be dropped.
+        if db.processed.find_one({"_id": key}, {"_id": 1}) is None:
+            raise duplicate.error from None
+        return False
     return True
+
+
+class _AlreadyProcessed(Exception):
+    """The message's marker exists: leave the transaction without effect."""
+
+    def __init__(self, error: DuplicateKeyError) -> None:
+        super().__init__(str(error))
+        self.error = error

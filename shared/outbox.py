@@ -10,18 +10,23 @@ may instead `Outbox.embed(...)` the events in that document: a single-document w
 without a transaction, which saves the outbox insert and the commit (two of a filing's database
 round trips). The document then carries `outbox_events` and, until they are published,
 `outbox_pending_at`; the service names such collections as its `carriers` and the relay scans
-them as it scans the `outbox` collection.
+them as it scans the `outbox` collection. Once published, such documents are marked sent in
+batches by a background thread of the process (`SentMarks`), off the request: a batch costs one
+round trip, and a mark lost with the process only makes the relay publish those events again
+(consumers deduplicate).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -108,11 +113,15 @@ class Outbox:
         sent = 0
         try:
             for envelope in envelopes:
-                if not self._publish(envelope):
+                if not self._publish(envelope, mark=False):
                     break
+                # Marked by the process's batch thread, well within the relay's grace period.
+                SENT_MARKS.add(
+                    self.db.outbox, envelope.message_id, OUTBOX_ROW, self.settings.outbox_grace_seconds
+                )
                 sent += 1
-        except PyMongoError as err:  # published but not marked sent: the relay republishes it
-            log.warning("could not mark events sent; the relay will publish them", extra={"error": str(err)})
+        except PyMongoError as err:  # published, its failure not counted: the relay publishes it
+            log.warning("could not count a failed publish", extra={"error": str(err)})
         return sent
 
     def flush_embedded(self, collection: str, document_id: Any, envelopes: Sequence[Envelope]) -> int:
@@ -121,10 +130,8 @@ class Outbox:
             return 0
         published = self._publish_embedded(envelopes)
         if published == len(envelopes):
-            try:
-                mark_carriers_sent(self.db[collection], [document_id])
-            except PyMongoError as err:  # published but not marked sent: the relay republishes them
-                log.warning("could not mark carried events sent", extra={"error": str(err)})
+            # Marked by the process's batch thread, well within the relay's grace period.
+            SENT_MARKS.add(self.db[collection], document_id, CARRIER, self.settings.outbox_grace_seconds)
         return published
 
     def relay_once(self, batch: int = 200) -> int:
@@ -177,29 +184,115 @@ class Outbox:
                 return index
         return len(envelopes)
 
-    def _publish(self, envelope: Envelope) -> bool:
+    def _publish(self, envelope: Envelope, mark: bool = True) -> bool:
         try:
             self.publisher.publish(envelope)
         except PublishError as err:
             log.warning("event left in outbox", extra={"message_id": envelope.message_id, "error": str(err)})
             self.db.outbox.update_one({"_id": envelope.message_id}, {"$inc": {"attempts": 1}})
             return False
-        # By `_id` alone: a point update (a second marking by the relay only moves `sent_at`). A
-        # one-time code or link token (`data.code`) is not kept once it is on its way.
-        self.db.outbox.update_one(
-            {"_id": envelope.message_id},
-            {"$set": {"status": SENT, "sent_at": utcnow()}, "$unset": {"envelope.data.code": ""}},
-        )
+        if mark:
+            mark_outbox_sent(self.db.outbox, [envelope.message_id])
         return True
 
 
 def mark_carriers_sent(collection: Collection, document_ids: list[Any]) -> None:
-    """Record that the events carried by these documents are published."""
-    update = {"$unset": {PENDING_AT_FIELD: ""}, "$set": {SENT_AT_FIELD: utcnow()}}
-    if len(document_ids) == 1:  # a point update: far cheaper than `$in` on SecantusDB
+    """Record that the events carried by these documents are published (one round trip)."""
+    _mark(collection, document_ids, {"$unset": {PENDING_AT_FIELD: ""}, "$set": {SENT_AT_FIELD: utcnow()}})
+
+
+def mark_outbox_sent(outbox: Collection, message_ids: list[Any]) -> None:
+    """Record that these outbox rows are published (one round trip; by `_id` alone: a second
+    marking by the relay only moves `sent_at`). A one-time code or link token (`data.code`) is not
+    kept once it is on its way."""
+    _mark(
+        outbox,
+        message_ids,
+        {"$set": {"status": SENT, "sent_at": utcnow()}, "$unset": {"envelope.data.code": ""}},
+    )
+
+
+CARRIER = "carrier"
+OUTBOX_ROW = "outbox"
+_MARKERS = {CARRIER: mark_carriers_sent, OUTBOX_ROW: mark_outbox_sent}
+
+
+def _mark(collection: Collection, document_ids: list[Any], update: dict[str, Any]) -> None:
+    if len(document_ids) == 1:
         collection.update_one({"_id": document_ids[0]}, update)
     else:
-        collection.update_many({"_id": {"$in": document_ids}}, update)
+        # One `update` command of point updates: far cheaper than `$in` on SecantusDB, which
+        # reads the whole collection for it.
+        collection.bulk_write([UpdateOne({"_id": i}, update) for i in document_ids], ordered=False)
+
+
+class SentMarks:
+    """What this process has published, marked sent in batches: documents carrying their events
+    (`CARRIER`) and outbox rows (`OUTBOX_ROW`).
+
+    A background thread (started on first use, again after a fork) marks what has gathered every
+    `interval` seconds, or at once when `batch` documents wait, in one round trip per collection.
+    The interval must stay well under the relay's grace period (`OUTBOX_GRACE_SECONDS`), or the
+    relay would publish the events again; a batch the database refuses is kept and retried.
+    """
+
+    def __init__(self, interval: float = 0.5, batch: int = 200, keep: int = 20_000) -> None:
+        self.interval = interval
+        self.batch = batch
+        self.keep = keep  # beyond this (database down for long) the relay's republish takes over
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._waiting: dict[tuple[str, str, str], tuple[Collection, list[Any]]] = {}
+        self._pid: int | None = None
+
+    def add(self, collection: Collection, document_id: Any, kind: str = CARRIER, grace: float = 2.0) -> None:
+        """Mark `document_id` of `collection` sent soon, well within the relay's `grace` period
+        (a quarter of it at most), without a round trip now (never raises)."""
+        try:
+            key = (collection.database.name, collection.name, kind)
+        except Exception:  # never fail the caller: unmarked events are the relay's to publish again
+            log.warning("could not queue a sent mark", exc_info=True)
+            return
+        with self._lock:
+            self.interval = min(self.interval, grace / 4)
+            if self._pid != os.getpid():  # first use, or a forked child: its own thread
+                self._pid = os.getpid()
+                self._waiting = {}
+                threading.Thread(target=self._run, name="outbox-sent-marks", daemon=True).start()
+            _, ids = self._waiting.setdefault(key, (collection, []))
+            if len(ids) < self.keep:
+                ids.append(document_id)
+            if len(ids) >= self.batch:
+                self._wake.set()
+
+    def flush(self) -> int:
+        """Mark everything waiting now; return how many documents were marked."""
+        with self._lock:
+            waiting, self._waiting = self._waiting, {}
+        marked = 0
+        for key, (collection, ids) in waiting.items():
+            try:
+                _MARKERS[key[2]](collection, ids)
+                marked += len(ids)
+            except PyMongoError as err:  # keep them for the next pass (or the relay's republish)
+                log.warning("could not mark carried events sent", extra={"error": str(err)})
+                with self._lock:
+                    _, again = self._waiting.setdefault(key, (collection, []))
+                    again[:0] = ids[: max(0, self.keep - len(again))]
+        return marked
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # never let the thread die: the next pass tries again
+                log.warning("marking carried events sent failed", exc_info=True)
+
+
+SENT_MARKS = SentMarks()
+atexit.register(SENT_MARKS.flush)  # a clean stop leaves nothing for the relay to republish
 
 
 class OutboxRelay(threading.Thread):

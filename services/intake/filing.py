@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
+from pymongo.database import Database
 
 from services.intake.attachments import Attachment, discard_attachments, store_attachments
 from services.intake.bootstrap import SERVICE, Intake
@@ -19,24 +23,95 @@ from shared.messaging.envelope import Envelope, make_envelope, utcnow
 log = logging.getLogger(__name__)
 
 
-def next_reference(intake: Intake, now: datetime) -> str:
-    """Allocate the next reference of the year (outside the case's transaction: a gap after a
-    failed insert is harmless, a counter inside every transaction would serialise them)."""
-    counter = upsert_retrying(
-        lambda: intake.db.counters.find_one_and_update(
-            {"_id": f"case-reference-{now.year}"},
-            {"$inc": {"value": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
+# References are reserved in blocks, one counter round trip per block, and the next block is
+# reserved in the background while half of the current one is left, so a filing's request
+# normally makes no counter round trip at all. The price: a process that stops forfeits the rest
+# of its blocks (gaps, harmless: a reference is a name, not a count), and two processes number
+# their filings from different blocks (references are not in filing order across processes;
+# `received_at` is).
+REFERENCE_BLOCK = 20
+
+
+class ReferenceBlocks:
+    """This process's reserved reference numbers, per counter (one counter per year)."""
+
+    def __init__(self, size: int = REFERENCE_BLOCK) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._blocks: dict[tuple[str, str], list[range]] = {}  # (database, counter) → current, next
+        self._reserving: set[tuple[str, str]] = set()
+        self._pid: int | None = None
+
+    def take(self, counters: Collection, name: str) -> int:
+        """The next reserved number of counter `name`, reserving a block if none is left."""
+        key = (counters.database.name, name)
+        with self._lock:
+            if self._pid != os.getpid():  # blocks reserved before a fork belong to the parent
+                self._pid, self._blocks, self._reserving = os.getpid(), {}, set()
+            blocks = self._blocks.setdefault(key, [])
+            while blocks and not blocks[0]:
+                blocks.pop(0)
+            if blocks:
+                number = blocks[0][0]
+                blocks[0] = blocks[0][1:]
+                if len(blocks) == 1 and len(blocks[0]) <= self.size // 2 and key not in self._reserving:
+                    self._reserving.add(key)
+                    threading.Thread(
+                        target=self._reserve_ahead,
+                        args=(counters, name, key),
+                        name="reference-blocks",
+                        daemon=True,
+                    ).start()
+                return number
+        block = self._reserve(counters, name)  # none left (first filing, or a burst outran the thread)
+        with self._lock:
+            self._blocks.setdefault(key, []).append(block[1:])
+        return block[0]
+
+    def _reserve(self, counters: Collection, name: str) -> range:
+        counter = upsert_retrying(
+            lambda: counters.find_one_and_update(
+                {"_id": name},
+                {"$inc": {"value": self.size}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
         )
+        return range(counter["value"] - self.size + 1, counter["value"] + 1)
+
+    def _reserve_ahead(self, counters: Collection, name: str, key: tuple[str, str]) -> None:
+        try:
+            block = self._reserve(counters, name)
+            with self._lock:
+                self._blocks.setdefault(key, []).append(block)
+        except Exception:  # database down: the next filing that finds no number reserves one itself
+            log.warning("could not reserve the next block of references", exc_info=True)
+        finally:
+            with self._lock:
+                self._reserving.discard(key)
+
+
+REFERENCES = ReferenceBlocks()
+
+
+def next_reference(intake: Intake, now: datetime) -> str:
+    """The next reference of the year, from this process's reserved block (outside the case's
+    insert: a gap after a failed insert is harmless, a counter in every write would serialise them)."""
+    return case_rules.format_reference(
+        now.year, REFERENCES.take(intake.db.counters, f"case-reference-{now.year}")
     )
-    return case_rules.format_reference(now.year, counter["value"])
 
 
-def possible_duplicates(intake: Intake, data: dict[str, Any], now: datetime) -> list[str]:
-    """References of open cases the new one may duplicate (newest first, at most 5)."""
-    query = case_rules.duplicate_query(data["community"], data["building"], data["category"], now)
-    rows = intake.db.cases.find(query, {"_id": 1}).limit(5)
+def possible_duplicates(db: Database, case: dict[str, Any]) -> list[str]:
+    """References of other open cases `case` may duplicate (newest first, at most 5).
+
+    Asked where the answer is shown (the resident's confirmation and tracking), not while the
+    case is filed: the filing's request stays at its two round trips (rate limit, insert).
+    """
+    received = case["received_at"]
+    query = case_rules.duplicate_query(case["community"], case["building"], case["category"], received)
+    query["received_at"]["$lt"] = received  # filed before this one: a pair is flagged once, on the later case
+    rows = db.cases.find(query, {"_id": 1}).limit(5)
     return sorted((row["_id"] for row in rows), reverse=True)
 
 
@@ -89,11 +164,17 @@ def submit_case(
 ) -> dict[str, Any]:
     """Store a validated case, its attachments and its `case.submitted` event atomically, then
     publish. `channel` is web, api or open311; `organisation` is the Open311 key's owner;
-    `filer_account` the signed-in building leader who filed it (their page lists it)."""
+    `filer_account` the signed-in building leader who filed it (their page lists it).
+
+    The reference comes from this process's reserved block (`REFERENCES`), the duplicate lookup is
+    left to where its answer is shown (`possible_duplicates`; mediation looks for its own), and the
+    published events are marked sent in a batch (`shared.outbox.SentMarks`). The case and its
+    applicants' tracking links are written in one transaction (three round trips: the insert, the
+    links' outbox rows, the commit), because a link's token must not stay in a document that
+    keeps what it carries; the request's rate limit makes a fourth."""
     now = utcnow()
     reference = next_reference(intake, now)
     token = case_rules.new_tracking_token()
-    duplicates = possible_duplicates(intake, data, now)
     parties = [{"role": "applicant", **applicant} for applicant in data["applicants"]] + [
         {"role": "respondent", **respondent} for respondent in data["respondents"]
     ]
@@ -116,7 +197,6 @@ def submit_case(
         "open": True,
         "channel": channel,
         "organisation": organisation,
-        "possible_duplicates": duplicates,
         "timeline": [case_rules.timeline_entry(case_rules.RECEIVED, now)],
         **details,
         "parties": parties,
@@ -137,7 +217,6 @@ def submit_case(
             **details,
             "parties": [{**p, "language": data["language"]} for p in parties],
             "channel": channel,
-            "possible_duplicates": duplicates,
             "attachments": files,
             "filer": {**filer, "language": data["language"]} if filer else None,
         },
@@ -167,5 +246,4 @@ def submit_case(
         "reference": reference,
         "tracking_token": token,
         "status": case_rules.RECEIVED,
-        "related_case_exists": bool(duplicates),
     }

@@ -7,6 +7,7 @@ from typing import Any
 
 from pymongo.client_session import ClientSession
 
+from services.intake import filing
 from services.intake.bootstrap import Intake
 from services.intake.domain import case_rules
 from shared.db import retry_transient
@@ -23,7 +24,9 @@ def public_status(intake: Intake, reference: str, token: str) -> dict[str, Any] 
     holder = case_rules.token_holder(token, case)
     if holder is False:
         return None
-    return public_view(case, holder)
+    # Asked here, where it is shown, not at filing (a round trip off the filing's request).
+    related = bool(case.get("open")) and bool(filing.possible_duplicates(intake.db, case))
+    return {**public_view(case, holder), "related_case_exists": related}
 
 
 def public_view(case: dict[str, Any], holder: str | None = None) -> dict[str, Any]:

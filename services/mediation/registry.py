@@ -148,8 +148,11 @@ def _members(raw: list[dict[str, Any]]) -> tuple[Member, ...]:
     )
 
 
-def snapshots(db: Database, session: ClientSession | None = None) -> list[StudioSnapshot]:
-    """The studios as routing sees them (open cases counted in the caller's transaction)."""
+def snapshots(
+    db: Database, session: ClientSession | None = None, rows: list[dict[str, Any]] | None = None
+) -> list[StudioSnapshot]:
+    """The studios as routing sees them (open cases counted in the caller's transaction), from
+    `rows` when the caller has read the studios' documents already."""
     return [
         StudioSnapshot(
             code=s["code"],
@@ -161,7 +164,7 @@ def snapshots(db: Database, session: ClientSession | None = None) -> list[Studio
             streets=frozenset(s.get("streets", [])),
             members=_members(s.get("members", [])),
         )
-        for s in db.studios.find({}, session=session)
+        for s in (rows if rows is not None else db.studios.find({}, session=session))
     ]
 
 

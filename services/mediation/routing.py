@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from services.mediation import registry, search
 from services.mediation.bootstrap import SERVICE, Mediation
@@ -24,7 +26,7 @@ from services.mediation.domain.patrol import (
     pick_team,
 )
 from services.mediation.domain.risk import initial_risk, patrol_plan, rank, risk_reason
-from services.mediation.domain.routing import NoStudioAvailable, cursor_key, route
+from services.mediation.domain.routing import NoStudioAvailable, cursor_key, possible_duplicates_query, route
 from shared.db import in_transaction, retry_transient
 from shared.idempotency import process_once
 from shared.messaging.consumer import PermanentError
@@ -49,6 +51,14 @@ class CaseNotFound(CaseError):
     pass
 
 
+class _AlreadyOpen(Exception):
+    """A submission of a case mediation has open already (under another message id)."""
+
+    def __init__(self, error: DuplicateKeyError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 # Patrol planning, shared by intake of a case and a lead's change of its risk level -------------
 def _plan_patrol(
     mediation: Mediation,
@@ -59,24 +69,34 @@ def _plan_patrol(
     now: datetime,
     correlation_id: str | None,
     by: str,
+    *,
+    tz: ZoneInfo | None = None,
+    new_case: bool = False,
+    studio: dict[str, Any] | None = None,
 ) -> tuple[list[Envelope], list[dict[str, Any]]]:
     """Create what `level` asks for (a dispatch or a same-day task, an alert to the lead).
 
-    Returns the events to emit and the timeline entries to add to the case.
+    Returns the events to emit and the timeline entries to add to the case. A caller that has
+    read the district's time zone or the case's studio passes them (fewer round trips); a
+    `new_case` has no patrol task yet, so none is looked for.
     """
     db = mediation.db
-    tz = registry.timezone(db, session)
-    now_local = now.astimezone(tz)
-    open_kinds = frozenset(
-        t["kind"]
-        for t in db.patrol_tasks.find(
-            {"reference": case["_id"], "status": {"$in": list(ACTIVE_STATUSES)}}, {"kind": 1}, session=session
+    now_local = now.astimezone(tz or registry.timezone(db, session))
+    open_kinds: frozenset[str] = frozenset()
+    if not new_case:
+        open_kinds = frozenset(
+            t["kind"]
+            for t in db.patrol_tasks.find(
+                {"reference": case["_id"], "status": {"$in": list(ACTIVE_STATUSES)}},
+                {"kind": 1},
+                session=session,
+            )
         )
-    )
     plan = patrol_plan(level, now_local, open_kinds)
     if plan is None:
         return [], []
-    studio = db.studios.find_one({"_id": case["studio"]}, session=session)
+    if studio is None:
+        studio = db.studios.find_one({"_id": case["studio"]}, session=session)
     events: list[Envelope] = []
     timeline: list[dict[str, Any]] = []
     choice = pick_team(
@@ -182,16 +202,12 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
     def effect(session: ClientSession) -> None:
         published.clear()
         db = mediation.db
-        if db.cases.find_one({"_id": data["reference"]}, {"_id": 1}, session=session):
-            # The same case under another message id (e.g. republished by hand): never assign twice.
-            log.warning(
-                "case already open; ignoring duplicate submission", extra={"reference": data["reference"]}
-            )
-            return
         at = now or utcnow()
-        today = at.astimezone(registry.timezone(db, session)).date()
+        tz = registry.timezone(db, session)
+        today = at.astimezone(tz).date()
         cursors = {c["_id"]: c.get("last") for c in db.routing_cursors.find({}, session=session)}
-        studios = registry.snapshots(db, session)
+        studio_rows = list(db.studios.find({}, session=session))
+        studios = registry.snapshots(db, session, rows=studio_rows)
         street = registry.street_of(data["community"])
         try:
             probe = route(data["community"], data["category"], studios, street=street, today=today)
@@ -213,7 +229,18 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
                 upsert=True,
                 session=session,
             )
-        studio = db.studios.find_one({"_id": decision.studio}, session=session)
+        studio = next(row for row in studio_rows if row["_id"] == decision.studio)
+        # Looked for here, where the desk shows them (intake's filing no longer does: its
+        # request stays at two round trips); an older event that still carries them is believed.
+        duplicates = data.get("possible_duplicates") or sorted(
+            (
+                row["_id"]
+                for row in db.cases.find(
+                    possible_duplicates_query(data, at), {"_id": 1}, session=session
+                ).limit(5)
+            ),
+            reverse=True,
+        )
         risk = initial_risk(data["threat_of_violence"], data["danger_to_safety"], data["people_affected"])
         # PML Art 3, 17: an applicant who said "no" is contacted by the studio, and the case waits
         # for their consent before anything else (a patrol for a risk is still sent: safety first).
@@ -222,6 +249,7 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
         case: dict[str, Any] = {
             "_id": data["reference"],
             **data,
+            "possible_duplicates": duplicates,
             "status": state,
             "risk_level": risk,
             "risk_rank": rank(risk),
@@ -242,8 +270,6 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
             case["timeline"].append(
                 {"at": at, "action": "awaiting_consent", "by": "routing", "from": RECEIVED, "to": state}
             )
-        db.cases.insert_one(case, session=session)
-        db.studios.update_one({"_id": decision.studio}, {"$inc": {"open_cases": 1}}, session=session)
         events = [
             make_envelope(
                 "case.assigned",
@@ -280,15 +306,37 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
             )
         reason = risk_reason(data["threat_of_violence"], data["danger_to_safety"], data["people_affected"])
         patrol_events, timeline = _plan_patrol(
-            mediation, session, case, risk, reason, at, envelope.correlation_id, "routing"
+            mediation,
+            session,
+            case,
+            risk,
+            reason,
+            at,
+            envelope.correlation_id,
+            "routing",
+            tz=tz,
+            new_case=True,
+            studio=studio,
         )
-        if timeline:
-            db.cases.update_one(
-                {"_id": case["_id"]}, {"$push": {"timeline": {"$each": timeline}}}, session=session
-            )
+        case["timeline"].extend(timeline)  # in the insert: no update of the case afterwards
+        try:
+            db.cases.insert_one(case, session=session)
+        except DuplicateKeyError as err:
+            # The same case under another message id (e.g. republished by hand): never assign
+            # twice. The unique `_id` is the check (no read first); everything above rolls back.
+            raise _AlreadyOpen(err) from err
+        db.studios.update_one({"_id": decision.studio}, {"$inc": {"open_cases": 1}}, session=session)
         published.extend(mediation.outbox.add(events + patrol_events, session=session))
 
-    retry_transient(lambda: process_once(mediation.db, CONSUMER, envelope, effect))
+    try:
+        retry_transient(lambda: process_once(mediation.db, CONSUMER, envelope, effect))
+    except _AlreadyOpen as duplicate:
+        if mediation.db.cases.find_one({"_id": data["reference"]}, {"_id": 1}) is None:
+            raise duplicate.error from None  # not committed: the broker redelivers it (never dropped)
+        log.warning(
+            "case already open; ignoring duplicate submission", extra={"reference": data["reference"]}
+        )
+        return
     if published:
         mediation.outbox.flush(published)
         log.info(

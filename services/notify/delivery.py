@@ -84,8 +84,8 @@ def _commands(deliveries: list[dict[str, Any]], correlation_id: str) -> list[Env
 
 def handle_event(notify: Notify, envelope: Envelope) -> None:
     """Plan the deliveries a case event causes, once, whatever the broker redelivers."""
-    if notify.db.processed.find_one({"_id": f"notify.events:{envelope.message_id}"}, {"_id": 1}):
-        return  # a duplicate: spare the rendering (process_once would drop it anyway)
+    # No look for the processed marker first: duplicates are rare, and process_once drops them (a
+    # round trip per event saved against some rendering per duplicate).
     data = envelope.data
     reference = reference_of(data)
     is_case = not envelope.type.startswith(rules.COUNCIL_EVENT_PREFIXES)

@@ -98,7 +98,8 @@ class CaseSubmitted(EventData):
     agrees_to_mediation = fields.Boolean(load_default=True)
     channel = fields.String(load_default="api", validate=validate.OneOf(["web", "api", "open311"]))
     # Open cases of the same community + building + category in the last 30 days: a hint for
-    # the mediators, never a rejection.
+    # the mediators, never a rejection. Intake no longer looks them up while filing (mediation
+    # does, when it routes the case); the field stays so that older events still load.
     possible_duplicates = fields.List(fields.String(), load_default=list)
     attachments = fields.List(fields.Nested(AttachmentRef), load_default=list)
     # Optional: set when filed_by is "building_leader" (or a clerk) and they gave a contact.

@@ -35,14 +35,15 @@ def test_merging_a_duplicate_on_a_phone(stack_settings, workers, serve_app, phon
     desk_url = serve_app(create_app(stack_settings))
     api = intake_app.test_client()
 
-    # Two filings about the same dispute; intake flags the older one on the newer.
+    # Two filings about the same dispute; the newer is flagged as related to the older.
     older = api.post("/api/v1/cases", json=CASE).json["reference"]
     wait_for(lambda: mediation.db.cases.find_one({"_id": older}), timeout=20, what="routing")
     other = {**CASE, "applicants": [{"name": "王五", "phone": "13700137000", "email": "wangwu@example.com"}]}
     created = api.post("/api/v1/cases", json=other).json
     newer, token = created["reference"], created["tracking_token"]
-    assert created["related_case_exists"] is True
+    assert api.get(f"/api/v1/cases/{newer}?token={token}").json["related_case_exists"] is True
     wait_for(lambda: mediation.db.cases.find_one({"_id": newer}), timeout=20, what="routing")
+    assert mediation.db.cases.find_one({"_id": newer})["possible_duplicates"] == [older]
     for reference in (older, newer):
         desk.apply_action(mediation, reference, LEAD, lc.START_SCREENING)
         desk.apply_action(mediation, reference, LEAD, lc.ACCEPT)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
@@ -16,7 +17,7 @@ from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 from shared.config import Settings
 from shared.http import create_base_app
 from shared.messaging.envelope import make_envelope
-from shared.outbox import Outbox
+from shared.outbox import SENT_MARKS, Outbox
 
 
 def _app_raising(error: Exception):
@@ -56,7 +57,13 @@ class _Publisher:
 
 
 class _GoneCollection:
+    name = "outbox"
+    database = SimpleNamespace(name="gone")
+
     def update_one(self, *args: Any, **kwargs: Any) -> None:
+        raise ServerSelectionTimeoutError("database went away after the publish")
+
+    def bulk_write(self, *args: Any, **kwargs: Any) -> None:
         raise ServerSelectionTimeoutError("database went away after the publish")
 
 
@@ -72,8 +79,12 @@ def test_flush_after_commit_never_raises_when_the_database_goes_away() -> None:
         {"reference": "LC-2026-000001", "status": "investigating", "changed_at": "2026-11-25T09:00:00+00:00"},
         source="test",
     )
-    assert outbox.flush([event]) == 0
+    assert outbox.flush([event]) == 1  # published; its "sent" mark waits for the batch
     assert publisher.published == [event.message_id]
+    # The batch cannot reach the database: nothing marked, nothing raised (the relay would
+    # publish the event again, which consumers drop).
+    assert SENT_MARKS.flush() == 0
+    SENT_MARKS._waiting.clear()
 
 
 def test_pages_get_an_html_503_page_and_the_api_json() -> None:

@@ -357,8 +357,6 @@ def create_request(fmt: str) -> Response:
         intake, data, channel="open311", organisation=organisation, open311_token=token
     )
     notice = gettext("A mediator will contact the applicant. Free of charge.")
-    if created["related_case_exists"]:
-        notice += " " + gettext("A related case from the same building is already open.")
     body = [
         {
             "service_request_id": created["reference"],

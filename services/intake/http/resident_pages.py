@@ -249,7 +249,6 @@ def file_case() -> Any:
     session["submitted"] = {
         "reference": created["reference"],
         "token": created["tracking_token"],
-        "related": created["related_case_exists"],
         "attachments": len(attachments),
     }
     return redirect(url_for("pages.submitted"), code=303)
@@ -262,6 +261,11 @@ def submitted() -> Any:
     if not done:
         return redirect(url_for("pages.track_form"))
     link = url_for("pages.track_case", reference=done["reference"], token=done["token"], _external=True)
+    # Looked up here, where the resident is told, not while the case was filed.
+    case = _intake().db.cases.find_one(
+        {"_id": done["reference"]}, {"community": 1, "building": 1, "category": 1, "received_at": 1}
+    )
+    done["related"] = bool(case) and bool(filing.possible_duplicates(_intake().db, case))
     response = current_app.make_response(render_template("intake/submitted.html", done=done, link=link))
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -95,9 +95,6 @@ class CaseCreatedSchema(StrictSchema):
     reference = fields.String(required=True)
     tracking_token = fields.String(required=True)
     status = fields.String(required=True)
-    # True when an open case of the same community, building and category was filed in the last
-    # 30 days: the resident is told a related case exists (never which one).
-    related_case_exists = fields.Boolean()
 
 
 class TrackingQuerySchema(StrictSchema):
@@ -130,6 +127,10 @@ class CaseStatusSchema(StrictSchema):
     received_at = fields.DateTime()
     # Set when the case was closed as a duplicate: the reference of the case its dispute went to.
     merged_into = fields.String(allow_none=True)
+    # True when another open case of the same community, building and category was filed in the
+    # 30 days before this one: the resident is told a related case exists (never which one).
+    # Asked here, not when the case is filed, so that filing stays two database round trips.
+    related_case_exists = fields.Boolean()
     timeline = fields.List(fields.Nested(TimelineEntrySchema))
 
 

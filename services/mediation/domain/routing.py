@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from services.mediation.domain.lifecycle import CLOSED_STATES
 
 RULE_MATCH = "area+category"
 RULE_DEFAULT = "no eligible studio: district default"
@@ -181,3 +184,24 @@ def route(
     if default is None:
         raise NoStudioAvailable(f"no studio for {community}/{category} and no default studio")
     return RoutingDecision(default.code, RULE_DEFAULT, True, (), {}, DECIDED_DEFAULT, (), excluded, {})
+
+
+# A new case may duplicate an open one of the same community, building and category filed in the
+# 30 days before it. It flags; it never rejects (the mediators decide, and may merge).
+DUPLICATE_WINDOW = timedelta(days=30)
+
+
+def possible_duplicates_query(data: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The filter of cases a newly submitted case (`case.submitted`'s data) may duplicate: not
+    closed, filed before it (`received_at` as the event carries it, ISO 8601 in UTC)."""
+    received_at = datetime.fromisoformat(data["received_at"]) if data.get("received_at") else at
+    received = received_at.astimezone(UTC).isoformat()
+    since = (received_at - DUPLICATE_WINDOW).astimezone(UTC).isoformat()
+    return {
+        "community": data["community"],
+        "building": data.get("building"),
+        "category": data["category"],
+        "status": {"$nin": list(CLOSED_STATES)},
+        "received_at": {"$gte": since, "$lt": received},
+        "_id": {"$ne": data["reference"]},
+    }
