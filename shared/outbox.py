@@ -197,8 +197,10 @@ class Outbox:
 
 
 def mark_carriers_sent(collection: Collection, document_ids: list[Any]) -> None:
-    """Record that the events carried by these documents are published (one round trip)."""
-    _mark(collection, document_ids, {"$unset": {PENDING_AT_FIELD: ""}, "$set": {SENT_AT_FIELD: utcnow()}})
+    """Record that the events carried by these documents are published (one round trip). A
+    one-time code or link token (`data.code`) leaves the carried copies as it leaves outbox rows."""
+    unset = {PENDING_AT_FIELD: "", f"{EVENTS_FIELD}.$[].data.code": ""}
+    _mark(collection, document_ids, {"$unset": unset, "$set": {SENT_AT_FIELD: utcnow()}})
 
 
 def mark_outbox_sent(outbox: Collection, message_ids: list[Any]) -> None:

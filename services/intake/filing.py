@@ -10,14 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
-from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
 
 from services.intake.attachments import Attachment, discard_attachments, store_attachments
 from services.intake.bootstrap import SERVICE, Intake
 from services.intake.domain import case_rules
-from shared.db import in_transaction, upsert_retrying
+from shared.db import upsert_retrying
 from shared.messaging.envelope import Envelope, make_envelope, utcnow
 
 log = logging.getLogger(__name__)
@@ -168,10 +167,9 @@ def submit_case(
 
     The reference comes from this process's reserved block (`REFERENCES`), the duplicate lookup is
     left to where its answer is shown (`possible_duplicates`; mediation looks for its own), and the
-    published events are marked sent in a batch (`shared.outbox.SentMarks`). The case and its
-    applicants' tracking links are written in one transaction (three round trips: the insert, the
-    links' outbox rows, the commit), because a link's token must not stay in a document that
-    keeps what it carries; the request's rate limit makes a fourth."""
+    published events are marked sent in a batch (`shared.outbox.SentMarks`). One database round
+    trip: the insert of the case carrying its events (the caller's rate limit is the request's
+    second)."""
     now = utcnow()
     reference = next_reference(intake, now)
     token = case_rules.new_tracking_token()
@@ -183,7 +181,7 @@ def submit_case(
     # never logged and never on the public tracking page.
     filer = data.get("filer")
     # Each applicant's own tracking link (only hashes are stored; the tokens travel to notify once,
-    # in `case.tracking_link` events from the outbox, whose copies drop them once published).
+    # in `case.tracking_link` events the case carries, whose copies drop them once published).
     tokens = case_rules.party_tokens(len(data["applicants"]), data.get("filed_by") or "resident", token)
     case = {
         "_id": reference,
@@ -222,22 +220,17 @@ def submit_case(
         },
         source=SERVICE,
     )
-    events = intake.outbox.embed(case, [event])  # the case carries its case.submitted
+    # The case carries its case.submitted and each applicant's link: one insert, atomic without a
+    # transaction. A link's token leaves the carried copy when it is marked sent
+    # (`shared.outbox.mark_carriers_sent`), so the case never keeps the secret.
     links = tracking_links(intake, reference, data, tokens, "filed", now)
-
-    def store(session: ClientSession) -> None:
-        # The links' events go to the outbox collection (not embedded): their copies there lose
-        # the secret once published, while a case document keeps what it carries.
-        intake.db.cases.insert_one(case, session=session)
-        intake.outbox.add(links, session)
-
+    events = intake.outbox.embed(case, [event, *links])
     try:
-        in_transaction(intake.db, store)
+        intake.db.cases.insert_one(case)
     except Exception:
         discard_attachments(intake.db, files)
         raise
     intake.outbox.flush_embedded("cases", reference, events)
-    intake.outbox.flush(links)
     log.info(
         "case submitted",
         extra={"reference": reference, "category": data["category"], "channel": channel},
