@@ -93,10 +93,12 @@ def drive(m: Mediation, seed: int = 5, cases: int = 45, only: dict[str, str] | N
             continue  # accepted, in the pool
         t += timedelta(days=rng.randint(0, 3))
         desk.take(m, ref, worker, now=t)
-        if rng.random() < 0.15:
-            # A party asks for another mediator: the case is accepted again, later.
+        if rng.random() < 0.15 and studio == "zhihe":
+            # A party asks for another mediator: the case is accepted again, later, and taken by
+            # the studio's other mediator (the one replaced may not take it back: PML Art 23).
             t += timedelta(days=rng.randint(5, 40))
             act(m, ref, worker, lc.REQUEST_OTHER_MEDIATOR, {"requested_by": "张三"}, now=t)
+            worker = ZHOU if worker == MEDIATOR else MEDIATOR
             desk.take(m, ref, worker, now=t)
         act(m, ref, worker, lc.NOTIFY_RIGHTS, {"acknowledged_by": ["张三"]}, now=t)
         act(m, ref, worker, lc.START_MEDIATION, now=t)

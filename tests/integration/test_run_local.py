@@ -54,7 +54,10 @@ def test_run_local_serves_the_stack_and_stops_on_ctrl_c(
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 201
-        wait_for(lambda: len(mailbox.messages) == 2, timeout=30, what="the stack to route and notify")
+        # The studio's new case, the applicant's "routed" message and the applicant's tracking link.
+        wait_for(lambda: len(mailbox.messages) == 3, timeout=30, what="the stack to route and notify")
+        subjects = " | ".join(str(m["Subject"]) for m in mailbox.messages)
+        assert "tracking link" in subjects or "查询链接" in subjects, subjects
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['council']}/readyz", timeout=10) as response:
             assert response.status == 200
         # The demo accounts include council's roles; the seed community's register is loaded.
