@@ -73,6 +73,9 @@ class Settings:
     # Domain of the staff cookie, e.g. ".mediation.example.org" when the services are on
     # sibling hosts; empty = host-only (all services on one host, as in local runs).
     staff_cookie_domain: str = ""
+    # The web services' second listener, serving /metrics and nothing else (and the only place
+    # /metrics is served): reachable by the monitoring system, never routed from the internet.
+    metrics_port: int = 9100
     district_code: str = "demo"
     log_level: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict)

@@ -21,7 +21,7 @@ from shared.logs import configure_logging, reset_correlation_id, set_correlation
 from shared.messaging.envelope import new_id
 from shared.messaging.publisher import broker_reachable
 from shared.messaging.topology import ConsumerSpec
-from shared.metrics import add_metrics_source, init_metrics, outbox_backlog, queue_depths
+from shared.metrics import add_metrics_source, dependency_up, init_metrics, outbox_backlog, queue_depths
 
 if TYPE_CHECKING:
     from shared.service import ServiceContext
@@ -110,7 +110,7 @@ def create_base_app(
     app.extensions["settings"] = settings
     api = ConcordApi(app)
     app.register_blueprint(_swagger_assets_blueprint())
-    init_metrics(app, service)
+    init_metrics(app, service, settings.metrics_port)
 
     @app.before_request
     def bind_correlation_id() -> None:
@@ -169,35 +169,48 @@ def register_operations(
     consumers: Iterable[ConsumerSpec] = (),
 ) -> None:
     """The operator-facing endpoints of a service: /healthz, /readyz, and the scrape-time gauges
-    of /metrics (its outbox backlog and the depth of its consumers' queues)."""
-    app.register_blueprint(
-        health_blueprint({"mongodb": lambda: ping(context.db), "broker": lambda: broker_reachable(settings)})
-    )
+    of /metrics (its outbox backlog, the depth of its consumers' queues, the broker reachable).
+
+    Readiness is the database alone: with the broker down a request still stores its case and
+    its events (the outbox publishes them later), so taking every pod out of service would only
+    turn residents away. The broker's state is in /readyz's `detail` and in
+    `concord_dependency_up{dependency="broker"}`.
+    """
+    broker = lambda: broker_reachable(settings)  # noqa: E731 (named for the two places that ask)
+    app.register_blueprint(health_blueprint({"mongodb": lambda: ping(context.db)}, {"broker": broker}))
+    add_metrics_source(app, dependency_up(service, "broker", broker))
     add_metrics_source(app, outbox_backlog(service, lambda: context.outbox))
     specs = list(consumers)
     if specs:
         add_metrics_source(app, queue_depths(settings, specs))
 
 
-def health_blueprint(checks: Mapping[str, ReadinessCheck]) -> Blueprint:
-    """/healthz: the process answers. /readyz: every dependency in `checks` answers (503 if not)."""
+def health_blueprint(
+    checks: Mapping[str, ReadinessCheck], details: Mapping[str, ReadinessCheck] | None = None
+) -> Blueprint:
+    """/healthz: the process answers. /readyz: every dependency in `checks` answers (503 if not);
+    the ones in `details` are reported without deciding readiness."""
     bp = Blueprint("health", __name__)
 
     @bp.get("/healthz")
     def healthz() -> Any:
         return jsonify(status="ok")
 
-    @bp.get("/readyz")
-    def readyz() -> Any:
+    def run(probes: Mapping[str, ReadinessCheck]) -> dict[str, bool]:
         results = {}
-        for name, check in checks.items():
+        for name, check in probes.items():
             try:
                 results[name] = bool(check())
             except Exception:  # a probe must answer, whatever the dependency does
                 log.warning("readiness check raised", exc_info=True, extra={"check": name})
                 results[name] = False
+        return results
+
+    @bp.get("/readyz")
+    def readyz() -> Any:
+        results = run(checks)
         ready = all(results.values())
         status = "ready" if ready else "unavailable"
-        return jsonify(status=status, checks=results), (200 if ready else 503)
+        return jsonify(status=status, checks=results, detail=run(details or {})), (200 if ready else 503)
 
     return bp
