@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,27 @@ _BODY_LOCATIONS = ("json", "form", "query", "files", "path", "headers")
 ReadinessCheck = Callable[[], bool]
 # What a 503 for an unreachable database tells clients to wait before trying again.
 RETRY_AFTER_SECONDS = 5
+# After a request found the database unreachable, the process answers 503 at once for this long
+# (seconds) instead of letting every request wait its timeouts: a sync worker held 3-10 s per
+# request would let requests pile up by the hundred. The first request after it tries again.
+DATABASE_BACKOFF_SECONDS = 2.0
+# Endpoints that never touch the breaker: probes must look for themselves, metrics must answer.
+_BREAKER_EXEMPT = {"health.healthz", "health.readyz", "metrics", "static"}
+
+
+class DatabaseBreaker:
+    """Per process: while the database was just found unreachable, requests fail fast."""
+
+    def __init__(self, backoff: float = DATABASE_BACKOFF_SECONDS) -> None:
+        self.backoff = backoff
+        self._open_until = 0.0
+
+    def tripped(self) -> None:
+        self._open_until = time.monotonic() + self.backoff
+
+    @property
+    def is_open(self) -> bool:
+        return time.monotonic() < self._open_until
 
 
 def error_payload(code: int, name: str, message: str | None = None, errors: Any = None) -> dict:
@@ -130,19 +152,34 @@ def create_base_app(
         if token is not None:
             reset_correlation_id(token)
 
+    breaker = DatabaseBreaker()
+    app.extensions["database_breaker"] = breaker
+
+    def service_unavailable() -> Any:
+        # Answered like any HTTP error (JSON for the API, a page for pages), with Retry-After.
+        unavailable = ServiceUnavailable()
+        unavailable.data = {"message": "The service is briefly unavailable; try again."}  # type: ignore[attr-defined]
+        response = app.make_response(app.handle_http_exception(unavailable))
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+    @app.before_request
+    def fail_fast_while_the_database_is_away() -> Any:
+        endpoint = request.endpoint or ""
+        if breaker.is_open and endpoint not in _BREAKER_EXEMPT and not endpoint.endswith(".static"):
+            return service_unavailable()
+        return None
+
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> Any:
         if isinstance(error, HTTPException):
             return api.handle_http_exception(error)
         if database_unavailable(error):
-            # An outage, not a bug: the client may try again once the database is back. Answered
-            # like any HTTP error (JSON for the API, a page for pages), with Retry-After.
+            # An outage, not a bug: the client may try again once the database is back.
             log.warning("database unavailable", extra={"error": f"{type(error).__name__}: {error}"[:300]})
-            unavailable = ServiceUnavailable()
-            unavailable.data = {"message": "The service is briefly unavailable; try again."}  # type: ignore[attr-defined]
-            response = app.make_response(app.handle_http_exception(unavailable))
-            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-            return response
+            if isinstance(error, ConnectionFailure):  # unreachable, not a write conflict
+                breaker.tripped()
+            return service_unavailable()
         log.exception("unhandled error")
         return jsonify(error_payload(500, "Internal Server Error", "Internal error.")), 500
 
