@@ -148,8 +148,9 @@ def http_status(url: str, timeout: float = 3.0) -> int:
 class FaultStack:
     """Intake under gunicorn, the three workers and an SMTP sink, on one test's settings.
 
-    `broker_url`/`mongo_url` override what the service processes use (a TCP proxy, a dedicated
-    database server); the test itself reads the databases through `settings`.
+    `broker_url`/`mongo_url`/`smtp_url` override what the service processes use (a TCP proxy);
+    the test itself reads the databases through `settings`. `env` adds environment variables to
+    every service process (e.g. shorter timeouts).
     """
 
     def __init__(
@@ -159,12 +160,21 @@ class FaultStack:
         log_dir: Path,
         *,
         broker_url: str | None = None,
+        mongo_url: str | None = None,
+        smtp_url: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self.mailbox = mailbox
         self.log_dir = log_dir
         self.run = settings.db_prefix
-        self.process_settings = replace(settings, broker_url=broker_url or settings.broker_url)
+        self.env = dict(env or {})
+        self.process_settings = replace(
+            settings,
+            broker_url=broker_url or settings.broker_url,
+            mongo_url=mongo_url or settings.mongo_url,
+            smtp_url=smtp_url or settings.smtp_url,
+        )
         self.workers = Workers(self.process_settings, log_dir)
         self.gunicorn: subprocess.Popen | None = None
         self.port = free_port()
@@ -196,6 +206,7 @@ class FaultStack:
             GUNICORN_BIND=f"127.0.0.1:{self.port}",
             GUNICORN_WORKERS="2",
             INTAKE_RATE_LIMIT="1000000/60",  # the flow comes from one address
+            **self.env,
         )
         log = open(self.log_dir / "intake-web.log", "ab")  # noqa: SIM115 (owned by the child)
         self.gunicorn = subprocess.Popen(
@@ -218,7 +229,7 @@ class FaultStack:
         # Each (re)start gets a fresh "consuming" marker to wait for.
         (self.log_dir / f"{service}-worker.log").open("a").write(f"\n=== start {time.time():.3f}\n")
         # A short sending lease, so a delivery claimed by a killed notify is taken over quickly.
-        self.workers.start(service, NOTIFY_SENDING_LEASE=str(SENDING_LEASE))
+        self.workers.start(service, **{"NOTIFY_SENDING_LEASE": str(SENDING_LEASE), **self.env})
 
     def workers_log(self, service: str) -> str:
         path = self.log_dir / f"{service}-worker.log"
