@@ -10,7 +10,13 @@ from __future__ import annotations
 import os
 
 # Loopback by default, so a bare run never exposes the service; containers set 0.0.0.0:8000.
-bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+_public_bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+# A second listener on the same address for /metrics alone (shared/metrics.py): the monitoring
+# system scrapes it inside the cluster; the public port answers /metrics with 404. 0 turns it off.
+_metrics_port = int(os.environ.get("METRICS_PORT", "9100"))
+bind = [_public_bind]
+if _metrics_port:
+    bind.append(f"{_public_bind.rsplit(':', 1)[0]}:{_metrics_port}")
 
 # Sync workers: the views are short and I/O-bound on MongoDB and the broker. Scale with
 # GUNICORN_WORKERS (processes) first; GUNICORN_THREADS adds threads inside each process.

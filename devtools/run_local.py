@@ -27,6 +27,8 @@ SERVICES = {
     name: int(os.environ.get(f"{name.upper()}_PORT", default))
     for name, default in (("intake", 8001), ("mediation", 8002), ("notify", 8003), ("council", 8004))
 }
+# Each web service's /metrics listener (shared/metrics.py): its public port + 1000 (9001 for 8001).
+METRICS_PORTS = {name: port + 1000 for name, port in SERVICES.items()}
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 
@@ -88,6 +90,7 @@ def main() -> int:
         for service, port in SERVICES.items():
             service_env = env | {
                 "GUNICORN_BIND": f"127.0.0.1:{port}",
+                "METRICS_PORT": str(METRICS_PORTS[service]),
                 "PROMETHEUS_MULTIPROC_DIR": str(VAR / "metrics" / service),
             }
             spawn(
@@ -112,6 +115,7 @@ def main() -> int:
         print(f"  mediation  http://127.0.0.1:{SERVICES['mediation']}/")
         print(f"  notify     http://127.0.0.1:{SERVICES['notify']}/")
         print(f"  council    http://127.0.0.1:{SERVICES['council']}/")
+        print(f"  metrics    http://127.0.0.1:{{{','.join(str(p) for p in METRICS_PORTS.values())}}}/metrics")
         print(f"  database   {env['MONGO_URL']}")
         print(f"  broker     {env['BROKER_URL'].split('@')[-1]}")
         print(f"  mail       {env['SMTP_URL']} -> {VAR / 'mail'}")

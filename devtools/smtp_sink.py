@@ -10,6 +10,7 @@ import email
 import email.policy
 import threading
 import time
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -25,18 +26,31 @@ class CapturingHandler:
         self.messages: list[EmailMessage] = []
         self.maildir = maildir
         self.fail_next: list[str] = []  # SMTP answers to give instead of accepting, in order
+        # Fault injection, each run once then cleared: `before_accept` when a message's data has
+        # arrived and it is neither kept nor answered yet (the client then gets 451 instead of
+        # 250); `after_accept` once the message is kept, just before the 250 goes out.
+        self.before_accept: Callable[[], None] | None = None
+        self.after_accept: Callable[[], None] | None = None
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:  # noqa: N802 (aiosmtpd)
         with self.lock:
             if self.fail_next:
                 return self.fail_next.pop(0)
+            before, self.before_accept = self.before_accept, None
+        if before is not None:
+            before()
+            return "451 4.3.0 Interrupted before acceptance"
+        with self.lock:
             message = email.message_from_bytes(envelope.content, policy=email.policy.default)
             self.messages.append(message)
             if self.maildir is not None:
                 self.maildir.mkdir(parents=True, exist_ok=True)
                 name = f"{time.time():.6f}.eml"
                 (self.maildir / name).write_bytes(envelope.content)
+            after, self.after_accept = self.after_accept, None
+        if after is not None:
+            after()
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[EmailMessage]:

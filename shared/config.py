@@ -35,8 +35,14 @@ class Settings:
     # Delays (seconds) of the retry tiers: a failing message waits 1 s, then 5 s, then 30 s,
     # and is dead-lettered after the last tier.
     retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0)
-    publish_timeout: float = 5.0
-    connect_timeout: float = 3.0
+    publish_timeout: float = 5.0  # seconds for the broker to confirm a publish (and any AMQP read)
+    connect_timeout: float = 3.0  # seconds to open a broker connection (TCP and AMQP handshake)
+    # Seconds between AMQP heartbeats: a broker that stops answering without closing the
+    # connection is noticed after two missed ones, and the consumer reconnects.
+    broker_heartbeat: int = 30
+    # Seconds a database operation may wait for its answer (socketTimeoutMS): past it, requests
+    # answer 503 and workers wait for the database, instead of hanging on a silent server.
+    db_timeout: float = 10.0
     outbox_relay_interval: float = 1.0
     # The relay leaves fresh outbox rows to the request that wrote them for this long.
     outbox_grace_seconds: float = 2.0
@@ -73,6 +79,9 @@ class Settings:
     # Domain of the staff cookie, e.g. ".mediation.example.org" when the services are on
     # sibling hosts; empty = host-only (all services on one host, as in local runs).
     staff_cookie_domain: str = ""
+    # The web services' second listener, serving /metrics and nothing else (and the only place
+    # /metrics is served): reachable by the monitoring system, never routed from the internet.
+    metrics_port: int = 9100
     district_code: str = "demo"
     # Years an archived case keeps its personal data before mediation's archive job erases it (PIPL Art 19).
     personal_data_retention_years: int = 5

@@ -22,26 +22,36 @@ from pymongo.errors import AutoReconnect, DuplicateKeyError, PyMongoError
 from shared.config import Settings
 
 _lock = threading.Lock()
-_clients: dict[tuple[int, str], MongoClient] = {}
+_clients: dict[tuple[int, str, float], MongoClient] = {}
 
 IndexSetup = Callable[[Database], None]
 T = TypeVar("T")
 MAX_CONFLICT_ATTEMPTS = 50
 
 
-def get_client(mongo_url: str) -> MongoClient:
-    """The process's client for `mongo_url`, created lazily after any fork."""
-    key = (os.getpid(), mongo_url)
+def get_client(mongo_url: str, operation_timeout: float = 10.0) -> MongoClient:
+    """The process's client for `mongo_url`, created lazily after any fork.
+
+    Every wait on the database is bounded, unless the URL itself says otherwise: finding the
+    server and opening a connection 3 s each (readiness probes and requests fail fast while it is
+    away), and an answer `operation_timeout` seconds (`DB_TIMEOUT`): a server that stops
+    answering without closing its connections (a partition, a hung host) gives a `NetworkTimeout`,
+    answered 503 by requests and waited out by workers, instead of holding them forever.
+    """
+    key = (os.getpid(), mongo_url, operation_timeout)
     client = _clients.get(key)
     if client is None:
         with _lock:
             client = _clients.get(key)
             if client is None:
-                # Fail fast when the database is away (readiness probes, requests), unless the
-                # URL itself says otherwise.
+                defaults = {
+                    "serverSelectionTimeoutMS": 3000,
+                    "connectTimeoutMS": 3000,
+                    "socketTimeoutMS": round(operation_timeout * 1000),
+                }
                 timeouts = {
-                    option: 3000
-                    for option in ("serverSelectionTimeoutMS", "connectTimeoutMS")
+                    option: value
+                    for option, value in defaults.items()
                     if option.lower() not in mongo_url.lower()
                 }
                 client = MongoClient(mongo_url, tz_aware=True, uuidRepresentation="standard", **timeouts)
@@ -51,16 +61,16 @@ def get_client(mongo_url: str) -> MongoClient:
 
 def get_database(settings: Settings, service: str) -> Database:
     """The database `service` owns; no service opens another's."""
-    return get_client(settings.mongo_url)[settings.database_name(service)]
+    return get_client(settings.mongo_url, settings.db_timeout)[settings.database_name(service)]
 
 
 def close_clients() -> None:
     """Close this process's clients (tests, clean shutdown)."""
     with _lock:
-        for (pid, url), client in list(_clients.items()):
-            if pid == os.getpid():
+        for key, client in list(_clients.items()):
+            if key[0] == os.getpid():
                 client.close()
-                del _clients[(pid, url)]
+                del _clients[key]
 
 
 @contextmanager

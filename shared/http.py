@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from shared.logs import configure_logging, reset_correlation_id, set_correlation
 from shared.messaging.envelope import new_id
 from shared.messaging.publisher import broker_reachable
 from shared.messaging.topology import ConsumerSpec
-from shared.metrics import add_metrics_source, init_metrics, outbox_backlog, queue_depths
+from shared.metrics import add_metrics_source, dependency_up, init_metrics, outbox_backlog, queue_depths
 
 if TYPE_CHECKING:
     from shared.service import ServiceContext
@@ -35,6 +36,27 @@ _BODY_LOCATIONS = ("json", "form", "query", "files", "path", "headers")
 ReadinessCheck = Callable[[], bool]
 # What a 503 for an unreachable database tells clients to wait before trying again.
 RETRY_AFTER_SECONDS = 5
+# After a request found the database unreachable, the process answers 503 at once for this long
+# (seconds) instead of letting every request wait its timeouts: a sync worker held 3-10 s per
+# request would let requests pile up by the hundred. The first request after it tries again.
+DATABASE_BACKOFF_SECONDS = 2.0
+# Endpoints that never touch the breaker: probes must look for themselves, metrics must answer.
+_BREAKER_EXEMPT = {"health.healthz", "health.readyz", "metrics", "static"}
+
+
+class DatabaseBreaker:
+    """Per process: while the database was just found unreachable, requests fail fast."""
+
+    def __init__(self, backoff: float = DATABASE_BACKOFF_SECONDS) -> None:
+        self.backoff = backoff
+        self._open_until = 0.0
+
+    def tripped(self) -> None:
+        self._open_until = time.monotonic() + self.backoff
+
+    @property
+    def is_open(self) -> bool:
+        return time.monotonic() < self._open_until
 
 
 def error_payload(code: int, name: str, message: str | None = None, errors: Any = None) -> dict:
@@ -110,7 +132,7 @@ def create_base_app(
     app.extensions["settings"] = settings
     api = ConcordApi(app)
     app.register_blueprint(_swagger_assets_blueprint())
-    init_metrics(app, service)
+    init_metrics(app, service, settings.metrics_port)
 
     @app.before_request
     def bind_correlation_id() -> None:
@@ -130,19 +152,34 @@ def create_base_app(
         if token is not None:
             reset_correlation_id(token)
 
+    breaker = DatabaseBreaker()
+    app.extensions["database_breaker"] = breaker
+
+    def service_unavailable() -> Any:
+        # Answered like any HTTP error (JSON for the API, a page for pages), with Retry-After.
+        unavailable = ServiceUnavailable()
+        unavailable.data = {"message": "The service is briefly unavailable; try again."}  # type: ignore[attr-defined]
+        response = app.make_response(app.handle_http_exception(unavailable))
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+    @app.before_request
+    def fail_fast_while_the_database_is_away() -> Any:
+        endpoint = request.endpoint or ""
+        if breaker.is_open and endpoint not in _BREAKER_EXEMPT and not endpoint.endswith(".static"):
+            return service_unavailable()
+        return None
+
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> Any:
         if isinstance(error, HTTPException):
             return api.handle_http_exception(error)
         if database_unavailable(error):
-            # An outage, not a bug: the client may try again once the database is back. Answered
-            # like any HTTP error (JSON for the API, a page for pages), with Retry-After.
+            # An outage, not a bug: the client may try again once the database is back.
             log.warning("database unavailable", extra={"error": f"{type(error).__name__}: {error}"[:300]})
-            unavailable = ServiceUnavailable()
-            unavailable.data = {"message": "The service is briefly unavailable; try again."}  # type: ignore[attr-defined]
-            response = app.make_response(app.handle_http_exception(unavailable))
-            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-            return response
+            if isinstance(error, ConnectionFailure):  # unreachable, not a write conflict
+                breaker.tripped()
+            return service_unavailable()
         log.exception("unhandled error")
         return jsonify(error_payload(500, "Internal Server Error", "Internal error.")), 500
 
@@ -169,35 +206,48 @@ def register_operations(
     consumers: Iterable[ConsumerSpec] = (),
 ) -> None:
     """The operator-facing endpoints of a service: /healthz, /readyz, and the scrape-time gauges
-    of /metrics (its outbox backlog and the depth of its consumers' queues)."""
-    app.register_blueprint(
-        health_blueprint({"mongodb": lambda: ping(context.db), "broker": lambda: broker_reachable(settings)})
-    )
+    of /metrics (its outbox backlog, the depth of its consumers' queues, the broker reachable).
+
+    Readiness is the database alone: with the broker down a request still stores its case and
+    its events (the outbox publishes them later), so taking every pod out of service would only
+    turn residents away. The broker's state is in /readyz's `detail` and in
+    `concord_dependency_up{dependency="broker"}`.
+    """
+    broker = lambda: broker_reachable(settings)  # noqa: E731 (named for the two places that ask)
+    app.register_blueprint(health_blueprint({"mongodb": lambda: ping(context.db)}, {"broker": broker}))
+    add_metrics_source(app, dependency_up(service, "broker", broker))
     add_metrics_source(app, outbox_backlog(service, lambda: context.outbox))
     specs = list(consumers)
     if specs:
         add_metrics_source(app, queue_depths(settings, specs))
 
 
-def health_blueprint(checks: Mapping[str, ReadinessCheck]) -> Blueprint:
-    """/healthz: the process answers. /readyz: every dependency in `checks` answers (503 if not)."""
+def health_blueprint(
+    checks: Mapping[str, ReadinessCheck], details: Mapping[str, ReadinessCheck] | None = None
+) -> Blueprint:
+    """/healthz: the process answers. /readyz: every dependency in `checks` answers (503 if not);
+    the ones in `details` are reported without deciding readiness."""
     bp = Blueprint("health", __name__)
 
     @bp.get("/healthz")
     def healthz() -> Any:
         return jsonify(status="ok")
 
-    @bp.get("/readyz")
-    def readyz() -> Any:
+    def run(probes: Mapping[str, ReadinessCheck]) -> dict[str, bool]:
         results = {}
-        for name, check in checks.items():
+        for name, check in probes.items():
             try:
                 results[name] = bool(check())
             except Exception:  # a probe must answer, whatever the dependency does
                 log.warning("readiness check raised", exc_info=True, extra={"check": name})
                 results[name] = False
+        return results
+
+    @bp.get("/readyz")
+    def readyz() -> Any:
+        results = run(checks)
         ready = all(results.values())
         status = "ready" if ready else "unavailable"
-        return jsonify(status=status, checks=results), (200 if ready else 503)
+        return jsonify(status=status, checks=results, detail=run(details or {})), (200 if ready else 503)
 
     return bp

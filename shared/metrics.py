@@ -6,6 +6,11 @@ clears a dead worker's files). Gauges that describe shared state — the outbox 
 depths, cases by state — are not kept per process at all: they are read from MongoDB or the
 broker when /metrics is scraped, so every worker answers the same truth.
 
+/metrics is never served where the public reaches the service: a web service answers it only on
+its metrics port (`METRICS_PORT`, a second listener gunicorn opens besides the public one; see
+deploy/gunicorn.conf.py), which the Kubernetes Service exposes inside the cluster and no Ingress
+routes to. The metrics port serves nothing else, and the public port answers /metrics with 404.
+
 A worker process (consumers) has no HTTP server of its own; with WORKER_METRICS_PORT set it
 serves its metrics on that port.
 """
@@ -19,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, abort, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -97,8 +102,15 @@ def exposition(registries: tuple[CollectorRegistry, ...]) -> bytes:
     return b"".join(generate_latest(registry) for registry in registries)
 
 
-def init_metrics(app: Flask, service: str) -> None:
-    """Time every request and serve GET /metrics in the Prometheus text format.
+def on_metrics_port(metrics_port: int) -> bool:
+    """True when the request came in on the metrics listener (the WSGI server's own port: under
+    gunicorn the listening socket's, which no client header changes)."""
+    return bool(metrics_port) and request.environ.get("SERVER_PORT") == str(metrics_port)
+
+
+def init_metrics(app: Flask, service: str, metrics_port: int) -> None:
+    """Time every request and serve GET /metrics in the Prometheus text format, on the metrics
+    port only (404 on the public port; the metrics port answers nothing but /metrics).
 
     Services add scrape-time gauges with `add_metrics_source(app, source)`.
     """
@@ -107,6 +119,9 @@ def init_metrics(app: Flask, service: str) -> None:
 
     @app.before_request
     def start_timer() -> None:
+        # Case counts by studio and state, queue depths: for the monitoring system, not the public.
+        if (request.path == "/metrics") != on_metrics_port(metrics_port):
+            abort(404)
         g.metrics_started = time.perf_counter()
 
     @app.after_request
@@ -138,6 +153,21 @@ def outbox_backlog(service: str, outbox: Callable[[], Any]) -> GaugeSource:
         pending = outbox().pending_count()
         yield gauge(
             "concord_outbox_pending", "Outbox events not yet published.", ["service"], [([service], pending)]
+        )
+
+    return source
+
+
+def dependency_up(service: str, dependency: str, check: Callable[[], bool]) -> GaugeSource:
+    """1 when `dependency` answers at scrape time, else 0 (the broker: not part of readiness)."""
+
+    def source() -> Iterable[Metric]:
+        up = 1.0 if check() else 0.0
+        yield gauge(
+            "concord_dependency_up",
+            "1 when the dependency answers, 0 when it does not.",
+            ["service", "dependency"],
+            [([service, dependency], up)],
         )
 
     return source

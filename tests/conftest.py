@@ -7,6 +7,7 @@ data or messages, and everything it created is removed afterwards.
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +50,13 @@ def mongo_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process = start_secantus(port, ":memory:", log)
     yield mongo_url(port)
     process.terminate()
-    process.wait(timeout=15)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        # Seen once in five fault-suite runs: the server caught SIGTERM and never exited (its
+        # threads all waiting on locks). The run's tests are over; do not leave it behind.
+        process.kill()
+        process.wait(timeout=15)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.client_session import ClientSession
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
 from services.notify import digest
 from services.notify.bootstrap import SERVICE, Notify
@@ -41,7 +41,15 @@ log = logging.getLogger(__name__)
 
 SENDING, RETRYING, SENT, FAILED = "sending", "retrying", "sent", "failed"
 STATUSES = (PENDING, SENDING, RETRYING, SENT, FAILED)
-# A delivery claimed by a worker that died is taken over after `Settings.notify_sending_lease`.
+# A delivery claimed by a worker that died is taken over after `Settings.notify_sending_lease`,
+# plus a grace counted from the moment another worker first finds the lease run out (at most
+# `TAKEOVER_GRACE` seconds, never more than the lease): a sender still alive, waiting for the
+# database to record what the provider accepted (`_record_sent`), records it within the grace, so
+# an outage longer than the lease does not make a second worker send the delivery again.
+TAKEOVER_GRACE = 5.0
+# How often a sender whose provider accepted a message tries again to record it as sent while the
+# database does not answer (seconds, doubling from the first to the last).
+RECORD_RETRY_FIRST, RECORD_RETRY_LAST = 0.1, 1.0
 
 __all__ = ["FAILED", "PENDING", "SENT", "ContactsNotYetKnown", "delivery_id"]
 
@@ -204,7 +212,7 @@ def send_delivery(notify: Notify, envelope: Envelope) -> None:
         raise TransientDeliveryError(error) from None
     if code:  # a provider may echo the message: the code never reaches the delivery log
         response = _redact(response or "", address, delivery["channel"], code)
-    _finish(notify, did, SENT, delivery["attempts"], started, response=response)
+    _record_sent(notify, did, delivery["attempts"], started, response)
     log.info(
         "notification sent",
         extra={"delivery_id": did, "channel": delivery["channel"], "reference": delivery["reference"]},
@@ -227,6 +235,8 @@ def _claim(notify: Notify, did: str, now: datetime) -> dict[str, Any] | None:
         raise DeliveryBusy(did, delay=max(0.0, (lease_until - now).total_seconds()))
     if status not in (PENDING, RETRYING, SENDING):
         return None  # sent or failed already: a duplicate command has no second effect
+    if status == SENDING:
+        _await_takeover(notify, current, now)  # raises DeliveryBusy until the grace has passed
     claimed = notify.db.deliveries.update_one(
         {"_id": did, "status": status, "lease_until": lease_until},
         {
@@ -235,12 +245,70 @@ def _claim(notify: Notify, did: str, now: datetime) -> dict[str, Any] | None:
                 "lease_until": now + timedelta(seconds=notify.settings.notify_sending_lease),
             },
             "$inc": {"attempts": 1},
+            "$unset": {"takeover_after": ""},
         },
     )
     if claimed.modified_count == 0:  # another worker claimed it between the read and the update
         raise DeliveryBusy(did, delay=notify.settings.notify_sending_lease)
     current.update(status=SENDING, attempts=current.get("attempts", 0) + 1)
     return current
+
+
+def takeover_grace(lease: float) -> float:
+    """Seconds a takeover waits after first finding a lease run out (see `TAKEOVER_GRACE`)."""
+    return min(TAKEOVER_GRACE, lease)
+
+
+def _await_takeover(notify: Notify, current: dict[str, Any], now: datetime) -> None:
+    """Let a delivery whose lease ran out be taken over only once the grace has passed.
+
+    The first worker to find the lease run out notes when the grace ends and waits; a sender that
+    outlived its lease only because the database was away records "sent" meanwhile, and the
+    takeover then finds the delivery done. Only a sender that really died is taken over.
+    """
+    after = current.get("takeover_after")
+    if after is None:
+        grace = takeover_grace(notify.settings.notify_sending_lease)
+        notify.db.deliveries.update_one(
+            {
+                "_id": current["_id"],
+                "status": SENDING,
+                "lease_until": current.get("lease_until"),
+                "takeover_after": None,
+            },
+            {"$set": {"takeover_after": now + timedelta(seconds=grace)}},
+        )
+        raise DeliveryBusy(current["_id"], delay=grace)
+    if after > now:
+        raise DeliveryBusy(current["_id"], delay=(after - now).total_seconds())
+
+
+def _record_sent(notify: Notify, did: str, attempt: int, started: float, response: str | None) -> None:
+    """Record that the provider accepted the delivery, however long the database takes to answer.
+
+    The provider has the message: giving up here (raising, so the command comes back later)
+    would let this or another worker send it a second time once the lease ran out. So the worker
+    keeps the delivery and tries again until the write succeeds; meanwhile a takeover waits for
+    its grace (`_await_takeover`). Only a crash of this process before the write leaves the
+    delivery to be sent again (README, "Notifications").
+    """
+    delay = RECORD_RETRY_FIRST
+    failures = 0
+    while True:
+        try:
+            _finish(notify, did, SENT, attempt, started, response=response, unless_sent=True)
+            if failures:
+                log.info("sent delivery recorded", extra={"delivery_id": did, "failures": failures})
+            return
+        except PyMongoError as err:
+            failures += 1
+            if failures == 1 or failures % 20 == 0:
+                log.warning(
+                    "sent delivery not recorded yet, retrying",
+                    extra={"delivery_id": did, "failures": failures, "error": type(err).__name__},
+                )
+        time.sleep(delay)
+        delay = min(delay * 2, RECORD_RETRY_LAST)
 
 
 def _redact(text: str, address: str, channel: str, code: str | None = None) -> str:
@@ -260,7 +328,10 @@ def _finish(
     *,
     error: str | None = None,
     response: str | None = None,
+    unless_sent: bool = False,
 ) -> None:
+    """Store an attempt's outcome; `unless_sent` makes it a no-op once the delivery is sent (a
+    retried "sent" record whose first write reached the database logs the attempt once)."""
     now = utcnow()
     update: dict[str, Any] = {"status": status, "updated_at": now}
     entry: dict[str, Any] = {
@@ -276,8 +347,14 @@ def _finish(
     if error:
         update["last_error"] = error[:1000]
         entry["error"] = error[:500]
+    query: dict[str, Any] = {"_id": did, "status": {"$ne": SENT}} if unless_sent else {"_id": did}
     notify.db.deliveries.update_one(
-        {"_id": did}, {"$set": update, "$unset": {"lease_until": ""}, "$push": {"attempt_log": entry}}
+        query,
+        {
+            "$set": update,
+            "$unset": {"lease_until": "", "takeover_after": ""},
+            "$push": {"attempt_log": entry},
+        },
     )
 
 

@@ -34,12 +34,17 @@ class PublishError(Exception):
 def make_connection(settings: Settings, *, confirm: bool = True) -> Connection:
     """A kombu connection with timeouts, heartbeats and (on AMQP) publisher confirms."""
     options: dict[str, Any] = {}
-    if confirm and Topology(settings).is_amqp:
-        options["confirm_publish"] = True
+    if Topology(settings).is_amqp:
+        if confirm:
+            options["confirm_publish"] = True
+        # No read or write on the socket waits forever: a broker that stops answering without
+        # closing the connection (a partition) fails it after this long, even when closing it.
+        options["read_timeout"] = settings.publish_timeout
+        options["write_timeout"] = settings.publish_timeout
     return Connection(
         settings.broker_url,
         connect_timeout=settings.connect_timeout,
-        heartbeat=30,
+        heartbeat=settings.broker_heartbeat,
         transport_options=options,
     )
 

@@ -1,4 +1,6 @@
-"""/healthz answers while the process is up; /readyz fails while MongoDB or the broker is away."""
+"""/healthz answers while the process is up; /readyz fails while MongoDB is away, and only then:
+with the broker away a service still takes cases (the outbox keeps their events), so it stays in
+service and reports the broker in /readyz's detail and in /metrics (issue 17, item 7)."""
 
 from __future__ import annotations
 
@@ -22,23 +24,37 @@ def test_ready_when_dependencies_answer(settings: Settings, service: str) -> Non
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json == {"status": "ready", "checks": {"mongodb": True, "broker": True}}
+    assert ready.json == {"status": "ready", "checks": {"mongodb": True}, "detail": {"broker": True}}
 
 
 @pytest.mark.parametrize("service", FACTORIES)
-@pytest.mark.parametrize("missing", ["mongodb", "broker"])
-def test_not_ready_while_a_dependency_is_unreachable(settings: Settings, service: str, missing: str) -> None:
+def test_not_ready_while_the_database_is_unreachable(settings: Settings, service: str) -> None:
     dead = f"127.0.0.1:{free_port()}"
-    if missing == "mongodb":
-        broken = replace(settings, mongo_url=f"mongodb://{dead}/?serverSelectionTimeoutMS=300")
-    else:
-        broken = replace(settings, broker_url=f"amqp://guest:guest@{dead}//", connect_timeout=0.5)
+    broken = replace(settings, mongo_url=f"mongodb://{dead}/?serverSelectionTimeoutMS=300")
     client = FACTORIES[service](broken).test_client()
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
     assert ready.status_code == 503
-    assert ready.json["checks"][missing] is False
-    assert ready.json["status"] == "unavailable"
+    assert ready.json == {"status": "unavailable", "checks": {"mongodb": False}, "detail": {"broker": True}}
+
+
+@pytest.mark.parametrize("service", FACTORIES)
+def test_still_ready_while_only_the_broker_is_unreachable(settings: Settings, service: str) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    broken = replace(settings, broker_url=f"amqp://guest:guest@{dead}//", connect_timeout=0.5)
+    client = FACTORIES[service](broken).test_client()
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json == {"status": "ready", "checks": {"mongodb": True}, "detail": {"broker": False}}
+    metrics = client.get("/metrics", base_url=f"http://localhost:{broken.metrics_port}").get_data(
+        as_text=True
+    )
+    assert f'concord_dependency_up{{dependency="broker",service="{service}"}} 0.0' in metrics
+    healthy = FACTORIES[service](settings).test_client()
+    metrics = healthy.get("/metrics", base_url=f"http://localhost:{settings.metrics_port}").get_data(
+        as_text=True
+    )
+    assert f'concord_dependency_up{{dependency="broker",service="{service}"}} 1.0' in metrics
 
 
 @pytest.mark.parametrize("service", FACTORIES)

@@ -1,13 +1,16 @@
 """/metrics in the Prometheus format: request latency, outbox backlog, queue depth, consumer
-counts — and correct when several gunicorn workers answer the scrapes."""
+counts — and correct when several gunicorn workers answer the scrapes. Served on the metrics port
+only: the public port answers /metrics with 404 (issue 17, item 7)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from devtools.secantus import free_port
@@ -29,11 +32,17 @@ def value(found: dict, name: str, **labels: str) -> float:
     return sum(v for (n, lbls), v in found.items() if n == name and set(labels.items()) <= set(lbls))
 
 
+def on_metrics_port(settings: Settings) -> str:
+    """The test client's base URL for a request arriving on the metrics listener."""
+    return f"http://localhost:{settings.metrics_port}"
+
+
 def test_metrics_show_requests_outbox_and_queue_depth(settings: Settings) -> None:
     client = create_app(settings).test_client()
     assert client.post("/api/v1/cases", json=CASE).status_code == 201
     assert client.post("/api/v1/cases", json=CASE).status_code == 201
-    response = client.get("/metrics")
+    assert client.get("/metrics").status_code == 404  # the public port
+    response = client.get("/metrics", base_url=on_metrics_port(settings))
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain")
     found = samples(response.get_data(as_text=True))
@@ -58,10 +67,11 @@ def test_metrics_show_requests_outbox_and_queue_depth(settings: Settings) -> Non
 
 
 def test_request_counts_add_up_across_gunicorn_workers(settings: Settings, tmp_path) -> None:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = service_env(
         settings,
         GUNICORN_BIND=f"127.0.0.1:{port}",
+        METRICS_PORT=str(metrics_port),
         GUNICORN_WORKERS="3",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
         INTAKE_RATE_LIMIT="1000/600",
@@ -80,7 +90,7 @@ def test_request_counts_add_up_across_gunicorn_workers(settings: Settings, tmp_p
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
+    base, metrics = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}"
 
     def up() -> bool:
         try:
@@ -97,9 +107,20 @@ def test_request_counts_add_up_across_gunicorn_workers(settings: Settings, tmp_p
                 headers={"Content-Type": "application/json"},
             )
             assert urllib.request.urlopen(request, timeout=10).status == 201
+        # Not on the public port, whatever the client claims to be talking to.
+        for headers in ({}, {"Host": f"127.0.0.1:{metrics_port}"}):
+            request = urllib.request.Request(f"{base}/metrics", headers=headers)
+            with pytest.raises(urllib.error.HTTPError) as public:
+                urllib.request.urlopen(request, timeout=10)
+            assert public.value.code == 404
+        # The metrics port serves /metrics and nothing else.
+        for path in ("/", "/healthz", "/api/v1/cases/LC-2026-000001?token=x"):
+            with pytest.raises(urllib.error.HTTPError) as other:
+                urllib.request.urlopen(f"{metrics}{path}", timeout=10)
+            assert other.value.code == 404, path
         # Whichever worker answers the scrape, it reports all workers' requests.
         for _ in range(3):
-            text = urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()
+            text = urllib.request.urlopen(f"{metrics}/metrics", timeout=10).read().decode()
             found = samples(text)
             assert value(found, "concord_http_request_duration_seconds_count", endpoint="/api/v1/cases") == 30
     finally:
@@ -119,7 +140,12 @@ def test_notify_metrics_count_deliveries_by_channel_and_status(settings: Setting
             {"_id": "d3", "channel": "sms", "status": "failed"},
         ]
     )
-    found = samples(notify_app(settings).test_client().get("/metrics").get_data(as_text=True))
+    found = samples(
+        notify_app(settings)
+        .test_client()
+        .get("/metrics", base_url=on_metrics_port(settings))
+        .get_data(as_text=True)
+    )
     assert value(found, "concord_deliveries", channel="email", status="sent") == 2
     assert value(found, "concord_deliveries", channel="sms", status="failed") == 1
     assert value(found, "concord_outbox_pending", service="notify") == 0
@@ -136,7 +162,12 @@ def test_mediation_metrics_count_cases_by_state(settings: Settings) -> None:
             {"_id": "LC-2026-000003", "status": "in_mediation", "studio": "heping-rc"},
         ]
     )
-    found = samples(mediation_app(settings).test_client().get("/metrics").get_data(as_text=True))
+    found = samples(
+        mediation_app(settings)
+        .test_client()
+        .get("/metrics", base_url=on_metrics_port(settings))
+        .get_data(as_text=True)
+    )
     assert value(found, "concord_cases", state="received", studio="zhihe") == 2
     assert value(found, "concord_cases", state="in_mediation", studio="heping-rc") == 1
     assert ("concord_queue_messages", (("queue", f"{settings.broker_namespace}.mediation.intake"),)) in found

@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
 from services.notify.bootstrap import bootstrap as notify_bootstrap
-from services.notify.delivery import DeliveryBusy, send_delivery
+from services.notify.delivery import DeliveryBusy, send_delivery, takeover_grace
 from shared.config import Settings
 from shared.messaging.consumer import ATTEMPT_HEADER, DEFERRALS_HEADER, RetryLater
 from shared.messaging.envelope import Envelope, make_envelope, utcnow
@@ -25,6 +26,7 @@ from tests.integration.test_backbone_poison import drain
 from tests.integration.test_backbone_retry import SPEC, run_consumer, status_event  # noqa: F401
 from tests.support.stack import wait_for
 
+LEASE = 1.5  # seconds; the takeover grace is as long
 FAILURES = 6  # more than the attempts the test settings allow (1 + 2 retry tiers)
 
 
@@ -76,7 +78,7 @@ def test_a_real_failure_still_dead_letters_after_its_attempts(settings: Settings
 
 def test_delivery_leased_by_a_dead_worker_is_taken_over_when_the_lease_ends(settings: Settings, smtp) -> None:
     mailbox, port = smtp
-    notify = notify_bootstrap(_with_smtp(settings, port))
+    notify = notify_bootstrap(replace(_with_smtp(settings, port), notify_sending_lease=LEASE))
     now = utcnow()
     notify.db.deliveries.insert_one(
         {
@@ -86,7 +88,7 @@ def test_delivery_leased_by_a_dead_worker_is_taken_over_when_the_lease_ends(sett
             "recipient": {"key": "applicant:0", "audience": "applicants", "address": "a@example.com"},
             "content": {"subject": "LC-2026-000001", "body": "hello"},
             "status": "sending",  # claimed by a worker that was then killed
-            "lease_until": now + timedelta(seconds=1.5),
+            "lease_until": now + timedelta(seconds=LEASE),
             "attempts": 1,
             "attempt_log": [],
         }
@@ -101,6 +103,13 @@ def test_delivery_leased_by_a_dead_worker_is_taken_over_when_the_lease_ends(sett
         raise AssertionError("a leased delivery must not be sent again before its lease ends")
     assert mailbox.messages == []
     wait_for(lambda: utcnow() > now + timedelta(seconds=1.6), timeout=5)
+    # The lease ended: the takeover waits its grace first, in case the sender is alive and only
+    # waiting for the database to record what it sent (tests/integration/test_notify_sent_record.py).
+    with pytest.raises(DeliveryBusy) as grace:
+        send_delivery(notify, command)
+    assert 0 < grace.value.delay <= takeover_grace(LEASE)
+    assert mailbox.messages == []
+    wait_for(lambda: utcnow() > now + timedelta(seconds=1.7 + takeover_grace(LEASE)), timeout=5)
     send_delivery(notify, command)
     assert len(mailbox.messages) == 1
     assert notify.db.deliveries.find_one({"_id": "d1"})["status"] == "sent"

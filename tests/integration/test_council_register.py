@@ -406,7 +406,9 @@ def test_metrics_count_flats_and_the_openapi_document_names_the_register(
 ) -> None:
     imported(app, settings)
     client = client_as(app, settings, None)
-    metrics = client.get("/metrics").get_data(as_text=True)
+    metrics = client.get("/metrics", base_url=f"http://localhost:{settings.metrics_port}").get_data(
+        as_text=True
+    )
     assert f'concord_register_flats{{community="{COMMUNITY}"}} {float(len(CLEAN))}' in metrics
     assert 'concord_outbox_pending{service="council"} 0.0' in metrics
     paths = client.get("/api/v1/openapi.json").json["paths"]

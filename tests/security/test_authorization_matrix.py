@@ -121,6 +121,7 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("intake", "GET", "/open311/v2/tokens/<string:token>.<fmt>"): PUBLIC,
     ("intake", "GET", "/healthz"): PUBLIC,
     ("intake", "GET", "/readyz"): PUBLIC,
+    # Answers only on the metrics port (shared/metrics.py): 404 here, for everyone.
     ("intake", "GET", "/metrics"): PUBLIC,
     ("intake", "GET", "/static/web/<path:filename>"): PUBLIC,
     # mediation: pages --------------------------------------------------------------------------
@@ -196,6 +197,7 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("mediation", "GET", "/static/web/<path:filename>"): PUBLIC,
     ("mediation", "GET", "/healthz"): PUBLIC,
     ("mediation", "GET", "/readyz"): PUBLIC,
+    # Answers only on the metrics port (shared/metrics.py): 404 here, for everyone.
     ("mediation", "GET", "/metrics"): PUBLIC,
     # mediation: API ----------------------------------------------------------------------------
     ("mediation", "GET", "/api/v1/docs"): PUBLIC,
@@ -265,6 +267,7 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("notify", "GET", "/static/web/<path:filename>"): PUBLIC,
     ("notify", "GET", "/healthz"): PUBLIC,
     ("notify", "GET", "/readyz"): PUBLIC,
+    # Answers only on the metrics port (shared/metrics.py): 404 here, for everyone.
     ("notify", "GET", "/metrics"): PUBLIC,
     # council -----------------------------------------------------------------------------------
     ("council", "GET", "/"): COUNCIL,
@@ -455,6 +458,7 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("council", "GET", "/static/web/<path:filename>"): PUBLIC,
     ("council", "GET", "/healthz"): PUBLIC,
     ("council", "GET", "/readyz"): PUBLIC,
+    # Answers only on the metrics port (shared/metrics.py): 404 here, for everyone.
     ("council", "GET", "/metrics"): PUBLIC,
     # The public board: aggregated, suppressed figures for everyone (issue 13 item 5).
     ("council", "GET", "/board/district"): PUBLIC,

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from kombu import Connection
 
+from devtools.secantus import free_port
 from shared.config import Settings
 from shared.messaging.topology import ALL_CONSUMERS, ConsumerSpec, Topology
 
@@ -36,6 +37,8 @@ def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
             "PUBLISH_TIMEOUT": str(settings.publish_timeout),
             "CONNECT_TIMEOUT": str(settings.connect_timeout),
             "SMTP_URL": settings.smtp_url,
+            # Every gunicorn a test starts gets its own /metrics listener (default 9100 would clash).
+            "METRICS_PORT": str(free_port()),
             "LOG_LEVEL": "INFO",
             # No daily digest from the workers' scheduler (hour 24 never comes): at 08:00 in the
             # district's time zone it would mail every studio lead in whatever test runs then.

@@ -205,6 +205,23 @@ def test_web_service_runs_gunicorn_on_an_existing_app_factory(app: str) -> None:
     assert "http://127.0.0.1:8000/healthz" in health
 
 
+@pytest.mark.parametrize("name", CONCORD_SERVICES)
+def test_metrics_are_exposed_inside_the_stack_and_never_published(name: str) -> None:
+    """Case counts by studio and state and queue depths are for the monitoring system only: each
+    process serves /metrics on 9100 (web: a second gunicorn listener; workers: their own), which
+    the compose network reaches (`expose`) and the host does not (`ports`)."""
+    spec = service(name)
+    env = environment(name)
+    port = env["METRICS_PORT"] if name in APPS else env["WORKER_METRICS_PORT"]
+    assert port == "9100"
+    if name not in APPS:
+        assert env["WORKER_METRICS_ADDR"] == "0.0.0.0", "reachable from other containers"
+    assert [str(p) for p in spec["expose"]] == [port]
+    published = [str(p).rsplit(":", 1)[-1] for p in spec.get("ports", [])]
+    assert port not in published, f"{name} publishes its metrics port"
+    assert published == (["8000"] if name in APPS else [])
+
+
 def test_web_services_use_distinct_host_ports() -> None:
     published = [port for app in APPS for port in service(app)["ports"]]
     assert len(published) == len(set(published)) == len(APPS)
@@ -336,7 +353,13 @@ def test_dockerignore_excludes_local_state_but_not_the_sources() -> None:
 
 # --- deploy/gunicorn.conf.py ---------------------------------------------------------------------
 
-GUNICORN_ENV = ("GUNICORN_BIND", "GUNICORN_WORKERS", "GUNICORN_THREADS", "FORWARDED_ALLOW_IPS")
+GUNICORN_ENV = (
+    "GUNICORN_BIND",
+    "GUNICORN_WORKERS",
+    "GUNICORN_THREADS",
+    "FORWARDED_ALLOW_IPS",
+    "METRICS_PORT",
+)
 
 
 def load_gunicorn_conf() -> dict[str, Any]:
@@ -348,7 +371,8 @@ def test_gunicorn_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for variable in GUNICORN_ENV:
         monkeypatch.delenv(variable, raising=False)
     conf = load_gunicorn_conf()
-    assert conf["bind"] == "127.0.0.1:8000"
+    # The public listener, and /metrics' own on the same address (shared/metrics.py).
+    assert conf["bind"] == ["127.0.0.1:8000", "127.0.0.1:9100"]
     assert conf["workers"] == 2
     assert conf["threads"] == 1
     assert conf["timeout"] == 30
@@ -368,8 +392,11 @@ def test_gunicorn_settings_come_from_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("GUNICORN_WORKERS", "5")
     monkeypatch.setenv("GUNICORN_THREADS", "4")
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.7")
+    monkeypatch.setenv("METRICS_PORT", "9200")
     conf = load_gunicorn_conf()
-    assert conf["bind"] == "0.0.0.0:9123"
+    assert conf["bind"] == ["0.0.0.0:9123", "0.0.0.0:9200"]
+    monkeypatch.setenv("METRICS_PORT", "0")
+    assert load_gunicorn_conf()["bind"] == ["0.0.0.0:9123"]
     assert conf["workers"] == 5
     assert conf["threads"] == 4
     assert conf["forwarded_allow_ips"] == "10.0.0.7"

