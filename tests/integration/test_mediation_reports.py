@@ -279,6 +279,9 @@ def test_bad_input_gets_a_clear_error(small: Mediation, settings) -> None:
     assert page.status_code == 422 and "Not a period" in page.get_data(as_text=True)
     bad = admin.get("/api/v1/reports?period=2026-13")
     assert bad.status_code == 422 and "period" in bad.json["errors"]
+    for year_out_of_range in ("0000", "0000-01", "9999-Q1"):  # found by the fuzz test: it was a 500
+        bad = admin.get(f"/api/v1/reports?period={year_out_of_range}")
+        assert bad.status_code == 422 and "period" in bad.json["errors"], year_out_of_range
     bad = admin.get("/api/v1/reports?level=street&area=nowhere")
     assert bad.status_code == 422 and "area" in bad.json["errors"]
     bad = admin.get("/api/v1/reports?level=studio&area=no-such-studio")

@@ -73,12 +73,18 @@ def month_of(at: datetime) -> str:
     return f"{local.year:04d}-{local.month:02d}"
 
 
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
 def parse_period(code: str) -> Period:
     """ "2026-11", "2026-Q4" or "2026"; ReportInputError otherwise."""
     found = _PERIOD.match(code.strip())
     if not found:
         raise ReportInputError("A period is a month (2026-11), a quarter (2026-Q4) or a year (2026).")
     year = int(found["year"])
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        # People's mediation records start long after 2000; a year 0 or 9999 is a typing slip.
+        raise ReportInputError("A period's year is between 2000 and 2100.")
     if found["month"]:
         return Period(code.strip(), "month", frozenset({f"{year:04d}-{found['month']}"}))
     if found["quarter"]:
