@@ -246,6 +246,7 @@ class SentMarks:
         self._wake = threading.Event()
         self._waiting: dict[tuple[str, str, str], tuple[Collection, list[Any]]] = {}
         self._pid: int | None = None
+        self._discarded: tuple[str, ...] = ()  # prefixes of dropped databases (`discard`)
 
     def add(self, collection: Collection, document_id: Any, kind: str = CARRIER, grace: float = 2.0) -> None:
         """Mark `document_id` of `collection` sent soon, well within the relay's `grace` period
@@ -267,6 +268,14 @@ class SentMarks:
             if len(ids) >= self.batch:
                 self._wake.set()
 
+    def discard(self, database_prefix: str) -> None:
+        """Forget the marks waiting for databases whose names start with `database_prefix` (they
+        were dropped: a test's databases), so the thread does not wait on them again and again."""
+        with self._lock:
+            self._discarded = (*self._discarded, database_prefix)
+            for key in [k for k in self._waiting if k[0].startswith(database_prefix)]:
+                del self._waiting[key]
+
     def flush(self) -> int:
         """Mark everything waiting now; return how many documents were marked."""
         with self._lock:
@@ -279,6 +288,8 @@ class SentMarks:
             except PyMongoError as err:  # keep them for the next pass (or the relay's republish)
                 log.warning("could not mark carried events sent", extra={"error": str(err)})
                 with self._lock:
+                    if key[0].startswith(self._discarded):  # dropped while this pass tried it
+                        continue
                     _, again = self._waiting.setdefault(key, (collection, []))
                     again[:0] = ids[: max(0, self.keep - len(again))]
         return marked

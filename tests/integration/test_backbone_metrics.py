@@ -54,7 +54,9 @@ def test_metrics_show_requests_outbox_and_queue_depth(settings: Settings) -> Non
     # Published, and marked sent by the process's batch soon after (a quarter of the grace period).
     def pending() -> float:
         return value(
-            samples(client.get("/metrics").get_data(as_text=True)), "concord_outbox_pending", service="intake"
+            samples(client.get("/metrics", base_url=on_metrics_port(settings)).get_data(as_text=True)),
+            "concord_outbox_pending",
+            service="intake",
         )
 
     wait_for(
