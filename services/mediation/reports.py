@@ -231,10 +231,14 @@ def _scope_queries(scope: Scope) -> tuple[dict[str, Any], dict[str, Any]]:
 # correction, a move to another studio, an ending's prevention counts) adds a timeline entry dated
 # when it is written. A kept month is reused only if no case with anything in that month (its receipt
 # or a timeline entry) has gained a timeline entry since the month was counted; otherwise the month
-# is counted again. Each check moves the kept months' `counted_at` forward, so a check reads only the
-# cases touched since the previous one. Patrol visits are dated when reported, so a past month's
+# is counted again. The months' latest changes are kept in `report_touches`, brought up to date at
+# each report from the cases touched since the previous one (a watermark), so a check reads recent
+# activity only, however old the month. Patrol visits are dated when reported, so a past month's
 # visits do not change.
 CACHE = "report_months"
+# Per month, the latest change of a case with anything in it; and how far the cases were read for it.
+TOUCHES = "report_touches"
+WATERMARK = "watermark"
 # Writes in flight while a month is counted: their entries are dated a little before they commit.
 CACHE_MARGIN = timedelta(minutes=5)
 # A case is routed (its "received" timeline entry) at most this long after its intake receipt.
@@ -303,18 +307,24 @@ def _counted(row: rt.CaseRow, period: rt.Period) -> bool:
     )
 
 
-def _still_valid(db: Database, kept: list[dict[str, Any]], now: datetime) -> set[str]:
-    """The kept months no case has changed in since they were counted (the rule above); moves the
-    valid ones' `counted_at` to this check."""
-    if not kept:
-        return set()
-    checked_at = now - CACHE_MARGIN
-    since = min(_aware(d["counted_at"]) for d in kept)
+def _touches(db: Database, now: datetime) -> tuple[datetime | None, dict[str, datetime]]:
+    """Brings `report_touches` up to `now`: for each month, the latest timeline entry of a case with
+    anything in that month (its receipt or an entry). Reads only the cases touched since the last
+    call (the watermark, kept `CACHE_MARGIN` behind for writes in flight). Returns since when the
+    touches are known (None: from now on only) and the touches by month."""
+    mark = db[TOUCHES].find_one({"_id": WATERMARK})
+    if mark is None:
+        db[TOUCHES].update_one(
+            {"_id": WATERMARK},
+            {"$setOnInsert": {"since": now - CACHE_MARGIN, "through": now - CACHE_MARGIN}},
+            upsert=True,
+        )
+        return None, {}
     touched: dict[str, datetime] = {}
-    changed = db.cases.find(
-        {"timeline.at": {"$gte": since, "$lte": now}}, {"received_at": 1, "timeline.at": 1}
+    scanned = db.cases.find(
+        {"timeline.at": {"$gte": mark["through"], "$lte": now}}, {"received_at": 1, "timeline.at": 1}
     )
-    for case in changed:
+    for case in scanned:
         ats = [a for a in (_aware(e.get("at")) for e in case.get("timeline") or []) if a is not None]
         recent = [a for a in ats if a <= now]
         if not recent:
@@ -324,14 +334,25 @@ def _still_valid(db: Database, kept: list[dict[str, Any]], now: datetime) -> set
         for month in {rt.month_of(a) for a in ats} | ({rt.month_of(received)} if received else set()):
             if month not in touched or touched[month] < latest:
                 touched[month] = latest
-    valid = {
-        d["_id"]
-        for d in kept
-        if d["month"] not in touched or touched[d["month"]] < _aware(d["counted_at"])  # type: ignore[operator]
-    }
-    if valid:
-        db[CACHE].update_many({"_id": {"$in": sorted(valid)}}, {"$set": {"counted_at": checked_at}})
-    return {d["month"] for d in kept if d["_id"] in valid}
+    for month, at in touched.items():
+        db[TOUCHES].update_one({"_id": month}, {"$max": {"at": at}}, upsert=True)
+    db[TOUCHES].update_one({"_id": WATERMARK}, {"$max": {"through": now - CACHE_MARGIN}})
+    known = {d["_id"]: _aware(d["at"]) for d in db[TOUCHES].find({"_id": {"$ne": WATERMARK}})}
+    return _aware(mark["since"]), known  # type: ignore[return-value]
+
+
+def _still_valid(db: Database, kept: list[dict[str, Any]], now: datetime) -> set[str]:
+    """The kept months no case has changed in since they were counted (the rule above)."""
+    since, touched = _touches(db, now)
+    if since is None:
+        return set()
+    valid = set()
+    for doc in kept:
+        counted_at = _aware(doc["counted_at"])
+        last = touched.get(doc["month"])
+        if counted_at >= since and (last is None or last < counted_at):  # type: ignore[operator]
+            valid.add(doc["month"])
+    return valid
 
 
 def _months(db: Database, scope: Scope, period: rt.Period, now: datetime) -> list[dict[str, Any]]:

@@ -371,6 +371,11 @@ def test_a_month_over_is_kept_reused_and_counted_again_when_one_of_its_cases_cha
     theirs = reports.build(small.db, reports.Scope("studio", target), month, now=after)
     assert theirs.total.figures.value("received") >= 1
     assert reports.build(small.db, zhihe, other, now=after).total.figures.value("received") == 999
+    # The next check reads only the cases touched after this one: the watermark moved up to it.
+    mark = small.db.report_touches.find_one({"_id": reports.WATERMARK})
+    assert reports._aware(mark["through"]) == after - reports.CACHE_MARGIN
+    touch = small.db.report_touches.find_one({"_id": month})
+    assert reports._aware(touch["at"]) == LATER + timedelta(hours=1)
     # A year is the sum of its months: the kept ones as kept.
     year = reports.build(small.db, zhihe, "2026", now=after).total.figures.value("received")
     fresh = sum(
