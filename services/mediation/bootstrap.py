@@ -55,6 +55,10 @@ def ensure_indexes(db: Database) -> None:
     db.cases.create_index([("studio", ASCENDING), ("community", ASCENDING), ("building", ASCENDING)])
     db.cases.create_index([("studio", ASCENDING), ("category", ASCENDING), ("status", ASCENDING)])
     db.cases.create_index("search_kid")
+    # The reports: one month's cases and visits (`reports.count_month`), the months kept.
+    db.cases.create_index("timeline.at")
+    db.patrol_tasks.create_index("reported_at")
+    db.report_months.create_index([("level", ASCENDING), ("area", ASCENDING), ("month", ASCENDING)])
     # The access log viewer: a studio's rows, a person's rows, newest first.
     db.access_log.create_index([("studio", ASCENDING), ("at", ASCENDING)])
     db.access_log.create_index([("by", ASCENDING), ("at", ASCENDING)])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from openpyxl import Workbook
@@ -191,54 +191,222 @@ def _area(code: str, zh: str, en: str, field_: str) -> rt.Area:
     )
 
 
-def build(db: Database, scope: Scope, period_code: str, now: datetime | None = None) -> Report:
-    """The report of a scope for a period ("2026-11", "2026-Q4", "2026")."""
-    try:
-        period = rt.parse_period(period_code)
-    except rt.ReportInputError as err:
-        raise ReportError(str(err), {"period": [str(err)]}) from err
-    now = now or utcnow()
-    street_of = {c.code: c.street for c in communities()}
+def _areas(db: Database, scope: Scope, seen: set[str]) -> tuple[list[rt.Area], rt.Area, tuple[str, str]]:
+    """The scope's rows (a studio's: the communities in `seen`), its total row and its title."""
+    if scope.level == "district":
+        areas = [_area(s.code, s.zh, s.en, "street") for s in streets()]
+        total = rt.Area("district", "全区合计", "District total", lambda c: True, lambda p: True)
+        return areas, total, ("全区", "The district")
+    if scope.level == "street":
+        street = next(s for s in streets() if s.code == scope.area)
+        areas = [_area(c.code, c.zh, c.en, "community") for c in communities() if c.street == scope.area]
+        total = rt.Area(street.code, f"{street.zh}合计", f"{street.en} total", lambda c: True, lambda p: True)
+        return areas, total, (street.zh, street.en)
+    studio = db.studios.find_one({"_id": scope.area}, {"name": 1}) or {}
+    names = studio.get("name") or {}
+    zh, en = names.get("zh-CN") or scope.area, names.get("en") or scope.area
+    areas = [_area(c.code, c.zh, c.en, "community") for c in communities() if c.code in seen]
+    total = rt.Area(scope.area, f"{zh}合计", f"{en} total", lambda c: True, lambda p: True)
+    return areas, total, (zh, en)
+
+
+def _scope_queries(scope: Scope) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The case and patrol filters of a scope."""
     case_query: dict[str, Any] = {}
-    patrol_query: dict[str, Any] = {"reported_at": {"$ne": None}}
+    patrol_query: dict[str, Any] = {}
     if scope.level == "street":
         in_street = [c.code for c in communities() if c.street == scope.area]
         case_query["community"] = patrol_query["community"] = {"$in": in_street}
     elif scope.level == "studio":
         case_query["studio"] = patrol_query["studio"] = scope.area
-    # Only cases with something in or after the period (every receipt, acceptance, ending and
-    # follow-up is a timeline entry at or after its own time), or still open (the per-mediator
-    # table counts them): this month's report does not read every closed case of past years.
-    case_query["$or"] = [
-        {"timeline.at": {"$gte": period.start}},
-        {"status": {"$in": list(lc.OPEN_STATES)}},
-    ]
+    return case_query, patrol_query
+
+
+# --- months kept once they are over ---------------------------------------------------------------
+# A report is the sum of its months (every figure is counted in the month of its own event, and the
+# median keeps its list of days), so a month that is over is counted once per scope and kept in
+# `report_months`; the current (or a future) month is counted live from that month's cases only.
+#
+# The invalidation rule: every write to a case that can change what a report counts (an action, a
+# correction, a move to another studio, an ending's prevention counts) adds a timeline entry dated
+# when it is written. A kept month is reused only if no case with anything in that month (its receipt
+# or a timeline entry) has gained a timeline entry since the month was counted; otherwise the month
+# is counted again. The months' latest changes are kept in `report_touches`, brought up to date at
+# each report from the cases touched since the previous one (a watermark), so a check reads recent
+# activity only, however old the month. Patrol visits are dated when reported, so a past month's
+# visits do not change.
+CACHE = "report_months"
+# Per month, the latest change of a case with anything in it; and how far the cases were read for it.
+TOUCHES = "report_touches"
+WATERMARK = "watermark"
+# Writes in flight while a month is counted: their entries are dated a little before they commit.
+CACHE_MARGIN = timedelta(minutes=5)
+# A case is routed (its "received" timeline entry) at most this long after its intake receipt.
+ROUTING_LAG = timedelta(days=7)
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """A month's first moment and the first moment of the next (Beijing)."""
+    year, m = (int(x) for x in month.split("-"))
+    start = datetime(year, m, 1, tzinfo=rt.BEIJING)
+    end = datetime(year + m // 12, m % 12 + 1, 1, tzinfo=rt.BEIJING)
+    return start, end
+
+
+def _figures_doc(figures: rt.Figures) -> dict[str, Any]:
+    return {"counts": dict(figures.counts), "close_days": list(figures.close_days)}
+
+
+def _sum(docs: list[dict[str, Any]]) -> rt.Figures:
+    """Figures of consecutive months added up (every count sums; the median's days are joined)."""
+    counts: dict[str, int | float] = {}
+    days: list[int] = []
+    for doc in docs:
+        for key, value in doc["counts"].items():
+            counts[key] = counts.get(key, 0) + value
+        days.extend(doc["close_days"])
+    return rt.Figures(counts, tuple(sorted(days)))
+
+
+def count_month(db: Database, scope: Scope, month: str, now: datetime) -> dict[str, Any]:
+    """One month of a scope counted from that month's cases and visits only: by area code, and the
+    total; for a studio, the communities that had something that month."""
+    start, end = month_bounds(month)
+    street_of = {c.code: c.street for c in communities()}
+    case_query, patrol_query = _scope_queries(scope)
+    # Every event a report counts is a timeline entry in the month; a receipt is followed by its
+    # "received" entry within the routing lag.
+    case_query["timeline.at"] = {"$gte": start, "$lt": end + ROUTING_LAG}
+    patrol_query["reported_at"] = {"$gte": start, "$lt": end}
     cases = [case_row(c, street_of, now) for c in db.cases.find(case_query, CASE_FIELDS)]
     patrols = [patrol_row(t, street_of) for t in db.patrol_tasks.find(patrol_query, PATROL_FIELDS)]
-    if scope.level == "district":
-        areas = [_area(s.code, s.zh, s.en, "street") for s in streets()]
-        total = rt.Area("district", "全区合计", "District total", lambda c: True, lambda p: True)
-        title = ("全区", "The district")
-    elif scope.level == "street":
-        street = next(s for s in streets() if s.code == scope.area)
-        areas = [_area(c.code, c.zh, c.en, "community") for c in communities() if c.street == scope.area]
-        total = rt.Area(street.code, f"{street.zh}合计", f"{street.en} total", lambda c: True, lambda p: True)
-        title = (street.zh, street.en)
-    else:
-        studio = db.studios.find_one({"_id": scope.area}, {"name": 1}) or {}
-        names = studio.get("name") or {}
-        zh, en = names.get("zh-CN") or scope.area, names.get("en") or scope.area
-        seen = {c.community for c in cases} | {p.community for p in patrols}
-        areas = [_area(c.code, c.zh, c.en, "community") for c in communities() if c.code in seen]
-        total = rt.Area(scope.area, f"{zh}合计", f"{en} total", lambda c: True, lambda p: True)
-        title = (zh, en)
+    period = rt.parse_period(month)
+    # A studio's rows: the communities with something counted in the month.
+    seen = {c.community for c in cases if _counted(c, period)} | {p.community for p in patrols}
+    areas, total, _ = _areas(db, scope, seen)
     rows, whole = rt.table(cases, patrols, period, areas, total)
+    return {
+        "units": {u.code: _figures_doc(u.figures) for u in rows},
+        "total": _figures_doc(whole.figures),
+        "seen": sorted(seen),
+    }
+
+
+def _counted(row: rt.CaseRow, period: rt.Period) -> bool:
+    """Whether a case has any event the table counts in the period."""
+    return any(
+        period.contains(at)
+        for at in (
+            row.received_at,
+            row.accepted_at,
+            row.ended_at,
+            row.performed_at,
+            row.confirmation_applied_at,
+            row.confirmed_at,
+        )
+    )
+
+
+def _touches(db: Database, now: datetime) -> tuple[datetime | None, dict[str, datetime]]:
+    """Brings `report_touches` up to `now`: for each month, the latest timeline entry of a case with
+    anything in that month (its receipt or an entry). Reads only the cases touched since the last
+    call (the watermark, kept `CACHE_MARGIN` behind for writes in flight). Returns since when the
+    touches are known (None: from now on only) and the touches by month."""
+    mark = db[TOUCHES].find_one({"_id": WATERMARK})
+    if mark is None:
+        db[TOUCHES].update_one(
+            {"_id": WATERMARK},
+            {"$setOnInsert": {"since": now - CACHE_MARGIN, "through": now - CACHE_MARGIN}},
+            upsert=True,
+        )
+        return None, {}
+    touched: dict[str, datetime] = {}
+    scanned = db.cases.find(
+        {"timeline.at": {"$gte": mark["through"], "$lte": now}}, {"received_at": 1, "timeline.at": 1}
+    )
+    for case in scanned:
+        ats = [a for a in (_aware(e.get("at")) for e in case.get("timeline") or []) if a is not None]
+        recent = [a for a in ats if a <= now]
+        if not recent:
+            continue
+        latest = max(recent)
+        received = _aware(case.get("received_at"))
+        for month in {rt.month_of(a) for a in ats} | ({rt.month_of(received)} if received else set()):
+            if month not in touched or touched[month] < latest:
+                touched[month] = latest
+    for month, at in touched.items():
+        db[TOUCHES].update_one({"_id": month}, {"$max": {"at": at}}, upsert=True)
+    db[TOUCHES].update_one({"_id": WATERMARK}, {"$max": {"through": now - CACHE_MARGIN}})
+    known = {d["_id"]: _aware(d["at"]) for d in db[TOUCHES].find({"_id": {"$ne": WATERMARK}})}
+    return _aware(mark["since"]), known  # type: ignore[return-value]
+
+
+def _still_valid(db: Database, kept: list[dict[str, Any]], now: datetime) -> set[str]:
+    """The kept months no case has changed in since they were counted (the rule above)."""
+    since, touched = _touches(db, now)
+    if since is None:
+        return set()
+    valid = set()
+    for doc in kept:
+        counted_at = _aware(doc["counted_at"])
+        last = touched.get(doc["month"])
+        if counted_at >= since and (last is None or last < counted_at):  # type: ignore[operator]
+            valid.add(doc["month"])
+    return valid
+
+
+def _months(db: Database, scope: Scope, period: rt.Period, now: datetime) -> list[dict[str, Any]]:
+    """The period's months: kept ones reused while valid, the others counted (and kept once over)."""
+    over = {m for m in period.months if month_bounds(m)[1] <= now}
+    kept = list(db[CACHE].find({"level": scope.level, "area": scope.area, "month": {"$in": sorted(over)}}))
+    valid = _still_valid(db, kept, now)
+    by_month = {d["month"]: d for d in kept if d["month"] in valid}
+    for month in sorted(period.months):
+        if month in by_month:
+            continue
+        counted_at = now - CACHE_MARGIN
+        doc = count_month(db, scope, month, now)
+        if month in over:
+            key = f"{scope.level}|{scope.area}|{month}"
+            doc.update(level=scope.level, area=scope.area, month=month, counted_at=counted_at)
+            db[CACHE].replace_one({"_id": key}, {"_id": key, **doc}, upsert=True)
+        by_month[month] = doc
+    return [by_month[m] for m in sorted(period.months)]
+
+
+def build(db: Database, scope: Scope, period_code: str, now: datetime | None = None) -> Report:
+    """The report of a scope for a period ("2026-11", "2026-Q4", "2026"): the sum of its months."""
+    try:
+        period = rt.parse_period(period_code)
+    except rt.ReportInputError as err:
+        raise ReportError(str(err), {"period": [str(err)]}) from err
+    now = now or utcnow()
+    months = _months(db, scope, period, now)
+    seen = {code for m in months for code in m.get("seen", ())}
+    areas, total, title = _areas(db, scope, seen)
+    rows = [
+        rt.Unit(a.code, a.zh, a.en, _sum([m["units"][a.code] for m in months if a.code in m["units"]]))
+        for a in areas
+    ]
+    whole = rt.Unit(total.code, total.zh, total.en, _sum([m["total"] for m in months]))
     report = Report(period, scope, title[0], title[1], rows, whole)
     if scope.level == "studio":
-        table = rt.mediator_table(cases, period)
-        users = {u["_id"]: u.get("name") or u["_id"] for u in db.users.find({}, {"name": 1})}
-        report.mediators = [MediatorRow(m.mediator, users.get(m.mediator, m.mediator), m) for m in table]
+        report.mediators = _mediators(db, scope, period, now)
     return report
+
+
+def _mediators(db: Database, scope: Scope, period: rt.Period, now: datetime) -> list[MediatorRow]:
+    """The lead's per-mediator table, counted live: whether a case is overdue changes with the clock."""
+    street_of = {c.code: c.street for c in communities()}
+    # The cases open at some time in the period: still open, or with something at or after its start.
+    query: dict[str, Any] = {
+        "studio": scope.area,
+        "$or": [{"timeline.at": {"$gte": period.start}}, {"status": {"$in": list(lc.OPEN_STATES)}}],
+    }
+    cases = [case_row(c, street_of, now) for c in db.cases.find(query, CASE_FIELDS)]
+    table = rt.mediator_table(cases, period)
+    users = {u["_id"]: u.get("name") or u["_id"] for u in db.users.find({}, {"name": 1})}
+    return [MediatorRow(m.mediator, users.get(m.mediator, m.mediator), m) for m in table]
 
 
 # --- downloads ------------------------------------------------------------------------------------

@@ -331,3 +331,74 @@ def test_csv_and_xlsx_hold_the_table_as_the_api_gives_it(small: Mediation, setti
     assert [c.value for c in mediators[1]][:3] == ["调解员", "承办案件", "结案"]
     names = {row[0].value for row in mediators.iter_rows(min_row=2)}
     assert {"陈敏", "周平"} <= names and mediators.freeze_panes == "B2"
+
+
+# --- months kept once over ------------------------------------------------------------------------
+LATER = datetime(2027, 6, 1, 2, 0, tzinfo=UTC)  # every month the driven cases touch is over
+
+
+def _kept(m: Mediation, scope: reports.Scope, month: str) -> dict[str, Any] | None:
+    return m.db.report_months.find_one({"_id": f"{scope.level}|{scope.area}|{month}"})
+
+
+def test_a_month_over_is_kept_reused_and_counted_again_when_one_of_its_cases_changes(
+    small: Mediation,
+) -> None:
+    zhihe = reports.Scope("studio", "zhihe")
+    # An open case of the studio, received in a month that is over, to be moved to another studio.
+    moved = small.db.cases.find_one({"studio": "zhihe", "status": {"$in": list(lc.OPEN_STATES)}})
+    month = rt.month_of(reports._aware(moved["received_at"]))
+    # A month none of the moved case's receipt and timeline entries fall in.
+    its_months = {rt.month_of(reports._aware(e["at"])) for e in moved["timeline"]} | {month}
+    other = next(f"2026-{n:02d}" for n in range(7, 13) if f"2026-{n:02d}" not in its_months)
+    first = reports.build(small.db, zhihe, month, now=LATER)
+    received = first.total.figures.value("received")
+    assert received >= 1
+    kept = _kept(small, zhihe, month)
+    assert kept is not None and kept["total"]["counts"]["received"] == received
+    # Reused: a second report reads the kept figures (altered here to tell them from a recount).
+    for code in (month, other):
+        reports.build(small.db, zhihe, code, now=LATER)
+        small.db.report_months.update_one(
+            {"_id": f"studio|zhihe|{code}"}, {"$set": {"total.counts.received": 999}}
+        )
+    assert reports.build(small.db, zhihe, month, now=LATER).total.figures.value("received") == 999
+    # The case moves to another studio an hour later: its month is counted again, for both studios;
+    # the month it has nothing in stays as kept.
+    target = next(s["_id"] for s in small.db.studios.find({}, {"_id": 1}) if s["_id"] != "zhihe")
+    routing.move_case(small, moved["_id"], target, "closer", _lead("zhihe"), now=LATER + timedelta(hours=1))
+    after = LATER + timedelta(hours=2)
+    again = reports.build(small.db, zhihe, month, now=after)
+    assert again.total.figures.value("received") == received - 1
+    assert _kept(small, zhihe, month)["total"]["counts"]["received"] == received - 1
+    theirs = reports.build(small.db, reports.Scope("studio", target), month, now=after)
+    assert theirs.total.figures.value("received") >= 1
+    assert reports.build(small.db, zhihe, other, now=after).total.figures.value("received") == 999
+    # The next check reads only the cases touched after this one: the watermark moved up to it.
+    mark = small.db.report_touches.find_one({"_id": reports.WATERMARK})
+    assert reports._aware(mark["through"]) == after - reports.CACHE_MARGIN
+    touch = small.db.report_touches.find_one({"_id": month})
+    assert reports._aware(touch["at"]) == LATER + timedelta(hours=1)
+    # A year is the sum of its months: the kept ones as kept.
+    year = reports.build(small.db, zhihe, "2026", now=after).total.figures.value("received")
+    fresh = sum(
+        _count(small, zhihe, f"2026-{n:02d}", after) for n in range(1, 13) if f"2026-{n:02d}" != other
+    )
+    assert year == fresh + 999
+
+
+def _count(m: Mediation, scope: reports.Scope, month: str, now: datetime) -> int:
+    return reports.count_month(m.db, scope, month, now)["total"]["counts"]["received"]
+
+
+def test_the_current_month_is_counted_live_and_not_kept(small: Mediation) -> None:
+    district = reports.Scope("district", "district")
+    cases = list(small.db.cases.find({}, {"received_at": 1}))
+    month = rt.month_of(reports._aware(cases[0]["received_at"]))
+    inside = reports.month_bounds(month)[0] + timedelta(days=3)
+    in_month = sum(1 for c in cases if rt.month_of(reports._aware(c["received_at"])) == month)
+    report = reports.build(small.db, district, month, now=inside)
+    assert report.total.figures.value("received") == in_month
+    assert _kept(small, district, month) is None
+    reports.build(small.db, district, month, now=LATER)
+    assert _kept(small, district, month)["total"]["counts"]["received"] == in_month
