@@ -688,6 +688,9 @@ def take_next(mediation: Mediation, actor: Actor, now: datetime | None = None) -
 # every document a filter matches before it sorts (~35 µs each: 30 ms for a pool of 850), so the
 # case due first is looked for among the few due within days before the whole level is read.
 _TAKE_HORIZONS = (timedelta(days=2), timedelta(days=10), None)
+# Rows read per window to step over the cases a party asked this mediator off: a mediator replaced
+# on more cases than this at the very top of one window finds that window's later cases no more.
+_TAKE_SCAN = 50
 
 
 def most_urgent_unclaimed(
@@ -697,20 +700,25 @@ def most_urgent_unclaimed(
     without a due date last), then earliest received, leaving out the cases `user_id` was replaced
     on at a party's request. Index studio+status+owner+risk_rank+due_at."""
     pool: dict[str, Any] = {"studio": studio, "status": lc.ACCEPTED, "owner": None}
-    if user_id:  # never a case whose party asked for another mediator than this one
-        pool["excluded_mediators"] = {"$ne": user_id}
     if skipped:
         pool["_id"] = {"$nin": sorted(skipped)}
     order = [("due_at", ASCENDING), ("received_at", ASCENDING)]
+
+    def first(query: dict[str, Any]) -> str | None:
+        # Never a case whose party asked for another mediator than this one. Checked on the rows,
+        # not in the filter: a field outside the index makes SecantusDB scan the whole collection.
+        rows = db.cases.find(query, {"_id": 1, "excluded_mediators": 1}, sort=order).limit(_TAKE_SCAN)
+        return next((r["_id"] for r in rows if user_id not in (r.get("excluded_mediators") or ())), None)
+
     for level in reversed(RISK_LEVELS):
         for horizon in _TAKE_HORIZONS:
             due = {"$lt": now + horizon} if horizon else {"$gte": datetime.min}
-            row = db.cases.find_one({**pool, "risk_rank": rank(level), "due_at": due}, {"_id": 1}, sort=order)
-            if row is not None:
-                return row["_id"]
-        row = db.cases.find_one({**pool, "risk_rank": rank(level), "due_at": None}, {"_id": 1}, sort=order)
-        if row is not None:
-            return row["_id"]
+            found = first({**pool, "risk_rank": rank(level), "due_at": due})
+            if found is not None:
+                return found
+        found = first({**pool, "risk_rank": rank(level), "due_at": None})
+        if found is not None:
+            return found
     return None
 
 
