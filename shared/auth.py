@@ -9,6 +9,7 @@ notify without any service reading another's database.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
@@ -97,15 +98,27 @@ def _serializer(settings: Settings) -> URLSafeTimedSerializer:
 
 
 def issue_token(settings: Settings, staff: Staff) -> str:
-    return _serializer(settings).dumps(staff.to_claims())
+    # The exact moment of issue (the signature's own timestamp is in whole seconds), so a token
+    # issued just after a revocation in the same second stays valid and one just before does not.
+    return _serializer(settings).dumps({**staff.to_claims(), "iat": time.time()})
 
 
-def read_token(settings: Settings, token: str) -> Staff | None:
+def read_token(
+    settings: Settings, token: str, not_before: Callable[[str], float | None] | None = None
+) -> Staff | None:
+    """The staff member a valid token names; None when it is forged, expired, or issued before its
+    account's latest revocation (`not_before(username)`, epoch seconds; `shared.staff_access`)."""
     try:
-        claims = _serializer(settings).loads(token, max_age=TOKEN_MAX_AGE)
-        return Staff.from_claims(claims)
+        claims, signed_at = _serializer(settings).loads(token, max_age=TOKEN_MAX_AGE, return_timestamp=True)
+        staff = Staff.from_claims(claims)
     except (BadSignature, KeyError, TypeError):
         return None
+    void_before = not_before(staff.user_id) if not_before else None
+    if void_before is not None:
+        issued = float(claims.get("iat") or signed_at.timestamp())
+        if issued < void_before:
+            return None
+    return staff
 
 
 def set_staff_cookie(response: Response, settings: Settings, staff: Staff) -> Response:
@@ -126,8 +139,14 @@ def clear_staff_cookie(response: Response, settings: Settings | None = None) -> 
     return response
 
 
-def init_auth(app: Flask, settings: Settings, login_view: str | None = None) -> LoginManager:
-    """Make `current_user` a `Staff` from the request's staff token (or anonymous)."""
+def init_auth(
+    app: Flask,
+    settings: Settings,
+    login_view: str | None = None,
+    not_before: Callable[[str], float | None] | None = None,
+) -> LoginManager:
+    """Make `current_user` a `Staff` from the request's staff token (or anonymous). `not_before`
+    voids tokens issued before their account's latest revocation (`staff_access.Revocations`)."""
     manager = LoginManager(app)
     manager.anonymous_user = AnonymousUserMixin
     if login_view:
@@ -139,7 +158,7 @@ def init_auth(app: Flask, settings: Settings, login_view: str | None = None) -> 
         header = req.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             token = header.removeprefix("Bearer ").strip()
-        return read_token(settings, token) if token else None
+        return read_token(settings, token, not_before) if token else None
 
     @manager.user_loader
     def load_user(user_id: str) -> None:  # identity comes only from the token, never the session

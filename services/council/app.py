@@ -37,6 +37,7 @@ from shared.auth import init_auth
 from shared.config import Settings
 from shared.http import create_base_app, register_operations
 from shared.metrics import add_metrics_source, gauge
+from shared.staff_access import Revocations
 from shared.web import init_web
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
@@ -61,8 +62,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app, rest = create_base_app(__name__, SERVICE, settings, api_title="Concord council")
     app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD
     init_web(app, settings, translations=TRANSLATIONS)
-    init_auth(app, settings)  # staff token from mediation's login
     council = bootstrap(settings)
+    # Staff token from mediation's login; void once its account is disabled or changed.
+    init_auth(app, settings, not_before=Revocations(council.db).not_before)
     app.extensions["council"] = council
     app.register_blueprint(home_pages.bp)
     app.register_blueprint(answer_pages.bp)

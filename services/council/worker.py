@@ -14,7 +14,9 @@ from services.council import meetings, statistics, walk_ins
 from services.council.bootstrap import SERVICE, Council, bootstrap, ensure_indexes
 from services.council.closing_job import ClosingJob
 from shared.messaging.consumer import Subscription
-from shared.messaging.topology import COUNCIL_HALL, COUNCIL_STATISTICS, COUNCIL_WALK_INS
+from shared.messaging.topology import COUNCIL_HALL, COUNCIL_STAFF, COUNCIL_STATISTICS, COUNCIL_WALK_INS
+from shared.staff_access import EVENT as STAFF_ACCESS_REVOKED
+from shared.staff_access import on_access_revoked
 from shared.worker import run_worker
 
 
@@ -33,6 +35,7 @@ def subscriptions(council: Council) -> list[Subscription]:
         ),
         # Intake's walk-in register: counts for the board, collective matters for the committee.
         Subscription(COUNCIL_WALK_INS, dict.fromkeys(walk_ins.EVENTS, partial(walk_ins.on_event, council))),
+        Subscription(COUNCIL_STAFF, {STAFF_ACCESS_REVOKED: partial(on_access_revoked, council.db)}),
     ]
 
 

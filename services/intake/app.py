@@ -23,6 +23,7 @@ from shared.auth import init_auth
 from shared.config import Settings
 from shared.http import create_base_app, register_operations
 from shared.messaging.topology import INTAKE_TRACKING
+from shared.staff_access import Revocations
 from shared.web import init_web
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
@@ -46,7 +47,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     rest.register_blueprint(case_api.blp)
     app.register_blueprint(resident_pages.bp)
     app.register_blueprint(open311_api.bp)
-    init_auth(app, settings)  # staff token from mediation's login: the admin page
+    # Staff token from mediation's login (the admin pages); void once its account is disabled or changed.
+    init_auth(app, settings, not_before=Revocations(intake.db).not_before)
     app.register_blueprint(admin_pages.bp)
     app.register_blueprint(attachment_pages.bp)  # staff downloads of a case's attachments
     app.register_blueprint(building_pages.bp)  # building leaders' cases

@@ -11,7 +11,10 @@ from functools import partial
 from services.intake import erasure, tracking
 from services.intake.bootstrap import SERVICE, Intake, bootstrap, ensure_indexes
 from shared.messaging.consumer import Subscription
+from shared.messaging.topology import INTAKE_STAFF
 from shared.messaging.topology import INTAKE_TRACKING as TRACKING
+from shared.staff_access import EVENT as STAFF_ACCESS_REVOKED
+from shared.staff_access import on_access_revoked
 from shared.worker import run_worker
 
 
@@ -30,7 +33,8 @@ def subscriptions(intake: Intake) -> list[Subscription]:
                 "case.personal_data_erased": partial(erasure.on_personal_data_erased, intake),
                 "case.party_request_handled": partial(tracking.on_party_request_handled, intake),
             },
-        )
+        ),
+        Subscription(INTAKE_STAFF, {STAFF_ACCESS_REVOKED: partial(on_access_revoked, intake.db)}),
     ]
 
 

@@ -38,6 +38,7 @@ from shared.config import Settings
 from shared.http import create_base_app, register_operations
 from shared.messaging.topology import MEDIATION_INTAKE
 from shared.metrics import add_metrics_source, gauge
+from shared.staff_access import Revocations
 from shared.web import init_web
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
@@ -63,8 +64,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app, rest = create_base_app(__name__, SERVICE, settings, api_title="Concord mediation")
     app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD
     init_web(app, settings, translations=TRANSLATIONS)
-    init_auth(app, settings, login_view="pages.login")
     mediation = bootstrap(settings)
+    # Tokens of an account disabled or changed since are void (`staff_accounts` records it).
+    init_auth(app, settings, login_view="pages.login", not_before=Revocations(mediation.db).not_before)
     app.extensions["mediation"] = mediation
     # The case page links each attachment to intake, which keeps the files.
     app.jinja_env.globals["intake_public_url"] = settings.intake_public_url.rstrip("/")

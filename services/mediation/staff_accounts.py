@@ -26,9 +26,12 @@ from pymongo.errors import DuplicateKeyError
 
 from services.mediation.domain import administration, throttle
 from services.mediation.registry import record_audit
+from shared import staff_access
 from shared.auth import ROLES, Staff, hash_password, verify_password
 from shared.config import Settings
+from shared.db import transaction
 from shared.messaging.envelope import utcnow
+from shared.outbox import Outbox
 from shared.taxonomy import community_codes
 from shared.web.i18n import N_
 
@@ -219,21 +222,35 @@ def temporary_password() -> str:
     return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))
 
 
-def reset_password(db: Database, username: str, actor: str) -> str:
-    """Give an account a new temporary password (returned once, never stored in clear)."""
+def _update_and_revoke(db: Database, outbox: Outbox, username: str, update: dict[str, Any]) -> bool:
+    """Apply `update` to the account and void its tokens issued until now, in every service
+    (`shared.staff_access`): the change and the revocation commit together or not at all. False
+    when there is no such account."""
+    at = utcnow()
+    published = []
+    with transaction(db) as session:
+        if db.users.update_one({"_id": username}, update, session=session).matched_count == 0:
+            return False
+        staff_access.record(db, username, at, session=session)
+        published = outbox.add([staff_access.revoked_event(username, at, source="mediation")], session)
+    outbox.flush(published)
+    return True
+
+
+def reset_password(db: Database, outbox: Outbox, username: str, actor: str) -> str:
+    """Give an account a new temporary password (returned once, never stored in clear); whoever
+    held the old one is logged out everywhere."""
     password = temporary_password()
-    result = db.users.update_one(
-        {"_id": username},
-        {"$set": {"password_hash": hash_password(password), "must_change_password": True}},
-    )
-    if result.matched_count == 0:
+    update = {"$set": {"password_hash": hash_password(password), "must_change_password": True}}
+    if not _update_and_revoke(db, outbox, username, update):
         raise UserError(N_("No account %(username)s."), username=username)
     _audit(db, actor, "reset_password", username, {})
     return password
 
 
-def set_active(db: Database, username: str, active: bool, actor: str) -> dict[str, Any]:
-    """Disable or enable an account; refuses disabling oneself and the last active district admin."""
+def set_active(db: Database, outbox: Outbox, username: str, active: bool, actor: str) -> dict[str, Any]:
+    """Disable or enable an account; refuses disabling oneself and the last active district admin.
+    A disabled account's tokens stop working in every service at once."""
     account = get_account(db, username)
     if account is None:
         raise UserError(N_("No account %(username)s."), username=username)
@@ -248,7 +265,10 @@ def set_active(db: Database, username: str, active: bool, actor: str) -> dict[st
             raise UserError(N_("You cannot disable your own account."))
         if reason == "last_admin":
             raise UserError(N_("The last active district admin cannot be disabled."))
-    db.users.update_one({"_id": username}, {"$set": {"active": active}})
+    if active:
+        db.users.update_one({"_id": username}, {"$set": {"active": True}})
+    else:
+        _update_and_revoke(db, outbox, username, {"$set": {"active": False}})
     _audit(
         db,
         actor,
@@ -261,6 +281,7 @@ def set_active(db: Database, username: str, active: bool, actor: str) -> dict[st
 
 def change_role(
     db: Database,
+    outbox: Outbox,
     username: str,
     role: str,
     actor: str,
@@ -271,7 +292,8 @@ def change_role(
 ) -> dict[str, Any]:
     """Give an account another role and the place that role needs (audited: before and after).
 
-    The staff token carries the roles, so the change applies from the account's next login.
+    The staff token carries the roles, so its tokens issued before are voided in every service:
+    the change applies from the account's next login, at once.
     """
     account = get_account(db, username)
     if account is None:
@@ -284,7 +306,7 @@ def change_role(
     new = {"roles": [role], **_place(role, studio, team, community, buildings)}
     diff = {k: {"before": account.get(k), "after": v} for k, v in new.items() if account.get(k) != v}
     if diff:
-        db.users.update_one({"_id": username}, {"$set": new})
+        _update_and_revoke(db, outbox, username, {"$set": new})
         _audit(db, actor, "change_role", username, diff)
     return {**account, **new}
 

@@ -24,6 +24,7 @@ from shared.config import Settings
 from shared.http import create_base_app, register_operations
 from shared.messaging.topology import NOTIFY_DELIVERIES, NOTIFY_EVENTS, NOTIFY_RETENTION
 from shared.metrics import add_metrics_source, gauge
+from shared.staff_access import Revocations
 from shared.web import init_web
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
@@ -47,7 +48,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     init_web(app, settings, translations=TRANSLATIONS)
     notify = bootstrap(settings)
     app.extensions["notify"] = notify
-    init_auth(app, settings)  # staff token from mediation's login
+    # Staff token from mediation's login; void once its account is disabled or changed.
+    init_auth(app, settings, not_before=Revocations(notify.db).not_before)
     rest.register_blueprint(delivery_api.blp)
     app.register_blueprint(pages.bp)
     register_operations(app, SERVICE, settings, notify, [NOTIFY_EVENTS, NOTIFY_DELIVERIES, NOTIFY_RETENTION])

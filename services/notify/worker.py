@@ -13,7 +13,9 @@ from services.notify import delivery, erasure
 from services.notify.bootstrap import SERVICE, Notify, bootstrap, ensure_indexes
 from services.notify.domain.rules import RULES
 from shared.messaging.consumer import Subscription
-from shared.messaging.topology import NOTIFY_DELIVERIES, NOTIFY_EVENTS, NOTIFY_RETENTION
+from shared.messaging.topology import NOTIFY_DELIVERIES, NOTIFY_EVENTS, NOTIFY_RETENTION, NOTIFY_STAFF
+from shared.staff_access import EVENT as STAFF_ACCESS_REVOKED
+from shared.staff_access import on_access_revoked
 from shared.worker import run_worker
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ def subscriptions(notify: Notify) -> list[Subscription]:
         Subscription(
             NOTIFY_RETENTION, {"case.personal_data_erased": partial(erasure.on_personal_data_erased, notify)}
         ),
+        Subscription(NOTIFY_STAFF, {STAFF_ACCESS_REVOKED: partial(on_access_revoked, notify.db)}),
     ]
 
 

@@ -257,6 +257,15 @@ class CaseMerged(EventData):
     studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
 
 
+class StaffAccessRevoked(EventData):
+    """A staff account was disabled, given another role or a new password: its tokens issued
+    before `not_before` are void in every service (`shared.staff_access`). Names no one but the
+    account's username."""
+
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    not_before = fields.String(required=True, validate=_iso_datetime)
+
+
 class CasePersonalDataErased(EventData):
     """The retention period of an archived case ended (PIPL Art 19): mediation erased the parties'
     names, phones and addresses, and every service erases its own copies. Carries no personal data."""
@@ -623,6 +632,7 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("case.closed", 1): CaseClosed,
     ("case.merged", 1): CaseMerged,
     ("case.personal_data_erased", 1): CasePersonalDataErased,
+    ("staff.access_revoked", 1): StaffAccessRevoked,
     ("patrol.reported", 1): PatrolReported,
     ("case.risk_changed", 1): CaseRiskChanged,
     ("agreement.confirmation_due", 1): AgreementConfirmationDue,

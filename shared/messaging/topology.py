@@ -92,6 +92,11 @@ COUNCIL_STATISTICS = ConsumerSpec(
 )
 # Intake's reception-day walk-in register: counted on the board, collective matters to the committee.
 COUNCIL_WALK_INS = ConsumerSpec("council.walk_ins", ("walk_in.recorded", "walk_in.collective_matter"))
+# Staff tokens voided before they expire (an account disabled, its role changed): every service but
+# mediation, which keeps the record itself, keeps a copy for its request loader (`shared.staff_access`).
+INTAKE_STAFF = ConsumerSpec("intake.staff", ("staff.access_revoked",))
+NOTIFY_STAFF = ConsumerSpec("notify.staff", ("staff.access_revoked",))
+COUNCIL_STAFF = ConsumerSpec("council.staff", ("staff.access_revoked",))
 ALL_CONSUMERS: tuple[ConsumerSpec, ...] = (
     INTAKE_TRACKING,
     MEDIATION_INTAKE,
@@ -104,6 +109,9 @@ ALL_CONSUMERS: tuple[ConsumerSpec, ...] = (
     COUNCIL_WALK_INS,
     MEDIATION_ACCESS,
     MEDIATION_PARTIES,
+    INTAKE_STAFF,
+    NOTIFY_STAFF,
+    COUNCIL_STAFF,
 )
 
 

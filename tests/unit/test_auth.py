@@ -1,7 +1,9 @@
+import time
 from dataclasses import replace
 
 import pytest
 from flask import Flask
+from itsdangerous import URLSafeTimedSerializer
 
 from shared.auth import (
     COOKIE_NAME,
@@ -80,3 +82,40 @@ def test_staff_cookie_domain_is_configurable() -> None:
     assert "Domain=.mediation.example.org" in header or "Domain=mediation.example.org" in header
     assert "HttpOnly" in header and "SameSite=Lax" in header
     assert "Domain" not in set_staff_cookie(Response(), SETTINGS, LEAD).headers["Set-Cookie"]
+
+
+def test_a_token_issued_before_its_accounts_revocation_is_void() -> None:
+    before = issue_token(SETTINGS, LEAD)
+    revoked_at = time.time()
+    after = issue_token(SETTINGS, LEAD)
+    revocations = {LEAD.user_id: revoked_at}
+    assert read_token(SETTINGS, before, revocations.get) is None
+    assert read_token(SETTINGS, after, revocations.get) == LEAD
+    # Another account's revocation leaves this one's tokens alone.
+    assert read_token(SETTINGS, before, {"someone-else": revoked_at}.get) == LEAD
+
+
+def test_a_token_without_its_exact_issue_time_falls_back_to_the_signature_time() -> None:
+    # Tokens issued before the exact `iat` claim existed carry only the signature's whole second.
+    old = URLSafeTimedSerializer(SETTINGS.secret_key, salt="concord-staff").dumps(LEAD.to_claims())
+    assert read_token(SETTINGS, old, {LEAD.user_id: time.time() + 2}.get) is None
+    assert read_token(SETTINGS, old, {LEAD.user_id: time.time() - 5}.get) == LEAD
+
+
+def test_the_request_loader_refuses_a_revoked_token() -> None:
+    token = issue_token(SETTINGS, LEAD)
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = SETTINGS.secret_key
+    init_auth(app, SETTINGS, not_before={LEAD.user_id: time.time()}.get)
+
+    @app.get("/lead")
+    @requires_role("studio_lead")
+    def lead_only() -> str:
+        return "ok"
+
+    revoked = app.test_client()
+    revoked.set_cookie(COOKIE_NAME, token)
+    assert revoked.get("/lead").status_code == 401
+    fresh = app.test_client()
+    fresh.set_cookie(COOKIE_NAME, issue_token(SETTINGS, LEAD))
+    assert fresh.get("/lead").status_code == 200

@@ -151,7 +151,9 @@ def staff_account_role(username: str) -> Page:
             account, {"role": [gettext("You may give this role only within your own studio.")]}, 422
         )
     try:
-        staff_accounts.change_role(current_mediation().db, username, actor=staff.user_id, **assignment)
+        staff_accounts.change_role(
+            current_mediation().db, current_mediation().outbox, username, actor=staff.user_id, **assignment
+        )
     except staff_accounts.UserError as err:
         return _account_page(account, {"role": [_refusal(err)]}, 422)
     flash(gettext("Role changed. It applies from the next login."))
@@ -165,7 +167,9 @@ def staff_account_active(username: str) -> Page:
     account = _managed_account(username)
     active = request.form.get("active") == "yes"
     try:
-        staff_accounts.set_active(current_mediation().db, username, active, current_staff().user_id)
+        staff_accounts.set_active(
+            current_mediation().db, current_mediation().outbox, username, active, current_staff().user_id
+        )
     except staff_accounts.UserError as err:
         return _account_page(account, {"active": [_refusal(err)]}, 409)
     flash(gettext("Account enabled.") if active else gettext("Account disabled: it can no longer log in."))
@@ -177,7 +181,9 @@ def staff_account_active(username: str) -> Page:
 def staff_account_password(username: str) -> Page:
     """Give the account a temporary password, shown once on this page (never stored in clear)."""
     account = _managed_account(username)
-    password = staff_accounts.reset_password(current_mediation().db, username, current_staff().user_id)
+    password = staff_accounts.reset_password(
+        current_mediation().db, current_mediation().outbox, username, current_staff().user_id
+    )
     return render_template("mediation/staff_password.html", account=account, password=password, reset=True)
 
 
