@@ -157,8 +157,8 @@ def test_a_whole_case_filed_routed_and_both_emails_sent(
     round trips are counted: the filing, mediation's routing, intake's tracking view of the
     assignment, notify's two events, the two emails.
 
-    Issue 17's target is at most 20: not met yet. The steps make 26 round trips (they made 49
-    counting intake's tracking, then 35),
+    Issue 17's target is at most 20: not met yet. The steps make 26 round trips (35 before
+    routing's 10 became 5 and the tracking view's 5 became 1),
     plus the batches of "sent" marks, one per service here, shared by every case of a batch
     under load (bench/end_to_end_latency.py counts them per case). The bounds asserted are what
     the changes reached, so that none of their savings is lost unnoticed.
@@ -220,4 +220,4 @@ def test_a_whole_case_filed_routed_and_both_emails_sent(
     assert steps["notify events"] <= 12, steps  # was 18 for the two events
     assert steps["emails"] <= 6, steps
     assert background <= 4, background  # one batch per service, two for notify's rows and events
-    assert sum(steps.values()) <= 26, steps  # 49 before; issue 17's target, 20, is not met yet
+    assert sum(steps.values()) <= 26, steps  # 35 before; issue 17's target, 20, is not met yet
