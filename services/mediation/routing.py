@@ -8,6 +8,8 @@ published after commit.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -358,7 +360,10 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
         decided.update(studio=decision.studio, cursor=key)
 
     fresh = False
-    for _ in range(STALE_VIEW_ATTEMPTS):
+    for attempt in range(STALE_VIEW_ATTEMPTS):
+        if fresh:
+            # Jittered, so two replicas routing the same studios do not collide again in lock-step.
+            time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
         view = registry.routing_view(db, fresh=fresh)
         tries = 0
 
