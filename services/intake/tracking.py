@@ -14,6 +14,13 @@ from shared.db import retry_transient
 from shared.idempotency import process_once
 from shared.messaging.envelope import Envelope
 
+# The ids of the events a case's tracking view has taken in, kept on the case itself (its
+# conditional update is the idempotency check: no marker collection, no transaction).
+PROCESSED_FIELD = "processed_events"
+# Reads and conditional writes of a case that concurrent events keep changing, before the
+# consumer's retry queue takes over.
+CHANGED_ATTEMPTS = 10
+
 
 def public_status(intake: Intake, reference: str, token: str) -> dict[str, Any] | None:
     """The resident's view of a case, or None when the reference or the token is wrong
@@ -64,29 +71,62 @@ def _record_status(
 ) -> None:
     """Add a public timeline entry; move the current status only for a newer event (events can
     arrive out of order after retries). `status=None` adds to the timeline without moving it;
-    `studio_code` records the case's studio (`_record_studio`) in the same transaction."""
+    `studio_code` records the case's studio (the newest assignment wins, by its own time
+    `studio_at`) in the same write.
+
+    One conditional update of the case does it all: the entry, the status, the studio and the
+    event's `message_id` among the case's `processed_events` (the filter's `$ne` on it is the
+    idempotency check), atomic without a transaction because it is one document. The first try
+    assumes the usual order (this event newer than the case's status and studio), one round trip;
+    an event that is not, a duplicate or an unknown case costs a read and a write on what was read.
+    """
     reference = envelope.data["reference"]
     entry_status = status or details.pop("entry_status")
+    entry = case_rules.timeline_entry(entry_status, at, note, **details)
+    marker = envelope.message_id
+    cases = intake.db.cases
 
-    def effect(session: ClientSession) -> None:
-        case = intake.db.cases.find_one({"_id": reference}, {"status_at": 1}, session=session)
+    def write(conditions: list[dict[str, Any]], move_status: bool, move_studio: bool) -> bool:
+        new_values = dict(changes or {})
+        if move_status:
+            new_values.update({"status": status, "status_at": at})
+        if move_studio:
+            new_values.update({"studio_code": studio_code, "studio_at": at})
+        update: dict[str, Any] = {
+            "$push": {"timeline": entry, PROCESSED_FIELD: marker},
+            "$max": {"updated_at": at},
+        }
+        if new_values:
+            update["$set"] = new_values
+        found: dict[str, Any] = {"_id": reference, PROCESSED_FIELD: {"$ne": marker}}
+        if conditions:
+            found["$and"] = conditions
+        return cases.update_one(found, update).matched_count == 1
+
+    # The usual order: this event is the newest the case has seen.
+    usual: list[dict[str, Any]] = []
+    if status:
+        usual.append({"status_at": {"$lte": at}})
+    if studio_code:
+        usual.append({"$or": [{"studio_at": None}, {"studio_at": {"$lte": at}}]})
+    if write(usual, bool(status), bool(studio_code)):
+        return
+    # Out of order, a duplicate or an unknown case: decide on what is read, write only if it has
+    # not changed meanwhile (a concurrent event), else read again.
+    for _ in range(CHANGED_ATTEMPTS):
+        case = cases.find_one({"_id": reference}, {"status_at": 1, "studio_at": 1, PROCESSED_FIELD: 1})
         if case is None:
             # Intake wrote the case before publishing its first event, so this is a real fault.
             raise LookupError(f"event for unknown case {reference}")
-        entry = case_rules.timeline_entry(entry_status, at, note, **details)
-        update: dict[str, Any] = {"$push": {"timeline": entry}, "$max": {"updated_at": at}}
-        new_values = dict(changes or {})
-        if status and case_rules.is_newer(at, case.get("status_at")):
-            new_values.update({"status": status, "status_at": at})
-        if new_values:
-            update["$set"] = new_values
-        intake.db.cases.update_one({"_id": reference}, update, session=session)
-        if studio_code:
-            _record_studio(intake, reference, studio_code, at, session)
-
-    # In-process retries of a write conflict, e.g. with the batched "events sent" mark that
-    # follows a filing by a few milliseconds (`shared.outbox`), rather than a retry tier's delay.
-    retry_transient(lambda: process_once(intake.db, "intake.tracking", envelope, effect))
+        if marker in (case.get(PROCESSED_FIELD) or []):
+            return  # processed already: a redelivery or a duplicate has no second effect
+        status_at, studio_at = case.get("status_at"), case.get("studio_at")
+        unchanged = [{"status_at": status_at}, {"studio_at": studio_at}]
+        move_status = bool(status) and case_rules.is_newer(at, status_at)
+        move_studio = bool(studio_code) and (studio_at is None or studio_at <= at)
+        if write(unchanged, move_status, move_studio):
+            return
+    raise RuntimeError(f"case {reference} kept changing under an event; retried later")
 
 
 def _record_studio(intake: Intake, reference: str, code: str, at: datetime, session: ClientSession) -> None:

@@ -559,6 +559,8 @@ def act(
         return Done(updated, transition, events)
 
     done = in_transaction(db, work)
+    if done.transition.closes_case:
+        registry.forget_routing_view(db)  # one open case fewer: this process's routing reads again
     mediation.outbox.flush(published)
     log.info("case action", extra={"reference": reference, "action": action, "to": done.transition.to_state})
     return done

@@ -4,6 +4,9 @@ by district admins through the API (validated by `http.schemas`, audited), read 
 from __future__ import annotations
 
 import copy
+import threading
+import time
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,68 @@ class RegistryError(Exception):
 
 class NotFound(RegistryError):
     pass
+
+
+# What routing reads, kept in the process -------------------------------------------------------
+# How long routing trusts its copy of the district's settings, the studios and the round-robin
+# cursors before reading them again. Routing's writes check what the decision rests on (the
+# chosen studio's open cases, the cursor it advances), so a copy that is stale there is read again
+# at once; what is not checked (another studio's count lowered by a closing in another process, a
+# registry edit made elsewhere) is seen within this time.
+ROUTING_VIEW_SECONDS = 2.0
+
+
+@dataclass
+class RoutingView:
+    """The registry as routing last read it: the district's settings, the studios' documents and
+    the round-robin cursors (`cursor_key` -> the studio last in turn)."""
+
+    district: dict[str, Any]
+    studio_rows: list[dict[str, Any]]
+    cursors: dict[str, str | None]
+    read_at: float = field(default_factory=time.monotonic)
+
+    def studio_row(self, code: str) -> dict[str, Any]:
+        return next(row for row in self.studio_rows if row["_id"] == code)
+
+
+_views: dict[str, RoutingView] = {}
+_views_lock = threading.Lock()
+
+
+def routing_view(db: Database, *, fresh: bool = False) -> RoutingView:
+    """Routing's copy of the registry for `db`, read again when older than ROUTING_VIEW_SECONDS
+    or when `fresh` (a write found it stale): three round trips then, none otherwise."""
+    with _views_lock:
+        view = _views.get(db.name)
+    if view is not None and not fresh and time.monotonic() - view.read_at < ROUTING_VIEW_SECONDS:
+        return view
+    view = RoutingView(
+        district=district(db),
+        studio_rows=list(db.studios.find({})),
+        cursors={c["_id"]: c.get("last") for c in db.routing_cursors.find({})},
+    )
+    with _views_lock:
+        _views[db.name] = view
+    return view
+
+
+def routed(db: Database, view: RoutingView, studio: str, cursor: str | None) -> None:
+    """After a routing committed: its own writes (one more open case, the cursor) in the copy, so
+    the next case needs no read to see them."""
+    with _views_lock:
+        if _views.get(db.name) is not view:
+            return  # read again meanwhile: the new copy has them
+        row = view.studio_row(studio)
+        row["open_cases"] = row.get("open_cases", 0) + 1
+        if cursor is not None:
+            view.cursors[cursor] = studio
+
+
+def forget_routing_view(db: Database) -> None:
+    """This process changed the registry or a studio's open cases: routing reads them again."""
+    with _views_lock:
+        _views.pop(db.name, None)
 
 
 # Seeding ----------------------------------------------------------------------------------------
@@ -114,6 +179,7 @@ def seed_registry(db: Database, path: Path = SEED_FILE) -> int:
         if "reception_days" in community:
             fields["reception_days"] = community["reception_days"]
         db.communities.update_one({"_id": community["code"]}, {"$setOnInsert": fields}, upsert=True)
+    forget_routing_view(db)
     return len(doc.get("studios", [])) + len(doc.get("patrol_teams", []))
 
 
@@ -285,7 +351,10 @@ def create(db: Database, entity: str, data: dict[str, Any], actor: str) -> dict[
         )
         return stored
 
-    return in_transaction(db, work)
+    try:
+        return in_transaction(db, work)
+    finally:
+        forget_routing_view(db)  # after the write: a copy read before it would keep the old entry
 
 
 class Changed(RegistryError):
@@ -332,7 +401,10 @@ def update(
             record_audit(db, session, actor, "update", entity, key, diff)
         return collection.find_one({"_id": key}, session=session)
 
-    return in_transaction(db, work)
+    try:
+        return in_transaction(db, work)
+    finally:
+        forget_routing_view(db)  # after the write: a copy read before it would keep the old entry
 
 
 def audit_log(

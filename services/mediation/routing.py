@@ -8,6 +8,8 @@ published after commit.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,8 +29,7 @@ from services.mediation.domain.patrol import (
 )
 from services.mediation.domain.risk import initial_risk, patrol_plan, rank, risk_reason
 from services.mediation.domain.routing import NoStudioAvailable, cursor_key, possible_duplicates_query, route
-from shared.db import in_transaction, retry_transient
-from shared.idempotency import process_once
+from shared.db import in_transaction, retry_transient, transaction
 from shared.messaging.consumer import PermanentError
 from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
 from shared.refusals import Msgid, Refusal
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 # A routed case starts the lifecycle as `received`, with its studio set (`case.assigned` means
 # "routed to a studio"; the lifecycle's `mediator_assigned` comes when a mediator takes it).
 RECEIVED = lc.RECEIVED
-CONSUMER = "mediation.intake"
 
 
 class CaseError(Refusal):
@@ -188,48 +188,70 @@ def _plan_patrol(
 
 
 # case.submitted ---------------------------------------------------------------------------------
+class _StaleView(Exception):
+    """A write found routing's copy of the registry out of date (`registry.routing_view`): the
+    transaction is abandoned and the case routed again on a fresh read."""
+
+
+# Fresh reads after stale copies before the consumer's retry queue takes over (each stale copy is
+# another process's routing or closing in between: a handful at most).
+STALE_VIEW_ATTEMPTS = 20
+
+
 def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | None = None) -> None:
     """Open the case file, route it to a studio, weigh its risk and send a patrol (exactly once).
 
-    Routing advances the round-robin cursor of its candidate studios in the same transaction, so
-    concurrent replicas conflict and one of them re-runs (`retry_transient`) on fresh loads.
+    One transaction writes the case with its events, advances the round-robin cursor of its
+    candidate studios and counts the case in its studio's load. What the decision rests on comes
+    from routing's copy of the registry (`registry.routing_view`) and is checked by those writes:
+    the cursor and the load counter are updated only if they still hold what the copy says, so a
+    concurrent replica's routing (or a stale copy) makes the transaction start again on a fresh
+    read, and concurrent replicas also conflict on the documents they both write
+    (`retry_transient`). The case's unique `_id` (its reference) is the idempotency check: a
+    redelivered submission fails on it and changes nothing.
     """
     data = envelope.data
     published: list[Envelope] = []
     if data["community"] not in community_codes():
         raise PermanentError(f"unknown community {data['community']!r}")
+    db = mediation.db
+    decided: dict[str, Any] = {}
 
-    def effect(session: ClientSession) -> None:
+    def effect(session: ClientSession, view: registry.RoutingView) -> None:
         published.clear()
-        db = mediation.db
+        decided.clear()
         at = now or utcnow()
-        tz = registry.timezone(db, session)
+        tz = ZoneInfo(view.district["timezone"])
         today = at.astimezone(tz).date()
-        cursors = {c["_id"]: c.get("last") for c in db.routing_cursors.find({}, session=session)}
-        studio_rows = list(db.studios.find({}, session=session))
-        studios = registry.snapshots(db, session, rows=studio_rows)
+        studios = registry.snapshots(db, rows=view.studio_rows)
         street = registry.street_of(data["community"])
         try:
             probe = route(data["community"], data["category"], studios, street=street, today=today)
-            key = cursor_key(probe.candidates) if probe.candidates else None
+            # A set of one studio needs no turn: its cursor would always name that studio.
+            key = cursor_key(probe.candidates) if len(probe.candidates) > 1 else None
             decision = route(
                 data["community"],
                 data["category"],
                 studios,
                 street=street,
                 today=today,
-                last_in_turn=cursors.get(key) if key else None,
+                last_in_turn=view.cursors.get(key) if key else None,
             )
         except NoStudioAvailable as err:
             raise PermanentError(str(err)) from err
         if key:
-            db.routing_cursors.update_one(
-                {"_id": key},
-                {"$set": {"last": decision.studio}, "$inc": {"decisions": 1}},
-                upsert=True,
-                session=session,
-            )
-        studio = next(row for row in studio_rows if row["_id"] == decision.studio)
+            try:
+                # Only if the cursor is still where the copy has it; else the upsert's insert
+                # collides with the existing cursor.
+                db.routing_cursors.update_one(
+                    {"_id": key, "last": view.cursors.get(key)},
+                    {"$set": {"last": decision.studio}, "$inc": {"decisions": 1}},
+                    upsert=True,
+                    session=session,
+                )
+            except DuplicateKeyError as err:
+                raise _StaleView(key) from err
+        studio = view.studio_row(decision.studio)
         # Looked for here, where the desk shows them (intake's filing no longer does: its
         # request stays at two round trips); an older event that still carries them is believed.
         duplicates = data.get("possible_duplicates") or sorted(
@@ -322,21 +344,53 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
         try:
             db.cases.insert_one(case, session=session)
         except DuplicateKeyError as err:
-            # The same case under another message id (e.g. republished by hand): never assign
-            # twice. The unique `_id` is the check (no read first); everything above rolls back.
+            # Delivered again (or the same case under another message id, e.g. republished by
+            # hand): never assign twice. The unique `_id` is the check (no read first);
+            # everything above rolls back.
             raise _AlreadyOpen(err) from err
-        db.studios.update_one({"_id": decision.studio}, {"$inc": {"open_cases": 1}}, session=session)
-        published.extend(mediation.outbox.add(events + patrol_events, session=session))
-
-    try:
-        retry_transient(lambda: process_once(mediation.db, CONSUMER, envelope, effect))
-    except _AlreadyOpen as duplicate:
-        if mediation.db.cases.find_one({"_id": data["reference"]}, {"_id": 1}) is None:
-            raise duplicate.error from None  # not committed: the broker redelivers it (never dropped)
-        log.warning(
-            "case already open; ignoring duplicate submission", extra={"reference": data["reference"]}
+        # Counted only if the studio's load is still the one the decision was made on.
+        counted = db.studios.update_one(
+            {"_id": decision.studio, "open_cases": studio.get("open_cases")},
+            {"$inc": {"open_cases": 1}},
+            session=session,
         )
-        return
+        if counted.matched_count != 1:
+            raise _StaleView(decision.studio)
+        published.extend(mediation.outbox.add(events + patrol_events, session=session))
+        decided.update(studio=decision.studio, cursor=key)
+
+    fresh = False
+    for attempt in range(STALE_VIEW_ATTEMPTS):
+        if fresh:
+            # Jittered, so two replicas routing the same studios do not collide again in lock-step.
+            time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+        view = registry.routing_view(db, fresh=fresh)
+        tries = 0
+
+        def once(view: registry.RoutingView = view) -> None:
+            nonlocal tries
+            tries += 1
+            # A write conflict means another writer got there first: read again.
+            current = view if tries == 1 else registry.routing_view(db, fresh=True)
+            with transaction(db) as session:
+                effect(session, current)
+            decided["view"] = current
+
+        try:
+            retry_transient(once)
+            break
+        except _StaleView:
+            fresh = True
+        except _AlreadyOpen as duplicate:
+            if db.cases.find_one({"_id": data["reference"]}, {"_id": 1}) is None:
+                raise duplicate.error from None  # not committed: the broker redelivers it (never dropped)
+            log.warning(
+                "case already open; ignoring duplicate submission", extra={"reference": data["reference"]}
+            )
+            return
+    else:
+        raise RuntimeError(f"routing's registry copy stale {STALE_VIEW_ATTEMPTS} times; retried later")
+    registry.routed(db, decided["view"], decided["studio"], decided["cursor"])
     if published:
         mediation.outbox.flush(published)
         log.info(
@@ -548,6 +602,7 @@ def move_case(
         return db.cases.find_one({"_id": reference}, session=session)
 
     case = in_transaction(db, work)
+    registry.forget_routing_view(db)  # two studios' loads changed: this process's routing reads again
     mediation.outbox.flush(published)
     log.info("case moved", extra={"reference": reference, "studio": target})
     return case

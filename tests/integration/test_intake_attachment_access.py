@@ -260,3 +260,47 @@ def test_a_download_reaches_mediations_access_log_once(
         mediation.db, lead_actor, mediation_access_log.Filters(what="attachment")
     )
     assert [r["file_id"] for r in rows] == [file_id]
+
+
+def test_an_event_delivered_twice_or_late_has_one_effect(
+    assigned_case: dict[str, Any], stack_settings: Settings
+) -> None:
+    """The tracking view takes an event in one conditional update (the message id kept on the
+    case): a redelivery adds nothing, an older event adds its entry without moving the status."""
+    intake = bootstrap_intake(stack_settings)
+    reference = assigned_case["reference"]
+    event = make_envelope("case.assigned", assigned_case["event"], source="mediation")
+    again = parse_envelope(event.to_dict())
+    intake_tracking.on_case_assigned(intake, event)
+    before = intake.db.cases.find_one({"_id": reference})
+    intake_tracking.on_case_assigned(intake, again)  # the same message id: nothing changes
+    assert intake.db.cases.find_one({"_id": reference}) == before
+    assert before["processed_events"].count(event.message_id) == 1
+
+    # A status change older than the assignment (a retry arriving late): its entry, not its status.
+    earlier = datetime.fromisoformat(assigned_case["event"]["assigned_at"]) - timedelta(seconds=1)
+    late = make_envelope(
+        "case.status_changed",
+        {
+            "reference": reference,
+            "status": "awaiting_consent",
+            "previous_status": "received",
+            "changed_at": earlier.isoformat(),
+            "public": True,
+        },
+        source="mediation",
+    )
+    intake_tracking.on_case_status_changed(intake, late)
+    intake_tracking.on_case_status_changed(intake, parse_envelope(late.to_dict()))
+    case = intake.db.cases.find_one({"_id": reference})
+    assert case["status"] == "assigned"
+    assert [e["status"] for e in case["timeline"]].count("awaiting_consent") == 1
+    assert len(case["timeline"]) == len(before["timeline"]) + 1
+
+    with pytest.raises(LookupError):
+        intake_tracking.on_case_assigned(
+            intake,
+            make_envelope(
+                "case.assigned", {**assigned_case["event"], "reference": "LC-2026-999999"}, source="mediation"
+            ),
+        )

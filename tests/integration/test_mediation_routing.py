@@ -110,6 +110,31 @@ def test_duplicates_never_assign_or_dispatch_twice(mediation: Mediation) -> None
     assert mediation.db.studios.find_one({"_id": "zhihe"})["open_cases"] == 1
 
 
+def test_routing_checks_its_copy_of_the_registry_when_it_writes(mediation: Mediation) -> None:
+    """Routing decides on its in-process copy of the registry (`registry.routing_view`); another
+    process's routing or closing, unseen by the copy, is caught by the conditional writes and the
+    case routed again on a fresh read: loads and cursors stay exact."""
+    routing.on_case_submitted(mediation, submitted(community="binhe"), now=WEDNESDAY_10AM)
+    first = mediation.db.cases.find_one({})["studio"]
+    other = "nanhu-b" if first == "nanhu-a" else "nanhu-a"
+    # Another replica routed a binhe case to the other studio meanwhile (cursor and load moved).
+    mediation.db.studios.update_one({"_id": other}, {"$inc": {"open_cases": 1}})
+    mediation.db.routing_cursors.update_one({"_id": "rr:nanhu-a,nanhu-b"}, {"$set": {"last": other}})
+    routing.on_case_submitted(mediation, submitted(community="binhe"), now=WEDNESDAY_10AM)
+    # Loads 1 and 1 again, the turn after `other`: `first`, counted on the real load.
+    assert mediation.db.cases.find_one({}, sort=[("_id", -1)])["studio"] == first
+    assert mediation.db.studios.find_one({"_id": first})["open_cases"] == 2
+    # A case of `first` closed by another process (its load lowered, unseen by the copy): the next
+    # decision is made on the copy (here the same as on fresh data: `other`, by load on the copy,
+    # by turn on the real loads), and its count lands on the real value.
+    mediation.db.studios.update_one({"_id": first}, {"$inc": {"open_cases": -1}})
+    routing.on_case_submitted(mediation, submitted(community="binhe"), now=WEDNESDAY_10AM)
+    assert mediation.db.cases.find_one({}, sort=[("_id", -1)])["studio"] == other
+    counts = {s["_id"]: s["open_cases"] for s in mediation.db.studios.find({"_id": {"$in": [first, other]}})}
+    assert counts == {first: 1, other: 2}
+    assert len(outbox_events(mediation, "case.assigned")) == 3
+
+
 def test_no_eligible_studio_goes_to_the_default_flagged(mediation: Mediation) -> None:
     routing.on_case_submitted(mediation, submitted(category="medical"), now=WEDNESDAY_10AM)
     case = mediation.db.cases.find_one({})
