@@ -1,5 +1,6 @@
 """Intake's worker process: follows mediation's events for the tracking page (and erases a case's
-personal data when its retention period ends), relays the outbox.
+personal data when its retention period ends), asks applicants whether their dispute stayed
+settled (and files the linked case a lead opens), relays the outbox.
 
 Run with `python -m services.intake.worker`.
 """
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from services.intake import erasure, tracking
+from services.intake import erasure, settlement, tracking
 from services.intake.bootstrap import SERVICE, Intake, bootstrap, ensure_indexes
 from shared.messaging.consumer import Subscription
+from shared.messaging.topology import INTAKE_SETTLEMENT
 from shared.messaging.topology import INTAKE_TRACKING as TRACKING
 from shared.worker import run_worker
 
@@ -30,7 +32,15 @@ def subscriptions(intake: Intake) -> list[Subscription]:
                 "case.personal_data_erased": partial(erasure.on_personal_data_erased, intake),
                 "case.party_request_handled": partial(tracking.on_party_request_handled, intake),
             },
-        )
+        ),
+        # "Is it settled?" (issue 14.4): ask the applicants; file a linked case the lead opens.
+        Subscription(
+            INTAKE_SETTLEMENT,
+            {
+                "case.settlement_check_due": partial(settlement.on_check_due, intake),
+                "case.reopen_requested": partial(settlement.on_reopen_requested, intake),
+            },
+        ),
     ]
 
 

@@ -88,6 +88,8 @@ def _studio_form() -> dict[str, Any]:
         "communities": request.form.getlist("communities"),
         "categories": request.form.getlist("categories"),
         "working_days": request.form.getlist("working_days"),
+        # "Is it settled?" (issue 14.4): days after an ending before the applicants are asked.
+        "settlement_check_days": _integer("settlement_check_days"),
     }
 
 
