@@ -195,17 +195,14 @@ def on_case_linked(mediation: Mediation, envelope: Envelope) -> None:
     """Intake filed the linked case: the old case shows it."""
     data = envelope.data
     db = mediation.db
-    party = data["request_id"].rsplit(":", 1)[-1]
+    party = data["request_id"].partition(":reopen:")[2]  # `rules.reopen_request_id`
+
+    update: dict[str, Any] = {"$addToSet": {"linked_cases": data["linked_case"]}}
+    if party:
+        update["$set"] = {f"settlement.reopen_requests.{party}.linked_case": data["linked_case"]}
 
     def effect(session: ClientSession) -> None:
-        db.cases.update_one(
-            {"_id": data["reference"]},
-            {
-                "$set": {f"settlement.reopen_requests.{party}.linked_case": data["linked_case"]},
-                "$addToSet": {"linked_cases": data["linked_case"]},
-            },
-            session=session,
-        )
+        db.cases.update_one({"_id": data["reference"]}, update, session=session)
 
     retry_transient(lambda: process_once(db, CONSUMER, envelope, effect))
 

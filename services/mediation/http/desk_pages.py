@@ -86,7 +86,7 @@ def desk_event_label(action: str) -> str:
 def settlement_answer_label(answer: str | None) -> str:
     """An applicant's "is it settled?" answer, in the reader's language."""
     labels = {
-        "settled": gettext("Settled"),
+        "settled": gettext("Stayed settled"),
         "not_settled": gettext("Not settled"),
         "not_sure": gettext("Not sure"),
     }
