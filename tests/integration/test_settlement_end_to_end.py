@@ -16,15 +16,18 @@ import pytest
 from flask.testing import FlaskClient
 
 from devtools.smtp_sink import CapturingHandler
+from services.council.app import create_app as create_council_app
 from services.intake import settlement as intake_settlement
 from services.intake.bootstrap import bootstrap as intake_bootstrap
 from services.mediation import desk, settlement
+from services.mediation.app import create_app as create_mediation_app
 from services.mediation.bootstrap import bootstrap as mediation_bootstrap
 from services.mediation.domain import lifecycle as lc
 from services.mediation.domain.actor import Actor
 from services.mediation.staff_accounts import NewUser, create_user
 from services.notify.bootstrap import bootstrap as notify_bootstrap
 from services.notify.delivery import save_preferences
+from shared.auth import COOKIE_NAME, Staff, issue_token
 from shared.config import Settings
 from shared.messaging.envelope import utcnow
 from tests.integration.conftest import CASE, database
@@ -57,6 +60,12 @@ def surveys(mailbox: CapturingHandler, address: str) -> list[Any]:
 
 def answered_events(intake: Any) -> int:
     return intake.outbox.count_documents({"envelope.type": "case.settlement_answered"})
+
+
+def client_as(settings: Settings, staff: Staff) -> FlaskClient:
+    client = create_mediation_app(settings).test_client()
+    client.set_cookie(COOKIE_NAME, issue_token(settings, staff))
+    return client
 
 
 def csrf(html: str) -> str:
@@ -207,7 +216,23 @@ def test_an_ended_case_is_asked_once_and_an_answer_not_settled_reaches_the_lead_
         settlement.request_reopen(m, asked, MEDIATOR, "applicant:0")
     with pytest.raises(desk.Conflict):
         settlement.request_reopen(m, opted_out, LEAD, "applicant:0")
-    settlement.request_reopen(m, asked, LEAD, "applicant:0")
+    # The lead's case page shows the answer and the comment, and opens the linked case (once).
+    lead = client_as(stack_settings, Staff(LEAD.user_id, "Lead", LEAD.roles, studio="zhihe"))
+    page = lead.get(f"/desk/cases/{asked}?lang=en").get_data(as_text=True)
+    assert 'id="settlement-answers"' in page and "The noise started again last week." in page
+    assert 'id="reopen-applicant-0"' in page
+    mediator_page = client_as(stack_settings, Staff(MEDIATOR.user_id, "钱", MEDIATOR.roles, studio="zhihe"))
+    assert 'id="reopen-applicant-0"' not in mediator_page.get(f"/desk/cases/{asked}?lang=en").get_data(
+        as_text=True
+    )
+    opened = lead.post(
+        f"/desk/cases/{asked}/reopen?lang=en", data={"party": "applicant:0", "csrf_token": csrf(page)}
+    )
+    assert opened.status_code == 302
+    twice = lead.post(
+        f"/desk/cases/{asked}/reopen?lang=en", data={"party": "applicant:0", "csrf_token": csrf(page)}
+    )
+    assert twice.status_code == 409 and "already opened for this answer" in twice.get_data(as_text=True)
     with pytest.raises(desk.Conflict):
         settlement.request_reopen(m, asked, LEAD, "applicant:0")
     new = wait_for(
@@ -222,6 +247,17 @@ def test_an_ended_case_is_asked_once_and_an_answer_not_settled_reaches_the_lead_
     assert old["settlement"]["reopen_requests"]["applicant:0"]["linked_case"] == new["_id"]
     assert intake.cases.count_documents({"linked_to": asked}) == 1
     assert new["_id"] in intake.cases.find_one({"_id": asked})["linked_cases"]
+    assert new["_id"] in lead.get(f"/desk/cases/{asked}?lang=en").get_data(as_text=True)
+    assert 'id="linked-to"' in lead.get(f"/desk/cases/{new['_id']}?lang=en").get_data(as_text=True)
+    # The reports' extra figure below the MoJ table; the public board's table.
+    report = lead.get("/reports?lang=en").get_data(as_text=True)
+    assert re.search(r'id="settlement-not-settled">1<', report) and re.search(
+        r'id="settlement-settled">0<', report
+    )
+    board = (
+        create_council_app(stack_settings).test_client().get("/board/lianhua?lang=en").get_data(as_text=True)
+    )
+    assert 'id="board-settlement"' in board
     # The new case flows as any filing: the applicant gets its tracking link.
     wait_for(
         lambda: [mail for mail in mailbox.to("zhang@example.com") if new["_id"] in str(mail["Subject"])],
