@@ -69,9 +69,9 @@ def test_phone_answer_change_and_comment_without_javascript_in_chinese(
     assert stored(settings)["answer"] is None  # looking at the choices stores nothing
     screenshot(page, "intake-settled-choices-phone-zh", full_page=True)
 
-    page.click("#settled-choices a:has-text('没有，纠纷未化解')")
+    page.click("#settled-choices a:has-text('没有，纠纷未化解')")  # noqa: RUF001
     page.wait_for_selector("#settled-saved")
-    assert "您的回答已保存：没有，纠纷未化解" in page.inner_text("#settled-saved")
+    assert "您的回答已保存：没有，纠纷未化解" in page.inner_text("#settled-saved")  # noqa: RUF001
     assert stored(settings)["answer"] == "not_settled"
     box = page.locator("#comment-form button").bounding_box()
     assert box and box["x"] + box["width"] <= 390
