@@ -40,10 +40,14 @@ MEDIATOR = Actor("qian", frozenset({"mediator"}), "zhihe")
 LEAD_EMAIL = "zhihe-lead@studios.concord.local"
 
 
+TOKENS: dict[str, str] = {}
+
+
 def file(client: FlaskClient, name: str, email: str) -> str:
     applicant = {"name": name, "phone": "13800138000", "email": email}
     created = client.post("/api/v1/cases", json={**CASE, "applicants": [applicant], "language": "en"})
     assert created.status_code == 201, created.json
+    TOKENS[created.json["reference"]] = created.json["tracking_token"]
     return created.json["reference"]
 
 
@@ -78,7 +82,7 @@ def test_an_ended_case_is_asked_once_and_an_answer_not_settled_reaches_the_lead_
     for service in ("intake", "mediation", "notify", "council"):
         workers.start(service)
     m = mediation_bootstrap(stack_settings)
-    wait_for(lambda: m.db.studios.find_one({"_id": "zhihe"}), what="the registry seeded")
+    wait_for(lambda: m.db.studios.find_one({"_id": "zhihe"}), timeout=60, what="the registry seeded")
     create_user(m.db, NewUser(LEAD.user_id, "password-12345", "studio_lead", "Lead", studio="zhihe"))
     create_user(m.db, NewUser(MEDIATOR.user_id, "password-12345", "mediator", "钱", studio="zhihe"))
 
@@ -258,9 +262,21 @@ def test_an_ended_case_is_asked_once_and_an_answer_not_settled_reaches_the_lead_
         create_council_app(stack_settings).test_client().get("/board/lianhua?lang=en").get_data(as_text=True)
     )
     assert 'id="board-settlement"' in board
-    # The new case flows as any filing: the applicant gets its tracking link.
-    wait_for(
-        lambda: [mail for mail in mailbox.to("zhang@example.com") if new["_id"] in str(mail["Subject"])],
+    # The new case flows as any filing: the applicant gets its tracking link; both tracking pages
+    # show the link between the cases.
+    [link] = wait_for(
+        lambda: [
+            mail
+            for mail in mailbox.to("zhang@example.com")
+            if new["_id"] in str(mail["Subject"]) and "tracking link" in str(mail["Subject"])
+        ],
         timeout=20,
         what="the new case's tracking link",
     )
+    new_token = re.search(
+        r"\?token=([A-Za-z0-9_\-]+)", link.get_body(preferencelist=("plain",)).get_content()
+    ).group(1)
+    followed = intake_client.get(f"/track/{new['_id']}?token={new_token}&lang=en").get_data(as_text=True)
+    assert f"This case follows up case {asked}" in followed
+    old_page = intake_client.get(f"/track/{asked}?token={TOKENS[asked]}&lang=en").get_data(as_text=True)
+    assert f"The dispute was taken up again in case {new['_id']}" in old_page
