@@ -72,6 +72,9 @@ class Settings:
     # environment (comma-separated) for local runs and tests; real keys are issued by an admin.
     intake_rate_limit: str = "30/600"
     open311_api_keys: str = ""
+    # "Is it settled?" (issue 14.4): hours after the first answer during which an applicant may
+    # change it or add a comment; after that the stored answer stands.
+    settlement_answer_window_hours: int = 48
     # Reverse proxies in front of the web services (ingress, load balancer): their
     # X-Forwarded-For/-Proto/-Host are trusted this many hops deep, so rate limits and logs see
     # the real client. 0 = no proxy (direct exposure): the headers are ignored.

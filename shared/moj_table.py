@@ -66,4 +66,6 @@ MOJ_SOURCE_OF: dict[str, str] = {
     "referred_court": MOJ_REFERRED,
     "referred_police": MOJ_REFERRED,
     "referred_petition": MOJ_REFERRED,
+    # A studio lead's new case after an answer "not settled": the studio's own initiative.
+    "follow_up": MOJ_OWN_INITIATIVE,
 }

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.council import accounts, minutes, plan, walk_ins
+from services.council import accounts, minutes, plan, settlement_answers, walk_ins
 from services.council.bootstrap import Council
 from services.council.domain import board_tables as bt
 from shared.messaging.envelope import utcnow
@@ -40,8 +40,10 @@ def streets() -> dict[str, list[str]]:
 
 
 def quarters(council: Council) -> list[str]:
-    """The quarters the board has (mediation's figures or reception-day walk-ins), newest first."""
+    """The quarters the board has (mediation's figures, reception-day walk-ins or "is it settled?"
+    answers), newest first."""
     built = {d["_id"] for d in council.db.board_quarters.find({}, {"_id": 1})}
+    built |= set(council.db.settlement_facts.distinct("quarter"))
     return sorted(built | set(council.db.walk_in_facts.distinct("quarter")), reverse=True)
 
 
@@ -128,6 +130,10 @@ def view(council: Council, level: str, code: str, quarter: str | None = None) ->
         "consultations": consultation_results(council, members if level != DISTRICT else None),
         # Reception-day walk-ins by outcome (intake's register), one suppressed table for the area.
         "walk_ins": walk_ins.board_table(council, members or [c.code for c in communities()], quarter),
+        # "Is it settled?" answers by answer (issue 14.4), suppressed like every board table.
+        "settlement": settlement_answers.board_table(
+            council, members or [c.code for c in communities()], quarter
+        ),
         # A community's own records; a street's or the district's board links to each community's.
         "minutes": published_minutes(council, code) if level == "community" else None,
         "plan": plan_progress(council, code) if level == "community" else None,

@@ -10,11 +10,17 @@ from __future__ import annotations
 import os
 from functools import partial
 
-from services.council import meetings, statistics, walk_ins
+from services.council import meetings, settlement_answers, statistics, walk_ins
 from services.council.bootstrap import SERVICE, Council, bootstrap, ensure_indexes
 from services.council.closing_job import ClosingJob
 from shared.messaging.consumer import Subscription
-from shared.messaging.topology import COUNCIL_HALL, COUNCIL_STAFF, COUNCIL_STATISTICS, COUNCIL_WALK_INS
+from shared.messaging.topology import (
+    COUNCIL_HALL,
+    COUNCIL_SETTLEMENT,
+    COUNCIL_STAFF,
+    COUNCIL_STATISTICS,
+    COUNCIL_WALK_INS,
+)
 from shared.staff_access import EVENT as STAFF_ACCESS_REVOKED
 from shared.staff_access import on_access_revoked
 from shared.worker import run_worker
@@ -22,7 +28,8 @@ from shared.worker import run_worker
 
 def subscriptions(council: Council) -> list[Subscription]:
     """What council consumes: mediation's events for the board's statistics, mediation's answers
-    about the council hall (docs/council-hall.md), and intake's reception-day walk-ins."""
+    about the council hall (docs/council-hall.md), intake's reception-day walk-ins and the applicants'
+    "is it settled?" answers."""
     on_event = partial(statistics.on_event, council)
     return [
         Subscription(COUNCIL_STATISTICS, dict.fromkeys(statistics.EVENTS, on_event)),
@@ -36,6 +43,11 @@ def subscriptions(council: Council) -> list[Subscription]:
         # Intake's walk-in register: counts for the board, collective matters for the committee.
         Subscription(COUNCIL_WALK_INS, dict.fromkeys(walk_ins.EVENTS, partial(walk_ins.on_event, council))),
         Subscription(COUNCIL_STAFF, {STAFF_ACCESS_REVOKED: partial(on_access_revoked, council.db)}),
+        # "Is it settled?" answers (intake's survey): counted on the board by answer.
+        Subscription(
+            COUNCIL_SETTLEMENT,
+            dict.fromkeys(settlement_answers.EVENTS, partial(settlement_answers.on_event, council)),
+        ),
     ]
 
 

@@ -17,6 +17,7 @@ from services.intake.http import (
     case_api,
     open311_api,
     resident_pages,
+    settled_pages,
     walk_in_pages,
 )
 from shared.auth import init_auth
@@ -46,6 +47,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.extensions["intake"] = intake
     rest.register_blueprint(case_api.blp)
     app.register_blueprint(resident_pages.bp)
+    app.register_blueprint(settled_pages.bp)  # "is it settled?": the applicants' answers
     app.register_blueprint(open311_api.bp)
     # Staff token from mediation's login (the admin pages); void once its account is disabled or changed.
     init_auth(app, settings, not_before=Revocations(intake.db).not_before)

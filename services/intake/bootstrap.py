@@ -47,6 +47,9 @@ def ensure_indexes(db: Database) -> None:
     db.recovery_codes.create_index("expires_at", expireAfterSeconds=0)
     db.attachment_access.create_index([("reference", ASCENDING), ("at", DESCENDING)])
     db.walk_ins.create_index([("community", ASCENDING), ("at", DESCENDING)])
+    # "Is it settled?": a survey link is found by its token's hash; one linked case per request.
+    db.settlement_surveys.create_index("token_hash", unique=True)
+    db.cases.create_index("linked_request", unique=True, sparse=True)
     # A building leader's page: the cases of their buildings, and those they filed themselves.
     db.cases.create_index([("community", ASCENDING), ("building", ASCENDING), ("received_at", DESCENDING)])
     db.cases.create_index([("filer_account", ASCENDING), ("received_at", DESCENDING)], sparse=True)

@@ -67,5 +67,9 @@ def on_personal_data_erased(intake: Intake, envelope: Envelope) -> None:
             # data too; published long ago, it goes (one still unpublished is left to the relay).
             update["$unset"] = {EVENTS_FIELD: ""}
         intake.db.cases.update_one({"_id": reference}, update, session=session)
+        # "Is it settled?" comments are free text: they go too (the answers stay, as counts do).
+        intake.db.settlement_surveys.update_many(
+            {"reference": reference}, {"$set": {"comment": ""}}, session=session
+        )
 
     retry_transient(lambda: process_once(intake.db, CONSUMER, envelope, effect))

@@ -52,6 +52,9 @@ def public_view(case: dict[str, Any], holder: str | None = None) -> dict[str, An
         "received_at": case["received_at"],
         # Only the other case's reference: nothing about it (its parties are other residents).
         "merged_into": case.get("merged_into"),
+        # "Is it settled?": the case this one follows up, and those opened after it (references only).
+        "linked_to": case.get("linked_to"),
+        "linked_cases": list(case.get("linked_cases") or []),
         "timeline": case_rules.mark_shared_notes(
             case_rules.mark_superseded_sessions(sorted(case["timeline"], key=lambda e: e["at"]))
         ),

@@ -1,5 +1,6 @@
 """Intake's worker process: follows mediation's events for the tracking page (and erases a case's
-personal data when its retention period ends), relays the outbox.
+personal data when its retention period ends), asks applicants whether their dispute stayed
+settled (and files the linked case a lead opens), relays the outbox.
 
 Run with `python -m services.intake.worker`.
 """
@@ -8,10 +9,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from services.intake import erasure, tracking
+from services.intake import erasure, settlement, tracking
 from services.intake.bootstrap import SERVICE, Intake, bootstrap, ensure_indexes
 from shared.messaging.consumer import Subscription
-from shared.messaging.topology import INTAKE_STAFF
+from shared.messaging.topology import INTAKE_SETTLEMENT, INTAKE_STAFF
 from shared.messaging.topology import INTAKE_TRACKING as TRACKING
 from shared.staff_access import EVENT as STAFF_ACCESS_REVOKED
 from shared.staff_access import on_access_revoked
@@ -35,6 +36,14 @@ def subscriptions(intake: Intake) -> list[Subscription]:
             },
         ),
         Subscription(INTAKE_STAFF, {STAFF_ACCESS_REVOKED: partial(on_access_revoked, intake.db)}),
+        # "Is it settled?" (issue 14.4): ask the applicants; file a linked case the lead opens.
+        Subscription(
+            INTAKE_SETTLEMENT,
+            {
+                "case.settlement_check_due": partial(settlement.on_check_due, intake),
+                "case.reopen_requested": partial(settlement.on_reopen_requested, intake),
+            },
+        ),
     ]
 
 

@@ -67,6 +67,8 @@ def ensure_indexes(db: Database) -> None:
     db.cases.create_index([("status", ASCENDING), ("dossier.id", ASCENDING)])
     db.cases.create_index([("status", ASCENDING), ("archived_at", ASCENDING)])
     # Escalations, reminders and room slots are claimed by their unique `_id` (several replicas).
+    # "Is it settled?": a studio's ended cases by ending date (`settlement.run_checks`).
+    db.cases.create_index([("studio", ASCENDING), ("ended_at", ASCENDING)], sparse=True)
 
 
 def bootstrap(settings: Settings | None = None) -> Mediation:

@@ -8,7 +8,9 @@
 - reminds the parties and the mediator that the window to apply for judicial confirmation of a
   signed written agreement is closing (`agreement.confirmation_due`), on each day of the studio's
   schedule (`DeadlinePolicy.confirmation_reminder_days`, by default 23 and 30 days after signing),
-  each reminder claimed the same way; none once confirmation was applied for or the case archived.
+  each reminder claimed the same way; none once confirmation was applied for or the case archived;
+- asks whether ended cases stayed settled, `settlement_check_days` after the ending
+  (`settlement.run_checks`: each case claimed once, `case.settlement_check_due`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError
 
-from services.mediation import desk, registry
+from services.mediation import desk, registry, settlement
 from services.mediation.bootstrap import SERVICE, Mediation
 from services.mediation.domain import deadlines as dl
 from services.mediation.domain import lifecycle as lc
@@ -52,6 +54,7 @@ class Report:
     escalated: int = 0
     released: int = 0
     reminded: int = 0
+    settlement_checks: int = 0
 
 
 def _claim_and_emit(
@@ -216,6 +219,8 @@ def run_once(mediation: Mediation, now: datetime | None = None) -> Report:
             report.reminded += remind_confirmation(mediation, case, now)
         except Exception:
             log.exception("confirmation reminder failed", extra={"reference": case["_id"]})
+    # "Is it settled?": ended cases whose applicants are due to be asked (issue 14.4).
+    report.settlement_checks = settlement.run_checks(mediation, now)
     return report
 
 
@@ -232,7 +237,7 @@ class DeadlineJob(threading.Thread):
         while not self.stopping.wait(self.interval):
             try:
                 report = run_once(self.mediation)
-                if report.escalated or report.released or report.reminded:
+                if report.escalated or report.released or report.reminded or report.settlement_checks:
                     log.info("desk job", extra=report.__dict__)
             except Exception:  # database down: try again next round
                 log.warning("desk job pass failed", exc_info=True)

@@ -460,6 +460,8 @@ def act(
         prevention = prevention_counts(payload) if transition.outcome else {}
         if transition.outcome:
             changes["prevention"] = prevention
+            # When and how it ended: the "is it settled?" check runs from here (settlement.py).
+            changes["ended_at"], changes["outcome"] = at, transition.outcome
         changes.update(_clock(db, session, case, transition.clock, at))
         if transition.to_state == lc.ARCHIVED:
             changes["archived_at"] = at  # the retention period runs from here (retention.py)

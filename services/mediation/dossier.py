@@ -65,6 +65,7 @@ SOURCES: Mapping[str, Mapping[str, str]] = {
     "referred_court": {"zh-CN": "法院委托移送", "en": "Referred by a court"},
     "referred_police": {"zh-CN": "公安机关移送", "en": "Referred by the police"},
     "referred_petition": {"zh-CN": "信访部门移送", "en": "Referred by the petition office"},
+    "follow_up": {"zh-CN": "回访后重新立案", "en": "Reopened after a follow-up"},
 }
 _YES_NO = {"zh-CN": ("是", "否"), "en": ("yes", "no")}
 _ERASED = {"zh-CN": "（已删除）", "en": "(erased)"}

@@ -127,6 +127,7 @@ def _studio_doc(studio: dict[str, Any]) -> dict[str, Any]:
         "working_days": studio.get("working_days", []),
         "members": [{"leave": [], "role": "mediator", **m} for m in studio.get("members", [])],
         "is_default": bool(studio.get("default", studio.get("is_default", False))),
+        "settlement_check_days": int(studio.get("settlement_check_days") or 28),
     }
 
 

@@ -24,6 +24,7 @@ from services.mediation.desk import deadline_from_doc, is_admin
 from services.mediation.domain import deadlines as dl
 from services.mediation.domain import lifecycle as lc
 from services.mediation.domain import report_tables as rt
+from services.mediation.domain import settlement as settlement_rules
 from services.mediation.domain.actor import Actor
 from shared.messaging.envelope import utcnow
 from shared.taxonomy import communities, streets
@@ -84,6 +85,8 @@ class Report:
     rows: list[rt.Unit]
     total: rt.Unit
     mediators: list[MediatorRow] = field(default_factory=list)
+    # "Is it settled?" answers given in the period (issue 14.4): an extra figure, not a MoJ column.
+    settlement: dict[str, int] = field(default_factory=dict)
 
     def title(self, language: str) -> str:
         return self.title_zh if language.lower().startswith("zh") else self.title_en
@@ -392,7 +395,23 @@ def build(db: Database, scope: Scope, period_code: str, now: datetime | None = N
     report = Report(period, scope, title[0], title[1], rows, whole)
     if scope.level == "studio":
         report.mediators = _mediators(db, scope, period, now)
+    report.settlement = settlement_counts(db, scope, period)
     return report
+
+
+def settlement_counts(db: Database, scope: Scope, period: rt.Period) -> dict[str, int]:
+    """Applicants' latest "is it settled?" answers whose first answer fell in the period, by answer
+    (settled, not_settled, not_sure), in the scope's cases."""
+    case_query, _ = _scope_queries(scope)
+    counts = dict.fromkeys(settlement_rules.ANSWERS, 0)
+    for case in db.cases.find(
+        {**case_query, "settlement.answers": {"$exists": True}}, {"settlement.answers": 1}
+    ):
+        for answer in ((case.get("settlement") or {}).get("answers") or {}).values():
+            first = _aware(answer.get("first_answered_at") or answer.get("answered_at"))
+            if period.contains(first) and answer.get("answer") in counts:
+                counts[answer["answer"]] += 1
+    return counts
 
 
 def _mediators(db: Database, scope: Scope, period: rt.Period, now: datetime) -> list[MediatorRow]:

@@ -86,6 +86,10 @@ def erase(mediation: Mediation, reference: str, now: datetime | None = None) -> 
             {"$set": {"record.attended": [], "record.statements": ""}},
             session=session,
         )
+        # The lead's "not settled" task shows the applicant's comment: erased with the case.
+        db.follow_up_tasks.update_many(
+            {"case_id": reference, "kind": "not_settled"}, {"$set": {"detail.comment": ""}}, session=session
+        )
         erased_report: dict[str, Any] = {f"report.{k}": "" for k in rules.PATROL_REPORT_TEXTS}
         db.patrol_tasks.update_many(
             {"reference": reference},

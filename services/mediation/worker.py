@@ -10,13 +10,19 @@ from __future__ import annotations
 import os
 from functools import partial
 
-from services.mediation import access_log, hall_bookings, party_requests, routing, search
+from services.mediation import access_log, hall_bookings, party_requests, routing, search, settlement
 from services.mediation.archive_job import ArchiveJob
 from services.mediation.bootstrap import SERVICE, Mediation, bootstrap, ensure_indexes
 from services.mediation.deadlines import INTERVAL_SECONDS, DeadlineJob
 from services.mediation.registry import seed_registry
 from shared.messaging.consumer import Subscription
-from shared.messaging.topology import MEDIATION_ACCESS, MEDIATION_HALL, MEDIATION_INTAKE, MEDIATION_PARTIES
+from shared.messaging.topology import (
+    MEDIATION_ACCESS,
+    MEDIATION_HALL,
+    MEDIATION_INTAKE,
+    MEDIATION_PARTIES,
+    MEDIATION_SETTLEMENT,
+)
 from shared.worker import run_worker
 
 
@@ -45,6 +51,14 @@ def subscriptions(mediation: Mediation) -> list[Subscription]:
         Subscription(
             MEDIATION_ACCESS,
             {"attachment.downloaded": partial(access_log.on_attachment_downloaded, mediation)},
+        ),
+        # "Is it settled?": the applicants' answers, and the linked case intake filed (issue 14.4).
+        Subscription(
+            MEDIATION_SETTLEMENT,
+            {
+                "case.settlement_answered": partial(settlement.on_settlement_answered, mediation),
+                "case.linked": partial(settlement.on_case_linked, mediation),
+            },
         ),
     ]
 

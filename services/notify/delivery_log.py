@@ -193,6 +193,17 @@ SAMPLES.update(
             "expires_at": "2026-12-02T01:00:00+00:00",
         },
         "case.tracking_code_requested": {"code": "000000", "expires_at": "2026-11-25T01:15:00+00:00"},
+        "case.settlement_survey": {
+            "party": "applicant:0",
+            "url": "http://intake.example/settled",
+            "code": "preview-token-000000",
+            "expires_at": "2026-12-02T01:00:00+00:00",
+        },
+        "case.not_settled": {
+            "party": "applicant:0",
+            "answered_at": "2026-11-25T01:00:00+00:00",
+            "studio": SAMPLE_STUDIO,
+        },
         "case.party_request_handled": {
             "request": "other_mediator",
             "applied": True,

@@ -75,6 +75,7 @@ CASE_SOURCES = (
     "referred_court",
     "referred_police",
     "referred_petition",
+    "follow_up",  # a new case opened by the studio lead after an answer "not settled" (issue 14.4)
 )
 
 
@@ -107,6 +108,8 @@ class CaseSubmitted(EventData):
     # How the case came in (the MoJ table's source split; council's board counts it). Older messages
     # and intake's public forms lack it: a resident filing is an application.
     source = fields.String(load_default="application", validate=validate.OneOf(CASE_SOURCES))
+    # A follow-up case opened after an answer "not settled": the old case's reference (issue 14.4).
+    linked_to = fields.String(load_default=None, allow_none=True)
 
 
 class StudioRef(EventData):
@@ -616,7 +619,84 @@ class CasePartyRequestHandled(EventData):
     mediators = fields.List(fields.Nested(StaffRef), load_default=list)
 
 
+# "Is it settled?" (issue 14.4) -------------------------------------------------------------------
+SETTLEMENT_ANSWERS = ("settled", "not_settled", "not_sure")
+
+
+class CaseSettlementCheckDue(EventData):
+    """Mediation: this ended case's applicants are to be asked whether the dispute stayed settled
+    (`settlement_check_days` after the ending; once per case). Intake, which holds their contacts,
+    asks them."""
+
+    reference = Reference
+    language = fields.String(load_default="zh-CN")
+    ended_at = fields.String(required=True, validate=_iso_datetime)
+    outcome = fields.String(required=True, validate=validate.OneOf(OUTCOMES))
+
+
+class CaseSettlementSurvey(EventData):
+    """Intake → notify: one applicant's one-time survey link. `code` is the link's secret token,
+    kept apart like a tracking link's; `party` (e.g. "applicant:0") is the applicant's place in the
+    case, so their own preferences (an opt-out) apply."""
+
+    reference = Reference
+    party = fields.String(required=True)
+    recipient = fields.Nested(ContactRef, required=True)
+    url = fields.String(required=True)  # the answer page; + "/<answer>?token=" + code
+    code = fields.String(required=True, validate=validate.Length(min=16, max=100))
+    expires_at = fields.String(required=True, validate=_iso_datetime)
+
+
+class CaseSettlementAnswered(EventData):
+    """Intake: an applicant answered (or changed their answer, or added a comment). Consumers keep
+    the latest by `answered_at` per (reference, party). The comment's text is for mediation only:
+    council counts answers and keeps nothing else."""
+
+    reference = Reference
+    party = fields.String(required=True)
+    answer = fields.String(required=True, validate=validate.OneOf(SETTLEMENT_ANSWERS))
+    answered_at = fields.String(required=True, validate=_iso_datetime)
+    first_answered_at = fields.String(load_default=None, allow_none=True)
+    commented = fields.Boolean(load_default=False)
+    comment = fields.String(load_default="", validate=validate.Length(max=2000))
+    community = fields.String(load_default=None, allow_none=True)  # the board counts by community
+
+
+class CaseNotSettled(EventData):
+    """Mediation → notify: an applicant answered "not settled"; the studio lead has a follow-up task."""
+
+    reference = Reference
+    party = fields.String(required=True)
+    answered_at = fields.String(required=True, validate=_iso_datetime)
+    studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
+
+
+class CaseReopenRequested(EventData):
+    """Mediation → intake: a studio lead opens a new case linked to an ended one answered "not
+    settled"; intake files it from the old case's parties and dispute (source: follow_up)."""
+
+    reference = Reference  # the old case
+    request_id = fields.String(required=True)  # deterministic per answer: one linked case per answer
+    party = fields.String(required=True)
+    requested_by = fields.String(required=True)
+    requested_at = fields.String(required=True, validate=_iso_datetime)
+
+
+class CaseLinked(EventData):
+    """Intake → mediation: the linked case was filed (so the old case shows it)."""
+
+    reference = Reference  # the old case
+    linked_case = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}-\d{4}-\d{6}$"))
+    request_id = fields.String(required=True)
+
+
 SCHEMAS: dict[tuple[str, int], type[Schema]] = {
+    ("case.settlement_check_due", 1): CaseSettlementCheckDue,
+    ("case.settlement_survey", 1): CaseSettlementSurvey,
+    ("case.settlement_answered", 1): CaseSettlementAnswered,
+    ("case.not_settled", 1): CaseNotSettled,
+    ("case.reopen_requested", 1): CaseReopenRequested,
+    ("case.linked", 1): CaseLinked,
     ("case.tracking_link", 1): CaseTrackingLink,
     ("case.tracking_code_requested", 1): CaseTrackingCodeRequested,
     ("case.party_requested", 1): CasePartyRequested,

@@ -53,6 +53,10 @@ MEDIATION_PARTIES = ConsumerSpec("mediation.parties", ("case.party_requested",))
 # The council hall's calendar is mediation's: council asks for it and is answered (docs/council-hall.md).
 MEDIATION_HALL = ConsumerSpec("mediation.hall", ("hall.booking_requested", "hall.booking_released"))
 COUNCIL_HALL = ConsumerSpec("council.hall", ("hall.booking_confirmed", "hall.booking_refused"))
+# "Is it settled?" (issue 14.4): mediation says when to ask and asks intake for a linked case;
+# intake asks the applicants, and tells mediation their answers and the linked case it filed.
+INTAKE_SETTLEMENT = ConsumerSpec("intake.settlement", ("case.settlement_check_due", "case.reopen_requested"))
+MEDIATION_SETTLEMENT = ConsumerSpec("mediation.settlement", ("case.settlement_answered", "case.linked"))
 # Attachment downloads in intake, kept in mediation's access log (the lead's viewer).
 MEDIATION_ACCESS = ConsumerSpec("mediation.access", ("attachment.downloaded",))
 NOTIFY_EVENTS = ConsumerSpec(
@@ -81,6 +85,8 @@ NOTIFY_EVENTS = ConsumerSpec(
         "case.tracking_link",
         "case.tracking_code_requested",
         "case.party_request_handled",
+        "case.settlement_survey",
+        "case.not_settled",
     ),
 )  # must match services/notify/domain/rules.py RULES (a unit test checks)
 NOTIFY_DELIVERIES = ConsumerSpec("notify.deliveries", ("notify.delivery_due",))
@@ -97,6 +103,8 @@ COUNCIL_WALK_INS = ConsumerSpec("council.walk_ins", ("walk_in.recorded", "walk_i
 INTAKE_STAFF = ConsumerSpec("intake.staff", ("staff.access_revoked",))
 NOTIFY_STAFF = ConsumerSpec("notify.staff", ("staff.access_revoked",))
 COUNCIL_STAFF = ConsumerSpec("council.staff", ("staff.access_revoked",))
+# "Is it settled?" answers, counted on the public board by outcome (never who, never the comment).
+COUNCIL_SETTLEMENT = ConsumerSpec("council.settlement", ("case.settlement_answered",))
 ALL_CONSUMERS: tuple[ConsumerSpec, ...] = (
     INTAKE_TRACKING,
     MEDIATION_INTAKE,
@@ -112,6 +120,9 @@ ALL_CONSUMERS: tuple[ConsumerSpec, ...] = (
     INTAKE_STAFF,
     NOTIFY_STAFF,
     COUNCIL_STAFF,
+    INTAKE_SETTLEMENT,
+    MEDIATION_SETTLEMENT,
+    COUNCIL_SETTLEMENT,
 )
 
 

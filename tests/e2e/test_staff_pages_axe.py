@@ -12,15 +12,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.mediation import desk, routing, sessions
+from services.mediation import desk, routing, sessions, settlement
 from services.mediation.app import create_app
 from services.mediation.bootstrap import bootstrap, ensure_indexes
 from services.mediation.domain import lifecycle as lc
 from services.mediation.registry import seed_registry
 from services.mediation.staff_accounts import DEMO_USERS, seed_demo_users
 from shared.config import Settings
+from shared.messaging.envelope import make_envelope
 from tests.e2e.conftest import PHONE, PHONE_USER_AGENT, screenshot
-from tests.integration.test_mediation_desk import MEDIATOR, accepted_case
+from tests.integration.test_mediation_desk import LEAD, MEDIATOR, accepted_case
 from tests.integration.test_mediation_routing import WEDNESDAY_10AM, submitted
 
 pytestmark = pytest.mark.e2e
@@ -58,14 +59,32 @@ def _staged(settings: Settings) -> dict[str, str]:
     routing.on_case_submitted(mediation, red, now=WEDNESDAY_10AM)
     task = mediation.db.patrol_tasks.find_one({"reference": red.data["reference"]})
     assert task is not None, "the red case dispatched no patrol task"
-    return {"reference": reference, "task": str(task["_id"]), "red": red.data["reference"]}
+    # An ended case whose applicant answered "not settled", with a comment (issue 14.4).
+    ended = accepted_case(mediation, now=now)
+    desk.apply_action(mediation, ended, LEAD, lc.REFER, {"target": "court", "target_name": "某区人民法院"})
+    answer = {
+        "reference": ended,
+        "party": "applicant:0",
+        "answer": "not_settled",
+        "answered_at": now.isoformat(),
+        "comment": "楼上又开始装修了。",
+        "community": "lianhua",
+    }
+    settlement.on_settlement_answered(
+        mediation, make_envelope("case.settlement_answered", answer, source="intake")
+    )
+    return {"reference": reference, "task": str(task["_id"]), "red": red.data["reference"], "ended": ended}
 
 
 def _pages(role: str, staged: dict[str, str]) -> dict[str, str]:
     """The pages a role works on, by a short name."""
     return {
         "mediator": {"queue": "/desk", "case": f"/desk/cases/{staged['reference']}"},
-        "studio_lead": {"home": "/lead", "case": f"/lead/cases/{staged['red']}"},
+        "studio_lead": {
+            "home": "/lead",
+            "case": f"/lead/cases/{staged['red']}",
+            "not-settled": f"/desk/cases/{staged['ended']}",  # the answers and "open a linked case"
+        },
         "patrol_member": {"tasks": "/patrol", "task": f"/patrol/tasks/{staged['task']}"},
         "district_admin": {
             "home": "/admin",

@@ -144,6 +144,35 @@ def test_a_lead_changes_only_their_own_studios_working_days(app, settings, media
     assert client_as(app, settings, MEDIATOR).get("/admin/studios/zhihe").status_code == 403
 
 
+def test_a_lead_sets_when_their_studio_asks_is_it_settled(app, settings, mediation) -> None:
+    client = client_as(app, settings, LEAD)
+    page = client.get("/admin/studios/zhihe").get_data(as_text=True)
+    assert 'name="settlement_check_days"' in page and 'value="28"' in page
+    saved = post(
+        client,
+        "/admin/studios/zhihe",
+        "/admin/studios/zhihe",
+        {"working_days": ["mon"], "settlement_check_days": "21"},
+    )
+    assert saved.status_code == 302
+    assert mediation.db.studios.find_one({"_id": "zhihe"})["settlement_check_days"] == 21
+    for bad in ("0", "366", "three", ""):
+        refused = post(
+            client,
+            "/admin/studios/zhihe",
+            "/admin/studios/zhihe",
+            {"working_days": ["mon"], "settlement_check_days": bad},
+        )
+        assert refused.status_code == 422 and 'id="settlement_check_days-error"' in refused.get_data(
+            as_text=True
+        )
+    assert mediation.db.studios.find_one({"_id": "zhihe"})["settlement_check_days"] == 21
+    # A new studio asks after 28 days unless the admin says otherwise.
+    admin = client_as(app, settings, ADMIN)
+    assert post(admin, "/admin/studios/new", "/admin/studios/new", NEW_STUDIO).status_code == 302
+    assert mediation.db.studios.find_one({"_id": "xinqiao"})["settlement_check_days"] == 28
+
+
 def test_a_post_without_its_csrf_token_changes_nothing(app, settings, mediation) -> None:
     before = mediation.db.studios.find_one({"_id": "zhihe"})
     client = client_as(app, settings, ADMIN)

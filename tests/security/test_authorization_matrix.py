@@ -102,6 +102,10 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("intake", "GET", "/track/recover/code"): PUBLIC,
     ("intake", "POST", "/track/recover/code"): PUBLIC,
     ("intake", "GET", "/track/recover/done"): PUBLIC,
+    # "Is it settled?": the survey token protects these (issue 14.4).
+    ("intake", "GET", "/settled"): PUBLIC,
+    ("intake", "GET", "/settled/<string:answer>"): PUBLIC,
+    ("intake", "POST", "/settled/comment"): PUBLIC,
     ("intake", "GET", "/admin/api-keys"): ADMIN_ONLY,
     ("intake", "POST", "/admin/api-keys"): ADMIN_ONLY,
     ("intake", "POST", "/admin/api-keys/<string:key_id>/revoke"): ADMIN_ONLY,
@@ -172,6 +176,7 @@ EXPECTED: dict[tuple[str, str, str], str | frozenset[str]] = {
     ("mediation", "POST", "/desk/cases/<reference>/notes"): DESK,
     ("mediation", "POST", "/desk/cases/<reference>/handover"): CASEWORK,
     ("mediation", "POST", "/desk/cases/<reference>/merge"): DESK,
+    ("mediation", "POST", "/desk/cases/<reference>/reopen"): LEADS,
     ("mediation", "POST", "/desk/cases/<reference>/sessions"): DESK,
     ("mediation", "POST", "/desk/cases/<reference>/sessions/<session_id>/record"): DESK,
     ("mediation", "POST", "/desk/cases/<reference>/sessions/<session_id>/move"): DESK,  # 422 first
@@ -581,6 +586,7 @@ PARAMS = {
     "question_id": "000000000000000000000000",
     "username": "mediator",  # the matrix lead's studio's mediator
     "start": "2026-01-01",
+    "answer": "settled",
 }
 
 

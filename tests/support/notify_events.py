@@ -223,6 +223,18 @@ def data_for(event_type: str, reference: str = REFERENCE, **extra: Any) -> dict[
                 "code": "482913",
                 "expires_at": "2026-11-20T01:15:00+00:00",
             },
+            "case.settlement_survey": {
+                "party": "applicant:0",
+                "recipient": {"name": "张三", "phone": "13800138000", "email": "zhang@example.com"},
+                "url": "http://intake.example/settled",
+                "code": "tok-EXAMPLE-0123456789abcdef",
+                "expires_at": "2026-11-27T01:00:00+00:00",
+            },
+            "case.not_settled": {
+                "party": "applicant:0",
+                "answered_at": "2026-11-22T02:00:00+00:00",
+                "studio": STUDIO,
+            },
             "case.party_request_handled": {
                 "request_id": "req-1",
                 "request": "other_mediator",

@@ -85,3 +85,13 @@ def test_names_phones_addresses_and_personal_texts_go_the_anonymous_record_stays
     # Not touched: what the statistics count.
     for kept in ("category", "community", "amount", "source", "mediators", "prevention"):
         assert kept not in changes
+
+
+def test_an_is_it_settled_comment_goes_with_the_personal_data_the_answer_stays() -> None:
+    answer = {"answer": "not_settled", "answered_at": ARCHIVED, "comment": "张三家又吵了"}
+    case = {"parties": [], "settlement": {"answers": {"applicant:0": answer}, "reopen_requests": {}}}
+    changes = r.case_changes(case, ARCHIVED)
+    kept = changes["settlement"]["answers"]["applicant:0"]
+    assert kept["comment"] == "" and kept["answer"] == "not_settled"
+    assert changes["settlement"]["reopen_requests"] == {}
+    assert "settlement" not in r.case_changes({"parties": []}, ARCHIVED)

@@ -28,6 +28,7 @@ MODULES = (
     "services/mediation/agreements.py",
     "services/mediation/routing.py",
     "services/mediation/patrol.py",
+    "services/mediation/settlement.py",
 )
 REFUSALS = {
     "DeskError",

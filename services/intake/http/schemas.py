@@ -72,7 +72,10 @@ class CaseCreateSchema(StrictSchema):
     agrees_to_mediation = fields.Boolean(load_default=True)
     # Where the case came from (the board's statistics count by source): a resident's filing is an
     # application; the other sources (referrals, discoveries, reception days) are staff's to give.
-    source = fields.String(load_default="application", validate=validate.OneOf(CASE_SOURCES))
+    # "follow_up" is mediation's own (a linked case after an answer "not settled"), never filed here.
+    source = fields.String(
+        load_default="application", validate=validate.OneOf([s for s in CASE_SOURCES if s != "follow_up"])
+    )
 
     # Run even when other fields fail, so this problem is reported together with every other one.
     @validates_schema(skip_on_field_errors=False, pass_original=True)

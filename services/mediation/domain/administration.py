@@ -10,7 +10,7 @@ from collections.abc import Collection
 STUDIO_ROLES = ("mediator", "studio_lead")
 # A studio's settings a lead changes for their own studio; the rest (coverage, categories,
 # capacity, names, channels) are the district's routing decisions.
-LEAD_STUDIO_FIELDS = ("working_days", "members")
+LEAD_STUDIO_FIELDS = ("working_days", "members", "settlement_check_days")
 
 
 def may_manage_studio(roles: Collection[str], own_studio: str | None, studio: str) -> bool:

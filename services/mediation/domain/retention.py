@@ -81,6 +81,11 @@ def case_changes(case: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "timeline": [erased_entry(e) for e in case.get("timeline") or []],
         "personal_data_erased_at": now,
     }
+    settlement = case.get("settlement")
+    if isinstance(settlement, Mapping) and settlement.get("answers"):
+        # An applicant's "is it settled?" comment is free text: it goes, the answer stays.
+        answers = {party: {**a, "comment": ""} for party, a in settlement["answers"].items()}
+        changes["settlement"] = {**settlement, "answers": answers}
     if isinstance(agreement, Mapping):
         changes["agreement"] = {k: v for k, v in agreement.items() if k not in (*AGREEMENT_TEXTS, "scan")}
     return changes

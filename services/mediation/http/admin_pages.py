@@ -76,6 +76,15 @@ def admin_home() -> str:
 
 # Studios ----------------------------------------------------------------------------------------
 def _studio_form() -> dict[str, Any]:
+    form = _studio_fields()
+    # "Is it settled?" (issue 14.4): days after an ending before the applicants are asked. A form
+    # without the field (an older page, an API-like post) leaves it as it is (28 for a new studio).
+    if "settlement_check_days" in request.form:
+        form["settlement_check_days"] = _integer("settlement_check_days")
+    return form
+
+
+def _studio_fields() -> dict[str, Any]:
     return {
         "code": request.form.get("code", "").strip(),
         "name": {

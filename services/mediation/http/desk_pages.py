@@ -16,7 +16,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_babel import get_locale, gettext
 from flask_login import current_user
 
-from services.mediation import agreements, desk, registry, sessions
+from services.mediation import agreements, desk, registry, sessions, settlement
 from services.mediation.bootstrap import Mediation
 from services.mediation.domain import deadlines as dl
 from services.mediation.domain import lifecycle as lc
@@ -55,6 +55,7 @@ def desk_globals() -> dict[str, Any]:
         "lc_actions": lc.ACTIONS,
         "desk_lang": lang,
         "desk_event_label": desk_event_label,
+        "settlement_answer_label": settlement_answer_label,
     }
 
 
@@ -71,12 +72,25 @@ def desk_event_label(action: str) -> str:
         "escalated": gettext("Escalated (overdue)"),
         "agreement_scan": gettext("Signed agreement scan uploaded"),
         "confirmation_reminder": gettext("Judicial confirmation reminder sent"),
+        "settlement_check": gettext("Applicants asked whether the dispute is settled"),
+        "settlement_answered": gettext("An applicant answered whether the dispute is settled"),
+        "reopen_requested": gettext("A linked case was opened"),
     }
     if action in labels:
         return labels[action]
     from services.mediation.http.pages import action_label
 
     return action_label(action)
+
+
+def settlement_answer_label(answer: str | None) -> str:
+    """An applicant's "is it settled?" answer, in the reader's language."""
+    labels = {
+        "settled": gettext("Stayed settled"),
+        "not_settled": gettext("Not settled"),
+        "not_sure": gettext("Not sure"),
+    }
+    return labels.get(answer or "", answer or "")
 
 
 def deadline_label(status: str | None) -> str:
@@ -685,3 +699,19 @@ def agreement_scan(reference: str) -> Any:
     response = Response(data, mimetype=content_type)
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@bp.post("/desk/cases/<reference>/reopen")
+@requires_role("studio_lead", "district_admin")
+def reopen_case(reference: str) -> Any:
+    """Open a new case linked to this one, for an applicant's answer "not settled" (issue 14.4)."""
+    party = request.form.get("party", "").strip()[:40]
+    try:
+        settlement.request_reopen(_mediation(), reference, _actor(), party)
+    except desk.DeskError as err:
+        return _refused(reference, err)
+    return _done(
+        reference,
+        gettext("A new case linked to this one is being opened; it appears here once it is filed."),
+        "#settlement",
+    )

@@ -102,6 +102,10 @@ class StudioInSchema(StrictSchema):
     working_days = fields.List(fields.String(validate=validate.OneOf(WEEKDAYS)), load_default=list)
     members = fields.List(fields.Nested(StudioMemberSchema), load_default=list)
     is_default = fields.Boolean(load_default=False)
+    # "Is it settled?" (issue 14.4): days after an ending before the applicants are asked.
+    settlement_check_days = fields.Integer(
+        load_default=28, strict=True, validate=validate.Range(min=1, max=365)
+    )
 
 
 class StudioPatchSchema(StudioInSchema):
@@ -157,6 +161,7 @@ class StudioSchema(Schema):
     working_days = fields.List(fields.String())
     members = fields.List(fields.Dict())
     is_default = fields.Boolean()
+    settlement_check_days = fields.Integer(dump_default=28)
 
 
 class TeamSchema(Schema):

@@ -196,7 +196,10 @@ def resolve(
         ]
     if audience == r.LINK_RECIPIENT:
         person = data.get("recipient") or {}
-        return [_resident("link", person, person.get("language") or "zh-CN")] if person else []
+        # The applicant's own place in the case when the event names it ("applicant:0"), so the
+        # preferences they chose for their case's messages (an opt-out) apply here too.
+        key = data.get("party") or "link"
+        return [_resident(key, person, person.get("language") or "zh-CN")] if person else []
     if audience == r.SYSTEMS:
         return [
             Recipient(f"webhook:{i}", "", "en", {"webhook": url})

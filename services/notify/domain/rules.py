@@ -157,6 +157,11 @@ RULES: dict[str, tuple[Rule, ...]] = {
             when={"applied": (True,), "request": ("other_mediator",)},
         ),
     ),
+    # "Is it settled?" (issue 14.4): each applicant's survey link, some weeks after the ending. Not
+    # essential: an applicant who opted out of messages about their case is not asked.
+    "case.settlement_survey": (Rule(LINK_RECIPIENT, _PARTIES, "settlement_survey"),),
+    # An applicant answered "not settled": the studio lead has a follow-up task.
+    "case.not_settled": (Rule(STUDIO_LEAD, ("email",), "settlement_not_settled_lead", essential=True),),
     "case.escalated": (
         Rule(STUDIO_LEAD, ("email",), "case_escalated", essential=True),
         Rule(STUDIO, ("wechat_work",), "case_escalated", essential=True),
