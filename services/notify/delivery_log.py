@@ -193,6 +193,22 @@ SAMPLES.update(
             "expires_at": "2026-12-02T01:00:00+00:00",
         },
         "case.tracking_code_requested": {"code": "000000", "expires_at": "2026-11-25T01:15:00+00:00"},
+        "follow_up.renewed_conflict": {
+            "task_id": "LC-2026-000001:visit:applicant-1",
+            "party": "applicant-1",
+            "level": "orange",
+            "previous_level": "yellow",
+            "reported_at": "2026-11-25T01:00:00+00:00",
+            "reported_by": {"user_id": "preview", "name": "周平"},
+            "studio": SAMPLE_STUDIO,
+        },
+        "follow_up.term_due": {
+            "task_id": "LC-2026-000001:term:1",
+            "agreement_number": "ZHIHE-2026-0001",
+            "term": 1,
+            "due": "2026-12-01",
+            "studio": SAMPLE_STUDIO,
+        },
         "case.party_request_handled": {
             "request": "other_mediator",
             "applied": True,
@@ -283,6 +299,8 @@ def preview(notify: Notify, template: str, language: str, channel: str) -> dict[
             "red_alert",
             "party_request_mediator",
             "party_request_lead",
+            "follow_up_renewed_conflict",
+            "follow_up_term_due",
         }
         # Building groups and a code's phone have no preferences.
         council = {rules.HOUSEHOLDS, rules.BUILDING_GROUPS, rules.CODE_RECIPIENT}

@@ -81,6 +81,8 @@ NOTIFY_EVENTS = ConsumerSpec(
         "case.tracking_link",
         "case.tracking_code_requested",
         "case.party_request_handled",
+        "follow_up.renewed_conflict",
+        "follow_up.term_due",
     ),
 )  # must match services/notify/domain/rules.py RULES (a unit test checks)
 NOTIFY_DELIVERIES = ConsumerSpec("notify.deliveries", ("notify.delivery_due",))

@@ -21,6 +21,7 @@ from services.mediation.bootstrap import Mediation
 from services.mediation.domain import deadlines as dl
 from services.mediation.domain import lifecycle as lc
 from services.mediation.domain import sessions as ss
+from services.mediation.domain import visits as visit_rules
 from services.mediation.domain.actor import Actor
 from shared.auth import Staff, requires_role
 from shared.taxonomy import CATEGORIES, RISK_LEVELS, communities
@@ -87,6 +88,13 @@ def deadline_label(status: str | None) -> str:
         dl.PAUSED: gettext("Paused"),
         dl.STOPPED: gettext("Ended"),
     }.get(status or "", "")
+
+
+def _term_dues(case: dict[str, Any]) -> list[str]:
+    """The agreement form's due-date fields: one per drafted term, and a few more for new terms."""
+    terms = (case.get("agreement") or {}).get("terms") or []
+    dues = [due.isoformat() if (due := visit_rules.term_due(t)) else "" for t in terms]
+    return dues + [""] * max(3, 5 - len(dues))
 
 
 # The queue ---------------------------------------------------------------------------------------
@@ -292,6 +300,8 @@ def _render(
         tz=tz,
         schedulable=case.get("status") in sessions.SCHEDULABLE,
         agreement=case.get("agreement") or {},
+        agreement_terms=[visit_rules.term_text(t) for t in (case.get("agreement") or {}).get("terms") or []],
+        agreement_term_dues=_term_dues(case),
         access=desk.access_log(db, reference) if desk.is_lead_of(actor, case) or desk.is_admin(actor) else [],
         mediators=desk.studio_mediators(db, case["studio"]),
         errors=errors or {},
@@ -621,7 +631,9 @@ def record_session(reference: str, session_id: str) -> Any:
 @requires_role(*DESK_ROLES)
 def save_agreement(reference: str) -> Any:
     try:
-        agreements.save_draft(_mediation(), reference, _actor(), request.form.to_dict())
+        form: dict[str, Any] = request.form.to_dict()
+        form["term_dues"] = request.form.getlist("term_dues")
+        agreements.save_draft(_mediation(), reference, _actor(), form)
     except desk.DeskError as err:
         return _refused(reference, err)
     return _done(reference, gettext("Agreement saved. Download it, print and have it signed."), "#agreement")
