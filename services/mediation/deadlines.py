@@ -8,7 +8,9 @@
 - reminds the parties and the mediator that the window to apply for judicial confirmation of a
   signed written agreement is closing (`agreement.confirmation_due`), on each day of the studio's
   schedule (`DeadlinePolicy.confirmation_reminder_days`, by default 23 and 30 days after signing),
-  each reminder claimed the same way; none once confirmation was applied for or the case archived.
+  each reminder claimed the same way; none once confirmation was applied for or the case archived;
+- gives the mediator a `term_check` task and a reminder (`follow_up.term_due`) on the due day of each
+  agreement term that has one (`visits.check_terms`: the task's insert is the claim).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError
 
-from services.mediation import desk, registry
+from services.mediation import desk, registry, visits
 from services.mediation.bootstrap import SERVICE, Mediation
 from services.mediation.domain import deadlines as dl
 from services.mediation.domain import lifecycle as lc
@@ -52,6 +54,7 @@ class Report:
     escalated: int = 0
     released: int = 0
     reminded: int = 0
+    term_checks: int = 0
 
 
 def _claim_and_emit(
@@ -216,6 +219,8 @@ def run_once(mediation: Mediation, now: datetime | None = None) -> Report:
             report.reminded += remind_confirmation(mediation, case, now)
         except Exception:
             log.exception("confirmation reminder failed", extra={"reference": case["_id"]})
+    # Agreement terms due today: a task and a reminder for the mediator, once.
+    report.term_checks = visits.check_terms(mediation, now)
     return report
 
 
@@ -232,7 +237,7 @@ class DeadlineJob(threading.Thread):
         while not self.stopping.wait(self.interval):
             try:
                 report = run_once(self.mediation)
-                if report.escalated or report.released or report.reminded:
+                if report.escalated or report.released or report.reminded or report.term_checks:
                     log.info("desk job", extra=report.__dict__)
             except Exception:  # database down: try again next round
                 log.warning("desk job pass failed", exc_info=True)

@@ -17,6 +17,7 @@ from marshmallow import ValidationError
 from services.mediation import registry
 from services.mediation.domain import administration
 from services.mediation.domain.patrol import WEEKDAYS
+from services.mediation.domain.visits import DEFAULT_FOLLOW_UP_DAYS
 from services.mediation.http.context import current_mediation, current_staff
 from services.mediation.http.pages import bp, form_errors
 from services.mediation.http.schemas import (
@@ -88,6 +89,7 @@ def _studio_form() -> dict[str, Any]:
         "communities": request.form.getlist("communities"),
         "categories": request.form.getlist("categories"),
         "working_days": request.form.getlist("working_days"),
+        "follow_up_days": _integer("follow_up_days"),
     }
 
 
@@ -123,7 +125,11 @@ def _studio_page(studio: dict[str, Any], errors: dict, status: int = 200, is_new
 def admin_studio_new() -> Page:
     """Add a studio: its names, channels, coverage, categories, capacity and working days."""
     if request.method == "GET":
-        return _studio_page({"capacity": 20, "working_days": list(WEEKDAYS[:5])}, {}, is_new=True)
+        return _studio_page(
+            {"capacity": 20, "working_days": list(WEEKDAYS[:5]), "follow_up_days": DEFAULT_FOLLOW_UP_DAYS},
+            {},
+            is_new=True,
+        )
     raw = _studio_form()
     try:
         data = StudioInSchema().load(raw)

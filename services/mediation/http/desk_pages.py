@@ -16,7 +16,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_babel import get_locale, gettext
 from flask_login import current_user
 
-from services.mediation import agreements, desk, registry, sessions
+from services.mediation import agreements, desk, registry, sessions, visits
 from services.mediation.bootstrap import Mediation
 from services.mediation.domain import deadlines as dl
 from services.mediation.domain import lifecycle as lc
@@ -116,6 +116,7 @@ def queue_page() -> str:
     studio = args.get("studio") if desk.is_admin(actor) else None
     lists = desk.queue(_mediation().db, actor, filters, studio)
     lang = "zh" if _lang() == "zh-CN" else "en"
+    tasks = visits.open_tasks(_mediation().db, actor)  # follow-up after endings: the first few here
     return render_template(
         "mediation/desk_queue.html",
         lists=lists,
@@ -129,6 +130,8 @@ def queue_page() -> str:
         if args.get("all") == "1"
         else QUEUE_PAGE_ROWS,
         show_all_url=url_for("desk.queue_page", **{**args.to_dict(), "all": "1"}),
+        tasks=tasks[: visits.HOME_ROWS],
+        tasks_total=len(tasks),
     )
 
 

@@ -10,7 +10,9 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from services.mediation.domain import visits as visit_rules
 from services.mediation.domain.patrol import WEEKDAYS, parse_time
+from services.mediation.domain.visits import DEFAULT_FOLLOW_UP_DAYS, MAX_FOLLOW_UP_DAYS, MIN_FOLLOW_UP_DAYS
 from shared.schemas import StrictSchema, Text, phone, text
 from shared.taxonomy import CATEGORY_CODES, RISK_LEVELS, communities, community_codes
 
@@ -102,6 +104,12 @@ class StudioInSchema(StrictSchema):
     working_days = fields.List(fields.String(validate=validate.OneOf(WEEKDAYS)), load_default=list)
     members = fields.List(fields.Nested(StudioMemberSchema), load_default=list)
     is_default = fields.Boolean(load_default=False)
+    # Days from a case's ending to the follow-up visits of its parties.
+    follow_up_days = fields.Integer(
+        load_default=DEFAULT_FOLLOW_UP_DAYS,
+        strict=True,
+        validate=validate.Range(min=MIN_FOLLOW_UP_DAYS, max=MAX_FOLLOW_UP_DAYS),
+    )
 
 
 class StudioPatchSchema(StudioInSchema):
@@ -157,6 +165,7 @@ class StudioSchema(Schema):
     working_days = fields.List(fields.String())
     members = fields.List(fields.Dict())
     is_default = fields.Boolean()
+    follow_up_days = fields.Integer(dump_default=DEFAULT_FOLLOW_UP_DAYS)
 
 
 class TeamSchema(Schema):
@@ -303,3 +312,30 @@ class MojReportSchema(Schema):
     rows = fields.List(fields.Nested(MojReportRowSchema))
     total = fields.Nested(MojReportRowSchema)
     mediators = fields.List(fields.Nested(MojReportMediatorSchema))
+
+
+# Follow-up visits ---------------------------------------------------------------------------------
+class VisitRecordSchema(StrictSchema):
+    """A follow-up visit of one party: how it was made, whether the agreement was performed (asked
+    after an agreement: `visits.record_visit` requires it then), satisfaction 1-5, whether the
+    conflict came back or a hidden danger was found, and a note."""
+
+    how = fields.String(required=True, validate=validate.OneOf(visit_rules.HOW))
+    performed = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(visit_rules.PERFORMANCE)
+    )
+    satisfied = fields.Integer(
+        required=True,
+        validate=validate.Range(min=visit_rules.SATISFACTION_MIN, max=visit_rules.SATISFACTION_MAX),
+    )
+    renewed_conflict = fields.Boolean(required=True)
+    note = fields.String(load_default="", validate=validate.Length(max=visit_rules.NOTE_MAX))
+
+
+class TaskCloseSchema(StrictSchema):
+    """Closing a task that is no visit: what was done (a term check may say whether it was performed)."""
+
+    note = fields.String(required=True, validate=validate.Length(min=1, max=visit_rules.NOTE_MAX))
+    performed = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(visit_rules.PERFORMANCE)
+    )
