@@ -28,6 +28,7 @@ MODULES = (
     "services/mediation/agreements.py",
     "services/mediation/routing.py",
     "services/mediation/patrol.py",
+    "services/mediation/visits.py",
 )
 REFUSALS = {
     "DeskError",
