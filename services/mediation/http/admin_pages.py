@@ -77,7 +77,7 @@ def admin_home() -> str:
 
 # Studios ----------------------------------------------------------------------------------------
 def _studio_form() -> dict[str, Any]:
-    return {
+    form = {
         "code": request.form.get("code", "").strip(),
         "name": {
             "zh-CN": request.form.get("name_zh", "").strip(),
@@ -89,8 +89,11 @@ def _studio_form() -> dict[str, Any]:
         "communities": request.form.getlist("communities"),
         "categories": request.form.getlist("categories"),
         "working_days": request.form.getlist("working_days"),
-        "follow_up_days": _integer("follow_up_days"),
     }
+    # Left out when not sent (a form without it keeps the studio's days; a new studio gets the default).
+    if request.form.get("follow_up_days", "").strip():
+        form["follow_up_days"] = _integer("follow_up_days")
+    return form
 
 
 def _studio_page(studio: dict[str, Any], errors: dict, status: int = 200, is_new: bool = False) -> Page:
