@@ -1,5 +1,5 @@
-"""Staff pages pass axe-core like the resident form: the login, the mediator's desk (queue and case
-page), the studio lead's pages, the patrol member's pages and the district admin's pages, each on a
+"""Staff pages pass axe-core like the resident form: the login, the mediator's desk (queue, case
+page, the follow-up tasks and a visit's form), the studio lead's pages, the patrol member's pages and the district admin's pages, each on a
 phone (390x844) and a desktop, in Chinese and in English, with no serious or critical violation and
 no sideways scrolling on the phone. Screenshots: var/e2e-screenshots/staff-<role>-<page>-<size>-<lang>.png."""
 
@@ -58,13 +58,29 @@ def _staged(settings: Settings) -> dict[str, str]:
     routing.on_case_submitted(mediation, red, now=WEDNESDAY_10AM)
     task = mediation.db.patrol_tasks.find_one({"reference": red.data["reference"]})
     assert task is not None, "the red case dispatched no patrol task"
-    return {"reference": reference, "task": str(task["_id"]), "red": red.data["reference"]}
+    # An oral agreement reached: its parties' follow-up visits wait on the mediator's desk.
+    ended = accepted_case(mediation, now=now)
+    desk.take(mediation, ended, MEDIATOR)
+    desk.apply_action(mediation, ended, MEDIATOR, lc.NOTIFY_RIGHTS, {"acknowledged_by": ["张三"]})
+    desk.apply_action(mediation, ended, MEDIATOR, lc.START_MEDIATION)
+    desk.apply_action(mediation, ended, MEDIATOR, lc.AGREE_ORAL, {"content": "停止夜间施工"})
+    return {
+        "reference": reference,
+        "task": str(task["_id"]),
+        "red": red.data["reference"],
+        "visit": f"{ended}:visit:applicant-1",
+    }
 
 
 def _pages(role: str, staged: dict[str, str]) -> dict[str, str]:
     """The pages a role works on, by a short name."""
     return {
-        "mediator": {"queue": "/desk", "case": f"/desk/cases/{staged['reference']}"},
+        "mediator": {
+            "queue": "/desk",
+            "case": f"/desk/cases/{staged['reference']}",
+            "tasks": "/desk/tasks",
+            "visit": f"/desk/tasks/{staged['visit']}",
+        },
         "studio_lead": {"home": "/lead", "case": f"/lead/cases/{staged['red']}"},
         "patrol_member": {"tasks": "/patrol", "task": f"/patrol/tasks/{staged['task']}"},
         "district_admin": {

@@ -102,6 +102,31 @@ def task_page(task_id: str) -> Any:
     return _render_task(task)
 
 
+# What each field's problem is, said in the reader's language (marshmallow's own wording is English).
+FIELD_PROBLEMS = {
+    "how": lazy_gettext("Choose how the party was reached."),
+    "performed": lazy_gettext("Choose one of the answers."),
+    "satisfied": lazy_gettext("Choose from 1 to 5."),
+    "renewed_conflict": lazy_gettext("Choose yes or no."),
+}
+
+
+def _problems(err: ValidationError) -> dict[str, list[str]]:
+    """The form's errors by field, in the reader's language."""
+    said: dict[str, list[str]] = {}
+    for name, messages in form_errors(err).items():
+        if name in FIELD_PROBLEMS:
+            said[name] = [str(FIELD_PROBLEMS[name])]
+        elif name == "note":
+            long = any("Length" in m or "Longer" in m for m in messages)
+            said[name] = [
+                gettext("At most 2000 characters.") if long else gettext("Write what was done first.")
+            ]
+        else:
+            said["_"] = [gettext("Not saved")]
+    return said
+
+
 def _form() -> dict[str, Any]:
     """The posted fields the schema knows, blanks dropped (an unchosen answer is no answer)."""
     return {k: v for k, v in request.form.items() if k != "csrf_token" and v.strip() != ""}
@@ -130,7 +155,7 @@ def record_visit(task_id: str) -> Any:
     try:
         record = VisitRecordSchema().load(form)
     except ValidationError as err:
-        return _render_task(task, form_errors(err), request.form, 422)
+        return _render_task(task, _problems(err), request.form, 422)
     try:
         visits.record_visit(current_mediation(), task_id, current_actor(), record)
     except desk.DeskError as err:
@@ -152,7 +177,7 @@ def close_task(task_id: str) -> Any:
     try:
         data = TaskCloseSchema().load(form)
     except ValidationError as err:
-        return _render_task(task, form_errors(err), request.form, 422)
+        return _render_task(task, _problems(err), request.form, 422)
     try:
         visits.close_task(current_mediation(), task_id, current_actor(), data["note"], data["performed"])
     except desk.DeskError as err:
