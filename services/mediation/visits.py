@@ -89,6 +89,13 @@ def open_tasks(
     return rows
 
 
+def case_tasks(db: Database, case_id: str) -> list[dict[str, Any]]:
+    """A case's follow-up tasks, open and done, for its page (the caller checked it may see the case)."""
+    return list(
+        db[COLLECTION].find({"case_id": case_id}).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+    )
+
+
 def _task_for(
     db: Database, task_id: str, actor: Actor, session: ClientSession | None = None
 ) -> dict[str, Any]:

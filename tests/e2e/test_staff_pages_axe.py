@@ -1,7 +1,8 @@
 """Staff pages pass axe-core like the resident form: the login, the mediator's desk (queue, case
-page, the follow-up tasks and a visit's form), the studio lead's pages, the patrol member's pages and the district admin's pages, each on a
-phone (390x844) and a desktop, in Chinese and in English, with no serious or critical violation and
-no sideways scrolling on the phone. Screenshots: var/e2e-screenshots/staff-<role>-<page>-<size>-<lang>.png."""
+page, the follow-up tasks and a visit's form), the studio lead's pages, the patrol member's pages
+and the district admin's pages, each on a phone (390x844) and a desktop, in Chinese and in English,
+with no serious or critical violation and no sideways scrolling on the phone.
+Screenshots: var/e2e-screenshots/staff-<role>-<page>-<size>-<lang>.png."""
 
 from __future__ import annotations
 

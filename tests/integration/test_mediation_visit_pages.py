@@ -130,6 +130,10 @@ def test_a_visit_recorded_on_its_page_once(app, settings, mediation) -> None:
     assert again.status_code == 409 and "此回访已登记" in again.get_data(as_text=True)
     assert mediation.db.follow_up_tasks.find_one({"_id": task_id})["record"]["satisfied"] == 5
     assert task_id not in client.get("/desk/tasks").get_data(as_text=True)
+    # The case page lists its follow-up: the recorded visit and the one still due.
+    case_page = client.get(f"/desk/cases/{reference}").get_data(as_text=True)
+    assert 'id="follow-up-title"' in case_page and f"/desk/tasks/{task_id}" in case_page
+    assert "Follow-up visit recorded" in case_page  # its timeline entry
 
 
 def test_the_api_records_and_refuses_like_the_page(app, settings, mediation) -> None:

@@ -72,6 +72,8 @@ def desk_event_label(action: str) -> str:
         "escalated": gettext("Escalated (overdue)"),
         "agreement_scan": gettext("Signed agreement scan uploaded"),
         "confirmation_reminder": gettext("Judicial confirmation reminder sent"),
+        "visit_recorded": gettext("Follow-up visit recorded"),
+        "term_check_due": gettext("Agreement term due: check its performance"),
     }
     if action in labels:
         return labels[action]
@@ -305,6 +307,7 @@ def _render(
         agreement=case.get("agreement") or {},
         agreement_terms=[visit_rules.term_text(t) for t in (case.get("agreement") or {}).get("terms") or []],
         agreement_term_dues=_term_dues(case),
+        follow_ups=visits.case_tasks(db, case["_id"]),
         access=desk.access_log(db, reference) if desk.is_lead_of(actor, case) or desk.is_admin(actor) else [],
         mediators=desk.studio_mediators(db, case["studio"]),
         errors=errors or {},
