@@ -52,6 +52,8 @@ def tasks_for_ending(
 ) -> int:
     """Insert the visit tasks of an ending, inside the ending's transaction; how many are new.
     An upsert per task (`$setOnInsert`): a task already there is left as it is, never doubled."""
+    if not rules.gets_visits(to_state):
+        return 0  # no read for endings without visits (not accepted, merged)
     studio = db.studios.find_one({"_id": case.get("studio")}, {"follow_up_days": 1}, session=session)
     created = 0
     for task in rules.visit_tasks(case, to_state, at, rules.follow_up_days(studio)):
