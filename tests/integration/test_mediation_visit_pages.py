@@ -134,6 +134,13 @@ def test_a_visit_recorded_on_its_page_once(app, settings, mediation) -> None:
     case_page = client.get(f"/desk/cases/{reference}").get_data(as_text=True)
     assert 'id="follow-up-title"' in case_page and f"/desk/tasks/{task_id}" in case_page
     assert "Follow-up visit recorded" in case_page  # its timeline entry
+    # The lead's report: satisfaction below the MoJ table (this month, by default).
+    report = client_as(app, settings, S_LEAD).get("/reports").get_data(as_text=True)
+    assert 'id="satisfaction-title"' in report and "Average 5.0 of 5, from 1 visits" in report
+    assert client_as(app, settings, S_LEAD).get("/api/v1/reports").json["satisfaction"] == {
+        "count": 1,
+        "average": 5.0,
+    }
 
 
 def test_the_api_records_and_refuses_like_the_page(app, settings, mediation) -> None:

@@ -303,6 +303,11 @@ class MojReportMediatorSchema(Schema):
     overdue = fields.Integer()
 
 
+class SatisfactionSchema(Schema):
+    count = fields.Integer()
+    average = fields.Float(allow_none=True)
+
+
 class MojReportSchema(Schema):
     period = fields.String()
     level = fields.String()
@@ -312,6 +317,8 @@ class MojReportSchema(Schema):
     rows = fields.List(fields.Nested(MojReportRowSchema))
     total = fields.Nested(MojReportRowSchema)
     mediators = fields.List(fields.Nested(MojReportMediatorSchema))
+    # Not a column of the MoJ table: follow-up visits' satisfaction (1-5) in the period.
+    satisfaction = fields.Nested(SatisfactionSchema)
 
 
 # Follow-up visits ---------------------------------------------------------------------------------
