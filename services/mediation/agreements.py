@@ -19,6 +19,7 @@ from services.mediation import desk, registry
 from services.mediation.agreement_pdf import AgreementData, InvalidAgreement, Party, render_pdf
 from services.mediation.bootstrap import Mediation
 from services.mediation.domain import lifecycle as lc
+from services.mediation.domain import visits as visit_rules
 from services.mediation.domain.actor import Actor
 from shared.messaging.envelope import utcnow
 from shared.taxonomy import communities
@@ -61,8 +62,15 @@ def save_draft(mediation: Mediation, reference: str, actor: Actor, form: dict[st
         raise desk.Conflict("An agreement is drafted while the case is in mediation.")
     if (case.get("agreement") or {}).get("signed_at"):
         raise desk.Conflict("The agreement is signed; it can no longer be changed.")
-    terms = [t.strip() for t in str(form.get("terms", "")).splitlines() if t.strip()]
-    errors = {name: ["Required."] for name in TEXT_FIELDS if not str(form.get(name, "")).strip()}
+    # The page sends one field per term (`terms` as a list) with its optional due date beside it
+    # (`term_dues`, same positions); the API and older forms may send the terms as lines of text.
+    raw_terms = form.get("terms", "")
+    lines = (
+        [str(t) for t in raw_terms] if isinstance(raw_terms, list | tuple) else str(raw_terms).splitlines()
+    )
+    dues = [str(d or "") for d in form.get("term_dues") or []]
+    terms, errors = visit_rules.parse_terms(lines, dues)
+    errors.update({name: ["Required."] for name in TEXT_FIELDS if not str(form.get(name, "")).strip()})
     if not terms:
         errors["terms"] = ["Write at least one agreed term (one per line)."]
     if errors:
@@ -116,7 +124,10 @@ def agreement_data(db: Database, case: dict[str, Any]) -> AgreementData:
         facts=draft.get("facts", ""),
         issues=draft.get("issues", ""),
         responsibility=draft.get("responsibility", ""),
-        terms=tuple(draft.get("terms", ())),
+        terms=tuple(visit_rules.term_text(t) for t in draft.get("terms", ())),
+        term_dues=tuple(
+            due.isoformat() if (due := visit_rules.term_due(t)) else None for t in draft.get("terms", ())
+        ),
         performance_method=draft.get("performance_method", ""),
         performance_place=draft.get("performance_place", ""),
         performance_deadline=draft.get("performance_deadline", ""),
@@ -172,7 +183,16 @@ def sign(
         ) from err
 
     def extra(session: ClientSession, c: dict[str, Any], t: lc.Transition, at: datetime) -> dict[str, Any]:
-        return {"agreement.signed_at": at, "agreement.signed_by": actor.user_id}
+        # Terms with a due date are checked on that day (`visits.check_terms`, the desk's job).
+        terms = (c.get("agreement") or {}).get("terms") or []
+        return {
+            "agreement.signed_at": at,
+            "agreement.signed_by": actor.user_id,
+            "agreement.term_check_next": visit_rules.next_term_check(
+                terms, (), registry.timezone(db, session)
+            ),
+            "agreement.terms_checked": [],
+        }
 
     return desk.act(
         mediation,

@@ -32,6 +32,8 @@ from services.mediation.http import (  # noqa: F401
     search_api,
     search_pages,
     staff_pages,
+    visit_api,
+    visit_pages,
 )
 from shared.auth import init_auth
 from shared.config import Settings
@@ -81,6 +83,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(access_log_pages.bp)
     rest.register_blueprint(dossier_api.blp)
     rest.register_blueprint(report_api.blp)
+    app.register_blueprint(visit_pages.bp)
+    rest.register_blueprint(visit_api.blp)
     register_operations(app, SERVICE, settings, mediation, [MEDIATION_INTAKE])
     add_metrics_source(app, partial(cases_by_state, mediation))
     try:

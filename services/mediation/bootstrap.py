@@ -69,6 +69,15 @@ def ensure_indexes(db: Database) -> None:
     # Escalations, reminders and room slots are claimed by their unique `_id` (several replicas).
     # "Is it settled?": a studio's ended cases by ending date (`settlement.run_checks`).
     db.cases.create_index([("studio", ASCENDING), ("ended_at", ASCENDING)], sparse=True)
+    # Follow-up tasks (`visits`): a mediator's open tasks, a studio's lead tasks, a case's tasks;
+    # the deadline job's agreements with a term check due.
+    tasks = db.follow_up_tasks
+    tasks.create_index([("assignee", ASCENDING), ("done_at", ASCENDING), ("due", ASCENDING)])
+    tasks.create_index([("studio", ASCENDING), ("assignee_role", ASCENDING), ("done_at", ASCENDING)])
+    tasks.create_index([("done_at", ASCENDING), ("due", ASCENDING)])
+    tasks.create_index("case_id")
+    tasks.create_index([("kind", ASCENDING), ("done_at", ASCENDING)])
+    db.cases.create_index("agreement.term_check_next")
 
 
 def bootstrap(settings: Settings | None = None) -> Mediation:

@@ -11,6 +11,8 @@
   each reminder claimed the same way; none once confirmation was applied for or the case archived;
 - asks whether ended cases stayed settled, `settlement_check_days` after the ending
   (`settlement.run_checks`: each case claimed once, `case.settlement_check_due`).
+- gives the mediator a `term_check` task and a reminder (`follow_up.term_due`) on the due day of each
+  agreement term that has one (`visits.check_terms`: the task's insert is the claim).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError
 
-from services.mediation import desk, registry, settlement
+from services.mediation import desk, registry, settlement, visits
 from services.mediation.bootstrap import SERVICE, Mediation
 from services.mediation.domain import deadlines as dl
 from services.mediation.domain import lifecycle as lc
@@ -55,6 +57,7 @@ class Report:
     released: int = 0
     reminded: int = 0
     settlement_checks: int = 0
+    term_checks: int = 0
 
 
 def _claim_and_emit(
@@ -221,6 +224,8 @@ def run_once(mediation: Mediation, now: datetime | None = None) -> Report:
             log.exception("confirmation reminder failed", extra={"reference": case["_id"]})
     # "Is it settled?": ended cases whose applicants are due to be asked (issue 14.4).
     report.settlement_checks = settlement.run_checks(mediation, now)
+    # Agreement terms due today: a task and a reminder for the mediator, once.
+    report.term_checks = visits.check_terms(mediation, now)
     return report
 
 
@@ -237,7 +242,15 @@ class DeadlineJob(threading.Thread):
         while not self.stopping.wait(self.interval):
             try:
                 report = run_once(self.mediation)
-                if report.escalated or report.released or report.reminded or report.settlement_checks:
+                if any(
+                    (
+                        report.escalated,
+                        report.released,
+                        report.reminded,
+                        report.settlement_checks,
+                        report.term_checks,
+                    )
+                ):
                     log.info("desk job", extra=report.__dict__)
             except Exception:  # database down: try again next round
                 log.warning("desk job pass failed", exc_info=True)

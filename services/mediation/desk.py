@@ -540,6 +540,11 @@ def act(
             from services.mediation.sessions import call_off_for_ending
 
             events += call_off_for_ending(db, session, updated, transition.to_state, actor.user_id, at)
+            # Follow-up visits to each party, for the case's lead mediator (`visits`): with the
+            # ending or not at all. Imported here: visits builds on this module too.
+            from services.mediation.visits import tasks_for_ending
+
+            tasks_for_ending(db, session, updated, transition.to_state, at)
         new_owner = changes.get("owner")
         if new_owner and new_owner != case.get("owner") and studio:
             events.append(

@@ -36,6 +36,7 @@ from services.mediation import agreements, desk, registry
 from services.mediation.agreement_pdf import format_date
 from services.mediation.bootstrap import Mediation
 from services.mediation.domain import lifecycle as lc
+from services.mediation.domain import visits as visit_rules
 from services.mediation.domain.actor import Actor
 from services.mediation.dossier_pdf import SECTIONS, Appendix, DossierData, Item, Section, render_pdf
 from services.mediation.dossier_pdf.render import language_of
@@ -262,7 +263,10 @@ def dossier_data(
                         ("mediators", mediators),
                         (
                             "terms",
-                            "\n".join(f"{n}. {t}" for n, t in enumerate(draft.get("terms") or (), start=1)),
+                            "\n".join(
+                                f"{n}. {visit_rules.term_text(t)}"
+                                for n, t in enumerate(draft.get("terms") or (), start=1)
+                            ),
                         ),
                     ),
                 )

@@ -18,6 +18,7 @@ from pymongo.database import Database
 
 from services.mediation.domain.patrol import ACTIVE_STATUSES, Shift, TeamSnapshot, parse_time
 from services.mediation.domain.routing import Leave, Member, StudioSnapshot
+from services.mediation.domain.visits import DEFAULT_FOLLOW_UP_DAYS
 from shared.db import in_transaction
 from shared.messaging.envelope import new_id, utcnow
 from shared.taxonomy import communities
@@ -125,6 +126,8 @@ def _studio_doc(studio: dict[str, Any]) -> dict[str, Any]:
         "categories": studio.get("categories", []),
         "capacity": int(studio["capacity"]),
         "working_days": studio.get("working_days", []),
+        # Days from a case's ending to its follow-up visits (`visits`); a lead sets their own.
+        "follow_up_days": int(studio.get("follow_up_days") or DEFAULT_FOLLOW_UP_DAYS),
         "members": [{"leave": [], "role": "mediator", **m} for m in studio.get("members", [])],
         "is_default": bool(studio.get("default", studio.get("is_default", False))),
         "settlement_check_days": int(studio.get("settlement_check_days") or 28),

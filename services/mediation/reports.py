@@ -20,6 +20,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from pymongo.database import Database
 
+from services.mediation import visits
 from services.mediation.desk import deadline_from_doc, is_admin
 from services.mediation.domain import deadlines as dl
 from services.mediation.domain import lifecycle as lc
@@ -47,6 +48,9 @@ CASE_FIELDS = {
     "timeline.at": 1,
     "timeline.from": 1,
     "timeline.to": 1,
+    # Follow-up visits that found the agreement performed count as "agreements performed" too.
+    "timeline.action": 1,
+    "timeline.performance": 1,
 }
 PATROL_FIELDS = {"studio": 1, "community": 1, "kind": 1, "reported_at": 1, "report.found_early": 1}
 
@@ -87,6 +91,9 @@ class Report:
     mediators: list[MediatorRow] = field(default_factory=list)
     # "Is it settled?" answers given in the period (issue 14.4): an extra figure, not a MoJ column.
     settlement: dict[str, int] = field(default_factory=dict)
+    # Follow-up visits recorded in the period: average satisfaction (1-5) and how many gave it.
+    # Shown below the MoJ table (it is no column of the ministry's layout).
+    satisfaction: dict[str, Any] = field(default_factory=lambda: {"count": 0, "average": None})
 
     def title(self, language: str) -> str:
         return self.title_zh if language.lower().startswith("zh") else self.title_en
@@ -112,6 +119,19 @@ def _last_entry(
             if at is not None and (best[0] is None or at >= best[0]):
                 best = (at, to)
     return best
+
+
+def _performed_at(timeline: list[dict[str, Any]]) -> datetime | None:
+    """The latest follow-up that found the agreement performed: the lifecycle's `record_performed`
+    or a follow-up visit (`visits.record_visit`) whose party said it was performed."""
+    found = [_last_entry(timeline, (lc.PERFORMED,))[0]]
+    found += [
+        _aware(entry.get("at"))
+        for entry in timeline
+        if entry.get("action") == "visit_recorded" and entry.get("performance") == "performed"
+    ]
+    moments = [at for at in found if at is not None]
+    return max(moments) if moments else None
 
 
 def _overdue(case: dict[str, Any], now: datetime) -> bool:
@@ -142,7 +162,7 @@ def case_row(case: dict[str, Any], street_of: dict[str, str], now: datetime) -> 
         outcome=lc.OUTCOME_OF.get(ending) if ending else None,
         criminal_prevented_persons=int(prevention.get("criminal_prevented_persons") or 0),
         petition_prevented_persons=int(prevention.get("petition_prevented_persons") or 0),
-        performed_at=_last_entry(timeline, (lc.PERFORMED,))[0],
+        performed_at=_performed_at(timeline),
         confirmation_applied_at=_last_entry(timeline, (lc.CONFIRMATION_APPLIED,))[0],
         confirmed_at=_last_entry(timeline, (lc.CONFIRMATION_CONFIRMED,))[0],
         mediators=tuple(case.get("mediators") or ()),
@@ -396,6 +416,7 @@ def build(db: Database, scope: Scope, period_code: str, now: datetime | None = N
     if scope.level == "studio":
         report.mediators = _mediators(db, scope, period, now)
     report.settlement = settlement_counts(db, scope, period)
+    report.satisfaction = _satisfaction(db, scope, period)
     return report
 
 
@@ -412,6 +433,19 @@ def settlement_counts(db: Database, scope: Scope, period: rt.Period) -> dict[str
             if period.contains(first) and answer.get("answer") in counts:
                 counts[answer["answer"]] += 1
     return counts
+
+
+def _satisfaction(db: Database, scope: Scope, period: rt.Period) -> dict[str, Any]:
+    """Satisfaction from the follow-up visits recorded in the period, for the scope's cases."""
+    start = month_bounds(min(period.months))[0]
+    end = month_bounds(max(period.months))[1]
+    if scope.level == "studio":
+        return visits.satisfaction(db, start, end, [scope.area])
+    if scope.level == "street":
+        case_query, _ = _scope_queries(scope)
+        cases = [c["_id"] for c in db.cases.find(case_query, {"_id": 1})]
+        return visits.satisfaction(db, start, end, None, cases)
+    return visits.satisfaction(db, start, end, None)
 
 
 def _mediators(db: Database, scope: Scope, period: rt.Period, now: datetime) -> list[MediatorRow]:
@@ -529,4 +563,6 @@ def as_dict(report: Report, language: str) -> dict[str, Any]:
             }
             for m in report.mediators
         ],
+        # Not a column of the MoJ table: the follow-up visits' satisfaction, below it.
+        "satisfaction": report.satisfaction,
     }

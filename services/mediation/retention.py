@@ -99,6 +99,23 @@ def erase(mediation: Mediation, reference: str, now: datetime | None = None) -> 
         db.patrol_tasks.update_many(
             {"reference": reference, "report": {"$ne": None}}, {"$set": erased_report}, session=session
         )
+        # Follow-up tasks: the notes written at a visit or a closing and an agreement term's wording
+        # may name people; the codes, dates and satisfaction stay for the statistics.
+        db.follow_up_tasks.update_many(
+            {"case_id": reference, "record.note": {"$exists": True}},
+            {"$set": {"record.note": ""}},
+            session=session,
+        )
+        db.follow_up_tasks.update_many(
+            {"case_id": reference, "detail.text": {"$exists": True}},
+            {"$set": {"detail.text": ""}},
+            session=session,
+        )
+        db.follow_up_tasks.update_many(
+            {"case_id": reference, "detail.comment": {"$exists": True}},
+            {"$set": {"detail.comment": ""}},
+            session=session,
+        )
         event = make_envelope(
             "case.personal_data_erased",
             {

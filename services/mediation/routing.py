@@ -466,47 +466,7 @@ def change_risk(
             raise CaseError(
                 "The risk level is %(level)s already.", params={"level": Msgid(level.capitalize())}
             )
-        at = now or utcnow()
-        studio = db.studios.find_one({"_id": case["studio"]}, session=session)
-        timeline: list[dict[str, Any]] = [
-            {
-                "at": at,
-                "action": "risk_changed",
-                "by": actor.user_id,
-                "from": previous,
-                "to": level,
-                "reason": reason,
-            }
-        ]
-        events = [
-            make_envelope(
-                "case.risk_changed",
-                {
-                    "reference": reference,
-                    "level": level,
-                    "previous_level": previous,
-                    "reason": reason,
-                    "changed_at": at.isoformat(),
-                    "changed_by": actor.user_id,
-                    "studio": registry.studio_ref(studio),
-                },
-                source=SERVICE,
-            )
-        ]
-        if rank(level) > rank(previous):
-            patrol_events, patrol_timeline = _plan_patrol(
-                mediation, session, {**case, "risk_level": level}, level, reason, at, None, actor.user_id
-            )
-            events += patrol_events
-            timeline += patrol_timeline
-        db.cases.update_one(
-            {"_id": reference},
-            {
-                "$set": {"risk_level": level, "risk_rank": rank(level)},
-                "$push": {"timeline": {"$each": timeline}},
-            },
-            session=session,
-        )
+        events = set_risk(mediation, session, case, level, reason, actor.user_id, now or utcnow())
         published.extend(mediation.outbox.add(events, session=session))
         return db.cases.find_one({"_id": reference}, session=session)
 
@@ -514,6 +474,55 @@ def change_risk(
     mediation.outbox.flush(published)
     log.info("risk level changed", extra={"reference": reference, "level": level})
     return case
+
+
+def set_risk(
+    mediation: Mediation,
+    session: ClientSession,
+    case: dict[str, Any],
+    level: str,
+    reason: str,
+    by: str,
+    at: datetime,
+) -> list[Envelope]:
+    """Store a new risk level on `case` inside the caller's transaction (its timeline entry; the
+    patrol re-planned when the level rises) and return the events to add to the outbox with it:
+    `case.risk_changed`, and a dispatch when the new level asks for one. Used by a lead's change
+    and by a follow-up visit that found the conflict renewed (`visits.record_visit`)."""
+    db = mediation.db
+    reference = case["_id"]
+    previous = case.get("risk_level", "none")
+    studio = db.studios.find_one({"_id": case["studio"]}, session=session)
+    timeline: list[dict[str, Any]] = [
+        {"at": at, "action": "risk_changed", "by": by, "from": previous, "to": level, "reason": reason}
+    ]
+    events = [
+        make_envelope(
+            "case.risk_changed",
+            {
+                "reference": reference,
+                "level": level,
+                "previous_level": previous,
+                "reason": reason,
+                "changed_at": at.isoformat(),
+                "changed_by": by,
+                "studio": registry.studio_ref(studio),
+            },
+            source=SERVICE,
+        )
+    ]
+    if rank(level) > rank(previous):
+        patrol_events, patrol_timeline = _plan_patrol(
+            mediation, session, {**case, "risk_level": level}, level, reason, at, None, by
+        )
+        events += patrol_events
+        timeline += patrol_timeline
+    db.cases.update_one(
+        {"_id": reference},
+        {"$set": {"risk_level": level, "risk_rank": rank(level)}, "$push": {"timeline": {"$each": timeline}}},
+        session=session,
+    )
+    return events
 
 
 def move_case(

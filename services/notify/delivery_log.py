@@ -204,6 +204,22 @@ SAMPLES.update(
             "answered_at": "2026-11-25T01:00:00+00:00",
             "studio": SAMPLE_STUDIO,
         },
+        "follow_up.renewed_conflict": {
+            "task_id": "LC-2026-000001:visit:applicant-1",
+            "party": "applicant-1",
+            "level": "orange",
+            "previous_level": "yellow",
+            "reported_at": "2026-11-25T01:00:00+00:00",
+            "reported_by": {"user_id": "preview", "name": "周平"},
+            "studio": SAMPLE_STUDIO,
+        },
+        "follow_up.term_due": {
+            "task_id": "LC-2026-000001:term:1",
+            "agreement_number": "ZHIHE-2026-0001",
+            "term": 1,
+            "due": "2026-12-01",
+            "studio": SAMPLE_STUDIO,
+        },
         "case.party_request_handled": {
             "request": "other_mediator",
             "applied": True,
@@ -294,6 +310,8 @@ def preview(notify: Notify, template: str, language: str, channel: str) -> dict[
             "red_alert",
             "party_request_mediator",
             "party_request_lead",
+            "follow_up_renewed_conflict",
+            "follow_up_term_due",
         }
         # Building groups and a code's phone have no preferences.
         council = {rules.HOUSEHOLDS, rules.BUILDING_GROUPS, rules.CODE_RECIPIENT}

@@ -211,7 +211,31 @@ def build_context(
         "vote_outcome_label": VOTE_OUTCOMES[lang].get(data.get("outcome") or "", ""),
         "vote_reason": _localised(data["reason"], lang) if isinstance(data.get("reason"), Mapping) else "",
         "code": CODE_PLACEHOLDER if data.get("code") else "",
+        # Follow-up after an ending: the risk a visit raised, which party (a key, never a name),
+        # who visited (staff), and an agreement term's number and due day.
+        "new_risk_label": label(lang, "risk", data.get("level"))
+        if data.get("level") in LABELS[lang]["risk"]
+        else "",
+        "previous_risk_label": label(lang, "risk", data.get("previous_level")),
+        "party_label": party_label(data.get("party"), lang),
+        "reported_by": (data.get("reported_by") or {}).get("name") or "",
+        "term": data.get("term") or "",
+        "term_due": format_date(date.fromisoformat(data["due"]), lang)
+        if isinstance(data.get("due"), str)
+        else "",
     }
+
+
+def party_label(key: str | None, language: str) -> str:
+    """A party's stable key (`applicant-1`) as a reader says it: 申请人1 / applicant 1."""
+    if not key or "-" not in key:
+        return ""
+    role, _, number = key.partition("-")
+    words = {
+        "zh-CN": {"applicant": "申请人", "respondent": "被申请人"},
+        "en": {"applicant": "applicant ", "respondent": "respondent "},
+    }
+    return words[language_of(language)].get(role, role + " ") + number
 
 
 VOTE_OUTCOMES = {

@@ -325,6 +325,34 @@ class AgreementConfirmationDue(EventData):
     final = fields.Boolean(load_default=False)  # sent on the last day: "the window closes today"
 
 
+class FollowUpRenewedConflict(EventData):
+    """A follow-up visit after an ending found the conflict renewed or a hidden danger: the case's
+    risk was raised (`level`; the same as `previous_level` when it was red already) and the studio
+    lead is told. The party is a stable key (`applicant-1`), never a name."""
+
+    reference = Reference
+    task_id = fields.String(required=True)
+    party = fields.String(load_default=None, allow_none=True)
+    level = fields.String(required=True, validate=validate.OneOf(RISK_LEVELS))
+    previous_level = fields.String(required=True, validate=validate.OneOf(RISK_LEVELS))
+    reported_at = fields.String(required=True, validate=_iso_datetime)
+    reported_by = fields.Nested(StaffRef, required=True)
+    studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
+
+
+class FollowUpTermDue(EventData):
+    """A term of a signed written agreement is due today: its mediator is reminded to check that it
+    was performed (a `term_check` task waits on their desk). The term's number, not its wording."""
+
+    reference = Reference
+    task_id = fields.String(required=True)
+    agreement_number = fields.String(load_default="")
+    term = fields.Integer(required=True, validate=validate.Range(min=1))
+    due = fields.String(load_default=None, allow_none=True, validate=_iso_date)
+    studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
+    mediators = fields.List(fields.Nested(StaffRef), load_default=list)
+
+
 class DeliveryDue(EventData):
     """A command inside notify: send one stored delivery."""
 
@@ -716,6 +744,8 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("patrol.reported", 1): PatrolReported,
     ("case.risk_changed", 1): CaseRiskChanged,
     ("agreement.confirmation_due", 1): AgreementConfirmationDue,
+    ("follow_up.renewed_conflict", 1): FollowUpRenewedConflict,
+    ("follow_up.term_due", 1): FollowUpTermDue,
     ("notify.delivery_due", 1): DeliveryDue,
     ("consultation.opened", 1): ConsultationOpened,
     ("consultation.closed", 1): ConsultationClosed,

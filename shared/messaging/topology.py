@@ -87,6 +87,8 @@ NOTIFY_EVENTS = ConsumerSpec(
         "case.party_request_handled",
         "case.settlement_survey",
         "case.not_settled",
+        "follow_up.renewed_conflict",
+        "follow_up.term_due",
     ),
 )  # must match services/notify/domain/rules.py RULES (a unit test checks)
 NOTIFY_DELIVERIES = ConsumerSpec("notify.deliveries", ("notify.delivery_due",))

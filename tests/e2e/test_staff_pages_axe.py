@@ -1,7 +1,8 @@
-"""Staff pages pass axe-core like the resident form: the login, the mediator's desk (queue and case
-page), the studio lead's pages, the patrol member's pages and the district admin's pages, each on a
-phone (390x844) and a desktop, in Chinese and in English, with no serious or critical violation and
-no sideways scrolling on the phone. Screenshots: var/e2e-screenshots/staff-<role>-<page>-<size>-<lang>.png."""
+"""Staff pages pass axe-core like the resident form: the login, the mediator's desk (queue, case
+page, the follow-up tasks and a visit's form), the studio lead's pages, the patrol member's pages
+and the district admin's pages, each on a phone (390x844) and a desktop, in Chinese and in English,
+with no serious or critical violation and no sideways scrolling on the phone.
+Screenshots: var/e2e-screenshots/staff-<role>-<page>-<size>-<lang>.png."""
 
 from __future__ import annotations
 
@@ -73,13 +74,30 @@ def _staged(settings: Settings) -> dict[str, str]:
     settlement.on_settlement_answered(
         mediation, make_envelope("case.settlement_answered", answer, source="intake")
     )
-    return {"reference": reference, "task": str(task["_id"]), "red": red.data["reference"], "ended": ended}
+    # An oral agreement reached: its parties' follow-up visits wait on the mediator's desk.
+    agreed = accepted_case(mediation, now=now)
+    desk.take(mediation, agreed, MEDIATOR)
+    desk.apply_action(mediation, agreed, MEDIATOR, lc.NOTIFY_RIGHTS, {"acknowledged_by": ["张三"]})
+    desk.apply_action(mediation, agreed, MEDIATOR, lc.START_MEDIATION)
+    desk.apply_action(mediation, agreed, MEDIATOR, lc.AGREE_ORAL, {"content": "停止夜间施工"})
+    return {
+        "reference": reference,
+        "task": str(task["_id"]),
+        "red": red.data["reference"],
+        "ended": ended,
+        "visit": f"{agreed}:visit:applicant-1",
+    }
 
 
 def _pages(role: str, staged: dict[str, str]) -> dict[str, str]:
     """The pages a role works on, by a short name."""
     return {
-        "mediator": {"queue": "/desk", "case": f"/desk/cases/{staged['reference']}"},
+        "mediator": {
+            "queue": "/desk",
+            "case": f"/desk/cases/{staged['reference']}",
+            "tasks": "/desk/tasks",
+            "visit": f"/desk/tasks/{staged['visit']}",
+        },
         "studio_lead": {
             "home": "/lead",
             "case": f"/lead/cases/{staged['red']}",

@@ -21,7 +21,7 @@ from gridfs import GridFSBucket
 from devtools.smtp_sink import CapturingHandler
 from services.intake import erasure as intake_erasure
 from services.intake.bootstrap import bootstrap as intake_bootstrap
-from services.mediation import archive_job, desk, retention
+from services.mediation import archive_job, desk, retention, visits
 from services.mediation.bootstrap import Mediation, bootstrap
 from services.mediation.domain import lifecycle as lc
 from services.notify import erasure as notify_erasure
@@ -79,6 +79,10 @@ def test_personal_data_is_kept_until_the_period_ends_then_erased_once(
     mediation.db.task_photos.insert_one(
         {"_id": "p1", "task_id": "task-r1", "index": 0, "data": photo.getvalue()}
     )
+    visit = {"how": "phone", "performed": "performed", "satisfied": 5, "renewed_conflict": False}
+    visits.record_visit(
+        mediation, f"{reference}:visit:applicant-1", MEDIATOR, {**visit, "note": "张三说李四已付款"}
+    )
     archived = archive(mediation, reference)
     assert archive_job.run_once(mediation) == {"erased": 0, "dossiers": 1}
     first_dossier = mediation.db.cases.find_one({"_id": reference})["dossier"]
@@ -108,6 +112,8 @@ def test_personal_data_is_kept_until_the_period_ends_then_erased_once(
     task = mediation.db.patrol_tasks.find_one({"_id": "task-r1"})
     assert task["unit"] == "" and task["report"] == {"findings": "", "people_met": ""}
     assert mediation.db.task_photos.count_documents({}) == 0
+    followed = mediation.db.follow_up_tasks.find_one({"_id": f"{reference}:visit:applicant-1"})
+    assert followed["record"]["note"] == "" and followed["record"]["satisfied"] == 5  # counted still
     agreements_files = GridFSBucket(mediation.db, bucket_name="agreements")
     assert list(agreements_files.find({"_id": ObjectId(scan_id)})) == []
     [erased] = events(mediation, "case.personal_data_erased", reference)

@@ -244,6 +244,23 @@ def data_for(event_type: str, reference: str = REFERENCE, **extra: Any) -> dict[
                 "studio": STUDIO,
                 "mediators": [{"user_id": "m1", "name": "赵调解", "email": "zhao@studios.example"}],
             },
+            "follow_up.renewed_conflict": {
+                "task_id": f"{reference}:visit:applicant-1",
+                "party": "applicant-1",
+                "level": "orange",
+                "previous_level": "yellow",
+                "reported_at": "2026-11-22T02:00:00+00:00",
+                "reported_by": {"user_id": "m1", "name": "赵调解", "email": "zhao@studios.example"},
+                "studio": STUDIO,
+            },
+            "follow_up.term_due": {
+                "task_id": f"{reference}:term:1",
+                "agreement_number": "ZHIHE-2026-0001",
+                "term": 1,
+                "due": "2026-12-01",
+                "studio": STUDIO,
+                "mediators": [{"user_id": "m1", "name": "赵调解", "email": "zhao@studios.example"}],
+            },
         }
     )
     return {"reference": reference, **base[event_type], **extra}

@@ -29,6 +29,7 @@ MODULES = (
     "services/mediation/routing.py",
     "services/mediation/patrol.py",
     "services/mediation/settlement.py",
+    "services/mediation/visits.py",
 )
 REFUSALS = {
     "DeskError",

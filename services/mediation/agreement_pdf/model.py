@@ -62,6 +62,8 @@ class AgreementData:
     mediators: tuple[str, ...]
     recorder: str
     agents: tuple[Agent, ...] = ()
+    # Each term's own due date (ISO day) where it has one, by position: printed beside the term.
+    term_dues: tuple[str | None, ...] = ()
     copies: int | None = None  # default: one per party plus one kept by the committee (PML Art 29)
 
     @property

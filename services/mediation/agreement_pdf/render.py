@@ -62,6 +62,7 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "responsibility": "三、各方责任",
         "terms": "四、经{committee}主持调解，当事人自愿达成如下协议：",
         "performance": "五、协议履行的方式、地点和期限",
+        "term_due": "（履行期限：{due}）",
         "method": "履行方式：{value}",
         "place": "履行地点：{value}",
         "deadline": "履行期限：{value}",
@@ -99,6 +100,7 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "responsibility": "3. Responsibility",
         "terms": "4. Through mediation by {committee}, the parties voluntarily agree as follows:",
         "performance": "5. How, where and by when the agreement is performed",
+        "term_due": " (to be performed by {due})",
         "method": "How: {value}",
         "place": "Where: {value}",
         "deadline": "By when: {value}",
@@ -259,7 +261,11 @@ def render_pdf(data: AgreementData, language: str = "zh-CN") -> bytes:
         story += [_para(text[key], styles.heading), _para(value, styles.body)]
 
     story.append(_para(text["terms"].format(committee=data.committee), styles.heading))
-    story += [_para(f"{n}. {term}", styles.term) for n, term in enumerate(data.terms, start=1)]
+    dues = data.term_dues + (None,) * (len(data.terms) - len(data.term_dues))
+    story += [
+        _para(f"{n}. {term}" + (text["term_due"].format(due=due) if due else ""), styles.term)
+        for n, (term, due) in enumerate(zip(data.terms, dues, strict=False), start=1)
+    ]
 
     story.append(_para(text["performance"], styles.heading))
     for key, value in (

@@ -8,9 +8,10 @@ from collections.abc import Collection
 
 # What a studio lead may grant within their studio; every other role is the district admin's to give.
 STUDIO_ROLES = ("mediator", "studio_lead")
-# A studio's settings a lead changes for their own studio; the rest (coverage, categories,
-# capacity, names, channels) are the district's routing decisions.
-LEAD_STUDIO_FIELDS = ("working_days", "members", "settlement_check_days")
+# A studio's settings a lead changes for their own studio (who works when, how soon after an
+# ending its parties are visited and its applicants asked whether it stayed settled); the rest
+# (coverage, categories, capacity, names, channels) are the district's routing decisions.
+LEAD_STUDIO_FIELDS = ("working_days", "members", "follow_up_days", "settlement_check_days")
 
 
 def may_manage_studio(roles: Collection[str], own_studio: str | None, studio: str) -> bool:

@@ -17,6 +17,7 @@ from marshmallow import ValidationError
 from services.mediation import registry
 from services.mediation.domain import administration
 from services.mediation.domain.patrol import WEEKDAYS
+from services.mediation.domain.visits import DEFAULT_FOLLOW_UP_DAYS
 from services.mediation.http.context import current_mediation, current_staff
 from services.mediation.http.pages import bp, form_errors
 from services.mediation.http.schemas import (
@@ -76,16 +77,7 @@ def admin_home() -> str:
 
 # Studios ----------------------------------------------------------------------------------------
 def _studio_form() -> dict[str, Any]:
-    form = _studio_fields()
-    # "Is it settled?" (issue 14.4): days after an ending before the applicants are asked. A form
-    # without the field (an older page, an API-like post) leaves it as it is (28 for a new studio).
-    if "settlement_check_days" in request.form:
-        form["settlement_check_days"] = _integer("settlement_check_days")
-    return form
-
-
-def _studio_fields() -> dict[str, Any]:
-    return {
+    form = {
         "code": request.form.get("code", "").strip(),
         "name": {
             "zh-CN": request.form.get("name_zh", "").strip(),
@@ -98,6 +90,14 @@ def _studio_fields() -> dict[str, Any]:
         "categories": request.form.getlist("categories"),
         "working_days": request.form.getlist("working_days"),
     }
+    # Left out when not sent (a form without it keeps the studio's days; a new studio gets the default).
+    if request.form.get("follow_up_days", "").strip():
+        form["follow_up_days"] = _integer("follow_up_days")
+    # "Is it settled?" (issue 14.4): days after an ending before the applicants are asked. A form
+    # without the field (an older page, an API-like post) leaves it as it is (28 for a new studio).
+    if "settlement_check_days" in request.form:
+        form["settlement_check_days"] = _integer("settlement_check_days")
+    return form
 
 
 def _studio_page(studio: dict[str, Any], errors: dict, status: int = 200, is_new: bool = False) -> Page:
@@ -132,7 +132,11 @@ def _studio_page(studio: dict[str, Any], errors: dict, status: int = 200, is_new
 def admin_studio_new() -> Page:
     """Add a studio: its names, channels, coverage, categories, capacity and working days."""
     if request.method == "GET":
-        return _studio_page({"capacity": 20, "working_days": list(WEEKDAYS[:5])}, {}, is_new=True)
+        return _studio_page(
+            {"capacity": 20, "working_days": list(WEEKDAYS[:5]), "follow_up_days": DEFAULT_FOLLOW_UP_DAYS},
+            {},
+            is_new=True,
+        )
     raw = _studio_form()
     try:
         data = StudioInSchema().load(raw)

@@ -22,6 +22,7 @@ from marshmallow import Schema, fields, validate
 from services.mediation import agreements, desk, sessions
 from services.mediation.bootstrap import Mediation
 from services.mediation.domain import lifecycle as lc
+from services.mediation.domain import visits as visit_rules
 from services.mediation.domain.actor import Actor
 from shared.auth import Staff, requires_role
 from shared.schemas import StrictSchema, Text, text
@@ -200,6 +201,9 @@ class AgreementInSchema(StrictSchema):
     issues = text(4000)
     responsibility = text(4000)
     terms = fields.List(Text(validate=validate.Length(min=1, max=1000)), required=True)
+    # Each term's optional due date (YYYY-MM-DD, or null), by position: the mediator is reminded
+    # to check that term's performance on that day.
+    term_dues = fields.List(fields.String(allow_none=True), load_default=list)
     performance_method = text(1000)
     performance_place = text(500)
     performance_deadline = text(500)
@@ -207,7 +211,10 @@ class AgreementInSchema(StrictSchema):
 
 class AgreementOutSchema(Schema):
     number = fields.String()
-    terms = fields.List(fields.String())
+    terms = fields.Function(lambda a: [visit_rules.term_text(t) for t in a.get("terms") or []])
+    term_dues = fields.Function(
+        lambda a: [d.isoformat() if (d := visit_rules.term_due(t)) else None for t in a.get("terms") or []]
+    )
     signed_at = fields.DateTime(allow_none=True)
 
 
@@ -403,7 +410,7 @@ class Agreement(MethodView):
     @blp.response(200, AgreementOutSchema)
     def put(self, data: dict[str, Any], reference: str) -> Any:
         """Draft (or change) the written agreement while the case is in mediation."""
-        form = {**data, "terms": "\n".join(data["terms"])}
+        form = {**data, "terms": list(data["terms"])}
         return _call(lambda: agreements.save_draft(_mediation(), reference, _actor(), form))
 
 

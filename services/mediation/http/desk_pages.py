@@ -16,11 +16,12 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_babel import get_locale, gettext
 from flask_login import current_user
 
-from services.mediation import agreements, desk, registry, sessions, settlement
+from services.mediation import agreements, desk, registry, sessions, settlement, visits
 from services.mediation.bootstrap import Mediation
 from services.mediation.domain import deadlines as dl
 from services.mediation.domain import lifecycle as lc
 from services.mediation.domain import sessions as ss
+from services.mediation.domain import visits as visit_rules
 from services.mediation.domain.actor import Actor
 from shared.auth import Staff, requires_role
 from shared.taxonomy import CATEGORIES, RISK_LEVELS, communities
@@ -75,6 +76,8 @@ def desk_event_label(action: str) -> str:
         "settlement_check": gettext("Applicants asked whether the dispute is settled"),
         "settlement_answered": gettext("An applicant answered whether the dispute is settled"),
         "reopen_requested": gettext("A linked case was opened"),
+        "visit_recorded": gettext("Follow-up visit recorded"),
+        "term_check_due": gettext("Agreement term due: check its performance"),
     }
     if action in labels:
         return labels[action]
@@ -103,6 +106,13 @@ def deadline_label(status: str | None) -> str:
     }.get(status or "", "")
 
 
+def _term_dues(case: dict[str, Any]) -> list[str]:
+    """The agreement form's due-date fields: one per drafted term, and a few more for new terms."""
+    terms = (case.get("agreement") or {}).get("terms") or []
+    dues = [due.isoformat() if (due := visit_rules.term_due(t)) else "" for t in terms]
+    return dues + [""] * max(3, 5 - len(dues))
+
+
 # The queue ---------------------------------------------------------------------------------------
 # Rows per list on the queue page: rendering a 1,000-case pool took ~165 ms of template work.
 QUEUE_PAGE_ROWS = 50
@@ -122,6 +132,7 @@ def queue_page() -> str:
     studio = args.get("studio") if desk.is_admin(actor) else None
     lists = desk.queue(_mediation().db, actor, filters, studio)
     lang = "zh" if _lang() == "zh-CN" else "en"
+    tasks = visits.open_tasks(_mediation().db, actor)  # follow-up after endings: the first few here
     return render_template(
         "mediation/desk_queue.html",
         lists=lists,
@@ -135,6 +146,8 @@ def queue_page() -> str:
         if args.get("all") == "1"
         else QUEUE_PAGE_ROWS,
         show_all_url=url_for("desk.queue_page", **{**args.to_dict(), "all": "1"}),
+        tasks=tasks[: visits.HOME_ROWS],
+        tasks_total=len(tasks),
     )
 
 
@@ -306,6 +319,9 @@ def _render(
         tz=tz,
         schedulable=case.get("status") in sessions.SCHEDULABLE,
         agreement=case.get("agreement") or {},
+        agreement_terms=[visit_rules.term_text(t) for t in (case.get("agreement") or {}).get("terms") or []],
+        agreement_term_dues=_term_dues(case),
+        follow_ups=visits.case_tasks(db, case["_id"]),
         access=desk.access_log(db, reference) if desk.is_lead_of(actor, case) or desk.is_admin(actor) else [],
         mediators=desk.studio_mediators(db, case["studio"]),
         errors=errors or {},
@@ -635,7 +651,9 @@ def record_session(reference: str, session_id: str) -> Any:
 @requires_role(*DESK_ROLES)
 def save_agreement(reference: str) -> Any:
     try:
-        agreements.save_draft(_mediation(), reference, _actor(), request.form.to_dict())
+        form: dict[str, Any] = request.form.to_dict()
+        form["term_dues"] = request.form.getlist("term_dues")
+        agreements.save_draft(_mediation(), reference, _actor(), form)
     except desk.DeskError as err:
         return _refused(reference, err)
     return _done(reference, gettext("Agreement saved. Download it, print and have it signed."), "#agreement")

@@ -10,7 +10,9 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from services.mediation.domain import visits as visit_rules
 from services.mediation.domain.patrol import WEEKDAYS, parse_time
+from services.mediation.domain.visits import DEFAULT_FOLLOW_UP_DAYS, MAX_FOLLOW_UP_DAYS, MIN_FOLLOW_UP_DAYS
 from shared.schemas import StrictSchema, Text, phone, text
 from shared.taxonomy import CATEGORY_CODES, RISK_LEVELS, communities, community_codes
 
@@ -106,6 +108,12 @@ class StudioInSchema(StrictSchema):
     settlement_check_days = fields.Integer(
         load_default=28, strict=True, validate=validate.Range(min=1, max=365)
     )
+    # Days from a case's ending to the follow-up visits of its parties.
+    follow_up_days = fields.Integer(
+        load_default=DEFAULT_FOLLOW_UP_DAYS,
+        strict=True,
+        validate=validate.Range(min=MIN_FOLLOW_UP_DAYS, max=MAX_FOLLOW_UP_DAYS),
+    )
 
 
 class StudioPatchSchema(StudioInSchema):
@@ -162,6 +170,7 @@ class StudioSchema(Schema):
     members = fields.List(fields.Dict())
     is_default = fields.Boolean()
     settlement_check_days = fields.Integer(dump_default=28)
+    follow_up_days = fields.Integer(dump_default=DEFAULT_FOLLOW_UP_DAYS)
 
 
 class TeamSchema(Schema):
@@ -299,6 +308,11 @@ class MojReportMediatorSchema(Schema):
     overdue = fields.Integer()
 
 
+class SatisfactionSchema(Schema):
+    count = fields.Integer()
+    average = fields.Float(allow_none=True)
+
+
 class MojReportSchema(Schema):
     period = fields.String()
     level = fields.String()
@@ -308,3 +322,32 @@ class MojReportSchema(Schema):
     rows = fields.List(fields.Nested(MojReportRowSchema))
     total = fields.Nested(MojReportRowSchema)
     mediators = fields.List(fields.Nested(MojReportMediatorSchema))
+    # Not a column of the MoJ table: follow-up visits' satisfaction (1-5) in the period.
+    satisfaction = fields.Nested(SatisfactionSchema)
+
+
+# Follow-up visits ---------------------------------------------------------------------------------
+class VisitRecordSchema(StrictSchema):
+    """A follow-up visit of one party: how it was made, whether the agreement was performed (asked
+    after an agreement: `visits.record_visit` requires it then), satisfaction 1-5, whether the
+    conflict came back or a hidden danger was found, and a note."""
+
+    how = fields.String(required=True, validate=validate.OneOf(visit_rules.HOW))
+    performed = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(visit_rules.PERFORMANCE)
+    )
+    satisfied = fields.Integer(
+        required=True,
+        validate=validate.Range(min=visit_rules.SATISFACTION_MIN, max=visit_rules.SATISFACTION_MAX),
+    )
+    renewed_conflict = fields.Boolean(required=True)
+    note = fields.String(load_default="", validate=validate.Length(max=visit_rules.NOTE_MAX))
+
+
+class TaskCloseSchema(StrictSchema):
+    """Closing a task that is no visit: what was done (a term check may say whether it was performed)."""
+
+    note = fields.String(required=True, validate=validate.Length(min=1, max=visit_rules.NOTE_MAX))
+    performed = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(visit_rules.PERFORMANCE)
+    )

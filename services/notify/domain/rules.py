@@ -181,6 +181,13 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule(RESPONDENTS, _PARTIES, "confirmation_due", essential=True),
         Rule(MEDIATORS, ("email",), "confirmation_due", essential=True),
     ),
+    # Follow-up after an ending (回访): a visit found the conflict renewed (the lead decides what
+    # next; the risk was raised already), and an agreement's term is due (its mediator checks it).
+    "follow_up.renewed_conflict": (
+        Rule(STUDIO_LEAD, ("email",), "follow_up_renewed_conflict", essential=True),
+        Rule(STUDIO, ("wechat_work",), "follow_up_renewed_conflict", essential=True),
+    ),
+    "follow_up.term_due": (Rule(MEDIATORS, ("email",), "follow_up_term_due", essential=True),),
     "case.closed": (
         # Closing tells the parties their routes onward (People's Mediation Law Art 26): essential.
         Rule(APPLICANTS, _PARTIES, "case_closed", essential=True),
