@@ -25,6 +25,7 @@ from services.mediation.domain.patrol import (
     OPEN,
     pick_team,
 )
+from services.mediation.domain.queue import count_changes, list_of
 from services.mediation.domain.risk import initial_risk, patrol_plan, rank, risk_reason
 from services.mediation.domain.routing import NoStudioAvailable, cursor_key, possible_duplicates_query, route
 from shared.db import in_transaction, retry_transient
@@ -319,13 +320,18 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
             studio=studio,
         )
         case["timeline"].extend(timeline)  # in the insert: no update of the case afterwards
+        case["queue"] = list_of(case)  # the desk list it waits on, counted on its studio below
         try:
             db.cases.insert_one(case, session=session)
         except DuplicateKeyError as err:
             # The same case under another message id (e.g. republished by hand): never assign
             # twice. The unique `_id` is the check (no read first); everything above rolls back.
             raise _AlreadyOpen(err) from err
-        db.studios.update_one({"_id": decision.studio}, {"$inc": {"open_cases": 1}}, session=session)
+        db.studios.update_one(
+            {"_id": decision.studio},
+            {"$inc": {"open_cases": 1, **count_changes(None, case)}},
+            session=session,
+        )
         published.extend(mediation.outbox.add(events + patrol_events, session=session))
 
     try:
@@ -453,6 +459,10 @@ def change_risk(
             },
             session=session,
         )
+        # The desk counts its lists per risk level: the case moves from one level's count to another's.
+        moved = count_changes(case, {**case, "risk_level": level, "risk_rank": rank(level)})
+        if moved:
+            db.studios.update_one({"_id": case["studio"]}, {"$inc": moved}, session=session)
         published.extend(mediation.outbox.add(events, session=session))
         return db.cases.find_one({"_id": reference}, session=session)
 
@@ -530,8 +540,15 @@ def move_case(
                 },
                 session=session,
             )
-        db.studios.update_one({"_id": case["studio"]}, {"$inc": {"open_cases": -1}}, session=session)
-        db.studios.update_one({"_id": target}, {"$inc": {"open_cases": 1}}, session=session)
+        # Its place in the desk's lists moves with it (the list and risk level stay the same).
+        db.studios.update_one(
+            {"_id": case["studio"]},
+            {"$inc": {"open_cases": -1, **count_changes(case, None)}},
+            session=session,
+        )
+        db.studios.update_one(
+            {"_id": target}, {"$inc": {"open_cases": 1, **count_changes(None, case)}}, session=session
+        )
         event = make_envelope(
             "case.assigned",
             {
