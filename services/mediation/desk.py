@@ -316,10 +316,11 @@ def _first_page(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """The first `limit` cases of one list in `dq.list_key` order (after `cursor`), reading risk
-    levels from the highest and, in a level longer than the page still needs, due-date windows
-    from the earliest until the page is full. Every query is equality on studio, queue and
-    risk_rank plus one range on due_at: all inside the index, so only the window's cases are read
-    (SecantusDB reads every document a filter matches before it sorts or limits)."""
+    levels from the highest: the levels that fit the page together in one query, a level longer
+    than the page still needs by due-date windows from the earliest until the page is full. Every
+    query is equality on studio and queue, then risk_rank (equal or $in), then at most a range on
+    due_at: all inside the index, so only those cases are read (SecantusDB reads every document a
+    filter matches before it sorts or limits)."""
     rows: list[dict[str, Any]] = []
     # Counts missing (a studio not counted yet): every level is looked at, by windows.
     per_rank = (counts.get(stored) or {}) if counts is not None else None
@@ -330,17 +331,28 @@ def _first_page(
             found = [c for c in found if dq.list_key(c) > cursor]
         rows.extend(sorted(found, key=dq.list_key))
 
-    for rank_ in dq.RANKS:
-        if len(rows) >= limit:
-            break
-        if cursor is not None and rank_ > -cursor[0]:
-            continue  # levels above the cursor's were shown before it
-        # The count decides how a level is read, never whether: a count that drifted (a case
-        # edited by hand) can slow the read or misstate a total, but never hide a case.
-        level_count = int(per_rank.get(str(rank_), 0)) if per_rank is not None else None
-        base = {"studio": studio, "queue": stored, "risk_rank": rank_}
+    ranks = [r for r in dq.RANKS if cursor is None or r <= -cursor[0]]  # none above the cursor's
+    while ranks and len(rows) < limit:
         need = limit - len(rows) + len(leave_out)
-        if level_count is not None and level_count <= need + _WHOLE_LEVEL_SLACK:
+        # The next levels whose cases together fit the page (with some slack) are read in one
+        # query (risk_rank $in: still inside the index). The counts decide how levels are read,
+        # never whether: a count that drifted (a case edited by hand) can slow the read or
+        # misstate a total, but never hide a case.
+        group: list[int] = []
+        fits = 0
+        while ranks and per_rank is not None:
+            fits += int(per_rank.get(str(ranks[0]), 0))
+            if fits > need + _WHOLE_LEVEL_SLACK:
+                break
+            group.append(ranks.pop(0))
+        if group:
+            levels: Any = group[0] if len(group) == 1 else {"$in": group}
+            keep(list(db.cases.find({"studio": studio, "queue": stored, "risk_rank": levels}, LIST_FIELDS)))
+            continue
+        rank_ = ranks.pop(0)
+        base = {"studio": studio, "queue": stored, "risk_rank": rank_}
+        if stored == dq.SCREENING:
+            # No case has a due date before it is accepted: no window would narrow the read.
             keep(list(db.cases.find(base, LIST_FIELDS)))
             continue
         start_due = cursor[1] if cursor is not None and rank_ == -cursor[0] else None
