@@ -64,7 +64,12 @@ def _staged(settings: Settings) -> dict[str, str]:
 def _pages(role: str, staged: dict[str, str]) -> dict[str, str]:
     """The pages a role works on, by a short name."""
     return {
-        "mediator": {"queue": "/desk", "case": f"/desk/cases/{staged['reference']}"},
+        "mediator": {
+            "queue": "/desk",
+            # A list paged on ("Show more"): its hint and the way back to the first page.
+            "queue_more": f"/desk?list=screening&after={staged['red']}",
+            "case": f"/desk/cases/{staged['reference']}",
+        },
         "studio_lead": {"home": "/lead", "case": f"/lead/cases/{staged['red']}"},
         "patrol_member": {"tasks": "/patrol", "task": f"/patrol/tasks/{staged['task']}"},
         "district_admin": {
