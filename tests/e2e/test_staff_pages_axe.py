@@ -111,7 +111,7 @@ def test_staff_pages_pass_axe_on_a_phone_and_a_desktop_in_both_languages(
             page.wait_for_load_state()
             assert "/login" not in page.url, f"{role} could not log in"
             for name, path in _pages(role, staged).items():
-                answer = page.goto(f"{url}{path}?lang={language}")
+                answer = page.goto(f"{url}{path}{'&' if '?' in path else '?'}lang={language}")
                 assert answer is not None and answer.status == 200, (path, answer and answer.status)
                 assert page.get_attribute("html", "lang") == language
                 where = f"{role} {name} ({size}, {language})"
