@@ -273,6 +273,24 @@ def test_long_pool_shows_its_most_urgent_rows_first_and_the_rest_on_request(
     assert "list=pool" not in rest.split("Showing 5 more")[1].split("</p>")[0]
 
 
+def test_queue_api_pages_each_list_with_its_total(client, settings, mediation) -> None:
+    pooled = [accepted_case(mediation) for _ in range(7)]
+    login(client, settings, S_MEDIATOR)
+    first = client.get("/api/v1/desk/queue?limit=3").json
+    assert first["counts"] == {"mine": 0, "pool": 7, "screening": 0, "others": 0}
+    seen = [c["reference"] for c in first["pool"]]
+    assert len(seen) == 3
+    while len(seen) < 7:
+        page = client.get(f"/api/v1/desk/queue?limit=3&list=pool&after={seen[-1]}").json
+        assert page["pool"], "an empty page before the end"
+        seen += [c["reference"] for c in page["pool"]]
+    assert sorted(seen) == sorted(pooled) and len(set(seen)) == 7
+    # Bad input: a clear 422, nothing read.
+    for bad in ("limit=0", "limit=501", "limit=x", "list=everything&after=LC-2026-000001"):
+        answer = client.get(f"/api/v1/desk/queue?{bad}")
+        assert answer.status_code == 422, (bad, answer.status_code)
+
+
 # Merging duplicates; the signed scan through the API -------------------------------------------------
 def test_merge_through_the_api_and_the_page(client, settings, mediation) -> None:
     primary, first, second = accepted_case(mediation), accepted_case(mediation), accepted_case(mediation)
