@@ -123,6 +123,7 @@ def seed(stack: Stack, district: int, studio_open: int) -> dict[str, int]:
     rng = random.Random(7)
     busy = [lc.ASSIGNED, lc.RIGHTS_NOTIFIED, lc.INVESTIGATING, lc.IN_MEDIATION, lc.WAITING_FOR_PARTY]
     counts: dict[str, int] = {}
+    seeded: dict[str, list[dict[str, Any]]] = {}
     batch = []
     for i in range(district):
         if i < studio_open:
@@ -134,6 +135,7 @@ def seed(stack: Stack, district: int, studio_open: int) -> dict[str, int]:
             status = rng.choice([lc.RECEIVED, lc.SCREENING, lc.ACCEPTED, *busy])
         communities = studios[studio].get("communities") or sorted(community_codes())
         batch.append(case_doc(i, studio, rng.choice(communities), status, now, rng))
+        seeded.setdefault(studio, []).append({k: batch[-1].get(k) for k in ("status", "owner", "risk_rank")})
         counts[studio] = counts.get(studio, 0) + 1
         if len(batch) == 1000:
             db.cases.insert_many(batch, ordered=False)
@@ -142,8 +144,12 @@ def seed(stack: Stack, district: int, studio_open: int) -> dict[str, int]:
         db.cases.insert_many(batch, ordered=False)
     for code, n in counts.items():
         db.studios.update_one({"_id": studios[code]["_id"]}, {"$set": {"open_cases": n}})
-        # The desk's counts per list and risk level, as routing and the desk keep them.
-        desk.recount_queue(db, studios[code]["_id"])
+        # The desk's counts per list and risk level, as routing and the desk keep them (tallied
+        # from the seeded cases here: `desk.recount_queue` would read them all back).
+        db.studios.update_one(
+            {"_id": studios[code]["_id"]},
+            {"$set": {"queue_counts": dq.tally(seeded[code]), "queue_counted_at": now}},
+        )
     return counts
 
 
