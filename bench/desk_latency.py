@@ -36,6 +36,8 @@ from bench.stack import (
 )
 from services.mediation import desk, registry
 from services.mediation.domain import lifecycle as lc
+from services.mediation.domain import queue as dq
+from services.mediation.domain.actor import Actor
 from services.mediation.domain.routing import cursor_key, route
 from shared.auth import COOKIE_NAME
 from shared.messaging.envelope import make_envelope, utcnow
@@ -109,6 +111,7 @@ def case_doc(i: int, studio: str, community: str, status: str, now: datetime, rn
     if status not in (lc.RECEIVED, lc.SCREENING, lc.ACCEPTED):
         colleague = f"colleague{i % 7}"
         doc.update(owner=colleague, owner_name=colleague, mediators=[colleague], taken_at=now, touched_at=now)
+    doc["queue"] = dq.list_of(doc)  # the desk list it is on, as routing and the desk store it
     return doc
 
 
@@ -120,6 +123,7 @@ def seed(stack: Stack, district: int, studio_open: int) -> dict[str, int]:
     rng = random.Random(7)
     busy = [lc.ASSIGNED, lc.RIGHTS_NOTIFIED, lc.INVESTIGATING, lc.IN_MEDIATION, lc.WAITING_FOR_PARTY]
     counts: dict[str, int] = {}
+    seeded: dict[str, list[dict[str, Any]]] = {}
     batch = []
     for i in range(district):
         if i < studio_open:
@@ -131,6 +135,7 @@ def seed(stack: Stack, district: int, studio_open: int) -> dict[str, int]:
             status = rng.choice([lc.RECEIVED, lc.SCREENING, lc.ACCEPTED, *busy])
         communities = studios[studio].get("communities") or sorted(community_codes())
         batch.append(case_doc(i, studio, rng.choice(communities), status, now, rng))
+        seeded.setdefault(studio, []).append({k: batch[-1].get(k) for k in ("status", "owner", "risk_rank")})
         counts[studio] = counts.get(studio, 0) + 1
         if len(batch) == 1000:
             db.cases.insert_many(batch, ordered=False)
@@ -139,6 +144,12 @@ def seed(stack: Stack, district: int, studio_open: int) -> dict[str, int]:
         db.cases.insert_many(batch, ordered=False)
     for code, n in counts.items():
         db.studios.update_one({"_id": studios[code]["_id"]}, {"$set": {"open_cases": n}})
+        # The desk's counts per list and risk level, as routing and the desk keep them (tallied
+        # from the seeded cases here: `desk.recount_queue` would read them all back).
+        db.studios.update_one(
+            {"_id": studios[code]["_id"]},
+            {"$set": {"queue_counts": dq.tally(seeded[code]), "queue_counted_at": now}},
+        )
     return counts
 
 
@@ -272,10 +283,18 @@ def main() -> int:
             import json
 
             reference = json.loads(body)["reference"]
+            taken = db.cases.find_one({"_id": reference}, {"risk_rank": 1})
+            # The take moved the case from the pool's count to the taken one: moved back here.
+            rank_ = taken.get("risk_rank") or 0
+            db.studios.update_one(
+                {"_id": STUDIO},
+                {"$inc": {dq.count_key(dq.POOL, rank_): 1, dq.count_key(dq.TAKEN, rank_): -1}},
+            )
             db.cases.update_one(
                 {"_id": reference},
                 {
                     "$set": {
+                        "queue": dq.POOL,
                         "status": lc.ACCEPTED,
                         "owner": None,
                         "owner_name": None,
@@ -314,6 +333,21 @@ def main() -> int:
             db.cases.find_one(query, {"_id": 1}, sort=sort)
             probe.append(time.perf_counter() - t0)
         result["take_next_candidate_query_ms"] = summary_ms(probe)
+        # The queue's reading alone (its queries, no web layer): first pages by level and window
+        # with the studio's counts; then with a filter (the studio's matching open cases read);
+        # then the old way, every open case of the studio, for comparison.
+        reader = Actor(MEDIATOR, frozenset({lc.MEDIATOR}), STUDIO)
+        for name, run in (
+            ("queue_read_ms", lambda: desk.queue(db, reader)),
+            ("queue_read_filtered_ms", lambda: desk.queue(db, reader, desk.QueueFilters(category="housing"))),
+            ("queue_read_risk_filter_ms", lambda: desk.queue(db, reader, desk.QueueFilters(risk="red"))),
+        ):
+            probe = []
+            for _ in range(50):
+                t0 = time.perf_counter()
+                run()
+                probe.append(time.perf_counter() - t0)
+            result[name] = summary_ms(probe)
         probe = []
         queue_query = {"studio": STUDIO, "status": {"$in": list(lc.OPEN_STATES)}}
         for _ in range(50):
@@ -323,6 +357,13 @@ def main() -> int:
             )
             probe.append(time.perf_counter() - t0)
         result["queue_query_ms"] = summary_ms(probe)
+
+        # The counts against a recount after the run's takes and put-backs.
+        def nonzero(counts: dict) -> dict:
+            return {k: {r: n for r, n in v.items() if n} for k, v in counts.items()}
+
+        stored = db.studios.find_one({"_id": STUDIO})["queue_counts"]
+        result["counts_match_recount"] = nonzero(stored) == nonzero(desk.recount_queue(db, STUDIO))
         result["routing_pure"] = pure_routing(stack, 20000)
         with Watch(stack) as watch:
             result["routing_consumer"] = consumer_routing(stack, 300)
@@ -384,8 +425,14 @@ def markdown(r: dict[str, Any]) -> str:
         f"{'met' if r['target']['met'] else 'missed'}.** Finding take-next's candidate alone "
         "(per risk level and due-date window, as take-next does): p50 "
         f"{r['take_next_candidate_search_ms']['p50']} ms; one find + sort + limit 1 over the whole "
-        f"pool instead: p50 {r['take_next_candidate_query_ms']['p50']} ms; the queue's "
-        f"query alone: p50 {r['queue_query_ms']['p50']} ms.\n\n"
+        f"pool instead: p50 {r['take_next_candidate_query_ms']['p50']} ms.\n\n"
+        "The queue's reading alone (`desk.queue`, in-process, no web layer): first pages by risk "
+        f"level and due-date window with the counts kept per studio p50 {r['queue_read_ms']['p50']} ms; "
+        f"with a category filter (the studio's matching open cases read) p50 "
+        f"{r['queue_read_filtered_ms']['p50']} ms; with a risk filter p50 "
+        f"{r['queue_read_risk_filter_ms']['p50']} ms; the old single query over every open case of the "
+        f"studio p50 {r['queue_query_ms']['p50']} ms. Counts kept equal a recount after the run: "
+        f"{'yes' if r['counts_match_recount'] else '**no**'}.\n\n"
     )
     rp, rc = r["routing_pure"], r["routing_consumer"]
     consumer = r["splits"].get("consumer mediation.intake") or {}

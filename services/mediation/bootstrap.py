@@ -45,6 +45,12 @@ def ensure_indexes(db: Database) -> None:
         ]
     )
     db.cases.create_index("mediators")
+    # The desk's lists, first page by risk level and due-date window (`desk.queue`), and a
+    # mediator's own open cases.
+    db.cases.create_index(
+        [("studio", ASCENDING), ("queue", ASCENDING), ("risk_rank", ASCENDING), ("due_at", ASCENDING)]
+    )
+    db.cases.create_index([("mediators", ASCENDING), ("studio", ASCENDING), ("queue", ASCENDING)])
     db.sessions.create_index([("room", ASCENDING), ("starts_at", ASCENDING)])
     db.sessions.create_index("reference")
     db.access_log.create_index([("reference", ASCENDING), ("at", ASCENDING)])

@@ -29,6 +29,7 @@ from services.mediation import registry
 from services.mediation.bootstrap import SERVICE, Mediation
 from services.mediation.domain import deadlines as dl
 from services.mediation.domain import lifecycle as lc
+from services.mediation.domain import queue as dq
 from services.mediation.domain.actor import Actor
 from services.mediation.domain.risk import rank
 from services.mediation.staff_accounts import building_leaders
@@ -191,13 +192,20 @@ class QueueFilters:
     community: str | None = None
     status: str | None = None
 
+    def any(self) -> bool:
+        return bool(self.risk or self.category or self.community or self.status)
+
 
 @dataclass
 class Queue:
+    """The desk's lists, each its first page (or the page after `after`) in the order shown, and
+    each list's total (`counts`: mine, pool, screening, others) for the "more" beside it."""
+
     mine: list[dict[str, Any]] = field(default_factory=list)
     pool: list[dict[str, Any]] = field(default_factory=list)
     screening: list[dict[str, Any]] = field(default_factory=list)
     others: list[dict[str, Any]] = field(default_factory=list)  # taken by colleagues (leads see them)
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 LIST_FIELDS = {
@@ -216,22 +224,159 @@ LIST_FIELDS = {
     "received_at": 1,
     "assigned_at": 1,
     "merged_into": 1,
+    "queue": 1,
 }
-_URGENCY = {dl.OVERDUE: 0, dl.DUE_SOON: 1}
-
-
-def _due_key(case: Mapping[str, Any]) -> float:
-    due = case.get("due_at")
-    return due.timestamp() if due else float("inf")
+# The desk's lists as the API and the page name them, and the stored list each one reads.
+QUEUE_LISTS = {"pool": dq.POOL, "screening": dq.SCREENING, "others": dq.TAKEN}
+QUEUE_PAGE = 50  # rows per list by default
+QUEUE_PAGE_MAX = 500
+# A risk level with at most this many cases more than the page still needs is read in one query
+# (one round trip beats several windows for a few dozen documents).
+_WHOLE_LEVEL_SLACK = 25
+# Safety bound on the rows a filtered queue or a mediator's own cases read.
+_READ_CAP = 2000
 
 
 def queue(
-    db: Database, actor: Actor, filters: QueueFilters = QueueFilters(), studio: str | None = None
+    db: Database,
+    actor: Actor,
+    filters: QueueFilters = QueueFilters(),
+    studio: str | None = None,
+    *,
+    limit: int = QUEUE_PAGE,
+    after: tuple[str, str] | None = None,
+    now: datetime | None = None,
 ) -> Queue:
-    """The desk's lists, from one selective query (the studio's open cases, index studio+status):
-    my cases (overdue and due-soon first, then risk, then due date); the studio's unclaimed
-    accepted cases by risk then due date; cases waiting for screening. Nothing personal is read."""
+    """The desk's lists: my cases (overdue and due-soon first, then risk, then due date); the
+    studio's unclaimed accepted cases (the pool), cases waiting for screening and colleagues'
+    cases, each by risk then due date then received. Each list holds at most `limit` rows;
+    `after` = (list name, reference) starts that list after that case (the "more" of a list).
+    Nothing personal is read.
+
+    Unfiltered, each list's page is read level by level (risk) through the index
+    studio+queue+risk_rank+due_at, a long level by due-date windows (`dq.due_windows`), and the
+    totals come from the counts kept on the studio; a mediator's own cases are read whole (index
+    mediators+studio+queue). With a filter, the studio's open cases that match are read (slower)."""
     code = studio if (studio and is_admin(actor)) else actor.studio
+    limit = max(1, min(int(limit), QUEUE_PAGE_MAX))
+    if filters.any():
+        return _filtered_queue(db, actor, code, filters, limit, after)
+    result = Queue()
+    mine = list(
+        db.cases.find(
+            {"mediators": actor.user_id, "studio": code, "queue": {"$in": list(dq.LISTS)}}, LIST_FIELDS
+        ).limit(_READ_CAP)
+    )
+    mine.sort(key=dq.mine_key)
+    mine_ids = {c["_id"] for c in mine}
+    studio_doc = db.studios.find_one({"_id": code}, {"queue_counts": 1}) or {}
+    counts = studio_doc.get("queue_counts")
+    result.counts["mine"] = len(mine)
+    result.mine = _page(mine, dq.mine_key, "mine", limit, after)
+    for name, stored in QUEUE_LISTS.items():
+        cursor = _cursor(db, code, after[1]) if after and after[0] == name else None
+        mine_here = sum(1 for c in mine if c.get("queue") == stored)
+        result.counts[name] = max(0, dq.total(counts, stored) - mine_here)
+        rows = _first_page(db, code, stored, counts, limit, mine_ids, cursor, now or utcnow())
+        setattr(result, name, rows)
+    return result
+
+
+def _page(
+    rows: list[dict[str, Any]],
+    key: Callable[[Mapping[str, Any]], Any],
+    name: str,
+    limit: int,
+    after: tuple[str, str] | None,
+) -> list[dict[str, Any]]:
+    """One page of a list read whole and sorted: after the named case, at most `limit` rows."""
+    if after and after[0] == name:
+        index = next((i for i, c in enumerate(rows) if c["_id"] == after[1]), None)
+        if index is not None:
+            rows = rows[index + 1 :]
+    return rows[:limit]
+
+
+def _cursor(db: Database, studio: str | None, reference: str) -> tuple[Any, ...] | None:
+    """The sort key of the case a page starts after (None: no such case in the studio)."""
+    case = db.cases.find_one({"_id": reference}, {"risk_rank": 1, "due_at": 1, "received_at": 1, "studio": 1})
+    if case is None or case.get("studio") != studio:
+        return None
+    return dq.list_key(case)
+
+
+def _first_page(
+    db: Database,
+    studio: str | None,
+    stored: str,
+    counts: Mapping[str, Any] | None,
+    limit: int,
+    leave_out: set[str],
+    cursor: tuple[Any, ...] | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The first `limit` cases of one list in `dq.list_key` order (after `cursor`), reading risk
+    levels from the highest: the levels that fit the page together in one query, a level longer
+    than the page still needs by due-date windows from the earliest until the page is full. Every
+    query is equality on studio and queue, then risk_rank (equal or $in), then at most a range on
+    due_at: all inside the index, so only those cases are read (SecantusDB reads every document a
+    filter matches before it sorts or limits)."""
+    rows: list[dict[str, Any]] = []
+    # Counts missing (a studio not counted yet): every level is looked at, by windows.
+    per_rank = (counts.get(stored) or {}) if counts is not None else None
+
+    def keep(found: list[dict[str, Any]]) -> None:
+        found = [c for c in found if c["_id"] not in leave_out]
+        if cursor is not None:
+            found = [c for c in found if dq.list_key(c) > cursor]
+        rows.extend(sorted(found, key=dq.list_key))
+
+    ranks = [r for r in dq.RANKS if cursor is None or r <= -cursor[0]]  # none above the cursor's
+    while ranks and len(rows) < limit:
+        need = limit - len(rows) + len(leave_out)
+        # The next levels whose cases together fit the page (with some slack) are read in one
+        # query (risk_rank $in: still inside the index). The counts decide how levels are read,
+        # never whether: a count that drifted (a case edited by hand) can slow the read or
+        # misstate a total, but never hide a case.
+        group: list[int] = []
+        fits = 0
+        while ranks and per_rank is not None:
+            fits += int(per_rank.get(str(ranks[0]), 0))
+            if fits > need + _WHOLE_LEVEL_SLACK:
+                break
+            group.append(ranks.pop(0))
+        if group:
+            levels: Any = group[0] if len(group) == 1 else {"$in": group}
+            keep(list(db.cases.find({"studio": studio, "queue": stored, "risk_rank": levels}, LIST_FIELDS)))
+            continue
+        rank_ = ranks.pop(0)
+        base = {"studio": studio, "queue": stored, "risk_rank": rank_}
+        if stored == dq.SCREENING:
+            # No case has a due date before it is accepted: no window would narrow the read.
+            keep(list(db.cases.find(base, LIST_FIELDS)))
+            continue
+        start_due = cursor[1] if cursor is not None and rank_ == -cursor[0] else None
+        for window in dq.due_windows(now):
+            if start_due is not None and ("$lt" in window and window["$lt"].timestamp() <= start_due):
+                continue  # wholly before the cursor
+            keep(list(db.cases.find({**base, "due_at": window}, LIST_FIELDS)))
+            if len(rows) >= limit:
+                break
+        else:
+            keep(list(db.cases.find({**base, "due_at": None}, LIST_FIELDS)))
+    return rows[:limit]
+
+
+def _filtered_queue(
+    db: Database,
+    actor: Actor,
+    code: str | None,
+    filters: QueueFilters,
+    limit: int,
+    after: tuple[str, str] | None,
+) -> Queue:
+    """The lists under a filter: the studio's open cases that match are read (index studio+status)
+    and split and sorted here; the totals are the rows' own."""
     query: dict[str, Any] = {"studio": code, "status": {"$in": list(lc.OPEN_STATES)}}
     if filters.status in lc.OPEN_STATES:
         query["status"] = filters.status
@@ -239,23 +384,74 @@ def queue(
         value = getattr(filters, name)
         if value:
             query["risk_level" if name == "risk" else name] = value
-    rows = [c for c in db.cases.find(query, LIST_FIELDS).limit(2000) if not c.get("merged_into")]
-    result = Queue()
+    rows = [c for c in db.cases.find(query, LIST_FIELDS).limit(_READ_CAP) if not c.get("merged_into")]
+    lists: dict[str, list[dict[str, Any]]] = {"mine": [], "pool": [], "screening": [], "others": []}
     for case in rows:
+        stored = dq.list_of(case)
         if actor.user_id in (case.get("mediators") or []):
-            result.mine.append(case)
-        elif case["status"] == lc.ACCEPTED and not case.get("owner"):
-            result.pool.append(case)
-        elif case["status"] in SCREENING_STATES:
-            result.screening.append(case)
+            lists["mine"].append(case)
+        elif stored == dq.POOL:
+            lists["pool"].append(case)
+        elif stored == dq.SCREENING:
+            lists["screening"].append(case)
         else:
-            result.others.append(case)
-    result.mine.sort(
-        key=lambda c: (_URGENCY.get(c.get("deadline_status") or "", 2), -c.get("risk_rank", 0), _due_key(c))
-    )
-    for rows_ in (result.pool, result.screening, result.others):
-        rows_.sort(key=lambda c: (-c.get("risk_rank", 0), _due_key(c), c.get("received_at") or c["_id"]))
+            lists["others"].append(case)
+    result = Queue()
+    for name, found in lists.items():
+        key = dq.mine_key if name == "mine" else dq.list_key
+        found.sort(key=key)
+        result.counts[name] = len(found)
+        setattr(result, name, _page(found, key, name, limit, after))
     return result
+
+
+def move_counts(
+    db: Database,
+    studio: str | None,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    session: ClientSession | None,
+) -> None:
+    """Move the studio's desk counts for a case that changed from `before` to `after` (None: new
+    to the studio, or gone from it), in the caller's transaction."""
+    changes = dq.count_changes(before, after)
+    if changes and studio:
+        db.studios.update_one({"_id": studio}, {"$inc": changes}, session=session)
+
+
+def recount_queue(db: Database, studio: str) -> dict[str, dict[str, int]]:
+    """Recompute a studio's desk counts from its open cases, and the list stored on each (the
+    start-up backfill, and the repair if counts were ever edited by hand). In one transaction:
+    a concurrent change of a case of the studio conflicts with it and one of them is retried."""
+
+    def work(session: ClientSession) -> dict[str, dict[str, int]]:
+        cases = list(
+            db.cases.find(
+                {"studio": studio, "status": {"$in": list(lc.OPEN_STATES)}},
+                {"status": 1, "owner": 1, "merged_into": 1, "risk_rank": 1, "queue": 1},
+                session=session,
+            )
+        )
+        for case in cases:
+            stored = dq.list_of(case)
+            if case.get("queue") != stored:
+                db.cases.update_one({"_id": case["_id"]}, {"$set": {"queue": stored}}, session=session)
+        counts = dq.tally(cases)
+        db.studios.update_one(
+            {"_id": studio}, {"$set": {"queue_counts": counts, "queue_counted_at": utcnow()}}, session=session
+        )
+        return counts
+
+    return in_transaction(db, work)
+
+
+def backfill_queue(db: Database) -> int:
+    """Count the desk's lists of every studio never counted (cases routed before the counts
+    existed); the worker's start-up. Returns how many studios were counted."""
+    codes = [s["_id"] for s in db.studios.find({"queue_counted_at": None}, {"_id": 1})]
+    for code in codes:
+        recount_queue(db, code)
+    return len(codes)
 
 
 # Deadlines ----------------------------------------------------------------------------------------
@@ -469,6 +665,8 @@ def act(
             changes.update(extra(session, case, transition, at))
         if actor.user_id != SYSTEM.user_id and on_case(actor, {**case, **changes}):
             changes["touched_at"] = at
+        # The desk list it is on, and its studio's counts, change in this same write.
+        changes["queue"] = dq.list_of({**case, **changes})
         entry = {
             "at": at,
             "action": action,
@@ -484,6 +682,7 @@ def act(
         if result.matched_count != 1:
             raise Conflict("The case changed in the meantime; nothing was changed.")
         updated = {**case, **changes}
+        move_counts(db, case["studio"], case, updated, session)
         studio = _studio_ref(db, case["studio"], session)
         events: list[Envelope] = []
         if transition.changes_state:

@@ -27,6 +27,7 @@ from services.mediation.domain.patrol import (
     OPEN,
     pick_team,
 )
+from services.mediation.domain.queue import count_changes, list_of
 from services.mediation.domain.risk import initial_risk, patrol_plan, rank, risk_reason
 from services.mediation.domain.routing import NoStudioAvailable, cursor_key, possible_duplicates_query, route
 from shared.db import in_transaction, retry_transient, transaction
@@ -341,6 +342,7 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
             studio=studio,
         )
         case["timeline"].extend(timeline)  # in the insert: no update of the case afterwards
+        case["queue"] = list_of(case)  # the desk list it waits on, counted on its studio below
         try:
             db.cases.insert_one(case, session=session)
         except DuplicateKeyError as err:
@@ -348,10 +350,11 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
             # hand): never assign twice. The unique `_id` is the check (no read first);
             # everything above rolls back.
             raise _AlreadyOpen(err) from err
-        # Counted only if the studio's load is still the one the decision was made on.
+        # Counted only if the studio's load is still the one the decision was made on; the desk's
+        # list counts (`domain/queue.py`) gain the case in the same write.
         counted = db.studios.update_one(
             {"_id": decision.studio, "open_cases": studio.get("open_cases")},
-            {"$inc": {"open_cases": 1}},
+            {"$inc": {"open_cases": 1, **count_changes(None, case)}},
             session=session,
         )
         if counted.matched_count != 1:
@@ -522,6 +525,10 @@ def set_risk(
         {"$set": {"risk_level": level, "risk_rank": rank(level)}, "$push": {"timeline": {"$each": timeline}}},
         session=session,
     )
+    # The desk counts its lists per risk level: the case moves from one level's count to another's.
+    moved = count_changes(case, {**case, "risk_level": level, "risk_rank": rank(level)})
+    if moved:
+        db.studios.update_one({"_id": case["studio"]}, {"$inc": moved}, session=session)
     return events
 
 
@@ -593,8 +600,15 @@ def move_case(
                 },
                 session=session,
             )
-        db.studios.update_one({"_id": case["studio"]}, {"$inc": {"open_cases": -1}}, session=session)
-        db.studios.update_one({"_id": target}, {"$inc": {"open_cases": 1}}, session=session)
+        # Its place in the desk's lists moves with it (the list and risk level stay the same).
+        db.studios.update_one(
+            {"_id": case["studio"]},
+            {"$inc": {"open_cases": -1, **count_changes(case, None)}},
+            session=session,
+        )
+        db.studios.update_one(
+            {"_id": target}, {"$inc": {"open_cases": 1, **count_changes(None, case)}}, session=session
+        )
         event = make_envelope(
             "case.assigned",
             {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import partial
 
-from services.mediation import access_log, hall_bookings, party_requests, routing, search, settlement
+from services.mediation import access_log, desk, hall_bookings, party_requests, routing, search, settlement
 from services.mediation.archive_job import ArchiveJob
 from services.mediation.bootstrap import SERVICE, Mediation, bootstrap, ensure_indexes
 from services.mediation.deadlines import INTERVAL_SECONDS, DeadlineJob
@@ -69,6 +69,8 @@ def startup(mediation: Mediation) -> None:
     # Cases routed before the search existed (or before the secret was rotated) get their keys.
     search.backfill(mediation.db, mediation.settings.secret_key)
     access_log.backfill_studios(mediation.db)
+    # Studios whose desk lists were never counted (cases routed before the counts existed).
+    desk.backfill_queue(mediation.db)
     interval = float(os.environ.get("DESK_JOB_INTERVAL", INTERVAL_SECONDS))
     DeadlineJob(mediation, interval).start()
     ArchiveJob(mediation, interval).start()  # dossiers of archived cases; retention

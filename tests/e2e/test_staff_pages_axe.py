@@ -94,6 +94,8 @@ def _pages(role: str, staged: dict[str, str]) -> dict[str, str]:
     return {
         "mediator": {
             "queue": "/desk",
+            # A list paged on ("Show more"): its hint and the way back to the first page.
+            "queue_more": f"/desk?list=screening&after={staged['red']}",
             "case": f"/desk/cases/{staged['reference']}",
             "tasks": "/desk/tasks",
             "visit": f"/desk/tasks/{staged['visit']}",
@@ -143,7 +145,7 @@ def test_staff_pages_pass_axe_on_a_phone_and_a_desktop_in_both_languages(
             page.wait_for_load_state()
             assert "/login" not in page.url, f"{role} could not log in"
             for name, path in _pages(role, staged).items():
-                answer = page.goto(f"{url}{path}?lang={language}")
+                answer = page.goto(f"{url}{path}{'&' if '?' in path else '?'}lang={language}")
                 assert answer is not None and answer.status == 200, (path, answer and answer.status)
                 assert page.get_attribute("html", "lang") == language
                 where = f"{role} {name} ({size}, {language})"

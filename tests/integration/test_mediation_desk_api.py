@@ -6,6 +6,7 @@ and notes reaching (shared) or not reaching (internal) intake's tracking page th
 
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 import threading
@@ -262,9 +263,32 @@ def test_long_pool_shows_its_most_urgent_rows_first_and_the_rest_on_request(
     assert f"Showing {QUEUE_PAGE_ROWS} of {QUEUE_PAGE_ROWS + 5}." in page
     listed = set(re.findall(r"/desk/cases/(LC-\d{4}-\d{6})", page))
     assert len(listed) == QUEUE_PAGE_ROWS
-    everything = client.get("/desk?lang=en&all=1").get_data(as_text=True)
-    assert "Showing" not in everything
-    assert len(set(re.findall(r"/desk/cases/(LC-\d{4}-\d{6})", everything))) == QUEUE_PAGE_ROWS + 5
+    # "Show more" pages on through the pool: the five left, none shown twice, then no more link.
+    more = re.search(r'href="([^"]*list=pool[^"]*)"', page)
+    assert more is not None, "no link to the pool's next page"
+    rest = client.get(html.unescape(more.group(1)) + "&lang=en").get_data(as_text=True)
+    assert f"Showing 5 more of {QUEUE_PAGE_ROWS + 5}." in rest
+    pool_rows = set(re.findall(r"/desk/cases/(LC-\d{4}-\d{6})/take", rest))
+    assert len(pool_rows) == 5 and not pool_rows & listed
+    assert "list=pool" not in rest.split("Showing 5 more")[1].split("</p>")[0]
+
+
+def test_queue_api_pages_each_list_with_its_total(client, settings, mediation) -> None:
+    pooled = [accepted_case(mediation) for _ in range(7)]
+    login(client, settings, S_MEDIATOR)
+    first = client.get("/api/v1/desk/queue?limit=3").json
+    assert first["counts"] == {"mine": 0, "pool": 7, "screening": 0, "others": 0}
+    seen = [c["reference"] for c in first["pool"]]
+    assert len(seen) == 3
+    while len(seen) < 7:
+        page = client.get(f"/api/v1/desk/queue?limit=3&list=pool&after={seen[-1]}").json
+        assert page["pool"], "an empty page before the end"
+        seen += [c["reference"] for c in page["pool"]]
+    assert sorted(seen) == sorted(pooled) and len(set(seen)) == 7
+    # Bad input: a clear 422, nothing read.
+    for bad in ("limit=0", "limit=501", "limit=x", "list=everything&after=LC-2026-000001"):
+        answer = client.get(f"/api/v1/desk/queue?{bad}")
+        assert answer.status_code == 422, (bad, answer.status_code)
 
 
 # Merging duplicates; the signed scan through the API -------------------------------------------------

@@ -74,6 +74,8 @@ class QueueSchema(Schema):
     pool = fields.List(fields.Nested(CaseListSchema))
     screening = fields.List(fields.Nested(CaseListSchema))
     others = fields.List(fields.Nested(CaseListSchema))
+    # Each list's total (its rows are its first page): mine, pool, screening, others.
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
 
 
 class QueueQuery(Schema):
@@ -82,6 +84,10 @@ class QueueQuery(Schema):
     community = fields.String(load_default=None)
     status = fields.String(load_default=None, validate=validate.OneOf(list(lc.OPEN_STATES)))
     studio = fields.String(load_default=None)
+    # Rows per list; the next page of one list: `list` and the reference of its last row (`after`).
+    limit = fields.Integer(load_default=desk.QUEUE_PAGE, validate=validate.Range(1, desk.QUEUE_PAGE_MAX))
+    list = fields.String(load_default=None, validate=validate.OneOf(["mine", *desk.QUEUE_LISTS]))
+    after = fields.String(load_default=None, validate=validate.Length(min=1, max=40))
 
 
 class PartyOutSchema(Schema):
@@ -233,9 +239,18 @@ class QueueResource(MethodView):
     @blp.arguments(QueueQuery, location="query")
     @blp.response(200, QueueSchema)
     def get(self, query: dict[str, Any]) -> Any:
-        """My cases, the studio's unclaimed pool (risk, then due date) and cases to screen."""
-        studio = query.pop("studio")
-        return desk.queue(_mediation().db, _actor(), desk.QueueFilters(**query), studio)
+        """My cases, the studio's unclaimed pool (risk, then due date) and cases to screen: each
+        list's first `limit` rows and its total; `list` + `after` pages on through one list."""
+        studio, limit = query.pop("studio"), query.pop("limit")
+        name, after = query.pop("list"), query.pop("after")
+        return desk.queue(
+            _mediation().db,
+            _actor(),
+            desk.QueueFilters(**query),
+            studio,
+            limit=limit,
+            after=(name, after) if name and after else None,
+        )
 
 
 @blp.route("/take-next")

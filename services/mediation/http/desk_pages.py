@@ -114,8 +114,9 @@ def _term_dues(case: dict[str, Any]) -> list[str]:
 
 
 # The queue ---------------------------------------------------------------------------------------
-# Rows per list on the queue page: rendering a 1,000-case pool took ~165 ms of template work.
-QUEUE_PAGE_ROWS = 50
+# Rows per list on the queue page: rendering a 1,000-case pool took ~165 ms of template work, and
+# only each list's first page is read (`desk.queue`); "Show more" pages on through one list.
+QUEUE_PAGE_ROWS = desk.QUEUE_PAGE
 
 
 @bp.get("/desk")
@@ -130,9 +131,22 @@ def queue_page() -> str:
     )
     actor = _actor()
     studio = args.get("studio") if desk.is_admin(actor) else None
-    lists = desk.queue(_mediation().db, actor, filters, studio)
+    # The next page of one list: its name and the reference of the last row shown before.
+    paged = args.get("list") if args.get("list") in ("mine", *desk.QUEUE_LISTS) else None
+    after = (args.get("after") or "").strip()[:40]
+    page_of = (paged, after) if paged and after else None
+    lists = desk.queue(_mediation().db, actor, filters, studio, limit=QUEUE_PAGE_ROWS, after=page_of)
     lang = "zh" if _lang() == "zh-CN" else "en"
     tasks = visits.open_tasks(_mediation().db, actor)  # follow-up after endings: the first few here
+    base = {k: v for k, v in args.to_dict().items() if k not in ("list", "after")}
+
+    def more_url(name: str) -> str | None:
+        """The link to the page after this list's last row shown; None when it shows the rest."""
+        rows = getattr(lists, name)
+        if len(rows) < QUEUE_PAGE_ROWS or (paged != name and len(rows) >= lists.counts.get(name, 0)):
+            return None
+        return url_for("desk.queue_page", **base, list=name, after=rows[-1]["_id"])
+
     return render_template(
         "mediation/desk_queue.html",
         lists=lists,
@@ -142,10 +156,9 @@ def queue_page() -> str:
         community_options=[(c.code, c.name(lang)) for c in communities()],
         status_options=[(s, lc.label(s, _lang())) for s in lc.OPEN_STATES],
         can_take=bool(actor.roles & lc.CASEWORK) and bool(actor.studio),
-        limit=len(lists.mine) + len(lists.pool) + len(lists.screening) + len(lists.others)
-        if args.get("all") == "1"
-        else QUEUE_PAGE_ROWS,
-        show_all_url=url_for("desk.queue_page", **{**args.to_dict(), "all": "1"}),
+        paged=paged if after else None,
+        more_url=more_url,
+        first_page_url=url_for("desk.queue_page", **base),
         tasks=tasks[: visits.HOME_ROWS],
         tasks_total=len(tasks),
     )
