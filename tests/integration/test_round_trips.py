@@ -24,15 +24,15 @@ from services.mediation import routing
 from services.mediation.bootstrap import bootstrap as mediation_bootstrap
 from services.mediation.bootstrap import ensure_indexes as mediation_indexes
 from services.mediation.registry import seed_registry
-from services.notify import delivery
+from services.notify import delivery, secrets
 from services.notify.bootstrap import bootstrap as notify_bootstrap
 from services.notify.bootstrap import ensure_indexes as notify_indexes
 from shared.config import Settings
 from shared.db import close_clients
-from shared.messaging.envelope import Envelope, make_envelope
+from shared.messaging.envelope import Envelope
 from shared.outbox import SENT_MARKS
 from tests.integration.conftest import CASE, database
-from tests.support.outbox import filed_events, pending_events
+from tests.support.outbox import carried_events, filed_events, pending_events
 from tests.support.stack import wait_for
 
 
@@ -152,12 +152,13 @@ def test_a_whole_case_filed_routed_and_both_emails_sent(
     stack_settings: Settings, counter: CommandCounter, mailbox: CapturingHandler
 ) -> None:
     """The case's whole path, each step run in this process (as its worker would run it) so its
-    round trips are counted: the filing, mediation's routing, notify's two events, the two emails.
+    round trips are counted: the filing, mediation's routing, notify's three events (filed, the
+    applicant's tracking link, routed), which send the three emails themselves.
 
-    Issue 17's target is at most 20: not met yet. The steps make 30 round trips (they made 44),
-    plus the batches of "sent" marks, one per service here, shared by every case of a batch
-    under load (bench/end_to_end_latency.py counts them per case). The bounds asserted are what
-    the changes reached, so that none of their savings is lost unnoticed.
+    Issue 17's target is at most 20. The bounds asserted are what the changes reached, plus the
+    batches of "sent" marks and codes, shared by every case of a batch under load
+    (bench/end_to_end_latency.py counts them per case), so that none of the savings is lost
+    unnoticed.
     """
     mediation = mediation_bootstrap(stack_settings)
     mediation_indexes(mediation.db)
@@ -182,16 +183,24 @@ def test_a_whole_case_filed_routed_and_both_emails_sent(
     counted("filing", lambda: filed.update(client.post("/api/v1/cases", json=CASE).json))
     reference = filed["reference"]
     [submitted] = filed_events(database(stack_settings, "intake"), _id=reference)
+    links = [
+        e
+        for e in carried_events(database(stack_settings, "intake"), _id=reference)
+        if e["type"] == "case.tracking_link"
+    ]
+    assert len(links) == 1  # the one applicant's own link
     counted("routing", lambda: routing.on_case_submitted(mediation, Envelope(**submitted)))
     assigned = mediation.db.outbox.find_one({"envelope.type": "case.assigned"})["envelope"]
-    for envelope in (submitted, assigned):
-        counted("notify events", lambda e=envelope: delivery.handle_event(notify, Envelope(**e)))
-    emails = list(notify.db.deliveries.find({"reference": reference, "channel": "email"}, {"_id": 1}))
-    assert len(emails) == 2, emails  # the studio's and the resident's
-    for row in emails:
-        due = make_envelope("notify.delivery_due", {"delivery_id": row["_id"]}, source="test")
-        counted("emails", lambda d=due: delivery.send_delivery(notify, d))
-    assert len(mailbox.messages) == 2
+    # Notify plans each event's deliveries and sends them at once (no delivery_due commands).
+    for envelope in (submitted, *links, assigned):
+        counted("notify", lambda e=envelope: delivery.handle_event(notify, Envelope(**e)))
+    emails = list(notify.db.deliveries.find({"reference": reference, "channel": "email"}, {"status": 1}))
+    assert len(emails) == 3, emails  # the studio's, the resident's and the resident's tracking link
+    assert {row["status"] for row in emails} == {"sent"}
+    assert len(mailbox.messages) == 3
+    assert notify.outbox.pending_count() == 0  # no command was needed
+    wait_for(lambda: not secrets.SECRETS._waiting, timeout=MARKS_WAIT, what="the link's code stored")
+    assert notify.db.delivery_secrets.count_documents({}) == 1  # for a resend
 
     # What the batches of "sent" marks (intake's, mediation's, notify's) cost, off the path.
     wait_for(lambda: marks_done(stack_settings), timeout=MARKS_WAIT, what="the batches of sent marks")
@@ -201,7 +210,10 @@ def test_a_whole_case_filed_routed_and_both_emails_sent(
 
     assert steps["filing"] <= 2, steps
     assert steps["routing"] <= 10, steps  # was 15
-    assert steps["notify events"] <= 12, steps  # was 18 for the two events
-    assert steps["emails"] <= 6, steps
-    assert background <= 4, background  # one batch per service, two for notify's rows and events
-    assert sum(steps.values()) <= 30, steps  # 44 before; issue 17's target, 20, is not met yet
+    # Notify: contacts (1); the link's preferences and studio (1), its delivery (1), "sent" (1);
+    # the assignment's contacts and preferences (1), the digest's projection (1), the two
+    # deliveries (1), "sent" (1). Its budget is 8 with its background share (the link's code).
+    assert steps["notify"] <= 8, steps  # was ~24 with the emails
+    assert steps["notify"] + counter.by_thread[secrets.THREAD_NAME] <= 9, counter.by_thread
+    assert background <= 3, background  # one batch per service (notify has none left)
+    assert sum(steps.values()) <= 22, steps  # 44 before; issue 17's target, 20, is not met yet
