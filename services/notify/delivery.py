@@ -17,7 +17,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
@@ -187,10 +186,10 @@ def plan_and_send(notify: Notify, envelope: Envelope) -> None:
        that a redelivered event plans nothing twice), so there is no processed record. They are
        inserted already claimed by this worker (status `sending`, its lease), so sending them
        needs no find and no claim.
-    4. Each sent at once; what the provider accepted is recorded "sent" in one write for the
-       event (`_record_sent_many`), retried until the database answers, before the event is
-       acked; a delivery that failed gets its outcome recorded and, when it may succeed later,
-       a `notify.delivery_due` command that sends it through the usual path.
+    4. Each sent at once and, once the provider accepted it, recorded "sent" before the next is
+       sent (`_record_sent`: retried until the database answers; the event is acked after);
+       a delivery that failed gets its outcome recorded and, when it may succeed later, a
+       `notify.delivery_due` command in the first retry queue, as its second attempt.
 
     A delivery found already planned (the event came again: its first handling died or was
     duplicated) is handed to that usual path too: the command claims it once its lease has run
@@ -204,6 +203,13 @@ def plan_and_send(notify: Notify, envelope: Envelope) -> None:
     reachable = [rule for rule in rules_here if _may_reach(rule.audience, notify.plan_config)]
     contacts_from_event = _contacts_from(data) if envelope.type == "case.submitted" else None
     studio_code = (data.get("studio") or {}).get("code")
+    if envelope.type in FIRST_MESSAGES and data.get("occasion", "filed") == "filed":
+        # The filing's own link is the first message to its applicant: the case is being routed
+        # (it has no studio yet: the link is filed under none, whatever the race with routing)
+        # and the applicant has had no preferences link yet (it comes in this message), so there
+        # is nothing to read. (Another applicant's link of the same filing may have been answered
+        # already; those choices are not this applicant's.)
+        reachable = []
     contacts, preferences, known_studio = _read_context(
         notify,
         reference,
@@ -248,6 +254,8 @@ def plan_and_send(notify: Notify, envelope: Envelope) -> None:
         _send_now(notify, envelope, fresh, lease)
 
 
+# Events whose message is, at filing, the first to its recipient (see `plan_and_send`).
+FIRST_MESSAGES = frozenset({"case.tracking_link"})
 # Audiences whose addresses come from the contacts notify keeps (the others' come with the event).
 CONTACT_AUDIENCES = frozenset({rules.APPLICANTS, rules.RESPONDENTS, rules.FILER})
 
@@ -318,27 +326,26 @@ def _send_later(
 
 
 def _send_now(notify: Notify, envelope: Envelope, deliveries: list[dict[str, Any]], lease: float) -> None:
-    """Send deliveries this worker inserted claimed; record what was sent in one write."""
+    """Send deliveries this worker inserted claimed, each recorded "sent" as soon as the provider
+    accepted it (before the next is sent: a worker killed while sending one never leaves another,
+    accepted earlier, unrecorded)."""
     code = envelope.data.get("code") or None
     began = time.monotonic()
-    accepted: list[tuple[dict[str, Any], float, str | None]] = []
+    kept: list[dict[str, Any]] = []
     failed_once: list[dict[str, Any]] = []
     released: list[dict[str, Any]] = []
-    try:
-        for d in deliveries:
-            if time.monotonic() - began > lease / 2:  # the lease must outlast the sending
-                _release(notify, d["_id"])
-                released.append(d)
-                continue
-            outcome = _send_one(notify, d, code if d.get("has_secret") else None)
-            if outcome is _RETRY:
-                failed_once.append(d)
-            elif outcome is not _FAILED:
-                accepted.append((d, outcome[0], outcome[1]))
-    finally:
-        # Whatever happens next, what the providers accepted is recorded first.
-        _record_sent_many(notify, accepted)
-    kept = [secrets.secret_document(d["_id"], envelope.data) for d, _, _ in accepted if d.get("has_secret")]
+    for d in deliveries:
+        if time.monotonic() - began > lease / 2:  # the lease must outlast the sending
+            _release(notify, d["_id"])
+            released.append(d)
+            continue
+        outcome = _send_one(notify, d, code if d.get("has_secret") else None)
+        if outcome is _RETRY:
+            failed_once.append(d)
+        elif outcome is not _FAILED:
+            _record_sent(notify, d["_id"], 1, outcome[0], outcome[1])
+            if d.get("has_secret"):
+                kept.append(secrets.secret_document(d["_id"], envelope.data))
     secrets.SECRETS.add(notify.db.delivery_secrets, kept)  # only a later resend needs them
     if failed_once:
         _retry_after_first_attempt(notify, envelope, failed_once)
@@ -419,22 +426,6 @@ def _release(notify: Notify, did: str) -> None:
     notify.db.deliveries.update_one(
         {"_id": did, "status": SENDING},
         {"$set": {"status": PENDING, "attempts": 0}, "$unset": {"lease_until": ""}},
-    )
-
-
-def _record_sent_many(notify: Notify, accepted: list[tuple[dict[str, Any], float, str | None]]) -> None:
-    """`_record_sent` for several deliveries in one write: retried until the database answers."""
-    if not accepted:
-        return
-    requests = [
-        UpdateOne(
-            {"_id": d["_id"], "status": {"$ne": SENT}},
-            _outcome_update(SENT, d.get("attempts", 1), started, response=response),
-        )
-        for d, started, response in accepted
-    ]
-    _retry_until_recorded(
-        lambda: notify.db.deliveries.bulk_write(requests, ordered=False), [d["_id"] for d, _, _ in accepted]
     )
 
 
