@@ -231,8 +231,9 @@ def plan_and_send(notify: Notify, envelope: Envelope) -> None:
         now=now,
     )
     if contacts_from_event is not None:
-        # $set, not a replacement: what the preferences pages add to the document stays.
-        notify.db.contacts.update_one({"_id": reference}, {"$set": contacts_from_event}, upsert=True)
+        # An upsert of the same fields: a repeated case.submitted writes the same contacts again.
+        fields = {k: v for k, v in contacts_from_event.items() if k != "_id"}
+        notify.db.contacts.update_one({"_id": reference}, {"$set": fields}, upsert=True)
     if envelope.type == "case.assigned":
         digest.apply_assignment(notify.db, envelope)
     if not planned:

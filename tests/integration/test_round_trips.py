@@ -210,9 +210,10 @@ def test_a_whole_case_filed_routed_and_both_emails_sent(
 
     assert steps["filing"] <= 2, steps
     assert steps["routing"] <= 10, steps  # was 15
-    # Notify: contacts (1); the link's preferences and studio (1), its delivery (1), "sent" (1);
-    # the assignment's contacts and preferences (1), the digest's projection (1), the two
-    # deliveries (1), "sent" (1). Its budget is 8 with its background share (the link's code).
+    # Notify: the contacts (1); the filing's link, which reads nothing: its delivery and "sent"
+    # (2); the assignment's contacts and preferences (1), the digest's projection (1), the two
+    # deliveries (1), each "sent" before the next is sent (2). Its budget is 8, plus a share of
+    # the background batch of codes.
     assert steps["notify"] <= 8, steps  # was ~24 with the emails
     assert steps["notify"] + counter.by_thread[secrets.THREAD_NAME] <= 9, counter.by_thread
     assert background <= 3, background  # one batch per service (notify has none left)
