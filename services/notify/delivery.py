@@ -407,11 +407,18 @@ def _send_one(notify: Notify, delivery: dict[str, Any], code: str | None) -> Any
     except PermanentDeliveryError as err:
         error = _redact(str(err), address, delivery["channel"], code)
         _finish(notify, did, FAILED, 1, started, error=error)
-        log.warning("delivery failed", extra={"delivery_id": did, "error": error})
+        log.warning(
+            "delivery failed", extra={"delivery_id": did, "channel": delivery["channel"], "error": error}
+        )
         return _FAILED
     except TransientDeliveryError as err:
         error = _redact(str(err), address, delivery["channel"], code)
         _finish(notify, did, RETRYING, 1, started, error=error)
+        # As the consumer logs a failed command's error (masked: no address, no code).
+        log.warning(
+            "delivery attempt failed, retried later",
+            extra={"delivery_id": did, "channel": delivery["channel"], "error": error},
+        )
         return _RETRY
     if code:  # a provider may echo the message: the code never reaches the delivery log
         response = _redact(response or "", address, delivery["channel"], code)
