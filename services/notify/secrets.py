@@ -5,7 +5,7 @@ placeholder; the code itself waits in `delivery_secrets` until it expires (TTL i
 or a staff resend. When the planning worker sent the delivery at once with the code the event
 carried, nothing needs the stored copy right away, so it is written by a background thread in
 batches (`SecretKeeper`, one round trip per batch) instead of in the event's handling. A batch the
-database refuses is kept and tried again; a `kill -9` in the second or two before a batch is
+database refuses is kept and tried again; a `kill -9` in the seconds before a batch is
 written loses those codes, which only makes a staff resend of such a delivery fail ("the code has
 expired") — the resident asks for the link again by SMS code. A delivery that is not sent at once
 has its code stored before its `notify.delivery_due` command (`store_now`).
@@ -56,7 +56,7 @@ class SecretKeeper:
     """Codes of deliveries already sent, stored in batches by a background thread of the process
     (started on first use, again after a fork) every `interval` seconds."""
 
-    def __init__(self, interval: float = 2.0, keep: int = 20_000) -> None:
+    def __init__(self, interval: float = 5.0, keep: int = 20_000) -> None:
         self.interval = interval
         self.keep = keep  # beyond this (database down for long) newer codes are not kept
         self._lock = threading.Lock()
