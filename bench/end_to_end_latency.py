@@ -200,7 +200,9 @@ def main() -> int:
         }
         planned: dict[str, float] = {}
         for d in stack.db("notify").deliveries.find(
-            {"reference": {"$in": refs}, "channel": "email"}, {"reference": 1, "created_at": 1}
+            # The emails routing causes (the applicant's tracking link is planned at filing).
+            {"reference": {"$in": refs}, "channel": "email", "event_type": "case.assigned"},
+            {"reference": 1, "created_at": 1},
         ):
             planned[d["reference"]] = min(
                 planned.get(d["reference"], float("inf")), d["created_at"].timestamp()
@@ -342,7 +344,8 @@ def markdown(r: dict[str, Any]) -> str:
     trips = r["round_trips"]
     text += (
         f"\n\nDatabase round trips per case ({trips['cases']} cases; handling = in the request or "
-        "message, background = the process's batched sent marks and reference blocks):\n\n"
+        "message, background = the process's batched sent marks, reference blocks and notify's "
+        "link codes):\n\n"
     )
     text += md_table(
         ("service", "handling", "background", "per case"),

@@ -39,7 +39,7 @@ _totals: dict[str, Any] = {
     "background": Counter(),
 }
 # Background threads whose round trips are part of handling cases (the rest are idle polls).
-CASE_THREADS = ("outbox-sent-marks", "reference-blocks")
+CASE_THREADS = ("outbox-sent-marks", "reference-blocks", "delivery-secrets")
 
 
 class _Listener(monitoring.CommandListener):

@@ -72,8 +72,9 @@ class Outbox:
         self.settings = settings
         self.carriers = carriers
 
-    def add(self, envelopes: Iterable[Envelope], session: ClientSession) -> list[Envelope]:
-        """Store events inside the caller's transaction; return them for `flush` after commit."""
+    def add(self, envelopes: Iterable[Envelope], session: ClientSession | None = None) -> list[Envelope]:
+        """Store events inside the caller's transaction (or, without `session`, on their own: the caller
+        then knows what makes a lost row harmless); return them for `flush` after commit."""
         stored = list(envelopes)
         if stored:
             now = utcnow()

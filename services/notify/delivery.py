@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.client_session import ClientSession
-from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
-from services.notify import digest
+from services.notify import digest, secrets
 from services.notify.bootstrap import SERVICE, Notify
 from services.notify.channels import (
     Attachment,
@@ -30,12 +31,20 @@ from services.notify.channels import (
 from services.notify.domain import rules
 from services.notify.domain.audiences import ContactsNotYetKnown, household_key
 from services.notify.messages import CODE_PLACEHOLDER
-from services.notify.planning import PENDING, delivery_id, plan, reference_of
+from services.notify.planning import PENDING, PlanConfig, delivery_id, plan, reference_of
 from shared.db import transaction
 from shared.idempotency import process_once
 from shared.masking import mask_address
-from shared.messaging.consumer import PermanentError, RetryLater
+from shared.messaging.consumer import (
+    ATTEMPT_HEADER,
+    ERROR_HEADER,
+    ROUTING_KEY_HEADER,
+    PermanentError,
+    RetryLater,
+)
 from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
+from shared.messaging.publisher import PublishError
+from shared.messaging.topology import NOTIFY_DELIVERIES
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +101,15 @@ def _commands(deliveries: list[dict[str, Any]], correlation_id: str) -> list[Env
 
 def handle_event(notify: Notify, envelope: Envelope) -> None:
     """Plan the deliveries a case event causes, once, whatever the broker redelivers."""
+    if envelope.type in SEND_AT_ONCE:
+        plan_and_send(notify, envelope)
+        return
+    _plan_in_transaction(notify, envelope)
+
+
+def _plan_in_transaction(notify: Notify, envelope: Envelope) -> None:
+    """Every other event: its projection, deliveries and their commands in one transaction with
+    the processed marker (`process_once`); sending happens per `notify.delivery_due` command."""
     # No look for the processed marker first: duplicates are rare, and process_once drops them (a
     # round trip per event saved against some rendering per duplicate).
     data = envelope.data
@@ -129,9 +147,9 @@ def handle_event(notify: Notify, envelope: Envelope) -> None:
             digest.apply_event(notify.db, envelope, session)
         if planned:
             notify.db.deliveries.insert_many(planned, session=session)
-            secrets = [_secret(d["_id"], data) for d in planned if d.get("has_secret")]
-            if secrets:
-                notify.db.delivery_secrets.insert_many(secrets, session=session)
+            codes = [_secret(d["_id"], data) for d in planned if d.get("has_secret")]
+            if codes:
+                notify.db.delivery_secrets.insert_many(codes, session=session)
         stored.extend(notify.outbox.add(commands, session=session))
 
     if process_once(notify.db, "notify.events", envelope, effect):
@@ -143,14 +161,285 @@ def handle_event(notify: Notify, envelope: Envelope) -> None:
             )
 
 
-def _secret(did: str, data: dict[str, Any]) -> dict[str, Any]:
-    """A one-time code kept apart from its delivery (never in `deliveries`, so never in the delivery
-    log, its API or a preview), removed by the TTL index once the code has expired."""
+# The events every case brings (filed, routed, the applicants' links and codes) are planned without
+# a processed marker or a transaction, and their deliveries sent by the planning worker at once
+# (`plan_and_send`): their effects are safe to repeat, and this is where a case's round trips go.
+SEND_AT_ONCE = frozenset(
+    {"case.submitted", "case.assigned", "case.tracking_link", "case.tracking_code_requested"}
+)
+# An event planning more deliveries than this sends them through `notify.delivery_due` commands
+# instead, one by one, so one slow recipient never holds up many others (and no lease runs out
+# while the worker is still busy with the others).
+SEND_AT_ONCE_LIMIT = 8
+
+
+def plan_and_send(notify: Notify, envelope: Envelope) -> None:
+    """Plan an event's deliveries and send them now, in as few database round trips as it can.
+
+    1. What planning needs (contacts, preferences, the case's studio), read in one round trip, and
+       only what the event's rules can use (`_read_context`).
+    2. The event's own effect, repeatable: case.submitted stores the contacts (an upsert), and
+       case.assigned opens the case in the digest's projection unless the same or a later
+       assignment is there already (`digest.apply_assignment`).
+    3. The deliveries inserted in one `insert_many(ordered=False)` with ids derived from the
+       event, recipient and channel: a duplicate key means "planned already" (this is the marker
+       that a redelivered event plans nothing twice), so there is no processed record. They are
+       inserted already claimed by this worker (status `sending`, its lease), so sending them
+       needs no find and no claim.
+    4. Each sent at once and, once the provider accepted it, recorded "sent" before the next is
+       sent (`_record_sent`: retried until the database answers; the event is acked after);
+       a delivery that failed gets its outcome recorded and, when it may succeed later, a
+       `notify.delivery_due` command in the first retry queue, as its second attempt.
+
+    A delivery found already planned (the event came again: its first handling died or was
+    duplicated) is handed to that usual path too: the command claims it once its lease has run
+    out, or finds it sent and does nothing. A `kill -9` anywhere before the ack leaves the event
+    to be redelivered; between the provider's acceptance and the "sent" record it is the one
+    documented gap (README, "Notifications").
+    """
+    data = envelope.data
+    reference = reference_of(data)
+    rules_here = [rule for rule in rules.RULES.get(envelope.type, ()) if rules.applies(rule, data)]
+    reachable = [rule for rule in rules_here if _may_reach(rule.audience, notify.plan_config)]
+    contacts_from_event = _contacts_from(data) if envelope.type == "case.submitted" else None
+    studio_code = (data.get("studio") or {}).get("code")
+    if envelope.type in FIRST_MESSAGES and data.get("occasion", "filed") == "filed":
+        # The filing's own link is the first message to its applicant: the case is being routed
+        # (it has no studio yet: the link is filed under none, whatever the race with routing)
+        # and the applicant has had no preferences link yet (it comes in this message), so there
+        # is nothing to read. (Another applicant's link of the same filing may have been answered
+        # already; those choices are not this applicant's.)
+        reachable = []
+    contacts, preferences, known_studio = _read_context(
+        notify,
+        reference,
+        contacts=bool(
+            contacts_from_event is None and any(r_.audience in CONTACT_AUDIENCES for r_ in reachable)
+        ),
+        preferences=any(r_.audience in rules.RESIDENT_AUDIENCES for r_ in reachable),
+        studio=bool(reachable and studio_code is None),
+    )
+    if contacts_from_event is not None:
+        contacts = contacts_from_event
+    now = utcnow()
+    planned = plan(
+        envelope,
+        contacts,
+        preferences.get,
+        notify.plan_config,
+        studio_code=studio_code or known_studio,
+        now=now,
+    )
+    if contacts_from_event is not None:
+        # An upsert of the same fields: a repeated case.submitted writes the same contacts again.
+        fields = {k: v for k, v in contacts_from_event.items() if k != "_id"}
+        notify.db.contacts.update_one({"_id": reference}, {"$set": fields}, upsert=True)
+    if envelope.type == "case.assigned":
+        digest.apply_assignment(notify.db, envelope)
+    if not planned:
+        return
+    at_once = len(planned) <= SEND_AT_ONCE_LIMIT
+    lease = notify.settings.notify_sending_lease
+    if at_once:
+        for d in planned:
+            d.update(status=SENDING, attempts=1, lease_until=now + timedelta(seconds=lease))
+    fresh, known = _insert_new(notify, planned)
+    log.info(
+        "deliveries planned",
+        extra={"reference": reference, "event": envelope.type, "count": len(fresh), "known": len(known)},
+    )
+    later = known if at_once else planned
+    if later:  # planned before (a redelivery), or too many to send here: one command each
+        _send_later(notify, envelope, later, fresh_ids={d["_id"] for d in fresh} if not at_once else set())
+    if at_once and fresh:
+        _send_now(notify, envelope, fresh, lease)
+
+
+# Events whose message is, at filing, the first to its recipient (see `plan_and_send`).
+FIRST_MESSAGES = frozenset({"case.tracking_link"})
+# Audiences whose addresses come from the contacts notify keeps (the others' come with the event).
+CONTACT_AUDIENCES = frozenset({rules.APPLICANTS, rules.RESPONDENTS, rules.FILER})
+
+
+def _may_reach(audience: str, config: PlanConfig) -> bool:
+    """False when an audience can have no recipient here (other systems, with no webhook set)."""
+    if audience == rules.SYSTEMS:
+        return bool(config.directory.webhook_urls) and "webhook" in config.enabled_channels
+    return True
+
+
+def _read_context(
+    notify: Notify, reference: str, *, contacts: bool, preferences: bool, studio: bool
+) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]], str | None]:
+    """The case's contacts, its residents' preferences and its studio's code, each only if asked
+    for: one round trip for all three (an aggregation of `$lookup`s on one made-up document),
+    none when nothing is asked."""
+    prefs_match = {"_id": {"$regex": f"^{re.escape(reference)}:"}}
+    lookups = [
+        (contacts, "contacts", {"_id": reference}),
+        (preferences, "preferences", prefs_match),
+        (studio, "studio_cases", {"_id": reference}),
+    ]
+    wanted = [(name, match) for asked, name, match in lookups if asked]
+    if not wanted:
+        return None, {}, None
+    pipeline: list[dict[str, Any]] = [{"$documents": [{"_id": 0}]}]
+    for name, match in wanted:
+        pipeline.append({"$lookup": {"from": name, "pipeline": [{"$match": match}], "as": name}})
+    row = next(iter(notify.db.aggregate(pipeline)), {})
+    found_contacts = (row.get("contacts") or [None])[0]
+    prefs = {p["_id"]: p for p in row.get("preferences") or []}
+    studio_doc = (row.get("studio_cases") or [None])[0] or {}
+    return found_contacts, prefs, (studio_doc.get("studio") or {}).get("code")
+
+
+def _insert_new(
+    notify: Notify, planned: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Insert the planned deliveries; return (inserted now, planned before). One round trip."""
     try:
-        expires_at = datetime.fromisoformat(data["expires_at"])
-    except (KeyError, TypeError, ValueError):
-        expires_at = utcnow() + timedelta(hours=1)
-    return {"_id": did, "code": data["code"], "expires_at": expires_at}
+        notify.db.deliveries.insert_many(planned, ordered=False)
+    except BulkWriteError as err:
+        errors = err.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        known_at = {e["index"] for e in errors}
+        return (
+            [d for i, d in enumerate(planned) if i not in known_at],
+            [d for i, d in enumerate(planned) if i in known_at],
+        )
+    return planned, []
+
+
+def _send_later(
+    notify: Notify, envelope: Envelope, deliveries: list[dict[str, Any]], fresh_ids: set[str]
+) -> None:
+    """A `notify.delivery_due` command per delivery (with its code stored first, for the sender)."""
+    codes = [_secret(d["_id"], envelope.data) for d in deliveries if d.get("has_secret")]
+    secrets.store_now(notify.db.delivery_secrets, codes)
+    stored = notify.outbox.add(_commands(deliveries, envelope.correlation_id))
+    notify.outbox.flush(stored)
+    if len(deliveries) > len(fresh_ids):
+        log.info(
+            "deliveries planned before, handed to their commands",
+            extra={"event": envelope.type, "count": len(deliveries) - len(fresh_ids)},
+        )
+
+
+def _send_now(notify: Notify, envelope: Envelope, deliveries: list[dict[str, Any]], lease: float) -> None:
+    """Send deliveries this worker inserted claimed, each recorded "sent" as soon as the provider
+    accepted it (before the next is sent: a worker killed while sending one never leaves another,
+    accepted earlier, unrecorded)."""
+    code = envelope.data.get("code") or None
+    began = time.monotonic()
+    kept: list[dict[str, Any]] = []
+    failed_once: list[dict[str, Any]] = []
+    released: list[dict[str, Any]] = []
+    for d in deliveries:
+        if time.monotonic() - began > lease / 2:  # the lease must outlast the sending
+            _release(notify, d["_id"])
+            released.append(d)
+            continue
+        outcome = _send_one(notify, d, code if d.get("has_secret") else None)
+        if outcome is _RETRY:
+            failed_once.append(d)
+        elif outcome is not _FAILED:
+            _record_sent(notify, d["_id"], 1, outcome[0], outcome[1])
+            if d.get("has_secret"):
+                kept.append(secrets.secret_document(d["_id"], envelope.data))
+    secrets.SECRETS.add(notify.db.delivery_secrets, kept)  # only a later resend needs them
+    if failed_once:
+        _retry_after_first_attempt(notify, envelope, failed_once)
+    if released:
+        _send_later(notify, envelope, released, fresh_ids={d["_id"] for d in released})
+
+
+def _retry_after_first_attempt(notify: Notify, envelope: Envelope, deliveries: list[dict[str, Any]]) -> None:
+    """Commands for deliveries whose first attempt (here) failed, put straight into the first
+    retry queue as their second attempt: a delivery gets the same attempts and delays
+    (`RETRY_DELAYS`) as one sent through its command from the start. The event is not acked
+    yet: if this fails, the event comes back, finds the deliveries planned and hands them on."""
+    codes = [_secret(d["_id"], envelope.data) for d in deliveries if d.get("has_secret")]
+    secrets.store_now(notify.db.delivery_secrets, codes)
+    publisher = notify.publisher
+    topology = publisher.topology
+    if not topology.is_amqp:  # no broker-side delays: the usual command, at once
+        _send_later(notify, envelope, deliveries, fresh_ids={d["_id"] for d in deliveries})
+        return
+    queue = topology.retry_queue(NOTIFY_DELIVERIES, 0)
+    for command in _commands(deliveries, envelope.correlation_id):
+        try:
+            publisher.publish_raw(
+                command.to_dict(),
+                exchange=topology.default_exchange,
+                routing_key=queue.name,
+                message_id=command.message_id,
+                correlation_id=command.correlation_id,
+                headers={
+                    ATTEMPT_HEADER: 1,
+                    ERROR_HEADER: "the first attempt, by the planning worker, failed",
+                    ROUTING_KEY_HEADER: command.type,
+                },
+                declare=[queue],
+            )
+        except PublishError as err:
+            raise RetryLater(f"could not hand a failed delivery on: {err}") from err
+
+
+_RETRY, _FAILED = object(), object()
+
+
+def _send_one(notify: Notify, delivery: dict[str, Any], code: str | None) -> Any:
+    """Send one delivery claimed by this worker: (started, provider's answer) when accepted,
+    `_RETRY` (outcome recorded, to be sent again) or `_FAILED` (outcome recorded, final)."""
+    did = delivery["_id"]
+    channel = notify.channels.get(delivery["channel"])
+    if channel is None:
+        _finish(notify, did, FAILED, 1, 0.0, error="channel not configured")
+        return _FAILED
+    address = delivery["recipient"]["address"]
+    body = delivery["content"].get("body", "")
+    if code:
+        body = body.replace(CODE_PLACEHOLDER, code)
+    started = time.monotonic()
+    try:
+        response = channel.send(_outgoing(delivery, body, code))
+    except PermanentDeliveryError as err:
+        error = _redact(str(err), address, delivery["channel"], code)
+        _finish(notify, did, FAILED, 1, started, error=error)
+        log.warning(
+            "delivery failed", extra={"delivery_id": did, "channel": delivery["channel"], "error": error}
+        )
+        return _FAILED
+    except TransientDeliveryError as err:
+        error = _redact(str(err), address, delivery["channel"], code)
+        _finish(notify, did, RETRYING, 1, started, error=error)
+        # As the consumer logs a failed command's error (masked: no address, no code).
+        log.warning(
+            "delivery attempt failed, retried later",
+            extra={"delivery_id": did, "channel": delivery["channel"], "error": error},
+        )
+        return _RETRY
+    if code:  # a provider may echo the message: the code never reaches the delivery log
+        response = _redact(response or "", address, delivery["channel"], code)
+    log.info(
+        "notification sent",
+        extra={"delivery_id": did, "channel": delivery["channel"], "reference": delivery["reference"]},
+    )
+    return started, response
+
+
+def _release(notify: Notify, did: str) -> None:
+    """Give back a delivery claimed at planning but not sent here (its command sends it)."""
+    notify.db.deliveries.update_one(
+        {"_id": did, "status": SENDING},
+        {"$set": {"status": PENDING, "attempts": 0}, "$unset": {"lease_until": ""}},
+    )
+
+
+def _secret(did: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A one-time code kept apart from its delivery (see `services.notify.secrets`)."""
+    return secrets.secret_document(did, data)
 
 
 def _with_secret(notify: Notify, delivery: dict[str, Any]) -> tuple[str, str | None]:
@@ -292,20 +581,27 @@ def _record_sent(notify: Notify, did: str, attempt: int, started: float, respons
     its grace (`_await_takeover`). Only a crash of this process before the write leaves the
     delivery to be sent again (README, "Notifications").
     """
+    _retry_until_recorded(
+        lambda: _finish(notify, did, SENT, attempt, started, response=response, unless_sent=True), [did]
+    )
+
+
+def _retry_until_recorded(write: Callable[[], object], dids: list[str]) -> None:
+    """Run `write` (recording "sent") again and again until the database takes it."""
     delay = RECORD_RETRY_FIRST
     failures = 0
     while True:
         try:
-            _finish(notify, did, SENT, attempt, started, response=response, unless_sent=True)
+            write()
             if failures:
-                log.info("sent delivery recorded", extra={"delivery_id": did, "failures": failures})
+                log.info("sent delivery recorded", extra={"delivery_ids": dids, "failures": failures})
             return
         except PyMongoError as err:
             failures += 1
             if failures == 1 or failures % 20 == 0:
                 log.warning(
                     "sent delivery not recorded yet, retrying",
-                    extra={"delivery_id": did, "failures": failures, "error": type(err).__name__},
+                    extra={"delivery_ids": dids, "failures": failures, "error": type(err).__name__},
                 )
         time.sleep(delay)
         delay = min(delay * 2, RECORD_RETRY_LAST)
@@ -332,6 +628,16 @@ def _finish(
 ) -> None:
     """Store an attempt's outcome; `unless_sent` makes it a no-op once the delivery is sent (a
     retried "sent" record whose first write reached the database logs the attempt once)."""
+    query: dict[str, Any] = {"_id": did, "status": {"$ne": SENT}} if unless_sent else {"_id": did}
+    notify.db.deliveries.update_one(
+        query, _outcome_update(status, attempt, started, error=error, response=response)
+    )
+
+
+def _outcome_update(
+    status: str, attempt: int, started: float, *, error: str | None = None, response: str | None = None
+) -> dict[str, Any]:
+    """The update that records an attempt's outcome (status, the attempt's log entry, no lease)."""
     now = utcnow()
     update: dict[str, Any] = {"status": status, "updated_at": now}
     entry: dict[str, Any] = {
@@ -347,15 +653,11 @@ def _finish(
     if error:
         update["last_error"] = error[:1000]
         entry["error"] = error[:500]
-    query: dict[str, Any] = {"_id": did, "status": {"$ne": SENT}} if unless_sent else {"_id": did}
-    notify.db.deliveries.update_one(
-        query,
-        {
-            "$set": update,
-            "$unset": {"lease_until": "", "takeover_after": ""},
-            "$push": {"attempt_log": entry},
-        },
-    )
+    return {
+        "$set": update,
+        "$unset": {"lease_until": "", "takeover_after": ""},
+        "$push": {"attempt_log": entry},
+    }
 
 
 def on_delivery_dead(notify: Notify, envelope: Envelope | None, reason: str) -> None:

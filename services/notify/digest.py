@@ -13,6 +13,7 @@ so when several worker replicas run the job, one insert wins and the others find
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from services.notify.domain.rules import DIGEST_TEMPLATE
 from services.notify.messages import display_name, format_date, label
@@ -78,6 +80,28 @@ def apply_event(db: Database, envelope: Envelope, session: ClientSession) -> Non
             {"_id": reference, "studio.code": studio_ref["code"]},
             {"$set": {"studio": studio_ref}},
             session=session,
+        )
+
+
+def apply_assignment(db: Database, envelope: Envelope) -> None:
+    """`apply_event` for case.assigned outside a transaction and without a processed marker: the
+    case is opened for its studio unless the same or a later assignment is there already, so a
+    redelivered (or late) case.assigned never reopens a case that has moved on. One round trip."""
+    data = envelope.data
+    studio = data.get("studio")
+    studio_ref = {k: studio.get(k) for k in ("code", "name", "name_en", "lead_email")} if studio else None
+    assigned_at = datetime.fromisoformat(data["assigned_at"])
+    with contextlib.suppress(DuplicateKeyError):
+        db.studio_cases.update_one(
+            # Not yet assigned, or assigned earlier: a document holding this assignment or a later
+            # one does not match, and the upsert's insert then fails on its `_id` (nothing to do).
+            {"_id": data["reference"], "assigned_at": {"$not": {"$gte": assigned_at}}},
+            {
+                "$set": {"studio": studio_ref, "open": True, "assigned_at": assigned_at},
+                "$min": {"due_at": assigned_at + CASE_DEADLINE},
+                "$setOnInsert": {"status": "assigned"},
+            },
+            upsert=True,
         )
 
 

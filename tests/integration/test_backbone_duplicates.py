@@ -58,9 +58,10 @@ def test_same_case_submitted_twice_gives_one_assignment_and_one_email_each(
     assert notify.deliveries.count_documents({}) == 2
     assert len(mailbox.messages) == 2
 
-    # The notify side: its own delivery command delivered twice sends nothing more.
-    command = notify.outbox.find_one({"envelope.type": "notify.delivery_due"})["envelope"]
-    publisher.publish(Envelope(**command))
+    # The notify side: a delivery command for a delivery already sent (the planning worker sent
+    # it at once) sends nothing more.
+    sent = notify.deliveries.find_one({"status": "sent"})
+    publisher.publish(make_envelope("notify.delivery_due", {"delivery_id": sent["_id"]}, source="test"))
     time.sleep(1.0)
     assert len(mailbox.messages) == 2
     publisher.close()

@@ -92,7 +92,7 @@ def test_answers_are_kept_once_the_latest_winning_and_the_lead_is_told_once(medi
     kept = case["settlement"]["answers"]["applicant:0"]
     assert kept["answer"] == "not_settled" and kept["comment"] == "又吵起来了"
     assert [e["action"] for e in case["timeline"]].count("settlement_answered") == 2
-    [task] = list(mediation.db.follow_up_tasks.find({"case_id": reference}))
+    [task] = list(mediation.db.follow_up_tasks.find({"case_id": reference, "kind": "not_settled"}))
     assert task["detail"]["comment"] == "又吵起来了" and task["kind"] == "not_settled"
     leads = [
         row["envelope"]["data"] for row in mediation.db.outbox.find({"envelope.type": "case.not_settled"})

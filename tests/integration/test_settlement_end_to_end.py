@@ -191,7 +191,7 @@ def test_an_ended_case_is_asked_once_and_an_answer_not_settled_reaches_the_lead_
         what="mediation to keep the answer and comment",
     )
     assert case["settlement"]["answers"]["applicant:0"]["answer"] == "not_settled"
-    [task] = list(m.db.follow_up_tasks.find({"case_id": asked}))
+    [task] = list(m.db.follow_up_tasks.find({"case_id": asked, "kind": "not_settled"}))
     assert task["_id"] == f"{asked}:not_settled:applicant:0" and task["kind"] == "not_settled"
     assert task["assignee"] is None and task["assignee_role"] == "studio_lead" and task["done_at"] is None
     assert task["detail"]["comment"] == "The noise started again last week." and task["studio"] == "zhihe"
