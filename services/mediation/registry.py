@@ -78,17 +78,19 @@ _views: dict[str, RoutingView] = {}
 _views_lock = threading.Lock()
 
 
-def routing_view(db: Database, *, fresh: bool = False) -> RoutingView:
+def routing_view(db: Database, *, fresh: bool = False, session: ClientSession | None = None) -> RoutingView:
     """Routing's copy of the registry for `db`, read again when older than ROUTING_VIEW_SECONDS
-    or when `fresh` (a write found it stale): three round trips then, none otherwise."""
+    or when `fresh` (a write found it stale): three round trips then, none otherwise. A fresh read
+    within `session` sees the transaction's snapshot, so the writes that follow cannot find it
+    stale: another writer in between is a write conflict, which the transaction retries."""
     with _views_lock:
         view = _views.get(db.name)
     if view is not None and not fresh and time.monotonic() - view.read_at < ROUTING_VIEW_SECONDS:
         return view
     view = RoutingView(
-        district=district(db),
-        studio_rows=list(db.studios.find({})),
-        cursors={c["_id"]: c.get("last") for c in db.routing_cursors.find({})},
+        district=district(db, session),
+        studio_rows=list(db.studios.find({}, session=session)),
+        cursors={c["_id"]: c.get("last") for c in db.routing_cursors.find({}, session=session)},
     )
     with _views_lock:
         _views[db.name] = view

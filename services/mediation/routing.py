@@ -364,18 +364,24 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
 
     fresh = False
     for attempt in range(STALE_VIEW_ATTEMPTS):
-        if fresh:
-            # Jittered, so two replicas routing the same studios do not collide again in lock-step.
+        if attempt > 1:
+            # Stale again although read inside the transaction (only a registry write racing this
+            # one can do that): jittered, so two writers do not collide again in lock-step.
             time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
-        view = registry.routing_view(db, fresh=fresh)
         tries = 0
 
-        def once(view: registry.RoutingView = view) -> None:
+        def once(use_copy: bool = not fresh) -> None:
             nonlocal tries
             tries += 1
-            # A write conflict means another writer got there first: read again.
-            current = view if tries == 1 else registry.routing_view(db, fresh=True)
             with transaction(db) as session:
+                # The process's copy first; after a stale copy or a write conflict (another replica
+                # routed in between, as it does at almost every case when two replicas share the
+                # same studios) the registry is read inside the transaction, as routing did before
+                # it kept a copy: one attempt, not an abandoned transaction and a back-off each time.
+                if use_copy and tries == 1:
+                    current = registry.routing_view(db)
+                else:
+                    current = registry.routing_view(db, fresh=True, session=session)
                 effect(session, current)
             decided["view"] = current
 
