@@ -382,6 +382,12 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
                     current = registry.routing_view(db)
                 else:
                     current = registry.routing_view(db, fresh=True, session=session)
+                if not current.studio_rows:
+                    # A district has studios; none read means a read that went wrong (seen once, in
+                    # a transaction that had run for seconds), never "no studio": read it again
+                    # rather than refuse the case as unroutable.
+                    registry.forget_routing_view(db)
+                    raise _StaleView("no studio read")
                 effect(session, current)
             decided["view"] = current
 

@@ -12,6 +12,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from kombu import Connection
 
 from services.mediation.bootstrap import ensure_indexes
@@ -26,6 +27,10 @@ from tests.support.stack import ROOT, service_env, wait_for
 CASES = 1000
 
 
+# Fairness and lost updates are what this checks, not speed (bench/ measures that): two workers
+# route about 10 cases/s here, so 1,000 cases took 96-100 s on a quiet machine and failed the old
+# 100 s bound about as often as they passed. The bounds leave room for a loaded machine.
+@pytest.mark.timeout(420)
 def test_two_workers_share_1000_cases_fairly(stack_settings: Settings, tmp_path: Path) -> None:
     db = database(stack_settings, "mediation")
     ensure_indexes(db)
@@ -50,7 +55,7 @@ def test_two_workers_share_1000_cases_fairly(stack_settings: Settings, tmp_path:
                     stderr=subprocess.STDOUT,
                 )
             )
-        wait_for(lambda: db.cases.count_documents({}) == CASES, timeout=100, interval=0.5, what="1000 cases")
+        wait_for(lambda: db.cases.count_documents({}) == CASES, timeout=360, interval=0.5, what="1000 cases")
     finally:
         for process in processes:
             process.terminate()
