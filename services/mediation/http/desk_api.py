@@ -24,11 +24,11 @@ from services.mediation.bootstrap import Mediation
 from services.mediation.domain import lifecycle as lc
 from services.mediation.domain import visits as visit_rules
 from services.mediation.domain.actor import Actor
+from services.mediation.http.api_refusals import answer_refusals as _call
 from shared.auth import Staff, requires_role
 from shared.schemas import StrictSchema, Text, text
 from shared.taxonomy import RISK_LEVELS
 from shared.uploads import Upload
-from shared.web.i18n import api_refusal
 
 blp = Blueprint("desk_api", __name__, url_prefix="/api/v1/desk", description="The mediator desk.")
 
@@ -43,15 +43,6 @@ def _mediation() -> Mediation:
 def _actor() -> Actor:
     staff = cast(Staff, current_user)
     return Actor(staff.user_id, frozenset(staff.roles), staff.studio)
-
-
-def _call(work: Any) -> Any:
-    try:
-        return work()
-    except desk.DeskError as err:
-        message, said = api_refusal(err)
-        errors = {k: v if isinstance(v, list) else [v] for k, v in said.items()}
-        abort(err.status, message=message, errors=errors or None)
 
 
 # Schemas ------------------------------------------------------------------------------------------

@@ -8,15 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from services.mediation import desk, visits
+from services.mediation import visits
+from services.mediation.http.api_refusals import answer_refusals as _call
 from services.mediation.http.context import current_actor, current_mediation
 from services.mediation.http.schemas import TaskCloseSchema, VisitRecordSchema
 from shared.auth import requires_role
 from shared.messaging.envelope import utcnow
-from shared.web.i18n import api_refusal
 
 blp = Blueprint(
     "visit_api", __name__, url_prefix="/api/v1/desk/tasks", description="Follow-up after an ending."
@@ -24,15 +24,6 @@ blp = Blueprint(
 
 DESK_ROLES = ("mediator", "studio_lead", "district_admin")
 CASEWORK = ("mediator", "studio_lead")
-
-
-def _call(work: Any) -> Any:
-    try:
-        return work()
-    except desk.DeskError as err:
-        message, said = api_refusal(err)
-        errors = {k: v if isinstance(v, list) else [v] for k, v in said.items()}
-        abort(err.status, message=message, errors=errors or None)
 
 
 class FollowUpTaskSchema(Schema):

@@ -5,12 +5,13 @@ Refusals are shown on the page with the API's status (403, 404, 409, 422); nothi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext, lazy_gettext
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 
 from services.mediation import desk, visits
 from services.mediation.domain import lifecycle as lc
@@ -149,43 +150,42 @@ def _refused(task_id: str, err: desk.DeskError) -> Any:
     return _render_task(task, errors, request.form, err.status)
 
 
-@bp.post("/desk/tasks/<task_id>/visit")
-@requires_role(*CASEWORK)
-def record_visit(task_id: str) -> Any:
+def _act_on_task(task_id: str, schema: Schema, apply: Callable[[dict[str, Any]], None]) -> Any:
+    """Check the task is the actor's, validate the form with `schema`, then `apply` it: a refusal
+    or invalid input shows the task's page again with its errors, nothing changed."""
     form = _form()
     try:
         task = visits.get_task(current_mediation().db, task_id, current_actor())
     except desk.DeskError as err:
         return _refused(task_id, err)
     try:
-        record = VisitRecordSchema().load(form)
+        data = schema.load(form)
     except ValidationError as err:
         return _render_task(task, _problems(err), request.form, 422)
     try:
-        visits.record_visit(current_mediation(), task_id, current_actor(), record)
+        apply(data)
     except desk.DeskError as err:
         return _refused(task_id, err)
-    flash(gettext("Visit recorded."))
-    if record["renewed_conflict"]:
-        flash(gettext("The case's risk was raised and the studio lead told."))
-    return redirect(url_for("visits.tasks_page"))
+    return None
+
+
+@bp.post("/desk/tasks/<task_id>/visit")
+@requires_role(*CASEWORK)
+def record_visit(task_id: str) -> Any:
+    def apply(record: dict[str, Any]) -> None:
+        visits.record_visit(current_mediation(), task_id, current_actor(), record)
+        flash(gettext("Visit recorded."))
+        if record["renewed_conflict"]:
+            flash(gettext("The case's risk was raised and the studio lead told."))
+
+    return _act_on_task(task_id, VisitRecordSchema(), apply) or redirect(url_for("visits.tasks_page"))
 
 
 @bp.post("/desk/tasks/<task_id>/close")
 @requires_role(*CASEWORK)
 def close_task(task_id: str) -> Any:
-    form = _form()
-    try:
-        task = visits.get_task(current_mediation().db, task_id, current_actor())
-    except desk.DeskError as err:
-        return _refused(task_id, err)
-    try:
-        data = TaskCloseSchema().load(form)
-    except ValidationError as err:
-        return _render_task(task, _problems(err), request.form, 422)
-    try:
+    def apply(data: dict[str, Any]) -> None:
         visits.close_task(current_mediation(), task_id, current_actor(), data["note"], data["performed"])
-    except desk.DeskError as err:
-        return _refused(task_id, err)
-    flash(gettext("Follow-up task closed."))
-    return redirect(url_for("visits.tasks_page"))
+        flash(gettext("Follow-up task closed."))
+
+    return _act_on_task(task_id, TaskCloseSchema(), apply) or redirect(url_for("visits.tasks_page"))
