@@ -37,7 +37,13 @@ from shared.taxonomy import communities
 log = logging.getLogger(__name__)
 
 CONSUMER = "council.statistics"
-EVENTS = ("case.submitted", "case.status_changed", "case.closed", "patrol.reported")
+EVENTS = (
+    "case.submitted",
+    "case.status_changed",
+    "case.closed",
+    "case.agreement_performed",
+    "patrol.reported",
+)
 
 # case.submitted's detailed source -> the MoJ table's three sources (shared with mediation's reports).
 SOURCE_GROUP = MOJ_SOURCE_OF
@@ -83,6 +89,8 @@ def fact_of(envelope: Envelope, secret: str) -> ms.Fact | None:
         if d["status"] == "performed":
             return ms.AgreementPerformed(mid, key, _at(d["changed_at"]))
         return None
+    if envelope.type == "case.agreement_performed":  # a follow-up visit found it performed
+        return ms.AgreementPerformed(mid, case_key(secret, d["reference"]), _at(d["performed_at"]))
     if envelope.type == "case.closed":
         return ms.CaseEnded(
             mid,

@@ -179,6 +179,14 @@ def record_visit(
         }
         db.cases.update_one({"_id": case["_id"]}, {"$push": {"timeline": entry}}, session=session)
         events: list[Envelope] = []
+        if performed == "performed":  # council's board counts it too (issue 14.3's "performed")
+            events.append(
+                make_envelope(
+                    "case.agreement_performed",
+                    {"reference": case["_id"], "performed_at": at.isoformat()},
+                    source=SERVICE,
+                )
+            )
         if kept["renewed_conflict"]:
             previous = case.get("risk_level", "none")
             level = rules.raised_level(previous)

@@ -340,6 +340,15 @@ class FollowUpRenewedConflict(EventData):
     studio = fields.Nested(StudioRef, load_default=None, allow_none=True)
 
 
+class CaseAgreementPerformed(EventData):
+    """A follow-up visit after an ending found the case's agreement performed (the lifecycle's own
+    "performed" travels as `case.status_changed`). Counted as "agreements performed" by mediation's
+    report and council's board alike, in the month of the latest such finding."""
+
+    reference = Reference
+    performed_at = fields.String(required=True, validate=_iso_datetime)
+
+
 class FollowUpTermDue(EventData):
     """A term of a signed written agreement is due today: its mediator is reminded to check that it
     was performed (a `term_check` task waits on their desk). The term's number, not its wording."""
@@ -745,6 +754,7 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("case.risk_changed", 1): CaseRiskChanged,
     ("agreement.confirmation_due", 1): AgreementConfirmationDue,
     ("follow_up.renewed_conflict", 1): FollowUpRenewedConflict,
+    ("case.agreement_performed", 1): CaseAgreementPerformed,
     ("follow_up.term_due", 1): FollowUpTermDue,
     ("notify.delivery_due", 1): DeliveryDue,
     ("consultation.opened", 1): ConsultationOpened,

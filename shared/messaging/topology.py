@@ -96,7 +96,8 @@ NOTIFY_DELIVERIES = ConsumerSpec("notify.deliveries", ("notify.delivery_due",))
 NOTIFY_RETENTION = ConsumerSpec("notify.retention", ("case.personal_data_erased",))
 # Council's read model of mediation (the public board's statistics): facts only, never the case file.
 COUNCIL_STATISTICS = ConsumerSpec(
-    "council.statistics", ("case.submitted", "case.status_changed", "case.closed", "patrol.reported")
+    "council.statistics",
+    ("case.submitted", "case.status_changed", "case.closed", "case.agreement_performed", "patrol.reported"),
 )
 # Intake's reception-day walk-in register: counted on the board, collective matters to the committee.
 COUNCIL_WALK_INS = ConsumerSpec("council.walk_ins", ("walk_in.recorded", "walk_in.collective_matter"))

@@ -21,7 +21,7 @@ from services.council import statistics
 from services.council.bootstrap import bootstrap as council_bootstrap
 from services.council.bootstrap import ensure_indexes as council_indexes
 from services.council.domain import mediation_stats as ms
-from services.mediation import desk, patrol, reports, routing
+from services.mediation import desk, patrol, reports, routing, visits
 from services.mediation.app import create_app
 from services.mediation.bootstrap import Mediation
 from services.mediation.domain import lifecycle as lc
@@ -70,6 +70,7 @@ def drive(m: Mediation, seed: int = 5, cases: int = 45, only: dict[str, str] | N
     """Cases through mediation's desk at seeded times (`only`: fields every case has, e.g. its
     community); returns the case.submitted events fed in."""
     rng = random.Random(seed)
+    visiting = random.Random(seed + 1)  # apart, so that the cases' own paths stay as they were
     fed = []
     act = desk.apply_action
     for n in range(1, cases + 1):
@@ -132,6 +133,12 @@ def drive(m: Mediation, seed: int = 5, cases: int = 45, only: dict[str, str] | N
         if ending in (lc.AGREE_WRITTEN, lc.AGREE_ORAL) and rng.random() < 0.6:
             t += timedelta(days=rng.randint(5, 30))
             act(m, ref, worker, lc.RECORD_PERFORMED, now=t)
+        if ending in (lc.AGREE_WRITTEN, lc.AGREE_ORAL) and visiting.random() < 0.5:
+            # A follow-up visit that found it performed counts too, in its own month
+            # (`case.agreement_performed` for the board): sometimes after the lifecycle's record.
+            t += timedelta(days=visiting.randint(10, 40))
+            found = {"how": "phone", "performed": "performed", "satisfied": 4, "renewed_conflict": False}
+            visits.record_visit(m, f"{ref}:visit:applicant-1", worker, found, now=t)
     return fed
 
 
@@ -221,6 +228,14 @@ def test_report_agrees_with_the_councils_read_model(driven: Any, settings: Setti
     assert year.value("accepted") > 20 and year.value("performed") > 0 and year.value("patrol_visits") == 4
     assert year.value("criminal_prevented_cases") > 0 and year.value("found_early") == 2
     assert checked == len(communities()) * (len(PERIODS) + 1)
+    # Some agreements were found performed only by a follow-up visit, and the board counted them.
+    only_visits = driven.db.cases.count_documents(
+        {
+            "timeline": {"$elemMatch": {"action": "visit_recorded", "performance": "performed"}},
+            "status": {"$ne": "performed"},
+        }
+    )
+    assert only_visits > 0
 
 
 # --- the page, the API and the downloads ------------------------------------------------------------
