@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pymongo import monitoring
+from pymongo import MongoClient, monitoring
 
 from bench.desk_latency import CATEGORIES, seed
 from devtools.secantus import free_port, mongo_url, start_secantus
@@ -69,13 +69,15 @@ class Recorder(monitoring.CommandListener):
 
 
 class _Seeding:
-    """The part of `bench.stack.Stack` that `bench.desk_latency.seed` uses."""
+    """The part of `bench.stack.Stack` that `bench.desk_latency.seed` uses: its own client, without
+    the services' socket timeout (a batch of 1,000 cases takes longer on a busy machine)."""
 
-    def __init__(self, mediation: Any) -> None:
-        self.mediation = mediation
+    def __init__(self, url: str, name: str) -> None:
+        self.client: MongoClient = MongoClient(url)
+        self.name = name
 
     def db(self, service: str) -> Any:
-        return self.mediation.db
+        return self.client[self.name]
 
 
 def main() -> int:
@@ -99,7 +101,9 @@ def main() -> int:
         ensure_indexes(mediation.db)
         seed_registry(mediation.db)
         started = time.perf_counter()
-        seed(_Seeding(mediation), args.district, args.studio_open)
+        seeding = _Seeding(mongo_url(port), mediation.db.name)
+        seed(seeding, args.district, args.studio_open)
+        seeding.client.close()
         seeded_s = time.perf_counter() - started
         envelopes = [
             make_envelope(
