@@ -27,7 +27,14 @@ from typing import Any
 
 from pymongo import monitoring
 
-_state: dict[str, Any] = {"db": 0.0, "db_calls": 0, "publish": 0.0, "started": None, "thread": None}
+_state: dict[str, Any] = {
+    "db": 0.0,
+    "db_calls": 0,
+    "publish": 0.0,
+    "started": None,
+    "thread": None,
+    "statements": Counter(),
+}
 _totals: dict[str, Any] = {
     "requests": 0,
     "request_seconds": 0.0,
@@ -42,18 +49,30 @@ _totals: dict[str, Any] = {
 CASE_THREADS = ("outbox-sent-marks", "reference-blocks", "delivery-secrets")
 
 
+# A request's statements are named by command and collection ("find cases") in its row, under
+# these prefixes: `collect` gives each one's calls and ms per request (which statement is slow).
+STATEMENT_CALLS = "statement_calls "
+STATEMENT_MICROS = "statement_micros "
+
+
 class _Listener(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self._statements: dict[int, str] = {}
+
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        pass
+        if _state["started"] is not None and threading.get_ident() == _state["thread"]:
+            target = event.command.get(event.command_name)
+            where = target if isinstance(target, str) else ""
+            self._statements[event.request_id] = f"{event.command_name} {where}".strip()
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        self._add(event.command_name, event.duration_micros)
+        self._add(event.command_name, event.duration_micros, self._statements.pop(event.request_id, None))
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        self._add(event.command_name, event.duration_micros)
+        self._add(event.command_name, event.duration_micros, self._statements.pop(event.request_id, None))
 
     @staticmethod
-    def _add(name: str, micros: int) -> None:
+    def _add(name: str, micros: int, statement: str | None) -> None:
         if _state["started"] is None or threading.get_ident() != _state["thread"]:
             # Start-up, or another thread (outbox relay, sent marks, deadline job): not this request.
             _totals["background"][threading.current_thread().name] += 1
@@ -61,6 +80,8 @@ class _Listener(monitoring.CommandListener):
         _state["db"] += micros / 1e6
         _state["db_calls"] += 1
         _totals["commands"][name] += 1
+        _state["statements"][STATEMENT_MICROS + (statement or name)] += micros
+        _state["statements"][STATEMENT_CALLS + (statement or name)] += 1
 
 
 def install() -> None:
@@ -82,7 +103,14 @@ def install() -> None:
 
 
 def begin() -> None:
-    _state.update(db=0.0, db_calls=0, publish=0.0, started=time.perf_counter(), thread=threading.get_ident())
+    _state.update(
+        db=0.0,
+        db_calls=0,
+        publish=0.0,
+        started=time.perf_counter(),
+        thread=threading.get_ident(),
+        statements=Counter(),
+    )
 
 
 def end(path: str) -> None:
@@ -102,6 +130,7 @@ def end(path: str) -> None:
     row["db_seconds"] += _state["db"]
     row["db_calls"] += _state["db_calls"]
     row["publish_seconds"] += _state["publish"]
+    row.update(_state["statements"])
     if _totals["requests"] % 100 == 0:
         dump()
 
@@ -147,6 +176,15 @@ def collect(folder: Path) -> dict[str, Any]:
             "database_share": round(db / total, 3) if total else None,
             "broker_share": round(pub / total, 3) if total else None,
             "ours_share": round((total - db - pub) / total, 3) if total else None,
+            # Per statement (command and collection), its share of `database_ms`, slowest first.
+            "statements": {
+                name[len(STATEMENT_MICROS) :]: {
+                    "calls": round(row[STATEMENT_CALLS + name[len(STATEMENT_MICROS) :]] / n, 2),
+                    "ms": round(micros / n / 1000, 2),
+                }
+                for name, micros in sorted(row.items(), key=lambda kv: -kv[1])
+                if name.startswith(STATEMENT_MICROS)
+            },
         }
     if background:
         out["background_threads"] = {"database_calls_by_thread": dict(background)}

@@ -25,6 +25,16 @@ def ensure_indexes(db: Database) -> None:
     ensure_messaging_indexes(db)
     db.cases.create_index([("studio", ASCENDING), ("status", ASCENDING)])
     db.cases.create_index([("community", ASCENDING), ("status", ASCENDING)])
+    # Routing's possible duplicates (`domain.routing.duplicate_candidates_query`): equalities
+    # first, then the window; SecantusDB walks it only for a filter of exactly these fields.
+    db.cases.create_index(
+        [
+            ("community", ASCENDING),
+            ("building", ASCENDING),
+            ("category", ASCENDING),
+            ("received_at", ASCENDING),
+        ]
+    )
     db.studios.create_index("code", unique=True)
     # Selective filters: SecantusDB sorts in memory, so a team's task list must match few rows.
     db.patrol_tasks.create_index([("team", ASCENDING), ("status", ASCENDING)])

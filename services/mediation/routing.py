@@ -29,7 +29,14 @@ from services.mediation.domain.patrol import (
 )
 from services.mediation.domain.queue import count_changes, list_of
 from services.mediation.domain.risk import initial_risk, patrol_plan, rank, risk_reason
-from services.mediation.domain.routing import NoStudioAvailable, cursor_key, possible_duplicates_query, route
+from services.mediation.domain.routing import (
+    DUPLICATE_CANDIDATE_FIELDS,
+    NoStudioAvailable,
+    cursor_key,
+    duplicate_candidates_query,
+    possible_duplicates,
+    route,
+)
 from shared.db import in_transaction, retry_transient, transaction
 from shared.messaging.consumer import PermanentError
 from shared.messaging.envelope import Envelope, make_envelope, new_id, utcnow
@@ -217,6 +224,15 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
         raise PermanentError(f"unknown community {data['community']!r}")
     db = mediation.db
     decided: dict[str, Any] = {}
+    # Looked for here, where the desk shows them (intake's filing no longer does: its request
+    # stays at two round trips); an older event that still carries them is believed. Read once,
+    # before the transaction: the flag is advisory and reads only other cases, so a snapshot taken
+    # a few milliseconds earlier is as good, and a routing attempted again (stale copy, write
+    # conflict) does not read them again.
+    duplicates = data.get("possible_duplicates") or possible_duplicates(
+        data,
+        db.cases.find(duplicate_candidates_query(data, now or utcnow()), DUPLICATE_CANDIDATE_FIELDS),
+    )
 
     def effect(session: ClientSession, view: registry.RoutingView) -> None:
         published.clear()
@@ -253,17 +269,6 @@ def on_case_submitted(mediation: Mediation, envelope: Envelope, now: datetime | 
             except DuplicateKeyError as err:
                 raise _StaleView(key) from err
         studio = view.studio_row(decision.studio)
-        # Looked for here, where the desk shows them (intake's filing no longer does: its
-        # request stays at two round trips); an older event that still carries them is believed.
-        duplicates = data.get("possible_duplicates") or sorted(
-            (
-                row["_id"]
-                for row in db.cases.find(
-                    possible_duplicates_query(data, at), {"_id": 1}, session=session
-                ).limit(5)
-            ),
-            reverse=True,
-        )
         risk = initial_risk(data["threat_of_violence"], data["danger_to_safety"], data["people_affected"])
         # PML Art 3, 17: an applicant who said "no" is contacted by the studio, and the case waits
         # for their consent before anything else (a patrol for a risk is still sent: safety first).

@@ -4,9 +4,10 @@ the real worker: duplicates, dead-lettered cases shown to admins."""
 from __future__ import annotations
 
 import itertools
+import random
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,13 @@ from kombu import Connection
 
 from services.mediation import registry, routing
 from services.mediation.bootstrap import Mediation, bootstrap, ensure_indexes
+from services.mediation.domain import lifecycle as lc
+from services.mediation.domain.routing import (
+    DUPLICATE_CANDIDATE_FIELDS,
+    DUPLICATE_LIMIT,
+    duplicate_candidates_query,
+    possible_duplicates,
+)
 from services.mediation.registry import seed_registry
 from shared.config import Settings
 from shared.messaging.consumer import PermanentError
@@ -108,6 +116,71 @@ def test_duplicates_never_assign_or_dispatch_twice(mediation: Mediation) -> None
     assert len(outbox_events(mediation, "case.assigned")) == 1
     assert len(outbox_events(mediation, "patrol.dispatched")) == 1
     assert mediation.db.studios.find_one({"_id": "zhihe"})["open_cases"] == 1
+
+
+def test_a_routed_case_names_the_open_cases_of_its_place_and_category(mediation: Mediation) -> None:
+    first = submitted(received_at="2026-11-20T02:00:00+00:00")
+    routing.on_case_submitted(mediation, first, now=WEDNESDAY_10AM)
+    for other in (submitted(building="4"), submitted(category="housing"), submitted(community="heping")):
+        routing.on_case_submitted(mediation, other, now=WEDNESDAY_10AM)
+    second = submitted()
+    routing.on_case_submitted(mediation, second, now=WEDNESDAY_10AM)
+
+    def named(event: Envelope) -> list[str]:
+        return mediation.db.cases.find_one({"_id": event.data["reference"]})["possible_duplicates"]
+
+    assert named(second) == [first.data["reference"]]
+    assert named(first) == []
+    # Closed, it is no longer named; a case filed later names the second.
+    mediation.db.cases.update_one({"_id": first.data["reference"]}, {"$set": {"status": lc.WITHDRAWN}})
+    third = submitted(received_at="2026-11-25T03:00:00+00:00")
+    routing.on_case_submitted(mediation, third, now=WEDNESDAY_10AM)
+    assert named(third) == [second.data["reference"]]
+
+
+def test_possible_duplicates_are_the_cases_the_whole_filter_finds(mediation: Mediation) -> None:
+    """The indexed lookup and `possible_duplicates` name what one filter of the whole rule (open,
+    same community, building and category, filed in the 30 days before, not the case itself)
+    finds, on a varied set of cases; and SecantusDB answers the lookup from its index."""
+    rng = random.Random(17)
+    received = datetime(2026, 11, 25, 2, tzinfo=UTC)
+    rows = []
+    for i in range(400):
+        row: dict[str, Any] = {
+            "_id": f"LC-2026-{i:06d}",
+            "community": rng.choice(["lianhua", "heping"]),
+            "category": rng.choice(["neighbours", "housing"]),
+            "status": rng.choice(lc.STATES),
+            "received_at": (received - timedelta(days=rng.uniform(-5, 40))).isoformat(),
+        }
+        building = rng.choice(["3", "4", None, "absent"])
+        if building != "absent":
+            row["building"] = building
+        rows.append(row)
+    mediation.db.cases.insert_many(rows)
+    sizes = []
+    for community, building, category in itertools.product(
+        ["lianhua", "heping"], ["3", "4", None], ["neighbours", "housing"]
+    ):
+        place = {"community": community, "building": building, "category": category}
+        # One of the cases it may duplicate is itself (a redelivery): never named.
+        itself = next(r["_id"] for r in rows if all(r.get(k) == v for k, v in place.items()))
+        data = {**place, "reference": itself, "received_at": received.isoformat()}
+        whole = {
+            **place,
+            "status": {"$nin": list(lc.CLOSED_STATES)},
+            "received_at": {"$gte": (received - timedelta(days=30)).isoformat(), "$lt": received.isoformat()},
+            "_id": {"$ne": itself},
+        }
+        found = sorted((r["received_at"], r["_id"]) for r in mediation.db.cases.find(whole))
+        sizes.append(len(found))
+        query = duplicate_candidates_query(data, received)
+        named = possible_duplicates(data, mediation.db.cases.find(query, DUPLICATE_CANDIDATE_FIELDS))
+        assert named == sorted((reference for _, reference in found[:DUPLICATE_LIMIT]), reverse=True)
+        plan = mediation.db.cases.find(query).explain()["queryPlanner"]["winningPlan"]
+        assert plan["inputStage"]["indexName"] == "community_1_building_1_category_1_received_at_1"
+    # The set is varied: places with none, with a few and with more than the limit.
+    assert min(sizes) < DUPLICATE_LIMIT < max(sizes)
 
 
 def test_routing_checks_its_copy_of_the_registry_when_it_writes(mediation: Mediation) -> None:

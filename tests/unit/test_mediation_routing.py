@@ -1,12 +1,14 @@
-"""Routing rules as tables: area, category, capacity, leave, ties (round-robin), no match."""
+"""Routing rules as tables: area, category, capacity, leave, ties (round-robin), no match; the
+possible duplicates a new case names."""
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
+from services.mediation.domain.lifecycle import CLOSED_STATES, OPEN_STATES
 from services.mediation.domain.routing import (
     DECIDED_DEFAULT,
     DECIDED_LOAD,
@@ -21,7 +23,9 @@ from services.mediation.domain.routing import (
     NoStudioAvailable,
     StudioSnapshot,
     cursor_key,
+    duplicate_candidates_query,
     next_in_turn,
+    possible_duplicates,
     route,
 )
 
@@ -279,3 +283,70 @@ def test_next_in_turn(tied, last, expected) -> None:
 
 def test_cursor_key_ignores_order() -> None:
     assert cursor_key(["b", "a"]) == cursor_key(["a", "b"]) == "rr:a,b"
+
+
+# Possible duplicates --------------------------------------------------------------------------
+NEW_CASE = {
+    "reference": "LC-2026-000100",
+    "received_at": "2026-11-25T02:00:00+00:00",
+    "community": "lianhua",
+    "building": "3",
+    "category": "neighbours",
+}
+
+
+def test_duplicate_candidates_query_is_three_equalities_and_the_window_only() -> None:
+    """SecantusDB walks an index only for equalities plus one range, nothing else in the filter."""
+    query = duplicate_candidates_query(NEW_CASE, datetime(2026, 11, 30, tzinfo=UTC))
+    assert list(query) == ["community", "building", "category", "received_at"]
+    assert query == {
+        "community": "lianhua",
+        "building": "3",
+        "category": "neighbours",
+        "received_at": {"$gte": "2026-10-26T02:00:00+00:00", "$lt": "2026-11-25T02:00:00+00:00"},
+    }
+
+
+def test_duplicate_window_without_received_at_ends_now_and_building_may_be_missing() -> None:
+    data = {k: v for k, v in NEW_CASE.items() if k not in ("received_at", "building")}
+    query = duplicate_candidates_query(data, datetime(2026, 11, 30, 8, tzinfo=UTC))
+    assert query["building"] is None
+    assert query["received_at"] == {"$gte": "2026-10-31T08:00:00+00:00", "$lt": "2026-11-30T08:00:00+00:00"}
+
+
+def row(reference: str, status: str | None = "received", day: int = 1) -> dict:
+    found = {"_id": reference, "received_at": f"2026-11-{day:02d}T00:00:00+00:00"}
+    if status is not None:
+        found["status"] = status
+    return found
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ([], []),
+        ([row("LC-2026-000001")], ["LC-2026-000001"]),
+        # Closed in any way (ended, merged, followed up, archived): not named.
+        ([row("LC-2026-000001", status) for status in CLOSED_STATES], []),
+        # Every open state is named (one per row, filed the same day: the first five references);
+        # so is a row without a status (as the `$nin` of closed states had it).
+        (
+            [row(f"LC-2026-0000{i:02d}", status) for i, status in enumerate(OPEN_STATES)],
+            ["LC-2026-000004", "LC-2026-000003", "LC-2026-000002", "LC-2026-000001", "LC-2026-000000"],
+        ),
+        (
+            [row(f"LC-2026-0000{i:02d}", status, day=i + 1) for i, status in enumerate(OPEN_STATES[5:])],
+            ["LC-2026-000003", "LC-2026-000002", "LC-2026-000001", "LC-2026-000000"],
+        ),
+        ([row("LC-2026-000001", None)], ["LC-2026-000001"]),
+        # The case itself (a redelivery finds it filed) is never its own duplicate.
+        ([row(NEW_CASE["reference"]), row("LC-2026-000002")], ["LC-2026-000002"]),
+        # The five filed first, newest reference first.
+        (
+            [row(f"LC-2026-0000{i:02d}", day=30 - i) for i in range(1, 8)],
+            ["LC-2026-000007", "LC-2026-000006", "LC-2026-000005", "LC-2026-000004", "LC-2026-000003"],
+        ),
+    ],
+)
+def test_possible_duplicates_are_the_open_others_first_filed(rows: list[dict], expected: list[str]) -> None:
+    assert possible_duplicates(NEW_CASE, rows) == expected

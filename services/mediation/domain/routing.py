@@ -7,7 +7,7 @@ the rule that decided).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -189,11 +189,22 @@ def route(
 # A new case may duplicate an open one of the same community, building and category filed in the
 # 30 days before it. It flags; it never rejects (the mediators decide, and may merge).
 DUPLICATE_WINDOW = timedelta(days=30)
+# How many the case names: the earliest filed (the desk lists them newest reference first).
+DUPLICATE_LIMIT = 5
+# What `possible_duplicates` reads of each candidate.
+DUPLICATE_CANDIDATE_FIELDS = {"_id": 1, "status": 1, "received_at": 1}
 
 
-def possible_duplicates_query(data: dict[str, Any], at: datetime) -> dict[str, Any]:
-    """The filter of cases a newly submitted case (`case.submitted`'s data) may duplicate: not
-    closed, filed before it (`received_at` as the event carries it, ISO 8601 in UTC)."""
+def duplicate_candidates_query(data: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The filter of cases a newly submitted case (`case.submitted`'s data) may duplicate, as far as
+    an index answers it: same community, building and category, filed in the window before it
+    (`received_at` as the event carries it, ISO 8601 in UTC; `at` without one).
+
+    Equalities and one range only, in the order of the cases' (community, building, category,
+    received_at) index: SecantusDB walks an index only for a filter of exactly that shape (any other
+    condition, such as a `$nin` of states or an `_id` `$ne`, makes it read every case: 350 ms at
+    20,000 open cases). The rest of the rule is `possible_duplicates`, over these few rows.
+    """
     received_at = datetime.fromisoformat(data["received_at"]) if data.get("received_at") else at
     received = received_at.astimezone(UTC).isoformat()
     since = (received_at - DUPLICATE_WINDOW).astimezone(UTC).isoformat()
@@ -201,7 +212,17 @@ def possible_duplicates_query(data: dict[str, Any], at: datetime) -> dict[str, A
         "community": data["community"],
         "building": data.get("building"),
         "category": data["category"],
-        "status": {"$nin": list(CLOSED_STATES)},
         "received_at": {"$gte": since, "$lt": received},
-        "_id": {"$ne": data["reference"]},
     }
+
+
+def possible_duplicates(data: dict[str, Any], candidates: Iterable[dict[str, Any]]) -> list[str]:
+    """The references a new case names as possible duplicates, from the rows
+    `duplicate_candidates_query` found (`DUPLICATE_CANDIDATE_FIELDS`): those still open, other than
+    the case itself; the `DUPLICATE_LIMIT` earliest filed, newest reference first."""
+    found = sorted(
+        (str(row.get("received_at") or ""), row["_id"])
+        for row in candidates
+        if row.get("status") not in CLOSED_STATES and row["_id"] != data["reference"]
+    )
+    return sorted((reference for _, reference in found[:DUPLICATE_LIMIT]), reverse=True)
