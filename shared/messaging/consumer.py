@@ -23,7 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from types import FrameType
@@ -120,12 +120,31 @@ class Subscription:
             raise ValueError(f"concurrency of {self.spec.name} must be at least 1, not {self.concurrency}")
 
 
+class Overtaken(Exception):
+    """Raised by a handler, before any effect, when its message depends on an earlier message of
+    the same ordering key that has not been handled yet (e.g. a case.assigned that overtook its
+    case.submitted).
+
+    When that earlier message comes to the key's lock in this process within
+    `OVERTAKEN_GRACE_SECONDS` (two lanes received them at about the same moment and the later one
+    got the lock first), the consumer lets it go first and handles this message again. Otherwise
+    it is a failed attempt like any other, retried through the retry tiers.
+    """
+
+
+# How long a message that overtook another of its key waits for that one to reach the key's lock
+# in this process (a lane that was just finishing its previous message takes a few milliseconds),
+# and then for it to be handled.
+OVERTAKEN_GRACE_SECONDS = 0.5
+OVERTAKEN_WAIT_SECONDS = 30.0
+
+
 class KeyedLocks:
     """One lock per key, shared by the lanes of a process; a key's lock exists only while some
     lane holds or waits for it, so the table stays as small as the messages in flight."""
 
     def __init__(self) -> None:
-        self._guard = threading.Lock()
+        self._guard = threading.Condition()
         self._locks: dict[str, tuple[threading.Lock, list[int]]] = {}
 
     @contextmanager
@@ -137,6 +156,7 @@ class KeyedLocks:
         with self._guard:
             lock, users = self._locks.setdefault(key, (threading.Lock(), [0]))
             users[0] += 1
+            self._guard.notify_all()
         try:
             with lock:
                 yield
@@ -145,6 +165,23 @@ class KeyedLocks:
                 users[0] -= 1
                 if users[0] == 0:
                     del self._locks[key]
+                    self._guard.notify_all()
+
+    def others_waiting(self, key: str, timeout: float = 0.0) -> bool:
+        """True when, besides its holder, someone waits for `key`'s lock, or comes to within
+        `timeout` seconds."""
+
+        def waiting() -> bool:
+            entry = self._locks.get(key)
+            return entry is not None and entry[1][0] > 1
+
+        with self._guard:
+            return self._guard.wait_for(waiting, timeout)
+
+    def wait_until_free(self, key: str, timeout: float) -> bool:
+        """Wait until no one holds or waits for `key` (False if `timeout` passed first)."""
+        with self._guard:
+            return self._guard.wait_for(lambda: key not in self._locks, timeout)
 
     def __len__(self) -> int:
         with self._guard:
@@ -182,6 +219,9 @@ class EventConsumer(ConsumerMixin):
     # kombu's ConsumerMixin hooks ---------------------------------------------------------
     def get_consumers(self, Consumer: type, channel: Any) -> list:  # noqa: N803 (kombu's name)
         consumers = []
+        # kombu sets each consumer's QoS as it is made and starts them all after, so the channel's
+        # last setting applies to all: one prefetch per lane, the smallest its queues ask for.
+        prefetch = min(prefetch_of(sub, self.settings) for sub in self.subscriptions)
         for sub in self.subscriptions:
             for queue in self.topology.all_queues(sub.spec):
                 queue(channel).declare()
@@ -190,7 +230,7 @@ class EventConsumer(ConsumerMixin):
                     queues=[self.topology.queue(sub.spec)],
                     callbacks=[partial(self.on_message, sub)],
                     accept=["json"],
-                    prefetch_count=prefetch_of(sub, self.settings),
+                    prefetch_count=prefetch,
                     on_decode_error=partial(self.on_decode_error, sub),
                 )
             )
@@ -224,8 +264,7 @@ class EventConsumer(ConsumerMixin):
             queue = self.topology.queue_name(sub.spec)
             started = time.perf_counter()
             try:
-                with self._in_order(sub, envelope):
-                    handler(envelope)
+                self._handle(sub, handler, envelope)
             except PermanentError as err:
                 reason = f"permanent error: {err}"
                 self._dead_letter(sub, envelope, body, message, attempt, reason)
@@ -257,13 +296,34 @@ class EventConsumer(ConsumerMixin):
             finally:
                 MESSAGE_TIME.labels(queue, envelope.type).observe(time.perf_counter() - started)
 
-    def _in_order(self, sub: Subscription, envelope: Envelope) -> Any:
-        """The block in which `envelope` is handled: under its ordering key's lock when the
-        subscription has one and other lanes may be handling the same key."""
-        if self.ordering is None or sub.ordering_key is None or sub.concurrency == 1:
-            return nullcontext()
+    def _handle(self, sub: Subscription, handler: Handler, envelope: Envelope) -> None:
+        """Run the handler; under its ordering key's lock when other lanes may handle that key.
+
+        A message that overtook an earlier one of its key (`Overtaken`) while that one waited
+        here for the lock is handled again once the earlier one is done.
+        """
+        key = self._ordering_key(sub, envelope)
+        if key is None or self.ordering is None:
+            handler(envelope)
+            return
+        with self.ordering.hold(key):
+            try:
+                handler(envelope)
+                return
+            except Overtaken:
+                if not self.ordering.others_waiting(key, OVERTAKEN_GRACE_SECONDS):
+                    raise  # the earlier message is not here: the retry tiers bring this one back
+        log.info("message overtook another of its key; handling it after", extra={"type": envelope.type})
+        self.ordering.wait_until_free(key, OVERTAKEN_WAIT_SECONDS)
+        with self.ordering.hold(key):
+            handler(envelope)
+
+    @staticmethod
+    def _ordering_key(sub: Subscription, envelope: Envelope) -> str | None:
+        if sub.ordering_key is None or sub.concurrency == 1:
+            return None
         key = sub.ordering_key(envelope)
-        return self.ordering.hold(f"{sub.spec.name}:{key}" if key else None)
+        return f"{sub.spec.name}:{key}" if key else None
 
     def on_decode_error(self, sub: Subscription, message: Message, exc: Exception) -> None:
         attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0))
