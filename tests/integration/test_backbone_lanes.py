@@ -167,3 +167,51 @@ def test_stop_lets_every_lane_finish_its_message(settings: Settings, run_group) 
     group.should_stop = True
     wait_for(lambda: group.handled == LANES, timeout=10, what="the messages in hand finished and acked")
     assert len(finished) == LANES
+
+
+def test_a_lane_that_dies_stops_the_others_and_its_message_is_not_lost(settings: Settings) -> None:
+    """An error no lane can handle (here SystemExit from a handler) ends `run` with that error,
+    after stopping every lane, so the process exits and is restarted rather than running on with
+    fewer lanes; the message it held, never acked, is delivered again to the next consumer."""
+    seen: list[str] = []
+
+    def dies(envelope: Envelope) -> None:
+        seen.append(envelope.message_id)
+        raise SystemExit("a lane dies")
+
+    sub = Subscription(SPEC, {"case.status_changed": dies}, concurrency=LANES)
+    group = ConsumerGroup(settings, [sub])
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            group.run()
+        except BaseException as err:
+            raised.append(err)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        wait_for(group.is_ready, timeout=10, what="every lane consuming")
+        event = status_event("LC-2026-000030")
+        Publisher(settings).publish(event)
+        thread.join(timeout=20)
+        assert not thread.is_alive(), "the other lanes did not stop"
+        assert len(raised) == 1 and isinstance(raised[0], SystemExit)
+        assert all(lane.should_stop for lane in group.lanes)
+
+        handled: list[str] = []
+        again = ConsumerGroup(
+            settings, [Subscription(SPEC, {"case.status_changed": lambda e: handled.append(e.message_id)})]
+        )
+        rerun = threading.Thread(target=again.run, daemon=True)
+        rerun.start()
+        wait_for(lambda: handled, timeout=15, what="the message delivered again")
+        assert handled == [event.message_id]
+        # Requeued as the dying lane closed its channel, it may have reached (and ended) others.
+        assert set(seen) == {event.message_id} and len(seen) <= LANES
+        again.should_stop = True
+        rerun.join(timeout=10)
+    finally:
+        group.should_stop = True
+        delete_broker_namespace(settings, (SPEC,))
