@@ -27,14 +27,21 @@ from typing import Any
 
 from pymongo import monitoring
 
-_state: dict[str, Any] = {
-    "db": 0.0,
-    "db_calls": 0,
-    "publish": 0.0,
-    "started": None,
-    "thread": None,
-    "statements": Counter(),
-}
+
+class _RequestState(threading.local):
+    """The request (or message) in hand, per thread: a worker's consumer lanes handle several
+    messages at once, each in its own thread, and each is accounted on its own."""
+
+    def __init__(self) -> None:
+        self.db = 0.0
+        self.db_calls = 0
+        self.publish = 0.0
+        self.started: float | None = None
+        self.statements: Counter[str] = Counter()
+
+
+_state = _RequestState()
+_totals_lock = threading.RLock()  # lanes finish messages concurrently; `dump` runs under it too
 _totals: dict[str, Any] = {
     "requests": 0,
     "request_seconds": 0.0,
@@ -60,7 +67,7 @@ class _Listener(monitoring.CommandListener):
         self._statements: dict[int, str] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if _state["started"] is not None and threading.get_ident() == _state["thread"]:
+        if _state.started is not None:
             target = event.command.get(event.command_name)
             where = target if isinstance(target, str) else ""
             self._statements[event.request_id] = f"{event.command_name} {where}".strip()
@@ -73,15 +80,17 @@ class _Listener(monitoring.CommandListener):
 
     @staticmethod
     def _add(name: str, micros: int, statement: str | None) -> None:
-        if _state["started"] is None or threading.get_ident() != _state["thread"]:
-            # Start-up, or another thread (outbox relay, sent marks, deadline job): not this request.
-            _totals["background"][threading.current_thread().name] += 1
+        if _state.started is None:
+            # Start-up, or another thread (outbox relay, sent marks, deadline job): no request.
+            with _totals_lock:
+                _totals["background"][threading.current_thread().name] += 1
             return
-        _state["db"] += micros / 1e6
-        _state["db_calls"] += 1
-        _totals["commands"][name] += 1
-        _state["statements"][STATEMENT_MICROS + (statement or name)] += micros
-        _state["statements"][STATEMENT_CALLS + (statement or name)] += 1
+        _state.db += micros / 1e6
+        _state.db_calls += 1
+        _state.statements[STATEMENT_MICROS + (statement or name)] += micros
+        _state.statements[STATEMENT_CALLS + (statement or name)] += 1
+        with _totals_lock:
+            _totals["commands"][name] += 1
 
 
 def install() -> None:
@@ -96,41 +105,41 @@ def install() -> None:
         try:
             original(self, *args, **kwargs)
         finally:
-            if _state["started"] is not None and threading.get_ident() == _state["thread"]:
-                _state["publish"] += time.perf_counter() - started
+            if _state.started is not None:
+                _state.publish += time.perf_counter() - started
 
     publisher.Publisher.publish_raw = timed_publish_raw  # type: ignore[method-assign]
 
 
 def begin() -> None:
-    _state.update(
-        db=0.0,
-        db_calls=0,
-        publish=0.0,
-        started=time.perf_counter(),
-        thread=threading.get_ident(),
-        statements=Counter(),
-    )
+    _state.db, _state.db_calls, _state.publish = 0.0, 0, 0.0
+    _state.statements = Counter()
+    _state.started = time.perf_counter()
 
 
 def end(path: str) -> None:
-    if _state["started"] is None:
+    if _state.started is None:
         return
-    elapsed = time.perf_counter() - _state["started"]
-    _state["started"] = None
+    elapsed = time.perf_counter() - _state.started
+    _state.started = None
     key = path if not path.startswith("/api/v1/cases/") else "/api/v1/cases/<ref>"
+    with _totals_lock:
+        _add_request(key, elapsed)
+
+
+def _add_request(key: str, elapsed: float) -> None:
     _totals["requests"] += 1
     _totals["request_seconds"] += elapsed
-    _totals["db_seconds"] += _state["db"]
-    _totals["db_calls"] += _state["db_calls"]
-    _totals["publish_seconds"] += _state["publish"]
+    _totals["db_seconds"] += _state.db
+    _totals["db_calls"] += _state.db_calls
+    _totals["publish_seconds"] += _state.publish
     row = _totals["by_path"][key]
     row["requests"] += 1
     row["request_seconds"] += elapsed
-    row["db_seconds"] += _state["db"]
-    row["db_calls"] += _state["db_calls"]
-    row["publish_seconds"] += _state["publish"]
-    row.update(_state["statements"])
+    row["db_seconds"] += _state.db
+    row["db_calls"] += _state.db_calls
+    row["publish_seconds"] += _state.publish
+    row.update(_state.statements)
     if _totals["requests"] % 100 == 0:
         dump()
 
@@ -139,11 +148,13 @@ def dump() -> None:
     folder = os.environ.get("BENCH_PROFILE_DIR")
     if not folder:
         return
-    data = {
-        **_totals,
-        "by_path": {k: dict(v) for k, v in _totals["by_path"].items()},
-        "background": dict(_totals["background"]),
-    }
+    with _totals_lock:
+        data = {
+            **_totals,
+            "by_path": {k: dict(v) for k, v in _totals["by_path"].items()},
+            "background": dict(_totals["background"]),
+            "commands": dict(_totals["commands"]),
+        }
     path = Path(folder) / f"{os.getpid()}.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data))

@@ -4,8 +4,10 @@
 
 Each consumed message is one "request", keyed by its queue: the database's share (pymongo
 command durations), the broker's (confirmed publishes) and ours (the rest of the handling).
-The worker's outbox relay thread shares the process; its few idle polls are counted with
-whatever message is being handled at that moment.
+A worker with several consumer lanes (notify's) handles messages in several threads at once;
+each message is accounted in its own thread, so "ours" includes the time a lane waits for the
+GIL while others run. The outbox relay's polls and other background threads' calls are counted
+apart, by thread name.
 """
 
 from __future__ import annotations

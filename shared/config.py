@@ -32,6 +32,10 @@ class Settings:
     broker_namespace: str = "concord"
     queue_type: str = "quorum"  # "quorum" on RabbitMQ; "classic" for brokers without them
     consumer_prefetch: int = 16
+    # Messages of notify's case events and of its delivery commands handled at once by one notify
+    # worker (each a consumer thread with its own broker connection): sending holds a message for
+    # an SMTP conversation, so one at a time falls behind at a few cases per second.
+    notify_consumers: int = 4
     # Delays (seconds) of the retry tiers: a failing message waits 1 s, then 5 s, then 30 s,
     # and is dead-lettered after the last tier.
     retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from shared.config import Settings
 from shared.logs import configure_logging
-from shared.messaging.consumer import EventConsumer, Subscription
+from shared.messaging.consumer import ConsumerGroup, Subscription
 from shared.metrics import outbox_backlog, queue_depths, serve_worker_metrics
 from shared.outbox import Outbox, OutboxRelay
 
@@ -21,7 +21,10 @@ def run_worker(
     outbox: Outbox,
     startup: Callable[[], None] | None = None,
 ) -> None:
-    """Consume until SIGTERM/SIGINT, relaying the outbox in a background thread."""
+    """Consume until SIGTERM/SIGINT, relaying the outbox in a background thread.
+
+    Each subscription is consumed by as many lanes as its `concurrency` (`ConsumerGroup`).
+    """
     settings.check_production()
     configure_logging(f"{service}-worker", settings.log_level)
     if startup is not None:
@@ -31,7 +34,7 @@ def run_worker(
     )
     relay = OutboxRelay(outbox, settings.outbox_relay_interval)
     relay.start()
-    consumer = EventConsumer(settings, subscriptions, publisher=outbox.publisher)
+    consumer = ConsumerGroup(settings, subscriptions, publisher=outbox.publisher)
     consumer.install_signal_handlers()
     log.info("worker started", extra={"broker": settings.broker_url.split("@")[-1]})
     try:

@@ -39,6 +39,7 @@ from shared.messaging.consumer import (
     ATTEMPT_HEADER,
     ERROR_HEADER,
     ROUTING_KEY_HEADER,
+    Overtaken,
     PermanentError,
     RetryLater,
 )
@@ -100,11 +101,19 @@ def _commands(deliveries: list[dict[str, Any]], correlation_id: str) -> list[Env
 
 
 def handle_event(notify: Notify, envelope: Envelope) -> None:
-    """Plan the deliveries a case event causes, once, whatever the broker redelivers."""
-    if envelope.type in SEND_AT_ONCE:
-        plan_and_send(notify, envelope)
-        return
-    _plan_in_transaction(notify, envelope)
+    """Plan the deliveries a case event causes, once, whatever the broker redelivers.
+
+    An event that came before its case's case.submitted had stored the contacts raises
+    `Overtaken` (having changed nothing): the worker handles it again right after that
+    case.submitted if it is at hand, else through the retry tiers.
+    """
+    try:
+        if envelope.type in SEND_AT_ONCE:
+            plan_and_send(notify, envelope)
+            return
+        _plan_in_transaction(notify, envelope)
+    except ContactsNotYetKnown as err:
+        raise Overtaken(f"the contacts of {err} are not stored yet") from err
 
 
 def _plan_in_transaction(notify: Notify, envelope: Envelope) -> None:

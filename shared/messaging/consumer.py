@@ -8,6 +8,12 @@ A handler receives a validated `Envelope`. What happens next:
   back), or to the dead-letter queue after the last tier, with the error in its headers.
 The retry or dead-letter copy is published with confirms *before* the original is acked; if that
 publish fails the original is requeued, so a message is never dropped on the floor.
+
+A worker may handle several messages of a queue at once (`Subscription.concurrency`): a
+`ConsumerGroup` runs that many lanes, each an `EventConsumer` in its own thread with its own broker
+connection and channel (kombu channels are not thread-safe: a message is acked by the thread that
+received it), all sharing the process's publisher and database client. Messages with the same
+`Subscription.ordering_key` (e.g. one case's events) are handled one at a time in the process.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope], None]
 DeadLetterHook = Callable[[Envelope | None, str], None]
+OrderingKey = Callable[[Envelope], str | None]
 
 ATTEMPT_HEADER = "x-concord-attempt"
 ERROR_HEADER = "x-concord-error"
@@ -94,15 +101,99 @@ class Subscription:
 
     `on_dead_letter` runs before a message is parked in the dead-letter queue, so the service can
     record the failure on its own data (e.g. mark a delivery as failed).
+
+    `concurrency` is how many of the queue's messages the process handles at once (one lane each,
+    see `ConsumerGroup`). With more than one, messages whose `ordering_key` is the same (not None)
+    are still handled one at a time, in the order the lanes received them, so a handler that
+    depends on an earlier message of the same key (e.g. a case's contacts stored by its
+    case.submitted) does not race it within the process.
     """
 
     spec: ConsumerSpec
     handlers: Mapping[str, Handler]
     on_dead_letter: DeadLetterHook | None = None
+    concurrency: int = 1
+    ordering_key: OrderingKey | None = None
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency of {self.spec.name} must be at least 1, not {self.concurrency}")
+
+
+class Overtaken(Exception):
+    """Raised by a handler, before any effect, when its message depends on an earlier message of
+    the same ordering key that has not been handled yet (e.g. a case.assigned that overtook its
+    case.submitted).
+
+    When that earlier message comes to the key's lock in this process within
+    `OVERTAKEN_GRACE_SECONDS` (two lanes received them at about the same moment and the later one
+    got the lock first), the consumer lets it go first and handles this message again. Otherwise
+    it is a failed attempt like any other, retried through the retry tiers.
+    """
+
+
+# How long a message that overtook another of its key waits for that one to reach the key's lock
+# in this process (a lane that was just finishing its previous message takes a few milliseconds),
+# and then for it to be handled.
+OVERTAKEN_GRACE_SECONDS = 0.5
+OVERTAKEN_WAIT_SECONDS = 30.0
+
+
+class KeyedLocks:
+    """One lock per key, shared by the lanes of a process; a key's lock exists only while some
+    lane holds or waits for it, so the table stays as small as the messages in flight."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Condition()
+        self._locks: dict[str, tuple[threading.Lock, list[int]]] = {}
+
+    @contextmanager
+    def hold(self, key: str | None) -> Iterator[None]:
+        """Hold `key`'s lock for the block (no lock at all for None)."""
+        if key is None:
+            yield
+            return
+        with self._guard:
+            lock, users = self._locks.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+            self._guard.notify_all()
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                users[0] -= 1
+                if users[0] == 0:
+                    del self._locks[key]
+                    self._guard.notify_all()
+
+    def others_waiting(self, key: str, timeout: float = 0.0) -> bool:
+        """True when, besides its holder, someone waits for `key`'s lock, or comes to within
+        `timeout` seconds."""
+
+        def waiting() -> bool:
+            entry = self._locks.get(key)
+            return entry is not None and entry[1][0] > 1
+
+        with self._guard:
+            return self._guard.wait_for(waiting, timeout)
+
+    def wait_until_free(self, key: str, timeout: float) -> bool:
+        """Wait until no one holds or waits for `key` (False if `timeout` passed first)."""
+        with self._guard:
+            return self._guard.wait_for(lambda: key not in self._locks, timeout)
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._locks)
 
 
 class EventConsumer(ConsumerMixin):
-    """Consumes the queues of its subscriptions and dispatches each event to its handler."""
+    """Consumes the queues of its subscriptions and dispatches each event to its handler.
+
+    On its own it handles one message at a time. As lane `lane` of a `ConsumerGroup` it shares the
+    group's `ordering` locks with the other lanes.
+    """
 
     def __init__(
         self,
@@ -111,12 +202,16 @@ class EventConsumer(ConsumerMixin):
         *,
         connection: Connection | None = None,
         publisher: Publisher | None = None,
+        lane: int = 0,
+        ordering: KeyedLocks | None = None,
     ) -> None:
         self.settings = settings
         self.subscriptions = subscriptions
         self.topology = Topology(settings)
         self.connection = connection or make_connection(settings, confirm=False)
         self.publisher = publisher or Publisher(settings)
+        self.lane = lane
+        self.ordering = ordering
         self.handled = 0  # messages finished (acked), for tests and metrics
         self.ready = threading.Event()  # set once the queues are declared and consumed
         self._stop_requested = threading.Event()
@@ -124,6 +219,9 @@ class EventConsumer(ConsumerMixin):
     # kombu's ConsumerMixin hooks ---------------------------------------------------------
     def get_consumers(self, Consumer: type, channel: Any) -> list:  # noqa: N803 (kombu's name)
         consumers = []
+        # kombu sets each consumer's QoS as it is made and starts them all after, so the channel's
+        # last setting applies to all: one prefetch per lane, the smallest its queues ask for.
+        prefetch = min(prefetch_of(sub, self.settings) for sub in self.subscriptions)
         for sub in self.subscriptions:
             for queue in self.topology.all_queues(sub.spec):
                 queue(channel).declare()
@@ -132,7 +230,7 @@ class EventConsumer(ConsumerMixin):
                     queues=[self.topology.queue(sub.spec)],
                     callbacks=[partial(self.on_message, sub)],
                     accept=["json"],
-                    prefetch_count=self.settings.consumer_prefetch,
+                    prefetch_count=prefetch,
                     on_decode_error=partial(self.on_decode_error, sub),
                 )
             )
@@ -143,7 +241,10 @@ class EventConsumer(ConsumerMixin):
 
     def on_consume_ready(self, connection: Connection, channel: Any, consumers: list, **kw: Any) -> None:
         queues = [self.topology.queue_name(sub.spec) for sub in self.subscriptions]
-        log.info("consuming", extra={"queues": queues})
+        # "consuming" once per worker (its first lane consumes every queue): operators and the
+        # fault tests read it as "the worker (re)connected"; the other lanes say so apart.
+        message = "consuming" if self.lane == 0 else "lane consuming"
+        log.info(message, extra={"queues": queues, "lane": self.lane})
         self.ready.set()
 
     # message handling --------------------------------------------------------------------
@@ -163,7 +264,7 @@ class EventConsumer(ConsumerMixin):
             queue = self.topology.queue_name(sub.spec)
             started = time.perf_counter()
             try:
-                handler(envelope)
+                self._handle(sub, handler, envelope)
             except PermanentError as err:
                 reason = f"permanent error: {err}"
                 self._dead_letter(sub, envelope, body, message, attempt, reason)
@@ -194,6 +295,35 @@ class EventConsumer(ConsumerMixin):
                 )
             finally:
                 MESSAGE_TIME.labels(queue, envelope.type).observe(time.perf_counter() - started)
+
+    def _handle(self, sub: Subscription, handler: Handler, envelope: Envelope) -> None:
+        """Run the handler; under its ordering key's lock when other lanes may handle that key.
+
+        A message that overtook an earlier one of its key (`Overtaken`) while that one waited
+        here for the lock is handled again once the earlier one is done.
+        """
+        key = self._ordering_key(sub, envelope)
+        if key is None or self.ordering is None:
+            handler(envelope)
+            return
+        with self.ordering.hold(key):
+            try:
+                handler(envelope)
+                return
+            except Overtaken:
+                if not self.ordering.others_waiting(key, OVERTAKEN_GRACE_SECONDS):
+                    raise  # the earlier message is not here: the retry tiers bring this one back
+        log.info("message overtook another of its key; handling it after", extra={"type": envelope.type})
+        self.ordering.wait_until_free(key, OVERTAKEN_WAIT_SECONDS)
+        with self.ordering.hold(key):
+            handler(envelope)
+
+    @staticmethod
+    def _ordering_key(sub: Subscription, envelope: Envelope) -> str | None:
+        if sub.ordering_key is None or sub.concurrency == 1:
+            return None
+        key = sub.ordering_key(envelope)
+        return f"{sub.spec.name}:{key}" if key else None
 
     def on_decode_error(self, sub: Subscription, message: Message, exc: Exception) -> None:
         attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0))
@@ -347,10 +477,110 @@ class EventConsumer(ConsumerMixin):
 
     def install_signal_handlers(self) -> None:
         """Stop after the message in hand on SIGTERM or SIGINT."""
+        _stop_on_signals(self)
 
-        def stop(signum: int, frame: FrameType | None) -> None:
-            log.info("stopping consumer", extra={"signal": signum})
-            self.should_stop = True
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+def _stop_on_signals(consumer: EventConsumer | ConsumerGroup) -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping consumer", extra={"signal": signum})
+        consumer.should_stop = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def prefetch_of(sub: Subscription, settings: Settings) -> int:
+    """How many unacked messages of `sub`'s queue the broker may hand one lane.
+
+    One lane alone takes `CONSUMER_PREFETCH`, so the next messages are already there when it
+    finishes one. Lanes of a queue take one each: a message prefetched by a lane busy with a slow
+    one (a hanging SMTP server) would wait there while other lanes are idle; with one each the
+    broker hands every message to a lane that is free.
+    """
+    return 1 if sub.concurrency > 1 else settings.consumer_prefetch
+
+
+def lanes_of(subscriptions: list[Subscription]) -> list[list[Subscription]]:
+    """The subscriptions each lane consumes: lane i takes those whose concurrency exceeds i, so
+    the first lane consumes every queue and a queue of concurrency N has N lanes."""
+    width = max((sub.concurrency for sub in subscriptions), default=1)
+    return [[sub for sub in subscriptions if sub.concurrency > i] for i in range(width)]
+
+
+class ConsumerGroup:
+    """The consumers of a worker process: one lane (`EventConsumer`) per message a queue may have
+    in flight, each in its own thread with its own broker connection, sharing one publisher.
+
+    Every lane retries, defers, dead-letters and acks exactly as a lone consumer does, on its own
+    channel. `run` returns once every lane has stopped: on SIGTERM/SIGINT each finishes the
+    message in hand first; if one lane fails, the others are stopped too and its error is raised,
+    so the process ends (and is restarted) rather than running with fewer lanes.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        subscriptions: list[Subscription],
+        *,
+        publisher: Publisher | None = None,
+    ) -> None:
+        self.publisher = publisher or Publisher(settings)
+        self.ordering = KeyedLocks()
+        self.lanes = [
+            EventConsumer(settings, subs, publisher=self.publisher, lane=i, ordering=self.ordering)
+            for i, subs in enumerate(lanes_of(subscriptions))
+        ]
+
+    @property
+    def handled(self) -> int:
+        """Messages finished (acked) by all lanes."""
+        return sum(lane.handled for lane in self.lanes)
+
+    def is_ready(self) -> bool:
+        """True once every lane consumes its queues."""
+        return all(lane.ready.is_set() for lane in self.lanes)
+
+    @property
+    def should_stop(self) -> bool:
+        return all(lane.should_stop for lane in self.lanes)
+
+    @should_stop.setter
+    def should_stop(self, value: bool) -> None:
+        for lane in self.lanes:
+            lane.should_stop = value
+
+    def install_signal_handlers(self) -> None:
+        """Stop every lane after its message in hand on SIGTERM or SIGINT (main thread only)."""
+        _stop_on_signals(self)
+
+    def run(self) -> None:
+        """Consume until asked to stop; a single lane runs in the calling thread."""
+        if len(self.lanes) == 1:
+            self.lanes[0].run()
+            return
+        one_ended = threading.Event()
+        errors: list[BaseException] = []
+
+        def run_lane(lane: EventConsumer) -> None:
+            try:
+                lane.run()
+            except BaseException as err:  # reported, then raised by `run` in the main thread
+                log.exception("consumer lane failed", extra={"lane": lane.lane})
+                errors.append(err)
+            finally:
+                one_ended.set()
+
+        threads = [
+            threading.Thread(target=run_lane, args=(lane,), name=f"consumer-{lane.lane}")
+            for lane in self.lanes
+        ]
+        for thread in threads:
+            thread.start()
+        # A timed wait, so the main thread runs the signal handlers while the lanes work.
+        while not one_ended.wait(0.5):
+            pass
+        self.should_stop = True  # asked to stop, or a lane failed: the others finish their message
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
