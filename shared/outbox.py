@@ -323,17 +323,22 @@ class Publishing:
     (`SENT_MARKS`). The thread starts a batch as soon as one waits, so under light load a batch
     is one document and the events leave as fast as a confirmed publish in the request would.
 
-    Nothing here is the only copy: a batch the broker refuses, documents beyond `keep` (a broker
-    too slow for the load) and whatever a stopped process still held are left to the relay, which
-    publishes unmarked documents' events once they are older than its grace period. A document
-    published here after waiting longer than that may go out twice (consumers deduplicate).
+    When `keep` documents already wait (the broker or this thread slower than the requests), a
+    request waits for room, at most `publish_timeout`: the backlog stays short, as it did when each
+    request published its own events, instead of growing past the relay's grace period.
+
+    Nothing here is the only copy: a batch the broker refuses, a document that found no room in
+    time and whatever a stopped process still held are left to the relay, which publishes
+    unmarked documents' events once they are older than its grace period. A document published
+    here after waiting longer than that may go out twice (consumers deduplicate).
     """
 
-    def __init__(self, batch: int = 100, keep: int = 5_000) -> None:
+    def __init__(self, batch: int = 100, keep: int = 500) -> None:
         self.batch = batch  # documents per batch
-        self.keep = keep  # beyond this many waiting (broker slow), the relay takes the rest
+        self.keep = keep  # documents waiting at most
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
+        self._room = threading.Condition(self._lock)
         self._waiting: list[tuple[Outbox, str, Any, Sequence[Envelope]]] = []
         self._busy = False
         self._pid: int | None = None
@@ -345,7 +350,10 @@ class Publishing:
                 self._pid = os.getpid()
                 self._waiting, self._busy = [], False
                 threading.Thread(target=self._run, name="outbox-publishing", daemon=True).start()
-            if len(self._waiting) < self.keep:
+            room = self._room.wait_for(
+                lambda: len(self._waiting) < self.keep, timeout=outbox.settings.publish_timeout
+            )
+            if room:  # else the relay's (the document stays pending)
                 self._waiting.append((outbox, collection, document_id, envelopes))
                 self._ready.notify()
 
@@ -369,6 +377,7 @@ class Publishing:
         with self._lock:
             batch, self._waiting = self._waiting[: self.batch], self._waiting[self.batch :]
             self._busy = bool(batch)
+            self._room.notify_all()
         try:
             return sum(self._publish(items) for items in _by_outbox(batch))
         finally:
