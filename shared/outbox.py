@@ -333,7 +333,7 @@ class Publishing:
     here after waiting longer than that may go out twice (consumers deduplicate).
     """
 
-    def __init__(self, batch: int = 100, keep: int = 500) -> None:
+    def __init__(self, batch: int = 50, keep: int = 50) -> None:
         self.batch = batch  # documents per batch
         self.keep = keep  # documents waiting at most
         self._lock = threading.Lock()
