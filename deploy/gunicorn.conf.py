@@ -22,7 +22,7 @@ if _metrics_port:
 # GUNICORN_WORKERS (processes) first; GUNICORN_THREADS adds threads inside each process. Measured
 # on two cores (bench/intake_throughput.py): four threads per worker starve the process's
 # background threads (a filing's events are published by one, shared.outbox.Publishing), so
-# hundreds of filed cases wait seconds for their events, and gain nothing in CPU per case.
+# hundreds of filed cases wait seconds for their events, for little gain in CPU per case.
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 
