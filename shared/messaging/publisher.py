@@ -62,7 +62,8 @@ class Publisher:
         self._connection: Connection | None = None
         self._producer: Producer | None = None
         self._failed_at = 0.0
-        self._published = 0  # messages published on the current channel (its delivery tags)
+        self._published = 0  # messages published on `_counted` (the channel's delivery tags)
+        self._counted: Any = None
 
     @property
     def cooling_down(self) -> bool:
@@ -118,8 +119,14 @@ class Publisher:
                 self._failed_at = time.monotonic()
                 self._reset()
                 raise PublishError(f"{type(err).__name__}: {err}") from err
-            self._published += 1
+            self._count_publish(producer.channel)
             self._failed_at = 0.0
+
+    def _count_publish(self, channel: Any) -> None:
+        # A retried publish may have reopened the channel (kombu revives it): its tags restart.
+        if channel is not self._counted:
+            self._counted, self._published = channel, 0
+        self._published += 1
 
     def publish_many(self, envelopes: Sequence[Envelope]) -> None:
         """Publish events in order, then wait once for the broker's confirms of them all.
@@ -149,6 +156,8 @@ class Publisher:
         if not channel._confirm_selected:  # py-amqp selects confirms on a channel's first publish
             channel._confirm_selected = True
             channel.confirm_select()
+        if channel is not self._counted:  # a channel nothing was published on yet
+            self._counted, self._published = channel, 0
         first = self._published + 1  # the broker numbers a channel's publishes from 1
         waiting = set(range(first, first + len(envelopes)))
         refused: list[int] = []
@@ -184,7 +193,7 @@ class Publisher:
                     declare=[self.topology.exchange],
                     timeout=self.settings.publish_timeout,
                 )
-                self._published += 1
+                self._count_publish(channel)
             deadline = time.monotonic() + self.settings.publish_timeout
             while waiting:
                 left = deadline - time.monotonic()
@@ -207,7 +216,7 @@ class Publisher:
             self._producer = None
             self._pid = os.getpid()
         if self._producer is None:
-            self._published = 0
+            self._counted, self._published = None, 0
             self._connection = make_connection(self.settings)
             self._connection.ensure_connection(
                 max_retries=1, interval_start=0.1, timeout=self.settings.connect_timeout
