@@ -379,7 +379,7 @@ class Publishing:
             self._busy = bool(batch)
             self._room.notify_all()
         try:
-            return sum(self._publish(items) for items in _by_outbox(batch))
+            return sum(self._publish(items) for items in _by_publisher(batch))
         finally:
             with self._lock:
                 self._busy = False
@@ -393,8 +393,8 @@ class Publishing:
         except PublishError as err:
             log.warning("events left in their documents", extra={"count": len(items), "error": str(err)})
             return 0
-        for _, collection, document_id, _ in items:
-            SENT_MARKS.add(outbox.db[collection], document_id, CARRIER, outbox.settings.outbox_grace_seconds)
+        for owner, collection, document_id, _ in items:
+            SENT_MARKS.add(owner.db[collection], document_id, CARRIER, owner.settings.outbox_grace_seconds)
         return len(items)
 
     def _run(self) -> None:
@@ -408,13 +408,14 @@ class Publishing:
                 log.warning("publishing carried events failed", exc_info=True)
 
 
-def _by_outbox(
+def _by_publisher(
     items: list[tuple[Outbox, str, Any, Sequence[Envelope]]],
 ) -> list[list[tuple[Outbox, str, Any, Sequence[Envelope]]]]:
-    """Items grouped by their outbox (its publisher and database), in order within each."""
+    """Items grouped by their outbox's publisher (one per service and process: a request builds
+    a new `Outbox` around it each time), in order within each."""
     groups: dict[int, list[tuple[Outbox, str, Any, Sequence[Envelope]]]] = {}
     for item in items:
-        groups.setdefault(id(item[0]), []).append(item)
+        groups.setdefault(id(item[0].publisher), []).append(item)
     return list(groups.values())
 
 

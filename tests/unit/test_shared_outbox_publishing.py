@@ -41,11 +41,11 @@ def _outbox(publisher: _Publisher, publish_timeout: float = 5.0) -> Any:
 def test_what_gathers_goes_out_in_one_batch_in_order_and_a_refusal_is_the_relays() -> None:
     publishing = Publishing(batch=100, keep=100)
     publisher = _Publisher()
-    outbox = _outbox(publisher)
-    publishing.add(outbox, "cases", "a", [_event(1), _event(2)])  # the thread takes it at once
+    publishing.add(_outbox(publisher), "cases", "a", [_event(1), _event(2)])  # taken at once
     time.sleep(0.2)
     for n in range(3, 9, 2):  # these gather while the first batch waits for the broker
-        publishing.add(outbox, "cases", f"doc{n}", [_event(n), _event(n + 1)])
+        # Each request builds its own Outbox around the process's one publisher: one batch still.
+        publishing.add(_outbox(publisher), "cases", f"doc{n}", [_event(n), _event(n + 1)])
     assert not publishing.idle()
     publisher.gate.set()
     assert publishing.drain(5)
