@@ -54,6 +54,7 @@ LUA = Path(__file__).with_suffix(".lua")
 CONCURRENCY = (1, 8, 32)
 TARGET_RATIO = 0.5
 RATE_LIMIT = {"INTAKE_RATE_LIMIT": "100000000/60"}
+CPU_GROUPS = ("gunicorn", "secantus", "rabbitmq", "bench", "total")
 
 
 def wrk(url: str, connections: int, seconds: float) -> dict[str, Any]:
@@ -172,6 +173,22 @@ def top_frames(collapsed: Path, limit: int = 12) -> list[tuple[str, float]]:
     return [(frame, round(n / total, 3)) for frame, n in own.most_common(limit)]
 
 
+def cpu_per_operation(report: dict[str, Any], operations: int) -> dict[str, float]:
+    """CPU milliseconds per case by process group: throughput on two shared cores is bound by the
+    CPU a case costs across every process, not by one request's latency. RabbitMQ's is the shared
+    broker's (other users' traffic included); `bench` is this script and wrk (the bare pipeline's
+    client is this script)."""
+    per = report["per_process_cpu_seconds"]
+    groups = {
+        "gunicorn": sum(v for k, v in per.items() if "gunicorn" in k),
+        "secantus": per.get("secantus", 0.0),
+        "rabbitmq": sum(v for k, v in per.items() if k.startswith("rabbitmq")),
+        "bench": report["bench_and_load_tool_cpu_cores"] * report["seconds"],
+    }
+    groups["total"] = sum(groups.values())
+    return {k: round(v / max(operations, 1) * 1000, 2) for k, v in groups.items()}
+
+
 def stored_cases(stack: Stack) -> tuple[int, int]:
     db = stack.db("intake")
     return db.cases.count_documents({}), db.outbox.count_documents({"status": "pending"})
@@ -233,12 +250,14 @@ def main() -> int:
             figures["cases_stored"] = after - before
             figures["outbox_pending_after"] = pending
             figures["cpu"] = watch.report
+            figures["cpu_ms_per_case"] = cpu_per_operation(watch.report, figures["cases_stored"])
             figures["disturbed"] = watch.disturbed
             result["levels"][str(connections)] = figures
             print(f"c={connections}: {figures['rate_per_s']}/s, p50 {figures['latency_ms']['p50']} ms")
         with Watch(stack) as watch:
             bare = bare_pipeline(stack, min(args.seconds, 15))
         bare["cpu"] = watch.report
+        bare["cpu_ms_per_case"] = cpu_per_operation(watch.report, bare["operations"])
         bare["disturbed"] = watch.disturbed
         result["bare_pipeline"] = bare
         print(f"bare: {bare['rate_per_s']}/s")
@@ -313,6 +332,14 @@ def markdown(r: dict[str, Any]) -> str:
         f"**Target: the API reaches at least half of the bare pipeline — best ratio "
         f"{r['ratio_best_api_to_bare']:.2f}: {'met' if r['target']['met'] else 'missed'}.**\n\n"
     )
+    if all("cpu_ms_per_case" in f for f in (*r["levels"].values(), bare)):
+        text += "CPU per case by process (ms; RabbitMQ is the shared broker; bench: this script, wrk):\n\n"
+        cpu_rows = [
+            (f"API, {c} connections", *(f["cpu_ms_per_case"][k] for k in CPU_GROUPS))
+            for c, f in r["levels"].items()
+        ]
+        cpu_rows.append(("bare pipeline", *(bare["cpu_ms_per_case"][k] for k in CPU_GROUPS)))
+        text += md_table(("run", *CPU_GROUPS), cpu_rows) + "\n\n"
     if split.get("server_ms_per_request"):
         text += "Where a request's server time goes (instrumented pass, 8 connections):\n\n"
         text += md_table(

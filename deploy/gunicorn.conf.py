@@ -19,7 +19,10 @@ if _metrics_port:
     bind.append(f"{_public_bind.rsplit(':', 1)[0]}:{_metrics_port}")
 
 # Sync workers: the views are short and I/O-bound on MongoDB and the broker. Scale with
-# GUNICORN_WORKERS (processes) first; GUNICORN_THREADS adds threads inside each process.
+# GUNICORN_WORKERS (processes) first; GUNICORN_THREADS adds threads inside each process. Measured
+# on two cores (bench/intake_throughput.py): four threads per worker starve the process's
+# background threads (a filing's events are published by one, shared.outbox.Publishing), so
+# hundreds of filed cases wait seconds for their events, for little gain in CPU per case.
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 

@@ -10,10 +10,12 @@ may instead `Outbox.embed(...)` the events in that document: a single-document w
 without a transaction, which saves the outbox insert and the commit (two of a filing's database
 round trips). The document then carries `outbox_events` and, until they are published,
 `outbox_pending_at`; the service names such collections as its `carriers` and the relay scans
-them as it scans the `outbox` collection. Once published, such documents are marked sent in
-batches by a background thread of the process (`SentMarks`), off the request: a batch costs one
-round trip, and a mark lost with the process only makes the relay publish those events again
-(consumers deduplicate).
+them as it scans the `outbox` collection. Their events are published off the request, by a
+background thread of the process (`Publishing`: whatever has gathered goes out in one batch with
+one confirm wait, so the request waits for no broker and each message costs the broker and us less
+CPU), and once published such documents are marked sent in batches by another (`SentMarks`): a
+batch costs one round trip, and a mark or a publish lost with the process only makes the relay
+publish those events (again: consumers deduplicate).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -126,14 +129,17 @@ class Outbox:
         return sent
 
     def flush_embedded(self, collection: str, document_id: Any, envelopes: Sequence[Envelope]) -> int:
-        """`flush` for events `embed`ded in a document just inserted into `collection`."""
-        if self.publisher.cooling_down:
+        """`flush` for events `embed`ded in a document just inserted into `collection`: handed to
+        the process's publishing thread (`PUBLISHING`), which publishes them within moments, in a
+        batch with other documents' events and one confirm wait, and has the document marked sent.
+        Returns how many were handed over (none while the broker cools down: the relay's job).
+
+        Never raises and never waits for the broker: the document, stored with its events, is
+        what makes them reach it at least once (the relay publishes whatever is left unmarked)."""
+        if self.publisher.cooling_down or not envelopes:
             return 0
-        published = self._publish_embedded(envelopes)
-        if published == len(envelopes):
-            # Marked by the process's batch thread, well within the relay's grace period.
-            SENT_MARKS.add(self.db[collection], document_id, CARRIER, self.settings.outbox_grace_seconds)
-        return published
+        PUBLISHING.add(self, collection, document_id, envelopes)
+        return len(envelopes)
 
     def relay_once(self, batch: int = 200) -> int:
         """Publish pending events older than the grace period, oldest first; return how many."""
@@ -307,6 +313,115 @@ class SentMarks:
 
 SENT_MARKS = SentMarks()
 atexit.register(SENT_MARKS.flush)  # a clean stop leaves nothing for the relay to republish
+
+
+class Publishing:
+    """Events of documents just inserted (`Outbox.flush_embedded`), published by a background
+    thread of the process (started on first use, again after a fork) in batches: every event
+    waiting is published in order, then one wait for the broker's confirms of them all
+    (`Publisher.publish_many`); each document whose events were all confirmed is marked sent
+    (`SENT_MARKS`). The thread starts a batch as soon as one waits, so under light load a batch
+    is one document and the events leave as fast as a confirmed publish in the request would.
+
+    When `keep` documents already wait (the broker or this thread slower than the requests), a
+    request waits for room, at most `publish_timeout`: the backlog stays short, as it did when each
+    request published its own events, instead of growing past the relay's grace period.
+
+    Nothing here is the only copy: a batch the broker refuses, a document that found no room in
+    time and whatever a stopped process still held are left to the relay, which publishes
+    unmarked documents' events once they are older than its grace period. A document published
+    here after waiting longer than that may go out twice (consumers deduplicate).
+    """
+
+    def __init__(self, batch: int = 50, keep: int = 50) -> None:
+        self.batch = batch  # documents per batch
+        self.keep = keep  # documents waiting at most
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._room = threading.Condition(self._lock)
+        self._waiting: list[tuple[Outbox, str, Any, Sequence[Envelope]]] = []
+        self._busy = False
+        self._pid: int | None = None
+
+    def add(self, outbox: Outbox, collection: str, document_id: Any, envelopes: Sequence[Envelope]) -> None:
+        """Publish `envelopes` (carried by `document_id` of `collection`) soon (never raises)."""
+        with self._lock:
+            if self._pid != os.getpid():  # first use, or a forked child: its own thread
+                self._pid = os.getpid()
+                self._waiting, self._busy = [], False
+                threading.Thread(target=self._run, name="outbox-publishing", daemon=True).start()
+            room = self._room.wait_for(
+                lambda: len(self._waiting) < self.keep, timeout=outbox.settings.publish_timeout
+            )
+            if room:  # else the relay's (the document stays pending)
+                self._waiting.append((outbox, collection, document_id, envelopes))
+                self._ready.notify()
+
+    def idle(self) -> bool:
+        """True when nothing waits to be published or is being published (tests, shutdown)."""
+        with self._lock:
+            return not self._waiting and not self._busy
+
+    def drain(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for what waits to be published; True when done."""
+        deadline = time.monotonic() + timeout
+        while not self.idle():
+            if time.monotonic() > deadline or self._pid != os.getpid():
+                return False
+            time.sleep(0.01)
+        return True
+
+    def publish_waiting(self) -> int:
+        """Publish one batch of what waits (the thread's work); return how many documents'
+        events were confirmed."""
+        with self._lock:
+            batch, self._waiting = self._waiting[: self.batch], self._waiting[self.batch :]
+            self._busy = bool(batch)
+            self._room.notify_all()
+        try:
+            return sum(self._publish(items) for items in _by_publisher(batch))
+        finally:
+            with self._lock:
+                self._busy = False
+
+    def _publish(self, items: list[tuple[Outbox, str, Any, Sequence[Envelope]]]) -> int:
+        outbox = items[0][0]
+        if outbox.publisher.cooling_down:  # the broker just failed: the relay's job
+            return 0
+        try:
+            outbox.publisher.publish_many([e for item in items for e in item[3]])
+        except PublishError as err:
+            log.warning("events left in their documents", extra={"count": len(items), "error": str(err)})
+            return 0
+        for owner, collection, document_id, _ in items:
+            SENT_MARKS.add(owner.db[collection], document_id, CARRIER, owner.settings.outbox_grace_seconds)
+        return len(items)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._waiting:
+                    self._ready.wait()
+            try:
+                self.publish_waiting()
+            except Exception:  # never let the thread die: what it held is the relay's to publish
+                log.warning("publishing carried events failed", exc_info=True)
+
+
+def _by_publisher(
+    items: list[tuple[Outbox, str, Any, Sequence[Envelope]]],
+) -> list[list[tuple[Outbox, str, Any, Sequence[Envelope]]]]:
+    """Items grouped by their outbox's publisher (one per service and process: a request builds
+    a new `Outbox` around it each time), in order within each."""
+    groups: dict[int, list[tuple[Outbox, str, Any, Sequence[Envelope]]]] = {}
+    for item in items:
+        groups.setdefault(id(item[0].publisher), []).append(item)
+    return list(groups.values())
+
+
+PUBLISHING = Publishing()
+# At a clean stop, what waits is published first, then marked (atexit runs the last registered first).
+atexit.register(PUBLISHING.drain, 2.0)
 
 
 class OutboxRelay(threading.Thread):

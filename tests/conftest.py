@@ -19,7 +19,7 @@ from pymongo import MongoClient
 from devtools.secantus import free_port, mongo_url, start_secantus
 from devtools.smtp_sink import CapturingHandler, start_sink
 from shared.config import Settings
-from shared.outbox import SENT_MARKS
+from shared.outbox import PUBLISHING, SENT_MARKS
 from tests.support.stack import delete_broker_namespace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,6 +89,9 @@ def settings(mongo_server_url: str, broker_url: str) -> Iterator[Settings]:
         }
     )
     yield test_settings
+    # Events this process's publishing thread still holds for the test go out before its exchange
+    # and queues are deleted (afterwards they would fail against a namespace that is gone).
+    PUBLISHING.drain(5.0)
     delete_broker_namespace(test_settings)
     # "Sent" marks this process still holds for the test's databases are moot once they are dropped
     # (a test that cut the database leaves some): the marking thread is shared by every test.

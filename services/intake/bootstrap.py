@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
+from pymongo.errors import OperationFailure
 
 from shared.config import Settings
 from shared.service import ServiceContext, ensure_messaging_indexes
@@ -39,9 +41,15 @@ def ensure_indexes(db: Database) -> None:
     """Create intake's indexes (idempotent; run at start-up)."""
     ensure_messaging_indexes(db, Intake.carriers)
     ensure_rate_limit_indexes(db.rate_limits)
-    db.cases.create_index("reference", unique=True)
+    # A case's `_id` is its reference (unique by itself), and nothing filters or sorts on
+    # `updated_at`: indexes on them only made every write of a case dearer (a filing's insert and
+    # its sent mark each cost ~20 % more on SecantusDB with them). Dropped where an older version
+    # created them.
+    for redundant in ("reference_1", "updated_at_-1"):
+        if redundant in db.cases.index_information():
+            with contextlib.suppress(OperationFailure):  # another process dropped it first
+                db.cases.drop_index(redundant)
     db.cases.create_index("open311_token", sparse=True)
-    db.cases.create_index([("updated_at", DESCENDING)])
     db.api_keys.create_index("key_hash", unique=True)
     # Codes to find a lost tracking link: gone by themselves once expired.
     db.recovery_codes.create_index("expires_at", expireAfterSeconds=0)

@@ -776,15 +776,25 @@ SCHEMAS: dict[tuple[str, int], type[Schema]] = {
 }
 
 
+# One instance per event schema, built on first use: building a marshmallow schema deep-copies its
+# declared fields (and a nested field builds its own on first use), which cost more than the load
+# itself on every event made or received. Instances are reusable and load keeps no state on them.
+_INSTANCES: dict[tuple[str, int], Schema] = {}
+
+
 def validate_data(event_type: str, schema_version: int, data: Any) -> dict[str, Any]:
     """Check `data` against the schema of its event; return it with defaults filled in."""
-    schema_class = SCHEMAS.get((event_type, schema_version))
-    if schema_class is None:
-        raise InvalidMessage(f"unknown event {event_type!r} version {schema_version}")
+    key = (event_type, schema_version)
+    schema = _INSTANCES.get(key)
+    if schema is None:
+        schema_class = SCHEMAS.get(key)
+        if schema_class is None:
+            raise InvalidMessage(f"unknown event {event_type!r} version {schema_version}")
+        schema = _INSTANCES.setdefault(key, schema_class())
     if not isinstance(data, dict):
         raise InvalidMessage(f"{event_type}: data is not an object")
     try:
-        loaded = schema_class().load(data)
+        loaded = schema.load(data)
     except ValidationError as err:
         raise InvalidMessage(f"{event_type} v{schema_version} data invalid: {err.messages}") from err
     # Defaults filled in, unknown (newer) fields kept: handlers can rely on every known field.

@@ -13,7 +13,7 @@ from shared.idempotency import process_once
 from shared.messaging.envelope import make_envelope, utcnow
 from shared.messaging.publisher import Publisher, PublishError
 from shared.messaging.topology import INTAKE_TRACKING, Topology
-from shared.outbox import EVENTS_FIELD, PENDING_AT_FIELD, Outbox, ensure_outbox_indexes
+from shared.outbox import EVENTS_FIELD, PENDING_AT_FIELD, PUBLISHING, Outbox, ensure_outbox_indexes
 from tests.integration.test_backbone_poison import drain
 from tests.support.stack import wait_for
 
@@ -104,6 +104,71 @@ def test_a_document_carrying_its_events_is_published_once_and_marked(settings: S
     assert sorted(m.properties["message_id"] for m in received) == sorted(
         [flushed.message_id] + [e.message_id for e in lost]
     )
+    publisher.close()
+
+
+def test_a_batch_is_published_in_order_each_message_once_with_one_confirm_wait(settings: Settings) -> None:
+    publisher = Publisher(settings)
+    single = status_event("LC-2026-000030")
+    publisher.publish(single)  # a confirmed publish first: the batch's delivery tags follow it
+    queue = Topology(settings).queue_name(INTAKE_TRACKING)
+    batch = [status_event(f"LC-2026-{n:06d}") for n in range(31, 71)]
+    publisher.publish_many(batch)
+    publisher.publish_many(batch[:3])  # the same events again: the broker takes them again
+    after = status_event("LC-2026-000071")
+    publisher.publish(after)  # and one-by-one publishing still works on the same channel
+    received = [m.properties["message_id"] for m in drain(settings, queue)]
+    expected = [single, *batch, *batch[:3], after]
+    assert received == [e.message_id for e in expected]
+    publisher.publish_many([])  # nothing to do: no round trip, no error
+    publisher.close()
+
+
+def test_a_batch_to_a_dead_broker_fails_fast_and_cools_down(settings: Settings) -> None:
+    dead = replace(settings, broker_url=f"amqp://guest:guest@127.0.0.1:{free_port()}//", connect_timeout=1.0)
+    publisher = Publisher(dead)
+    started = utcnow()
+    try:
+        publisher.publish_many([status_event(), status_event()])
+    except PublishError:
+        pass
+    else:
+        raise AssertionError("publishing a batch to a dead broker must raise")
+    assert (utcnow() - started).total_seconds() < 10
+    assert publisher.cooling_down
+
+
+def test_documents_filed_at_once_are_published_in_batches_each_event_once(settings: Settings) -> None:
+    """Many requests hand their documents to the publishing thread at once: every event reaches
+    the broker exactly once, and every document is marked sent."""
+    db = get_database(settings, "test")
+    ensure_outbox_indexes(db, ("things",))
+    publisher = Publisher(settings)
+    publisher.publish(status_event("LC-2026-000001"))  # declares the system's queues
+    queue = Topology(settings).queue_name(INTAKE_TRACKING)
+    drain(settings, queue)
+    outbox = Outbox(db, publisher, settings, carriers=("things",))
+    published: list[str] = []
+    lock = threading.Lock()
+
+    def request(n: int) -> None:
+        thing = {"_id": f"thing-{n}"}
+        events = outbox.embed(thing, [status_event(f"LC-2026-{n:06d}"), status_event(f"LC-2026-{n:06d}")])
+        db.things.insert_one(thing)
+        with lock:
+            published.extend(e.message_id for e in events)
+        assert outbox.flush_embedded("things", thing["_id"], events) == 2
+
+    threads = [threading.Thread(target=request, args=(n,)) for n in range(100, 160)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert PUBLISHING.drain(20)
+    wait_for(lambda: outbox.pending_count() == 0, timeout=10, what="every document marked sent")
+    received = [m.properties["message_id"] for m in drain(settings, queue)]
+    assert sorted(received) == sorted(published) and len(set(received)) == 120
+    assert outbox.relay_once() == 0  # nothing left for the relay to publish again
     publisher.close()
 
 

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from services.intake import tracking
 from services.intake.app import create_app
-from services.intake.bootstrap import bootstrap
+from services.intake.bootstrap import bootstrap, ensure_indexes
 from shared.auth import COOKIE_NAME, Staff, issue_token
 from shared.config import Settings
 from shared.messaging.envelope import make_envelope
@@ -330,3 +330,17 @@ def test_source_is_an_application_unless_staff_say_otherwise(
     assert referred.status_code == 201, referred.json
     sources = [e["data"]["source"] for e in filed_events(database(stack_settings, "intake"))]
     assert sorted(sources) == ["application", "referred_police"]
+
+
+def test_cases_keep_no_redundant_index(stack_settings: Settings) -> None:
+    """`_id` is the reference and nothing reads by `updated_at`: an older version's indexes on
+    them are dropped at start-up (each made every write of a case dearer), the others kept."""
+    cases = database(stack_settings, "intake").cases
+    cases.create_index("reference", unique=True)
+    cases.create_index([("updated_at", -1)])
+    ensure_indexes(cases.database)
+    names = set(cases.index_information())
+    assert "reference_1" not in names and "updated_at_-1" not in names
+    assert {"_id_", "open311_token_1", "outbox_pending_at_1"} <= names
+    ensure_indexes(cases.database)  # again, with nothing left to drop
+    assert set(cases.index_information()) == names

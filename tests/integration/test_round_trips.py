@@ -32,7 +32,7 @@ from services.notify.bootstrap import ensure_indexes as notify_indexes
 from shared.config import Settings
 from shared.db import close_clients
 from shared.messaging.envelope import Envelope
-from shared.outbox import SENT_MARKS
+from shared.outbox import PUBLISHING, SENT_MARKS
 from tests.integration.conftest import CASE, database
 from tests.support.outbox import carried_events, filed_events, pending_events
 from tests.support.stack import wait_for
@@ -80,8 +80,11 @@ MARKS_WAIT = 30.0
 
 
 def marks_done(settings: Settings) -> bool:
-    """No "sent" mark of this test's databases waits in the process's batch."""
-    return not [key for key in SENT_MARKS._waiting if key[0].startswith(settings.db_prefix)]
+    """Nothing waits in the process's publishing thread, and no "sent" mark of this test's
+    databases waits in the process's batch."""
+    return PUBLISHING.idle() and not [
+        key for key in SENT_MARKS._waiting if key[0].startswith(settings.db_prefix)
+    ]
 
 
 def intake_client(settings: Settings) -> FlaskClient:

@@ -31,8 +31,10 @@ def _intake() -> Intake:
 
 @blp.route("/cases")
 class Cases(MethodView):
-    @blp.arguments(CaseCreateSchema)
-    @blp.response(201, CaseCreatedSchema)
+    # Instances, not classes: webargs would build a schema (deep copies of every field, nested
+    # ones too) on every request; a marshmallow schema's load keeps no state on it.
+    @blp.arguments(CaseCreateSchema())
+    @blp.response(201, CaseCreatedSchema())
     @blp.alt_response(422, description="Invalid fields; `errors` maps each field to its messages.")
     @blp.alt_response(429, description="Too many cases filed from this client in the current window.")
     def post(self, data: dict[str, Any]) -> dict[str, str]:
