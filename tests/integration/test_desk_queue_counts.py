@@ -221,3 +221,28 @@ def test_the_queue_page_rows_link_and_date_as_url_for_and_babel_do(mediation, se
     assert "红" in html  # the risk level's label in the reader's language
     tokens = set(re.findall(r'name="csrf_token" value="([^"]+)"', html))
     assert len(tokens) == 1 and "" not in tokens  # one token, the same in every form
+
+
+def test_the_screening_list_pages_in_order_when_its_levels_are_read_together(mediation) -> None:
+    """The screening list has no due dates to window by: the level that fills the page is read in
+    the same query as the levels before it, and the pages are still the full sort's."""
+    m = mediation
+    rng = random.Random(5)
+    for _ in range(40):
+        reference = routed(m, received_at=(T0 + timedelta(minutes=rng.randint(0, 500))).isoformat())
+        level = rng.choice(["none"] * 5 + ["yellow"] * 3 + ["orange", "red"])
+        rank_ = ["none", "yellow", "orange", "red"].index(level)
+        m.db.cases.update_one({"_id": reference}, {"$set": {"risk_level": level, "risk_rank": rank_}})
+    desk.recount_queue(m.db, "zhihe")
+    expected = [
+        c["_id"] for c in sorted(m.db.cases.find({"studio": "zhihe", "queue": dq.SCREENING}), key=dq.list_key)
+    ]
+    assert len(expected) == 40
+    for limit in (1, 3, 7, 40):
+        pages = [c["_id"] for c in desk.queue(m.db, LEAD, limit=limit).screening]
+        assert pages == expected[:limit]
+        while len(pages) < 40:
+            page = desk.queue(m.db, LEAD, limit=limit, after=("screening", pages[-1])).screening
+            assert page, "a page came back empty before the end of the list"
+            pages += [c["_id"] for c in page]
+        assert pages == expected
