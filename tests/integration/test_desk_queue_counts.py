@@ -6,6 +6,7 @@ the queue's first pages, read by risk level and due-date window, are the lists i
 from __future__ import annotations
 
 import random
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -183,3 +184,65 @@ def test_my_cases_come_first_and_leave_the_other_lists(mediation) -> None:
     assert [c["_id"] for c in lists.others] == [colleague]
     assert [c["_id"] for c in lists.pool] == [pooled]
     assert lists.counts == {"mine": 1, "pool": 1, "screening": 0, "others": 1}
+
+
+def test_the_queue_page_rows_link_and_date_as_url_for_and_babel_do(mediation, settings) -> None:
+    """The page's rows are built with links and due days prepared once per page: they are what
+    `url_for` and babel's `datetimeformat` (in the reader's time zone) give for each case."""
+    from flask_babel import format_datetime
+
+    from services.mediation.app import create_app
+    from shared.auth import COOKIE_NAME, Staff, issue_token
+
+    m = mediation
+    reference = accepted_case(m)
+    # Due at 20:30 UTC: already the next day in Asia/Shanghai, where the page shows it.
+    due = datetime(2026, 5, 4, 20, 30, tzinfo=UTC)
+    m.db.cases.update_one({"_id": reference}, {"$set": {"due_at": due, "risk_level": "red", "risk_rank": 3}})
+    desk.recount_queue(m.db, "zhihe")
+    app = create_app(settings)
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
+    staff = Staff(MEDIATOR.user_id, "陈敏", MEDIATOR.roles, studio="zhihe")
+    client.set_cookie(COOKIE_NAME, issue_token(settings, staff))
+    page = client.get("/desk")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    with app.test_request_context("/desk", headers={"Accept-Language": "zh-CN"}):
+        from flask import url_for
+
+        case_link = url_for("desk.case_page", reference=reference)
+        take_link = url_for("desk.take", reference=reference)
+        shown_day = format_datetime(due, "yyyy-MM-dd")
+    assert shown_day == "2026-05-05"
+    assert f'<a href="{case_link}">{reference}</a>' in html
+    assert f'action="{take_link}"' in html
+    assert f'<time datetime="{due.isoformat()}">{shown_day}</time>' in html
+    assert "红" in html  # the risk level's label in the reader's language
+    tokens = set(re.findall(r'name="csrf_token" value="([^"]+)"', html))
+    assert len(tokens) == 1 and "" not in tokens  # one token, the same in every form
+
+
+def test_the_screening_list_pages_in_order_when_its_levels_are_read_together(mediation) -> None:
+    """The screening list has no due dates to window by: the level that fills the page is read in
+    the same query as the levels before it, and the pages are still the full sort's."""
+    m = mediation
+    rng = random.Random(5)
+    for _ in range(40):
+        reference = routed(m, received_at=(T0 + timedelta(minutes=rng.randint(0, 500))).isoformat())
+        level = rng.choice(["none"] * 5 + ["yellow"] * 3 + ["orange", "red"])
+        rank_ = ["none", "yellow", "orange", "red"].index(level)
+        m.db.cases.update_one({"_id": reference}, {"$set": {"risk_level": level, "risk_rank": rank_}})
+    desk.recount_queue(m.db, "zhihe")
+    expected = [
+        c["_id"] for c in sorted(m.db.cases.find({"studio": "zhihe", "queue": dq.SCREENING}), key=dq.list_key)
+    ]
+    assert len(expected) == 40
+    for limit in (1, 3, 7, 40):
+        pages = [c["_id"] for c in desk.queue(m.db, LEAD, limit=limit).screening]
+        assert pages == expected[:limit]
+        while len(pages) < 40:
+            page = desk.queue(m.db, LEAD, limit=limit, after=("screening", pages[-1])).screening
+            assert page, "a page came back empty before the end of the list"
+            pages += [c["_id"] for c in page]
+        assert pages == expected

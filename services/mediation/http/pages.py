@@ -48,11 +48,13 @@ def is_chinese() -> bool:
 
 
 def community_names() -> dict[str, str]:
-    return {c.code: c.name("zh" if is_chinese() else "en") for c in communities()}
+    lang = "zh" if is_chinese() else "en"  # once, not per name: each asks the request's locale
+    return {c.code: c.name(lang) for c in communities()}
 
 
 def category_names() -> dict[str, str]:
-    return {c.code: c.name("zh" if is_chinese() else "en") for c in CATEGORIES}
+    lang = "zh" if is_chinese() else "en"
+    return {c.code: c.name(lang) for c in CATEGORIES}
 
 
 @bp.app_context_processor
@@ -62,6 +64,7 @@ def page_globals() -> dict[str, Any]:
         "community_names": community_names,
         "category_names": category_names,
         "risk_label": risk_label,
+        "risk_labels": risk_labels,
         "kind_label": kind_label,
         "status_label": status_label,
         "routing_label": routing_label,
@@ -113,13 +116,18 @@ def weekday_label(day: str) -> str:
     }.get(day, day)
 
 
-def risk_label(level: str) -> str:
+def risk_labels() -> dict[str, str]:
+    """Every risk level's label in the reader's language (a list's rows look them up here)."""
     return {
         "red": gettext("Red"),
         "orange": gettext("Orange"),
         "yellow": gettext("Yellow"),
         "none": gettext("None"),
-    }.get(level, level)
+    }
+
+
+def risk_label(level: str) -> str:
+    return risk_labels().get(level, level)
 
 
 def kind_label(kind: str) -> str:
