@@ -717,9 +717,9 @@ def act(
         # Conditional on what was read, by the transaction: the case was read in it, so a change
         # committed since (or in flight) makes this write a WriteConflict, and `in_transaction`
         # runs the work again on the fresh case (which then refuses or, for take-next, takes the
-        # next one). The filter is the `_id` alone on purpose: SecantusDB plans `_id` plus any
-        # other condition as a scan of the whole collection (explain: COLLSCAN; a guarded read
-        # took 6 ms at 6,000 cases against 1 ms by `_id` alone, and grows with the collection).
+        # next one). The filter is the `_id` alone on purpose: on the cases collection, whose other
+        # indexes cover the guard's fields, SecantusDB planned `_id` plus the guard as a scan of
+        # the whole collection (explain: COLLSCAN; 6 ms at 6,000 cases against 1 ms by `_id`).
         result = db.cases.update_one(
             {"_id": reference_}, {"$set": changes, "$push": {"timeline": entry}}, session=session
         )
@@ -938,8 +938,9 @@ def take(
     find: Find | None = None,
 ) -> Done:
     """Take this case: only an unowned accepted case of the actor's studio; never two owners (the
-    update is conditional on `owner: None` and the state, inside the transaction). `find`: read
-    the case to take inside the transaction instead (take-next)."""
+    case is checked as read inside the transaction, and a colleague's take committed meanwhile
+    makes this write a write conflict, retried on the fresh case: see `act`). `find`: read the
+    case to take inside the transaction instead (take-next)."""
     if not actor.roles & lc.CASEWORK:
         raise Forbidden("Only mediators and studio leads take cases.")
     users: dict[str, Mapping[str, Any]] = {}
